@@ -1,0 +1,327 @@
+package crypto
+
+// The batched ESP cipher: the data plane's performance core.
+//
+// Concurrency contract: a *Cipher is immutable after NewCipher and safe for concurrent use by
+// any number of goroutines; SealBatch and OpenBatch each take one scratch worker from a pool
+// for the whole batch (no per-packet allocation, no per-packet lock). Callers fan a large
+// batch out across cores by calling SealBatch/OpenBatch on disjoint sub-slices of ops.
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/des"
+	"crypto/hmac"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// Errors reported per operation. They are sentinels, so storing one in Op.Err never allocates.
+var (
+	ErrAuth   = errors.New("crypto: integrity check failed")
+	ErrLength = errors.New("crypto: data length is not a multiple of the cipher block size")
+	ErrRoom   = errors.New("crypto: no room for the ICV after the data")
+)
+
+// Op is one packet's worth of work for a Cipher, laid out as RFC 4303 §2 lays out ESP:
+//
+//	AAD (SPI ‖ sequence number, authenticated, not encrypted) ‖ IV ‖ Data ‖ ICV
+//
+// The ICV lives directly after Data in Data's backing array (Data[len(Data):][:ICVSize]);
+// Seal writes it there and Open reads it from there, so Data needs that much spare capacity
+// (16 bytes for AES-GCM with an 8-byte ICV, which is computed at full length and truncated).
+// AAD and IV need not be contiguous with Data.
+type Op struct {
+	Seq  uint64 // Seal: the packet's 64-bit sequence number, from which the IV is derived
+	AAD  []byte // authenticated header: SPI ‖ SN (AEAD: SPI ‖ ESN-high ‖ SN-low with ESN, RFC 4106 §5)
+	IV   []byte // IVSize bytes: written by Seal, read by Open
+	Data []byte // plaintext → ciphertext (Seal) or ciphertext → plaintext (Open), in place
+	Tail []byte // integrity-only suites: authenticated after Data, not sent (ESN high bits, RFC 4303 §2.2.1)
+	Err  error  // nil, ErrAuth, ErrLength or ErrRoom
+}
+
+// Cipher is an ESP transform instantiated with keys: an AEAD (AES-GCM, ChaCha20-Poly1305), or
+// a block cipher in CBC mode (or NULL) with an HMAC.
+type Cipher struct {
+	Enc, Integ *Algorithm // Integ is nil for an AEAD
+
+	aead   cipher.AEAD  // combined mode
+	gcm8   bool         // AES-GCM with an 8-byte ICV (the standard library computes ≥12)
+	block  cipher.Block // CBC cipher, or the AES block behind GCM-8
+	salt   [4]byte      // AEAD nonce salt from KEYMAT
+	ivMask uint64       // AEAD: explicit IV = seq ^ ivMask, distinct for every packet of the SA
+	ivGen  cipher.Block // CBC: IV = E_ivGen(seq), unpredictable (RFC 3602 §3)
+
+	macKey Key
+	icv    int
+	pool   sync.Pool // *worker
+	keys   []Key     // copies we own, wiped by Close
+}
+
+// worker is per-goroutine scratch: the HMAC state, CBC modes and nonce buffers.
+type worker struct {
+	mac    hash.Hash
+	cbcEnc cipher.BlockMode
+	cbcDec cipher.BlockMode
+	nonce  [12]byte
+	iv     [16]byte
+	sum    [64]byte
+	ctr    [16]byte
+	ks     [16]byte
+}
+
+type ivSetter interface{ SetIV([]byte) }
+
+// NewCipher builds an ESP cipher. encKey is the encryption key followed by the salt for an
+// AEAD (the KEYMAT order of RFC 4106 §8.1 and RFC 7634 §2); integKey is the HMAC key (nil for
+// an AEAD). rand supplies the per-SA IV secrets. The keys are copied; Close wipes the copies.
+func NewCipher(enc, integ *Algorithm, encKey, integKey []byte, rand io.Reader) (*Cipher, error) {
+	if enc == nil || enc.Kind != KindEncr {
+		return nil, errors.New("crypto: no encryption algorithm")
+	}
+	if len(encKey) != enc.KeyLen() {
+		return nil, fmt.Errorf("crypto: %s needs a %d-byte key (with salt), got %d", enc.Name, enc.KeyLen(), len(encKey))
+	}
+	c := &Cipher{Enc: enc}
+	if enc.AEAD {
+		if integ != nil {
+			return nil, fmt.Errorf("crypto: %s is an AEAD; no integrity algorithm allowed", enc.Name)
+		}
+		c.icv = enc.ICVSize
+	} else {
+		if integ == nil || integ.Kind != KindInteg {
+			return nil, fmt.Errorf("crypto: %s needs an integrity algorithm", enc.Name)
+		}
+		if len(integKey) != integ.KeyLen() {
+			return nil, fmt.Errorf("crypto: %s needs a %d-byte key, got %d", integ.Name, integ.KeyLen(), len(integKey))
+		}
+		c.Integ, c.icv = integ, integ.ICVSize
+		c.macKey = Key(integKey).Clone()
+		c.keys = append(c.keys, c.macKey)
+	}
+	key := Key(encKey[:enc.KeyBits/8]).Clone()
+	c.keys = append(c.keys, key)
+	var seed [24]byte
+	if _, err := io.ReadFull(rand, seed[:]); err != nil {
+		return nil, fmt.Errorf("crypto: reading IV seed: %w", err)
+	}
+	defer Wipe(seed[:])
+	var err error
+	switch {
+	case enc.IKEv2ID == V2EncrChaCha:
+		c.aead, err = chacha20poly1305.New(key)
+	case enc.AEAD: // AES-GCM
+		if c.block, err = aes.NewCipher(key); err == nil {
+			if enc.ICVSize == 8 {
+				c.gcm8 = true
+				c.aead, err = cipher.NewGCM(c.block)
+			} else {
+				c.aead, err = cipher.NewGCMWithTagSize(c.block, enc.ICVSize)
+			}
+		}
+	case enc.IKEv2ID == V2EncrAESCBC:
+		c.block, err = aes.NewCipher(key)
+	case enc.IKEv2ID == V2Encr3DES:
+		c.block, err = des.NewTripleDESCipher(key)
+	case enc.IKEv2ID == V2EncrDES:
+		c.block, err = des.NewCipher(key)
+	case enc.IKEv2ID == V2EncrNull:
+	default:
+		return nil, fmt.Errorf("crypto: %s is not an ESP cipher", enc.Name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("crypto: %s: %w", enc.Name, err)
+	}
+	if enc.AEAD {
+		copy(c.salt[:], encKey[enc.KeyBits/8:])
+		c.ivMask = binary.BigEndian.Uint64(seed[16:])
+	} else if c.block != nil {
+		if c.ivGen, err = aes.NewCipher(seed[:16]); err != nil {
+			return nil, err
+		}
+	}
+	c.pool.New = func() any { return c.newWorker() }
+	return c, nil
+}
+
+func (c *Cipher) newWorker() *worker {
+	w := &worker{}
+	if c.Integ != nil {
+		w.mac = hmac.New(c.Integ.Hash.New, c.macKey)
+	}
+	if c.block != nil && !c.Enc.AEAD {
+		zero := make([]byte, c.block.BlockSize())
+		w.cbcEnc = cipher.NewCBCEncrypter(c.block, zero)
+		w.cbcDec = cipher.NewCBCDecrypter(c.block, zero)
+	}
+	return w
+}
+
+// IVSize is the explicit IV carried in each packet.
+func (c *Cipher) IVSize() int { return c.Enc.IVSize }
+
+// ICVSize is the integrity check value appended to each packet.
+func (c *Cipher) ICVSize() int { return c.icv }
+
+// BlockSize is the alignment the encrypted part must be padded to (at least 4, RFC 4303 §2.4).
+func (c *Cipher) BlockSize() int { return max(c.Enc.BlockSize, 4) }
+
+// CipherBlockSize is the block size of the cipher itself (1 for stream-like and NULL
+// ciphers): what a received ciphertext's length must be a multiple of.
+func (c *Cipher) CipherBlockSize() int {
+	if c.block != nil && !c.Enc.AEAD {
+		return c.block.BlockSize()
+	}
+	return 1
+}
+
+// Tailroom is the spare capacity Data needs after its length.
+func (c *Cipher) Tailroom() int {
+	if c.gcm8 {
+		return 16
+	}
+	return c.icv
+}
+
+// Close wipes the key copies the cipher owns. The expanded key schedules inside the standard
+// library's block ciphers are unreachable and are left to the garbage collector.
+func (c *Cipher) Close() {
+	for _, k := range c.keys {
+		k.Wipe()
+	}
+	c.keys = nil
+}
+
+// SealBatch encrypts and authenticates every op in place.
+func (c *Cipher) SealBatch(ops []Op) {
+	w := c.pool.Get().(*worker)
+	for i := range ops {
+		ops[i].Err = c.seal(w, &ops[i])
+	}
+	c.pool.Put(w)
+}
+
+// OpenBatch verifies and decrypts every op in place; an op that fails verification keeps
+// Err = ErrAuth and its Data must be discarded.
+func (c *Cipher) OpenBatch(ops []Op) {
+	w := c.pool.Get().(*worker)
+	for i := range ops {
+		ops[i].Err = c.open(w, &ops[i])
+	}
+	c.pool.Put(w)
+}
+
+func (c *Cipher) seal(w *worker, op *Op) error {
+	n := len(op.Data)
+	if cap(op.Data)-n < c.Tailroom() {
+		return ErrRoom
+	}
+	if c.aead != nil {
+		// RFC 4106 §3.1 / RFC 7634 §2: nonce = salt ‖ explicit IV; the IV must never repeat
+		// under a key, which a bijection of the (never-cycling) sequence number guarantees.
+		binary.BigEndian.PutUint64(op.IV, op.Seq^c.ivMask)
+		copy(w.nonce[:4], c.salt[:])
+		copy(w.nonce[4:], op.IV)
+		out := c.aead.Seal(op.Data[:0], w.nonce[:], op.Data, op.AAD)
+		_ = out // the tag is at Data[n:n+16]; GCM-8 keeps its first 8 bytes
+		return nil
+	}
+	if n%c.BlockSize() != 0 {
+		return ErrLength
+	}
+	if c.block != nil {
+		// RFC 3602 §3: an unpredictable IV per packet: the sequence number encrypted under a
+		// random per-SA key, so no random-number call sits on the hot path.
+		binary.BigEndian.PutUint64(w.iv[:8], op.Seq)
+		clear(w.iv[8:])
+		c.ivGen.Encrypt(w.iv[:], w.iv[:])
+		copy(op.IV, w.iv[:])
+		w.cbcEnc.(ivSetter).SetIV(op.IV)
+		w.cbcEnc.CryptBlocks(op.Data, op.Data)
+	}
+	// Encrypt-then-MAC over SPI ‖ SN ‖ IV ‖ ciphertext (‖ ESN high bits), RFC 4303 §3.3.2.
+	sum := c.mac(w, op)
+	copy(op.Data[n:n+c.icv], sum)
+	return nil
+}
+
+func (c *Cipher) open(w *worker, op *Op) error {
+	n := len(op.Data)
+	if cap(op.Data)-n < c.icv {
+		return ErrRoom
+	}
+	if c.aead != nil {
+		copy(w.nonce[:4], c.salt[:])
+		copy(w.nonce[4:], op.IV)
+		if c.gcm8 {
+			return c.openGCM8(w, op)
+		}
+		if _, err := c.aead.Open(op.Data[:0], w.nonce[:], op.Data[:n+c.icv], op.AAD); err != nil {
+			return ErrAuth
+		}
+		return nil
+	}
+	if n%c.CipherBlockSize() != 0 {
+		return ErrLength
+	}
+	// RFC 4303 §3.4.4: verify the ICV before decrypting.
+	sum := c.mac(w, op)
+	if subtle.ConstantTimeCompare(sum, op.Data[n:n+c.icv]) != 1 {
+		return ErrAuth
+	}
+	if c.block != nil {
+		w.cbcDec.(ivSetter).SetIV(op.IV)
+		w.cbcDec.CryptBlocks(op.Data, op.Data)
+	}
+	return nil
+}
+
+func (c *Cipher) mac(w *worker, op *Op) []byte {
+	w.mac.Reset()
+	w.mac.Write(op.AAD)
+	w.mac.Write(op.IV)
+	w.mac.Write(op.Data)
+	if len(op.Tail) > 0 {
+		w.mac.Write(op.Tail)
+	}
+	return w.mac.Sum(w.sum[:0])[:c.icv]
+}
+
+// openGCM8 verifies AES-GCM with an 8-byte ICV (RFC 4106 §6, ESP transform 18): decrypt with
+// the GCM counter stream, re-seal to recompute the full tag, compare its first 8 bytes in
+// constant time, then decrypt again. Rarely used, so correctness over speed.
+func (c *Cipher) openGCM8(w *worker, op *Op) error {
+	n := len(op.Data)
+	if cap(op.Data)-n < 16 {
+		return ErrRoom
+	}
+	var got [8]byte
+	copy(got[:], op.Data[n:n+8])
+	c.gcmCTR(w, op.Data)
+	c.aead.Seal(op.Data[:0], w.nonce[:], op.Data, op.AAD)
+	ok := subtle.ConstantTimeCompare(got[:], op.Data[n:n+8]) == 1
+	copy(op.Data[n:n+8], got[:])
+	if !ok {
+		return ErrAuth
+	}
+	c.gcmCTR(w, op.Data)
+	return nil
+}
+
+// gcmCTR XORs data with the GCM keystream for w.nonce, starting at counter 2 (NIST SP
+// 800-38D §7.1: inc32(J0)).
+func (c *Cipher) gcmCTR(w *worker, data []byte) {
+	copy(w.ctr[:12], w.nonce[:])
+	for i, ctr := 0, uint32(2); i < len(data); i, ctr = i+16, ctr+1 {
+		binary.BigEndian.PutUint32(w.ctr[12:], ctr)
+		c.block.Encrypt(w.ks[:], w.ctr[:])
+		subtle.XORBytes(data[i:], data[i:], w.ks[:])
+	}
+}
