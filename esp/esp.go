@@ -26,33 +26,48 @@ import (
 // Encap protects every packet of the batch.
 func (sa *SA) Encap(b *Batch) { sa.EncapRange(b, 0, b.N) }
 
-// EncapRange protects packets [from, to) of the batch in place: inner IP packet in, ESP
-// packet out (Offs and Sizes updated). Failed packets get an error and are counted.
+// EncapRange protects packets [from, to) of the batch in place: inner IP packet in, ESP (or
+// AH) packet out, Offs and Sizes updated. Failed packets get an error and are counted.
 func (sa *SA) EncapRange(b *Batch, from, to int) {
 	if sa.cfg.Proto == AH && sa.cfg.Dir == Outbound {
 		sa.ahEncapRange(b, from, to)
 		return
 	}
-	n := sa.layoutRange(b, from, to)
-	first, err := sa.reserve(n)
-	if err != nil {
-		sa.failOps(b, n, err)
-		return
-	}
-	sa.assign(b, 0, n, first)
-	sa.sealOps(b, 0, n)
+	end := sa.Prepare(b, from, to)
+	sa.Seal(b, from, end)
 }
 
-// layoutRange writes headers and trailers for packets [from, to) and fills b.ops[0:k] in
-// packet order; it returns k, the number of packets ready to seal.
+// Prepare is the serial half of ESP encapsulation: it writes headers and trailers of packets
+// [from, to) and assigns their sequence numbers in packet order. It returns end: crypto ops
+// [from, end) are ready for Seal.
+func (sa *SA) Prepare(b *Batch, from, to int) int {
+	end := sa.layoutRange(b, from, to)
+	n := end - from
+	first, err := sa.reserve(n)
+	if err != nil {
+		sa.failOps(b, from, end, err)
+		return from
+	}
+	sa.assign(b, from, end, first)
+	return end
+}
+
+// Seal is the parallel half: it seals prepared ops [lo, hi). Disjoint ranges may be sealed
+// concurrently.
+func (sa *SA) Seal(b *Batch, lo, hi int) { sa.sealOps(b, lo, hi) }
+
+// layoutRange writes headers and trailers for packets [from, to) and fills b.ops[from:k] in
+// packet order; it returns k, the end of the ops ready to seal.
 func (sa *SA) layoutRange(b *Batch, from, to int) int {
 	if sa.cfg.Proto != ESP || sa.cfg.Dir != Outbound {
-		return sa.failRange(b, from, to, ErrWrongSA)
+		sa.failRange(b, from, to, ErrWrongSA)
+		return from
 	}
 	if sa.expired.Load() {
-		return sa.failRange(b, from, to, ErrExpired)
+		sa.failRange(b, from, to, ErrExpired)
+		return from
 	}
-	k := 0
+	k := from
 	bs := sa.cipher.BlockSize()
 	icv := sa.cipher.ICVSize()
 	tail := sa.cipher.Tailroom()
@@ -166,19 +181,18 @@ func (sa *SA) sealOps(b *Batch, lo, hi int) {
 	sa.account(pkts, bytes)
 }
 
-func (sa *SA) failOps(b *Batch, n int, err error) {
-	for k := range n {
+func (sa *SA) failOps(b *Batch, lo, hi int, err error) {
+	for k := lo; k < hi; k++ {
 		b.fail(b.idx[k], &sa.Stats, err)
 	}
 }
 
-func (sa *SA) failRange(b *Batch, from, to int, err error) int {
+func (sa *SA) failRange(b *Batch, from, to int, err error) {
 	for i := from; i < to; i++ {
 		if b.Errs[i] == nil {
 			b.fail(i, &sa.Stats, err)
 		}
 	}
-	return 0
 }
 
 func (b *Batch) fail(i int, s *Stats, err error) {
@@ -219,26 +233,36 @@ func transportHeader(pkt []byte) (int, byte, error) {
 // Decap verifies and decrypts every packet of the batch.
 func (sa *SA) Decap(b *Batch) { sa.DecapRange(b, 0, b.N) }
 
-// DecapRange turns ESP packets [from, to) into inner IP packets in place: replay pre-check,
-// ICV verification and decryption, replay window update, trailer removal, transport header
-// reconstruction and the inbound policy check (RFC 4303 §3.4, RFC 4301 §5.2).
+// DecapRange turns ESP (or AH) packets [from, to) into inner IP packets in place: replay
+// pre-check, ICV verification and decryption, replay window update, trailer removal,
+// transport header reconstruction and the inbound policy check (RFC 4303 §3.4, RFC 4301 §5.2).
 func (sa *SA) DecapRange(b *Batch, from, to int) {
 	if sa.cfg.Proto == AH && sa.cfg.Dir == Inbound {
 		sa.ahDecapRange(b, from, to)
 		return
 	}
+	end := sa.Check(b, from, to)
+	sa.Open(b, from, end)
+	sa.Finish(b, from, end)
+}
+
+// Check is the first, serial stage of ESP decapsulation: parse, SPI and length checks and the
+// replay pre-check (RFC 4303 §3.4.3, before the ICV). It returns end: ops [from, end) go to
+// Open and then Finish.
+func (sa *SA) Check(b *Batch, from, to int) int {
 	if sa.cfg.Proto != ESP || sa.cfg.Dir != Inbound {
 		sa.failRange(b, from, to, ErrWrongSA)
-		return
+		return from
 	}
 	if sa.expired.Load() {
 		sa.failRange(b, from, to, ErrExpired)
-		return
+		return from
 	}
 	icv := sa.cipher.ICVSize()
 	cbs := sa.cipher.CipherBlockSize()
-	k := 0
+	k := from
 	sa.replayMu.Lock()
+	defer sa.replayMu.Unlock()
 	for i := from; i < to; i++ {
 		if b.Errs[i] != nil {
 			continue
@@ -259,7 +283,7 @@ func (sa *SA) DecapRange(b *Batch, from, to int) {
 		if sa.cfg.ESN {
 			seq = sa.replay.InferESN(seql)
 		}
-		if err := sa.replay.Check(seq); err != nil { // RFC 4303 §3.4.3: before the ICV
+		if err := sa.replay.Check(seq); err != nil {
 			b.fail(i, &sa.Stats, err)
 			continue
 		}
@@ -276,21 +300,33 @@ func (sa *SA) DecapRange(b *Batch, from, to int) {
 		b.idx[k] = i
 		k++
 	}
-	sa.replayMu.Unlock()
-	if k == 0 {
+	return k
+}
+
+// Open verifies and decrypts ops [lo, hi) prepared by Check. Disjoint ranges may be opened
+// concurrently.
+func (sa *SA) Open(b *Batch, lo, hi int) {
+	if lo < hi {
+		sa.cipher.OpenBatch(b.ops[lo:hi])
+	}
+}
+
+// Finish is the last, serial stage: the replay window update for verified packets (RFC 4303
+// §3.4.3: only after the ICV), trailer removal and the policy check, for ops [lo, hi).
+func (sa *SA) Finish(b *Batch, lo, hi int) {
+	if lo >= hi {
 		return
 	}
-	sa.cipher.OpenBatch(b.ops[:k])
 	sa.replayMu.Lock()
-	for j := range k {
+	for j := lo; j < hi; j++ {
 		op := &b.ops[j]
 		if op.Err == nil {
-			op.Err = sa.replay.Update(op.Seq) // RFC 4303 §3.4.3: only after verification
+			op.Err = sa.replay.Update(op.Seq)
 		}
 	}
 	sa.replayMu.Unlock()
 	var bytes, pkts uint64
-	for j := range k {
+	for j := lo; j < hi; j++ {
 		i, op := b.idx[j], &b.ops[j]
 		if err := op.Err; err != nil {
 			switch {

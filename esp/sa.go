@@ -109,6 +109,9 @@ type Config struct {
 	// Outer endpoints. Transport mode rebuilds the inner header from them on the way in, and AH
 	// computes its ICV over an outer header built from them.
 	LocalAddr, RemoteAddr netip.Addr
+	// MTU is the largest inner packet the tunnel carries; inbound TCP SYNs have their MSS
+	// clamped to it (0 = no clamping).
+	MTU int
 	// OnSoftExpire is called once, from the data plane, when a soft byte/packet/sequence limit
 	// is crossed; the key manager starts a rekey. It must not block.
 	OnSoftExpire func(*SA)

@@ -1,0 +1,288 @@
+package esp
+
+// The data plane: packets between the tunnel device and the network.
+//
+// Concurrency contract:
+//   - One outbound goroutine reads batches from the device, classifies each packet against the
+//     SPD, prepares ESP headers and assigns sequence numbers serially per SA, seals the batch
+//     (split across the worker pool when it is large enough to pay for the hand-off), and sends
+//     it in the order it was read. Packet order per SA is therefore the read order.
+//   - One inbound goroutine per receive function (UDP IPv4, UDP IPv6, raw sockets) reads a
+//     batch, hands IKE messages to the key manager, groups consecutive packets of one SA,
+//     runs the replay pre-check serially, opens in parallel, updates the replay window
+//     serially, and writes the inner packets to the device in the order received.
+//   - Key managers install and remove SAs concurrently through the SAD and SPD, both of which
+//     are copy-on-write, so the hot paths take no lock but an SA's own replay mutex.
+// No per-packet allocation and no per-packet channel operation happens on either path.
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.zx2c4.com/wireguard/conn"
+)
+
+// Device is the packet device of the tunnel: the batch interface of golang.zx2c4.com/
+// wireguard/tun.Device, which the TUN and netstack devices implement.
+type Device interface {
+	Read(bufs [][]byte, sizes []int, offset int) (int, error)
+	Write(bufs [][]byte, offset int) (int, error)
+	BatchSize() int
+}
+
+// bufSize holds the largest datagram (a UDP GRO/GSO super-packet) plus head- and tailroom.
+const bufSize = Headroom + 65535 + Tailroom
+
+// tunOffset is where packets start in buffers handed to Device.Write (≥ the virtio-net
+// header wireguard's TUN writes in front of each packet).
+const tunOffset = 16
+
+// Options configure a Dataplane.
+type Options struct {
+	Device   Device
+	NATT     conn.Bind // ESP-in-UDP and IKE on the NAT-T port (RFC 3948)
+	IKE      conn.Bind // IKE on its own port (nil = none)
+	NATTPort uint16
+	IKEPort  uint16
+	Raw      bool // also carry ESP/AH as IP protocols 50/51 (needs privileges)
+	Workers  int  // crypto goroutines; 0 = GOMAXPROCS
+	Log      *zap.Logger
+
+	// OnIKE receives every IKE message (non-ESP marker already removed). The slice is only
+	// valid during the call. local is the port it arrived on.
+	OnIKE func(msg []byte, from netip.AddrPort, local uint16)
+	// OnAcquire is told, at most once a second per policy, that traffic matched a policy
+	// without an SA (start_action = trap). It must not block.
+	OnAcquire func(p *Policy, f Flow)
+	// ICMPSource4/6 are the addresses ICMP "packet too big" errors come from (the device's own
+	// addresses); when invalid, the errors come from the packet's destination.
+	ICMPSource4, ICMPSource6 netip.Addr
+}
+
+// Counters of the data plane as a whole (per-SA counters live in each SA's Stats).
+type Counters struct {
+	DevRx, DevTx       atomic.Uint64 // packets read from / written to the device
+	NetRx, NetTx       atomic.Uint64 // datagrams received / sent
+	NetRxBytes         atomic.Uint64
+	NetTxBytes         atomic.Uint64
+	IKERx              atomic.Uint64
+	Keepalives         atomic.Uint64
+	NoPolicy           atomic.Uint64 // device packets no policy covers
+	NoSA               atomic.Uint64 // covered, but no SA installed yet
+	Discarded          atomic.Uint64 // policy action discard
+	TooBig             atomic.Uint64 // answered with ICMP packet-too-big
+	MSSClamped         atomic.Uint64
+	Malformed          atomic.Uint64 // unparseable device packets or datagrams
+	UnknownSPI         atomic.Uint64
+	SendErrors         atomic.Uint64
+	DevWriteErrors     atomic.Uint64
+	DevReadErrors      atomic.Uint64
+	TooManySegments    atomic.Uint64
+	ParallelBatches    atomic.Uint64
+	BatchesOut         atomic.Uint64
+	BatchesIn          atomic.Uint64
+	lastLog            [8]atomic.Int64
+	lastUnknownSPILog  atomic.Int64
+	lastSendErrLog     atomic.Int64
+	lastDevWriteErrLog atomic.Int64
+}
+
+// Dataplane moves packets between a Device and the network through ESP/AH SAs.
+type Dataplane struct {
+	opts Options
+	log  *zap.Logger
+	SAD  SAD
+	SPD  SPD
+	Stat Counters
+
+	raw       *rawSockets
+	endpoints sync.Map // netip.AddrPort → conn.Endpoint: sticky source addresses for replies
+	pool      *workerPool
+	wg        sync.WaitGroup
+	closing   atomic.Bool
+	recvNATT  []conn.ReceiveFunc
+	recvIKE   []conn.ReceiveFunc
+}
+
+// New opens the sockets and returns a data plane; Start runs it.
+func New(opts Options) (*Dataplane, error) {
+	if opts.Device == nil || opts.NATT == nil {
+		return nil, errors.New("esp: data plane needs a device and a NAT-T socket")
+	}
+	if opts.Log == nil {
+		opts.Log = zap.NewNop()
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	d := &Dataplane{opts: opts, log: opts.Log}
+	var err error
+	var port uint16
+	if d.recvNATT, port, err = opts.NATT.Open(opts.NATTPort); err != nil {
+		return nil, fmt.Errorf("esp: NAT-T port %d: %w", opts.NATTPort, err)
+	}
+	d.opts.NATTPort = port
+	if opts.IKE != nil {
+		if d.recvIKE, port, err = opts.IKE.Open(opts.IKEPort); err != nil {
+			opts.NATT.Close()
+			return nil, fmt.Errorf("esp: IKE port %d: %w", opts.IKEPort, err)
+		}
+		d.opts.IKEPort = port
+	}
+	if opts.Raw {
+		if d.raw, err = openRaw(); err != nil {
+			d.closeSockets()
+			return nil, err
+		}
+	}
+	d.pool = newWorkerPool(opts.Workers)
+	return d, nil
+}
+
+// Ports returns the ports actually bound (useful when 0 asked for a random one).
+func (d *Dataplane) Ports() (ike, natt uint16) { return d.opts.IKEPort, d.opts.NATTPort }
+
+// Start launches the outbound and inbound goroutines.
+func (d *Dataplane) Start() {
+	d.wg.Add(1)
+	go d.runOutbound()
+	for _, fn := range d.recvNATT {
+		d.wg.Add(1)
+		go d.runInbound(fn, srcNATT, d.opts.NATTPort)
+	}
+	for _, fn := range d.recvIKE {
+		d.wg.Add(1)
+		go d.runInbound(fn, srcIKE, d.opts.IKEPort)
+	}
+	if d.raw != nil {
+		for _, r := range d.raw.receivers() {
+			d.wg.Add(1)
+			go d.runInbound(r.fn, r.kind, 0)
+		}
+	}
+}
+
+// Close stops the data plane: it closes the sockets, waits for the inbound goroutines and,
+// once the owner has closed the device, for the outbound one. SAs are left to their owner.
+func (d *Dataplane) Close() {
+	if !d.closing.CompareAndSwap(false, true) {
+		return
+	}
+	d.closeSockets()
+}
+
+// Wait blocks until every goroutine has exited (after Close and the device's Close).
+func (d *Dataplane) Wait() {
+	d.wg.Wait()
+	d.pool.close()
+}
+
+func (d *Dataplane) closeSockets() {
+	d.opts.NATT.Close()
+	if d.opts.IKE != nil {
+		d.opts.IKE.Close()
+	}
+	if d.raw != nil {
+		d.raw.close()
+	}
+}
+
+// Endpoint returns the endpoint to reach a peer, remembering the local address its last
+// message arrived on so replies leave from it.
+func (d *Dataplane) Endpoint(peer netip.AddrPort) (conn.Endpoint, error) {
+	if ep, ok := d.endpoints.Load(peer); ok {
+		return ep.(conn.Endpoint), nil
+	}
+	return d.opts.NATT.ParseEndpoint(peer.String())
+}
+
+// SendIKE sends an IKE message to a peer: on the NAT-T port with the non-ESP marker
+// (RFC 3948 §2.2), or on the IKE port as it is.
+func (d *Dataplane) SendIKE(msg []byte, to netip.AddrPort, natt bool) error {
+	ep, err := d.Endpoint(to)
+	if err != nil {
+		return err
+	}
+	bind := d.opts.NATT
+	buf := msg
+	if natt {
+		buf = make([]byte, NonESPMarkerLen+len(msg))
+		copy(buf[NonESPMarkerLen:], msg)
+	} else if d.opts.IKE != nil {
+		bind = d.opts.IKE
+	}
+	if err := bind.Send([][]byte{buf}, ep); err != nil {
+		d.Stat.SendErrors.Add(1)
+		return fmt.Errorf("esp: sending IKE to %s: %w", to, err)
+	}
+	d.Stat.NetTx.Add(1)
+	return nil
+}
+
+// SendKeepalive sends a NAT-keepalive to a peer's NAT-T port (RFC 3948 §2.3).
+func (d *Dataplane) SendKeepalive(to netip.AddrPort) error {
+	ep, err := d.Endpoint(to)
+	if err != nil {
+		return err
+	}
+	return d.opts.NATT.Send([][]byte{{0xff}}, ep)
+}
+
+// NewBinding binds an outbound SA to a peer for Policy.SetOutbound.
+func (d *Dataplane) NewBinding(sa *SA, peer netip.AddrPort, encap Encap, mtu int) (*Binding, error) {
+	o := &Binding{SA: sa, Peer: peer, Encap: encap, MTU: mtu}
+	if encap == EncapUDP {
+		ep, err := d.Endpoint(peer)
+		if err != nil {
+			return nil, err
+		}
+		o.ep = ep
+	} else if d.raw == nil {
+		return nil, errors.New("esp: raw encapsulation needs raw sockets (privileges); use encap = \"udp\"")
+	}
+	return o, nil
+}
+
+// logLimited logs at most once every 10 s per slot.
+func (d *Dataplane) logLimited(slot int, msg string, fields ...zap.Field) {
+	now := time.Now().UnixNano()
+	last := d.Stat.lastLog[slot].Load()
+	if now-last < int64(10*time.Second) || !d.Stat.lastLog[slot].CompareAndSwap(last, now) {
+		return
+	}
+	d.log.Warn(msg, fields...)
+}
+
+const (
+	logSlotUnknownSPI = iota
+	logSlotSend
+	logSlotDevWrite
+	logSlotDevRead
+	logSlotNoPolicy
+	logSlotMalformed
+)
+
+func isClosed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed)
+}
+
+// AddInbound installs an inbound SA (the key manager's side of the SAD).
+func (d *Dataplane) AddInbound(sa *SA) error { return d.SAD.Add(sa) }
+
+// RemoveInbound uninstalls an inbound SA and returns it; the caller closes it.
+func (d *Dataplane) RemoveInbound(spi uint32) *SA { return d.SAD.Remove(spi) }
+
+// AllocSPI reserves a fresh inbound SPI.
+func (d *Dataplane) AllocSPI(rand io.Reader) (uint32, error) { return d.SAD.AllocSPI(rand) }
+
+// ReleaseSPI returns a reserved SPI that will not be installed.
+func (d *Dataplane) ReleaseSPI(spi uint32) { d.SAD.Release(spi) }

@@ -1,0 +1,75 @@
+package esp
+
+import "sync"
+
+// workerPool runs the parallel crypto stage. A batch is split into at most one chunk per
+// worker; each chunk is one channel send (never one per packet), and the caller seals or opens
+// one chunk itself before waiting for the rest.
+type workerPool struct {
+	n    int
+	jobs chan cryptoJob
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+type cryptoJob struct {
+	sa     *SA
+	b      *Batch
+	lo, hi int
+	open   bool
+	done   *sync.WaitGroup
+}
+
+// minChunk is the fewest packets worth a hand-off to another goroutine.
+const minChunk = 8
+
+func newWorkerPool(n int) *workerPool {
+	p := &workerPool{n: n, jobs: make(chan cryptoJob, n*4)}
+	for range n - 1 {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for j := range p.jobs {
+				j.run()
+				j.done.Done()
+			}
+		}()
+	}
+	return p
+}
+
+func (j *cryptoJob) run() {
+	if j.open {
+		j.sa.Open(j.b, j.lo, j.hi)
+	} else {
+		j.sa.Seal(j.b, j.lo, j.hi)
+	}
+}
+
+// run seals or opens ops [lo, hi) of b, in parallel when the range is large enough.
+func (p *workerPool) run(sa *SA, b *Batch, lo, hi int, open bool, wg *sync.WaitGroup) bool {
+	n := hi - lo
+	chunks := min(p.n, n/minChunk)
+	if chunks <= 1 {
+		j := cryptoJob{sa: sa, b: b, lo: lo, hi: hi, open: open}
+		j.run()
+		return false
+	}
+	size := (n + chunks - 1) / chunks
+	wg.Add(chunks - 1)
+	for c := 1; c < chunks; c++ {
+		l := lo + c*size
+		p.jobs <- cryptoJob{sa: sa, b: b, lo: l, hi: min(l+size, hi), open: open, done: wg}
+	}
+	first := cryptoJob{sa: sa, b: b, lo: lo, hi: lo + size, open: open}
+	first.run()
+	wg.Wait()
+	return true
+}
+
+func (p *workerPool) close() {
+	p.once.Do(func() {
+		close(p.jobs)
+		p.wg.Wait()
+	})
+}
