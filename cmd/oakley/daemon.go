@@ -1,0 +1,434 @@
+package main
+
+// The daemon: wiring only. Configuration → device (TUN or netstack) → data plane (sockets,
+// SAD, SPD) → SAs from manual keys or from the IKE engine → control socket and metrics.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.zx2c4.com/wireguard/conn"
+
+	"oakley/config"
+	"oakley/esp"
+	"oakley/tun"
+)
+
+// daemonOptions let the demo and tests run daemons in one process.
+type daemonOptions struct {
+	newBind   func() conn.Bind // nil = wireguard's batched UDP sockets
+	noControl bool             // skip the control socket
+}
+
+type daemon struct {
+	cfg     *config.Config
+	log     *zap.Logger
+	opts    daemonOptions
+	started time.Time
+
+	dev      esp.Device
+	tun      *tun.TUN
+	ns       *tun.Netstack
+	dp       *esp.Dataplane
+	children []*childRuntime
+	ike      *ikeRuntime
+	ctl      *controlServer
+	metrics  *metricsServer
+	pathMTU  map[netip.Addr]int
+	devMTU   int
+
+	stopOnce sync.Once
+}
+
+// childRuntime is one [[connection.child]] at run time.
+type childRuntime struct {
+	conn   *config.Connection
+	child  *config.Child
+	policy *esp.Policy
+	in     *esp.SA // manual keying only; IKE-keyed SAs live in the engine
+	out    *esp.SA
+}
+
+func (c *childRuntime) name() string { return c.conn.Name + "/" + c.child.Name }
+
+func startDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, opts daemonOptions) (d *daemon, err error) {
+	d = &daemon{cfg: cfg, log: log, opts: opts, started: time.Now(), pathMTU: map[netip.Addr]int{}}
+	defer func() {
+		if err != nil {
+			d.stop()
+			d = nil
+		}
+	}()
+	d.measurePaths()
+	if err = d.openDevice(); err != nil {
+		return d, err
+	}
+	if err = d.openDataplane(); err != nil {
+		return d, err
+	}
+	for _, c := range cfg.Connections {
+		for _, ch := range c.Children {
+			d.children = append(d.children, d.newChild(c, ch))
+		}
+	}
+	for _, c := range d.children {
+		if c.conn.Keying == "manual" {
+			if err = d.installManual(c); err != nil {
+				return d, fmt.Errorf("%s: %w", c.name(), err)
+			}
+		}
+	}
+	if err = d.startIKE(ctx); err != nil {
+		return d, err
+	}
+	d.dp.Start()
+	if err = d.startNetstackServices(ctx); err != nil {
+		return d, err
+	}
+	if !opts.noControl {
+		if d.ctl, err = startControl(cfg.Daemon.ControlSocket, d); err != nil {
+			return d, err
+		}
+	}
+	if cfg.Daemon.Metrics != "" {
+		if d.metrics, err = startMetrics(cfg.Daemon.Metrics, d); err != nil {
+			return d, err
+		}
+	}
+	log.Info("oakley up", zap.String("version", version), zap.String("config", cfg.File),
+		zap.String("device", d.deviceName()), zap.Int("mtu", d.devMTU),
+		zap.Int("connections", len(cfg.Connections)), zap.Uint16("ike_port", cfg.Daemon.IKEPort),
+		zap.Uint16("natt_port", cfg.Daemon.NATTPort))
+	if cfg.Daemon.InsecureAlgorithms {
+		log.Warn("insecure algorithms enabled (DES, HMAC-MD5, MODP 768/1024/1536, Aggressive Mode PSK responder)")
+	}
+	return d, nil
+}
+
+// measurePaths asks the OS for the path MTU towards each peer (1500 where unknown).
+func (d *daemon) measurePaths() {
+	for _, c := range d.cfg.Connections {
+		if !c.RemoteIP.IsValid() {
+			continue
+		}
+		mtu, err := tun.RouteMTU(c.RemoteIP)
+		if err != nil || mtu < 576 {
+			mtu = 1500
+		}
+		d.pathMTU[c.RemoteIP] = mtu
+	}
+}
+
+func (d *daemon) pathMTUFor(a netip.Addr) int {
+	if m, ok := d.pathMTU[a]; ok {
+		return m
+	}
+	return 1500
+}
+
+func encapOf(c *config.Connection) esp.Encap {
+	if c.Encap == "raw" || (c.Encap == "auto" && c.Keying == "manual") {
+		return esp.EncapRaw
+	}
+	return esp.EncapUDP
+}
+
+// openDevice creates the TUN or netstack device with an MTU every child can carry.
+func (d *daemon) openDevice() error {
+	cfg := d.cfg
+	mtu := cfg.Device.MTU
+	if mtu == 0 {
+		for _, c := range cfg.Connections {
+			for _, ch := range c.Children {
+				m := proposalMTU(d.pathMTUFor(c.RemoteIP), ch.ESPProposals, ch.AHProposals, encapOf(c), c.RemoteIP.Is6())
+				if mtu == 0 || m < mtu {
+					mtu = m
+				}
+			}
+		}
+		if mtu == 0 {
+			mtu = tun.DefaultMTU
+		}
+		if mtu < 1280 && hasIPv6(cfg) {
+			mtu = 1280
+		}
+	}
+	d.devMTU = mtu
+	switch cfg.Device.Kind {
+	case "netstack":
+		var addrs []netip.Addr
+		for _, p := range cfg.Device.Addresses {
+			addrs = append(addrs, p.Addr())
+		}
+		ns, err := tun.OpenNetstack(tun.NetstackOptions{Addresses: addrs, MTU: mtu}, d.log.Named("netstack"))
+		if err != nil {
+			return err
+		}
+		d.ns, d.dev = ns, ns
+	default:
+		opts := tun.Options{Name: cfg.Device.Name, MTU: mtu, Addresses: cfg.Device.Addresses, Offload: cfg.Device.Offload}
+		if cfg.Device.Routes {
+			opts.Routes = d.routes()
+		}
+		t, err := tun.Open(opts, d.log.Named("tun"))
+		if err != nil {
+			return err
+		}
+		d.tun, d.dev = t, t
+	}
+	return nil
+}
+
+func hasIPv6(cfg *config.Config) bool {
+	for _, p := range cfg.Device.Addresses {
+		if p.Addr().Is6() {
+			return true
+		}
+	}
+	for _, c := range cfg.Connections {
+		for _, ch := range c.Children {
+			for _, ts := range ch.RemoteTS {
+				if ts.Prefix.Addr().Is6() {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// routes lists every tunnel-mode child's remote traffic selectors once.
+func (d *daemon) routes() []netip.Prefix {
+	seen := map[netip.Prefix]bool{}
+	var out []netip.Prefix
+	for _, c := range d.cfg.Connections {
+		for _, ch := range c.Children {
+			if ch.Mode != "tunnel" {
+				continue
+			}
+			for _, ts := range ch.RemoteTS {
+				if !seen[ts.Prefix] {
+					seen[ts.Prefix] = true
+					out = append(out, ts.Prefix)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (d *daemon) deviceName() string {
+	if d.tun != nil {
+		if n, err := d.tun.Name(); err == nil {
+			return n
+		}
+	}
+	if d.ns != nil {
+		return "netstack"
+	}
+	return ""
+}
+
+func (d *daemon) newBind() conn.Bind {
+	if d.opts.newBind != nil {
+		return d.opts.newBind()
+	}
+	return newUDPBind(d.cfg.Daemon.UDPOffload, int(d.cfg.Daemon.SocketBuffer))
+}
+
+func (d *daemon) openDataplane() error {
+	cfg := d.cfg
+	raw, ike := false, false
+	for _, c := range cfg.Connections {
+		raw = raw || encapOf(c) == esp.EncapRaw || c.Encap == "auto"
+		ike = ike || c.Keying == "ike"
+	}
+	opts := esp.Options{
+		Device:   d.dev,
+		NATT:     d.newBind(),
+		NATTPort: cfg.Daemon.NATTPort,
+		IKEPort:  cfg.Daemon.IKEPort,
+		Raw:      raw,
+		Workers:  cfg.Daemon.Workers,
+		Log:      d.log.Named("esp"),
+		OnIKE:    d.onIKE,
+		OnAcquire: func(p *esp.Policy, f esp.Flow) {
+			d.onAcquire(p, f)
+		},
+	}
+	if ike {
+		opts.IKE = d.newBind()
+	}
+	for _, p := range cfg.Device.Addresses {
+		if p.Addr().Is4() && !opts.ICMPSource4.IsValid() {
+			opts.ICMPSource4 = p.Addr()
+		}
+		if p.Addr().Is6() && !opts.ICMPSource6.IsValid() {
+			opts.ICMPSource6 = p.Addr()
+		}
+	}
+	dp, err := esp.New(opts)
+	if err != nil {
+		return err
+	}
+	d.dp = dp
+	return nil
+}
+
+func selectors(ts []config.TrafficSelector) []esp.Selector {
+	out := make([]esp.Selector, len(ts))
+	for i, t := range ts {
+		out[i] = esp.Selector{Prefix: t.Prefix, Proto: t.Proto, PortLo: t.PortLo, PortHi: t.PortHi}
+	}
+	return out
+}
+
+// newChild creates the child's SPD entry; its SAs come from manual keys or IKE.
+func (d *daemon) newChild(c *config.Connection, ch *config.Child) *childRuntime {
+	r := &childRuntime{conn: c, child: ch}
+	r.policy = &esp.Policy{Name: r.name(), Local: selectors(ch.LocalTS), Remote: selectors(ch.RemoteTS), Action: esp.Protect}
+	d.dp.SPD.Add(r.policy)
+	return r
+}
+
+// localAddrFor returns the configured local address, or the one the OS would use to reach
+// remote (a connected UDP socket sends nothing).
+func localAddrFor(local, remote netip.Addr) (netip.Addr, error) {
+	if local.IsValid() {
+		return local, nil
+	}
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(remote, 9)))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("no route to %s: %w", remote, err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
+}
+
+// installManual installs the fixed SAs of a keying = "manual" child (RFC 4301 §4.5).
+func (d *daemon) installManual(r *childRuntime) error {
+	c, ch := r.conn, r.child
+	local, err := localAddrFor(c.LocalIP, c.RemoteIP)
+	if err != nil {
+		return err
+	}
+	mode := esp.Tunnel
+	if ch.Mode == "transport" {
+		mode = esp.Transport
+	}
+	encap := encapOf(c)
+	base := esp.Config{Mode: mode, Proto: esp.ESP, Replay: ch.ReplayWindow,
+		Life: esp.Lifetime{HardBytes: uint64(ch.LifeBytes), HardPackets: uint64(ch.LifePackets)}}
+	if len(ch.AHProposals) > 0 {
+		base.Proto = esp.AH
+		p := ch.AHProposals[0]
+		base.Integ = p.Integ[0]
+		base.ESN = p.ESN[0].ESN
+	} else {
+		p := ch.ESPProposals[0]
+		base.Enc = p.Encr[0]
+		if len(p.Integ) > 0 {
+			base.Integ = p.Integ[0]
+		}
+		base.ESN = p.ESN[0].ESN
+	}
+	in := base
+	in.SPI, in.Dir = ch.InSPI, esp.Inbound
+	in.EncKey, in.IntegKey = ch.InKey, ch.InAuthKey
+	in.Local, in.Remote = r.policy.Local, r.policy.Remote
+	in.LocalAddr, in.RemoteAddr = local, c.RemoteIP
+	out := base
+	out.SPI, out.Dir = ch.OutSPI, esp.Outbound
+	out.EncKey, out.IntegKey = ch.OutKey, ch.OutAuthKey
+	out.Local, out.Remote = r.policy.Local, r.policy.Remote
+	out.LocalAddr, out.RemoteAddr = local, c.RemoteIP
+	if r.out, err = esp.NewSA(out); err != nil {
+		return err
+	}
+	mtu := saMTU(d.pathMTUFor(c.RemoteIP), r.out, encap, c.RemoteIP)
+	in.MTU = mtu
+	if r.in, err = esp.NewSA(in); err != nil {
+		return err
+	}
+	if err := d.dp.AddInbound(r.in); err != nil {
+		return err
+	}
+	peer := netip.AddrPortFrom(c.RemoteIP, remoteNATTPort(d.cfg, c))
+	if encap == esp.EncapRaw {
+		peer = netip.AddrPortFrom(c.RemoteIP, 0)
+	}
+	b, err := d.dp.NewBinding(r.out, peer, encap, mtu)
+	if err != nil {
+		return err
+	}
+	r.policy.SetOutbound(b)
+	d.log.Info("manual SAs installed", zap.String("child", r.name()), zap.String("mode", mode.String()),
+		zap.String("algorithms", r.out.Algorithms()), zap.String("encap", encap.String()),
+		zap.String("spi_in", fmt.Sprintf("0x%08x", ch.InSPI)), zap.String("spi_out", fmt.Sprintf("0x%08x", ch.OutSPI)),
+		zap.Stringer("peer", peer), zap.Int("mtu", mtu))
+	return nil
+}
+
+// stop tears everything down: IKE Deletes, SAs removed and wiped, sockets, the device (and
+// with it the routes it added), the control socket.
+func (d *daemon) stop() {
+	d.stopOnce.Do(func() {
+		if d.ctl != nil {
+			d.ctl.close()
+		}
+		if d.metrics != nil {
+			d.metrics.close()
+		}
+		if d.ike != nil {
+			d.ike.stop()
+		}
+		for _, c := range d.children {
+			if d.dp != nil {
+				c.policy.SetOutbound(nil)
+				d.dp.SPD.Remove(c.policy)
+			}
+			for _, sa := range []*esp.SA{c.in, c.out} {
+				if sa != nil {
+					if d.dp != nil && sa.Config().Dir == esp.Inbound {
+						d.dp.RemoveInbound(sa.SPI())
+					}
+					sa.Close()
+				}
+			}
+		}
+		if d.dp != nil {
+			d.dp.Close()
+		}
+		if d.tun != nil {
+			if err := d.tun.Close(); err != nil {
+				d.log.Warn("closing TUN", zap.Error(err))
+			}
+		}
+		if d.ns != nil {
+			d.ns.Close()
+		}
+		if d.dp != nil {
+			d.dp.Wait()
+		}
+	})
+}
+
+func (d *daemon) onIKE(msg []byte, from netip.AddrPort, local uint16) {
+	if d.ike != nil {
+		d.ike.handle(msg, from, local)
+	}
+}
+
+func (d *daemon) onAcquire(p *esp.Policy, f esp.Flow) {
+	if d.ike != nil {
+		d.ike.acquire(p)
+	}
+}
+
+var errNoSuchConnection = errors.New("no such connection")

@@ -1,0 +1,194 @@
+// Command oakley is a userspace IPsec VPN: IKEv1 and ESP/AH between sites, on a TUN device or,
+// without privileges, on an in-process network stack. See CONFIG.md for the configuration.
+//
+//	oakley up -c site.toml            run in the foreground until SIGINT/SIGTERM
+//	oakley check -c site.toml         validate; print every error as file:line: message
+//	oakley status [--json]            connections, SAs, algorithms, lifetimes, counters
+//	oakley initiate NAME[/CHILD]      start a connection or one child
+//	oakley terminate NAME             delete its SAs (Delete sent to the peer)
+//	oakley rekey NAME[/CHILD]         rekey now
+//	oakley demo                       two peers in one unprivileged process, real traffic across
+//	oakley version
+//
+// Exit status: 0 success, 1 failure (one clear line on stderr), 2 usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"oakley/config"
+)
+
+// version is set at link time (-X main.version=...).
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: oakley <command> [flags]
+
+commands:
+  up -c FILE              run in the foreground until SIGINT/SIGTERM
+  check -c FILE           validate a configuration
+  status [--json]         show connections, SAs and counters of the running daemon
+  initiate NAME[/CHILD]   start a connection (or one of its children)
+  terminate NAME          delete a connection's SAs
+  rekey NAME[/CHILD]      rekey now
+  demo                    two peers in one process, real traffic across
+  version                 print the version
+
+status, initiate, terminate and rekey take -s PATH to name the control socket
+(default: daemon.control_socket of -c FILE, else /run/oakley/oakley.sock).
+`
+
+// errUsage marks a command-line mistake (exit status 2).
+var errUsage = errors.New("usage")
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd := args[0]; cmd {
+	case "up":
+		err = cmdUp(args[1:], stderr)
+	case "check":
+		err = cmdCheck(args[1:], stdout, stderr)
+	case "status":
+		err = cmdStatus(args[1:], stdout)
+	case "initiate", "terminate", "rekey":
+		err = cmdControl(cmd, args[1:], stdout)
+	case "demo":
+		err = cmdDemo(args[1:], stdout)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "oakley %s\n", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "oakley: unknown command %q\n%s", cmd, usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp):
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "oakley: %v\n", err)
+		}
+		return 2
+	case errors.Is(err, errReported):
+		return 1
+	}
+	fmt.Fprintf(stderr, "oakley: %s\n", oneLine(err.Error()))
+	return 1
+}
+
+// errReported: the command already printed what went wrong.
+var errReported = errors.New("reported")
+
+func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
+
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %s %v", errUsage, fs.Name(), err)
+	}
+	return nil
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("check")
+	path := fs.String("c", "", "configuration file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		if fs.NArg() != 1 {
+			return fmt.Errorf("%w: check -c FILE", errUsage)
+		}
+		*path = fs.Arg(0)
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				fmt.Fprintln(stderr, e.Error())
+			}
+			fmt.Fprintf(stderr, "%s: %d error(s)\n", *path, len(errs))
+			return errReported
+		}
+		return err
+	}
+	defer cfg.Wipe()
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, w.String())
+	}
+	children := 0
+	for _, c := range cfg.Connections {
+		children += len(c.Children)
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d connection(s), %d child(ren), %d warning(s))\n", *path, len(cfg.Connections), children, len(cfg.Warnings))
+	return nil
+}
+
+func cmdUp(args []string, stderr io.Writer) error {
+	fs := newFlags("up")
+	path := fs.String("c", "", "configuration file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return fmt.Errorf("%w: up -c FILE", errUsage)
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				fmt.Fprintln(stderr, e.Error())
+			}
+			fmt.Fprintf(stderr, "oakley: %s has %d error(s); not starting\n", *path, len(errs))
+			return errReported
+		}
+		return err
+	}
+	defer cfg.Wipe()
+	log, err := newLogger(cfg.Daemon.LogLevel, cfg.Daemon.LogFormat, stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck
+	for _, w := range cfg.Warnings {
+		log.Warn(w.String())
+	}
+	startPprof(log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	d, err := startDaemon(ctx, cfg, log, daemonOptions{})
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	d.stop()
+	return nil
+}

@@ -1,0 +1,280 @@
+package main
+
+// What `oakley status` shows: connections, IKE SAs, child SAs with algorithms, lifetimes and
+// counters, and the data plane's counters. Never a key.
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"oakley/esp"
+)
+
+type statusReport struct {
+	Version     string            `json:"version"`
+	Uptime      string            `json:"uptime"`
+	Device      deviceStatus      `json:"device"`
+	Connections []connStatus      `json:"connections"`
+	Counters    map[string]uint64 `json:"counters"`
+	IKECounters map[string]uint64 `json:"ike_counters,omitempty"`
+}
+
+type deviceStatus struct {
+	Kind      string   `json:"kind"`
+	Name      string   `json:"name"`
+	MTU       int      `json:"mtu"`
+	Addresses []string `json:"addresses"`
+	Offload   bool     `json:"offload"`
+}
+
+type connStatus struct {
+	Name     string        `json:"name"`
+	Keying   string        `json:"keying"`
+	Version  int           `json:"version,omitempty"`
+	Local    string        `json:"local"`
+	Remote   string        `json:"remote"`
+	LocalID  string        `json:"local_id,omitempty"`
+	RemoteID string        `json:"remote_id,omitempty"`
+	State    string        `json:"state"`
+	IKESAs   []ikeSAStatus `json:"ike_sas,omitempty"`
+	Children []childStatus `json:"children"`
+}
+
+type ikeSAStatus struct {
+	Initiator   bool   `json:"initiator"`
+	Cookies     string `json:"cookies"`
+	State       string `json:"state"`
+	Peer        string `json:"peer"`
+	Mode        string `json:"mode"`
+	Algorithms  string `json:"algorithms"`
+	Auth        string `json:"auth"`
+	NAT         string `json:"nat,omitempty"`
+	Established string `json:"established,omitempty"`
+	Expires     string `json:"expires,omitempty"`
+	DPD         string `json:"dpd,omitempty"`
+}
+
+type childStatus struct {
+	Name     string     `json:"name"`
+	Mode     string     `json:"mode"`
+	State    string     `json:"state"`
+	LocalTS  []string   `json:"local_ts"`
+	RemoteTS []string   `json:"remote_ts"`
+	PFS      string     `json:"pfs,omitempty"`
+	SAs      []saStatus `json:"sas"`
+	NoSA     uint64     `json:"dropped_no_sa,omitempty"`
+	TooBig   uint64     `json:"too_big,omitempty"`
+}
+
+type saStatus struct {
+	Dir          string            `json:"dir"`
+	SPI          string            `json:"spi"`
+	Protocol     string            `json:"protocol"`
+	Algorithms   string            `json:"algorithms"`
+	Encap        string            `json:"encap,omitempty"`
+	Peer         string            `json:"peer,omitempty"`
+	ESN          bool              `json:"esn"`
+	Packets      uint64            `json:"packets"`
+	Bytes        uint64            `json:"bytes"`
+	Errors       map[string]uint64 `json:"errors,omitempty"`
+	Seq          uint64            `json:"seq"`
+	ReplayWindow int               `json:"replay_window,omitempty"`
+	Age          string            `json:"age"`
+	Expires      string            `json:"expires,omitempty"`
+	LifeBytes    uint64            `json:"life_bytes,omitempty"`
+	LifePackets  uint64            `json:"life_packets,omitempty"`
+	Rekeying     bool              `json:"rekeying,omitempty"`
+	Expired      bool              `json:"expired,omitempty"`
+}
+
+func saReport(sa *esp.SA, b *esp.Binding, expires time.Time) saStatus {
+	c := sa.Config()
+	snap := sa.Stats.Snapshot()
+	s := saStatus{
+		Dir: c.Dir.String(), SPI: fmt.Sprintf("0x%08x", c.SPI), Protocol: c.Proto.String(),
+		Algorithms: sa.Algorithms(), ESN: c.ESN, Packets: snap.Packets, Bytes: snap.Bytes,
+		Errors: snap.Errors, Seq: sa.Seq(), Age: time.Since(sa.Created()).Round(time.Second).String(),
+		LifeBytes: c.Life.HardBytes, LifePackets: c.Life.HardPackets, Rekeying: sa.Soft(), Expired: sa.Expired(),
+	}
+	if c.Dir == esp.Inbound {
+		s.ReplayWindow = c.Replay
+	}
+	if b != nil {
+		s.Encap, s.Peer = b.Encap.String(), b.Peer.String()
+	}
+	if !expires.IsZero() {
+		s.Expires = time.Until(expires).Round(time.Second).String()
+	}
+	return s
+}
+
+func (d *daemon) status() *statusReport {
+	r := &statusReport{Version: version, Uptime: time.Since(d.started).Round(time.Second).String()}
+	r.Device = deviceStatus{Kind: d.cfg.Device.Kind, Name: d.deviceName(), MTU: d.devMTU}
+	for _, p := range d.cfg.Device.Addresses {
+		r.Device.Addresses = append(r.Device.Addresses, p.String())
+	}
+	if d.tun != nil {
+		r.Device.Offload = d.tun.Offload()
+	}
+	for _, c := range d.cfg.Connections {
+		cs := connStatus{Name: c.Name, Keying: c.Keying, Local: orAny(c.LocalAddr), Remote: orAny(c.RemoteAddr),
+			LocalID: c.LocalID.String(), RemoteID: c.RemoteID.String()}
+		if c.Keying == "ike" {
+			cs.Version = c.Version
+		}
+		for _, ch := range d.children {
+			if ch.conn != c {
+				continue
+			}
+			st := childStatus{Name: ch.child.Name, Mode: ch.child.Mode, State: "waiting", NoSA: ch.policy.NoSA.Load(), TooBig: ch.policy.TooBig.Load()}
+			for _, ts := range ch.policy.Local {
+				st.LocalTS = append(st.LocalTS, ts.String())
+			}
+			for _, ts := range ch.policy.Remote {
+				st.RemoteTS = append(st.RemoteTS, ts.String())
+			}
+			if ch.in != nil {
+				st.State = "installed"
+				st.SAs = append(st.SAs, saReport(ch.in, nil, time.Time{}), saReport(ch.out, ch.policy.Binding(), time.Time{}))
+			}
+			cs.Children = append(cs.Children, st)
+		}
+		cs.State = "manual"
+		if c.Keying == "ike" {
+			cs.State = "down"
+		}
+		if d.ike != nil && c.Keying == "ike" {
+			d.ike.fillStatus(&cs)
+		}
+		r.Connections = append(r.Connections, cs)
+	}
+	r.Counters = d.counters()
+	if d.ike != nil {
+		r.IKECounters = d.ike.counters()
+	}
+	return r
+}
+
+func orAny(s string) string {
+	if s == "" {
+		return "%any"
+	}
+	return s
+}
+
+// counters lists the data plane's counters by name.
+func (d *daemon) counters() map[string]uint64 {
+	s := &d.dp.Stat
+	m := map[string]uint64{
+		"device_rx_packets": s.DevRx.Load(), "device_tx_packets": s.DevTx.Load(),
+		"net_rx_packets": s.NetRx.Load(), "net_tx_packets": s.NetTx.Load(),
+		"net_rx_bytes": s.NetRxBytes.Load(), "net_tx_bytes": s.NetTxBytes.Load(),
+		"ike_rx": s.IKERx.Load(), "nat_keepalives_rx": s.Keepalives.Load(),
+		"dropped_no_policy": s.NoPolicy.Load(), "dropped_no_sa": s.NoSA.Load(),
+		"dropped_discard": s.Discarded.Load(), "icmp_too_big_sent": s.TooBig.Load(),
+		"mss_clamped": s.MSSClamped.Load(), "malformed": s.Malformed.Load(),
+		"unknown_spi": s.UnknownSPI.Load(), "send_errors": s.SendErrors.Load(),
+		"device_write_errors": s.DevWriteErrors.Load(), "device_read_errors": s.DevReadErrors.Load(),
+		"too_many_segments": s.TooManySegments.Load(), "parallel_batches": s.ParallelBatches.Load(),
+		"batches_out": s.BatchesOut.Load(), "batches_in": s.BatchesIn.Load(),
+	}
+	return m
+}
+
+func writeStatus(w io.Writer, r *statusReport) {
+	off := ""
+	if r.Device.Offload {
+		off = ", offload"
+	}
+	fmt.Fprintf(w, "oakley %s, up %s, device %s (%s, mtu %d%s) %s\n", r.Version, r.Uptime, r.Device.Name,
+		r.Device.Kind, r.Device.MTU, off, strings.Join(r.Device.Addresses, " "))
+	for _, c := range r.Connections {
+		kind := c.Keying
+		if c.Keying == "ike" {
+			kind = fmt.Sprintf("IKEv%d", c.Version)
+		}
+		fmt.Fprintf(w, "\n%s: %s %s[%s] ... %s[%s], %s\n", c.Name, kind, c.Local, c.LocalID, c.Remote, c.RemoteID, strings.ToUpper(c.State))
+		for _, s := range c.IKESAs {
+			role := "responder"
+			if s.Initiator {
+				role = "initiator"
+			}
+			fmt.Fprintf(w, "  IKE SA %s %s (%s) %s peer %s, %s, %s auth", s.Cookies, s.State, role, s.Mode, s.Peer, s.Algorithms, s.Auth)
+			if s.NAT != "" {
+				fmt.Fprintf(w, ", NAT: %s", s.NAT)
+			}
+			if s.Established != "" {
+				fmt.Fprintf(w, ", established %s ago", s.Established)
+			}
+			if s.Expires != "" {
+				fmt.Fprintf(w, ", rekey in %s", s.Expires)
+			}
+			fmt.Fprintln(w)
+		}
+		for _, ch := range c.Children {
+			pfs := ""
+			if ch.PFS != "" {
+				pfs = ", PFS " + ch.PFS
+			}
+			fmt.Fprintf(w, "  %s (%s%s): %s === %s, %s\n", ch.Name, ch.Mode, pfs, strings.Join(ch.LocalTS, ","), strings.Join(ch.RemoteTS, ","), strings.ToUpper(ch.State))
+			for _, sa := range ch.SAs {
+				extra := ""
+				if sa.Encap != "" {
+					extra = fmt.Sprintf(" %s to %s", sa.Encap, sa.Peer)
+				}
+				if sa.ESN {
+					extra += " esn"
+				}
+				fmt.Fprintf(w, "    %-3s %s spi %s %s%s, %d pkts, %s, seq %d, age %s", sa.Dir, sa.Protocol, sa.SPI, sa.Algorithms, extra, sa.Packets, humanBytes(sa.Bytes), sa.Seq, sa.Age)
+				if sa.Expires != "" {
+					fmt.Fprintf(w, ", rekey in %s", sa.Expires)
+				}
+				if len(sa.Errors) > 0 {
+					fmt.Fprintf(w, ", errors: %s", formatCounts(sa.Errors))
+				}
+				fmt.Fprintln(w)
+			}
+			if ch.NoSA > 0 || ch.TooBig > 0 {
+				fmt.Fprintf(w, "    dropped without SA %d, too big %d\n", ch.NoSA, ch.TooBig)
+			}
+		}
+	}
+	fmt.Fprintf(w, "\ncounters: %s\n", formatCounts(r.Counters))
+	if len(r.IKECounters) > 0 {
+		fmt.Fprintf(w, "ike: %s\n", formatCounts(r.IKECounters))
+	}
+}
+
+func formatCounts(m map[string]uint64) string {
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		if v != 0 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
+}
+
+func humanBytes(b uint64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", b)
+}
