@@ -54,8 +54,11 @@ type Options struct {
 	NATTPort uint16
 	IKEPort  uint16
 	Raw      bool // also carry ESP/AH as IP protocols 50/51 (needs privileges)
-	Workers  int  // crypto goroutines; 0 = GOMAXPROCS
-	Log      *zap.Logger
+	// FwMark marks every socket of the data plane (SO_MARK, Linux), so policy routing can send
+	// oakley's own packets past routes that lead into the tunnel device.
+	FwMark  uint32
+	Workers int // crypto goroutines; 0 = GOMAXPROCS
+	Log     *zap.Logger
 
 	// OnIKE receives every IKE message (non-ESP marker already removed). The slice is only
 	// valid during the call. local is the port it arrived on.
@@ -142,6 +145,23 @@ func New(opts Options) (*Dataplane, error) {
 		if d.raw, err = openRaw(); err != nil {
 			d.closeSockets()
 			return nil, err
+		}
+	}
+	if opts.FwMark != 0 {
+		for _, b := range []conn.Bind{opts.NATT, opts.IKE} {
+			if b == nil {
+				continue
+			}
+			if err := b.SetMark(opts.FwMark); err != nil {
+				d.closeSockets()
+				return nil, fmt.Errorf("esp: marking sockets with fwmark %#x: %w", opts.FwMark, err)
+			}
+		}
+		if d.raw != nil {
+			if err := d.raw.setMark(opts.FwMark); err != nil {
+				d.closeSockets()
+				return nil, err
+			}
 		}
 	}
 	d.pool = newWorkerPool(opts.Workers)

@@ -185,3 +185,13 @@ func (r *rawSockets) close() {
 		unix.Close(s.fd)
 	}
 }
+
+// setMark sets SO_MARK on every raw socket (see Options.FwMark).
+func (r *rawSockets) setMark(mark uint32) error {
+	for _, s := range r.all() {
+		if err := unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_MARK, int(mark)); err != nil {
+			return fmt.Errorf("esp: SO_MARK on raw socket: %w", err)
+		}
+	}
+	return nil
+}

@@ -27,3 +27,5 @@ func (r *rawSockets) send([][]byte, netip.Addr, Protocol) error {
 	return errors.New("esp: no raw sockets")
 }
 func (r *rawSockets) close() {}
+
+func (r *rawSockets) setMark(uint32) error { return nil }

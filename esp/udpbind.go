@@ -137,8 +137,28 @@ func (b *PlainBind) Close() error {
 	return err
 }
 
-// SetMark is not supported (no policy routing for plain sockets).
-func (b *PlainBind) SetMark(uint32) error { return nil }
+// SetMark sets SO_MARK on the sockets (Linux; a no-op elsewhere).
+func (b *PlainBind) SetMark(mark uint32) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, c := range []*net.UDPConn{b.v4, b.v6} {
+		if c == nil {
+			continue
+		}
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		if err := rc.Control(func(fd uintptr) { serr = setMark(fd, mark) }); err != nil {
+			return err
+		}
+		if serr != nil {
+			return serr
+		}
+	}
+	return nil
+}
 
 // BatchSize is the number of datagrams per receive.
 func (b *PlainBind) BatchSize() int { return PlainBatch }

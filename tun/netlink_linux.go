@@ -375,21 +375,82 @@ func routeScope(p netip.Prefix) uint8 {
 }
 
 // addRoute installs p through the interface (RTM_NEWROUTE, create, fail if it exists).
-func (c *nlConn) addRoute(index int, p netip.Prefix) error {
-	req := newRequest(unix.RTM_NEWROUTE, unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL, rtmsg(p, routeScope(p)))
+func (c *nlConn) addRoute(index int, p netip.Prefix) error { return c.addRouteTable(index, p, 0) }
+
+// delRoute removes the route to p through this interface only: the kernel matches the
+// output interface and protocol, so a route to the same prefix elsewhere is left alone.
+func (c *nlConn) delRoute(index int, p netip.Prefix) error { return c.delRouteTable(index, p, 0) }
+
+// addRouteTable installs p through the interface in a routing table (0 = main); tables
+// above 255 travel in RTA_TABLE (linux/rtnetlink.h).
+func (c *nlConn) addRouteTable(index int, p netip.Prefix, table uint32) error {
+	return c.addRouteTableSrc(index, p, table, netip.Addr{})
+}
+
+// addRouteTableSrc is addRouteTable with a preferred source address (RTA_PREFSRC).
+func (c *nlConn) addRouteTableSrc(index int, p netip.Prefix, table uint32, src netip.Addr) error {
+	req := newRequest(unix.RTM_NEWROUTE, unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL, rtmsgTable(p, routeScope(p), table))
 	req.attr(unix.RTA_DST, p.Addr().AsSlice())
 	req.attrU32(unix.RTA_OIF, uint32(index))
+	if src.IsValid() {
+		req.attr(unix.RTA_PREFSRC, src.AsSlice())
+	}
+	if table > 255 {
+		req.attrU32(unix.RTA_TABLE, table)
+	}
 	_, err := c.do(req)
 	return err
 }
 
-// delRoute removes the route to p through this interface only: the kernel matches the
-// output interface and protocol, so a route to the same prefix elsewhere is left alone.
-func (c *nlConn) delRoute(index int, p netip.Prefix) error {
-	req := newRequest(unix.RTM_DELROUTE, unix.NLM_F_ACK, rtmsg(p, routeScope(p)))
+func (c *nlConn) delRouteTable(index int, p netip.Prefix, table uint32) error {
+	req := newRequest(unix.RTM_DELROUTE, unix.NLM_F_ACK, rtmsgTable(p, routeScope(p), table))
 	req.attr(unix.RTA_DST, p.Addr().AsSlice())
 	req.attrU32(unix.RTA_OIF, uint32(index))
+	if table > 255 {
+		req.attrU32(unix.RTA_TABLE, table)
+	}
 	_, err := c.do(req)
+	return err
+}
+
+func rtmsgTable(p netip.Prefix, scope uint8, table uint32) []byte {
+	b := rtmsg(p, scope)
+	switch {
+	case table == 0:
+	case table > 255:
+		b[4] = unix.RT_TABLE_UNSPEC
+	default:
+		b[4] = uint8(table)
+	}
+	return b
+}
+
+// rulePriority places oakley's rule before the main table's (32766).
+const rulePriority = 32000
+
+// ruleMsg builds the request for "not fwmark MARK lookup TABLE" in a family: struct
+// fib_rule_hdr (linux/fib_rules.h) with FIB_RULE_INVERT and FR_ACT_TO_TBL, plus attributes.
+func ruleMsg(typ, flags uint16, family uint8, mark, table uint32) *nlRequest {
+	hdr := make([]byte, 12)
+	hdr[0] = family
+	hdr[4] = unix.RT_TABLE_UNSPEC
+	hdr[7] = unix.FR_ACT_TO_TBL
+	binary.NativeEndian.PutUint32(hdr[8:], unix.FIB_RULE_INVERT)
+	req := newRequest(typ, flags, hdr)
+	req.attrU32(unix.FRA_FWMARK, mark)
+	req.attrU32(unix.FRA_FWMASK, 0xffffffff)
+	req.attrU32(unix.FRA_TABLE, table)
+	req.attrU32(unix.FRA_PRIORITY, rulePriority)
+	return req
+}
+
+func (c *nlConn) addRule(family uint8, mark, table uint32) error {
+	_, err := c.do(ruleMsg(unix.RTM_NEWRULE, unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL, family, mark, table))
+	return err
+}
+
+func (c *nlConn) delRule(family uint8, mark, table uint32) error {
+	_, err := c.do(ruleMsg(unix.RTM_DELRULE, unix.NLM_F_ACK, family, mark, table))
 	return err
 }
 

@@ -60,6 +60,29 @@ type Options struct {
 	// is opened without them and a warning is logged. False really opens the device
 	// without the virtio-net header.
 	Offload bool
+	// PolicyRoutes are routed through the device in routing table Table, consulted only by
+	// packets that do not carry FwMark (the rule "not fwmark FwMark lookup Table"). oakley marks
+	// its own IKE and ESP sockets with FwMark, so these prefixes may include the peer's own
+	// address, as transport mode needs, without oakley's packets looping into the device.
+	// Linux only.
+	PolicyRoutes []PolicyRoute
+	FwMark       uint32
+	Table        uint32
+}
+
+// PolicyRoute is a route through the device in the policy table. Src, when valid, is the
+// preferred source address of packets taking it (RTA_PREFSRC): in transport mode the local
+// address the SA protects, not the device's own address.
+type PolicyRoute struct {
+	Prefix netip.Prefix
+	Src    netip.Addr
+}
+
+func (r PolicyRoute) String() string {
+	if r.Src.IsValid() {
+		return r.Prefix.String() + " src " + r.Src.String()
+	}
+	return r.Prefix.String()
 }
 
 var (
@@ -71,13 +94,28 @@ var (
 type change struct {
 	route  bool // a route (true) or an interface address (false)
 	prefix netip.Prefix
+	table  uint32 // policy routes: the table; 0 = main
+	rule   bool   // the "not fwmark lookup table" rule of prefix's family
+	mark   uint32
 }
 
 func (c change) String() string {
-	if c.route {
+	switch {
+	case c.rule:
+		return fmt.Sprintf("rule not fwmark %#x lookup %d (%s)", c.mark, c.table, familyName(c.prefix.Addr()))
+	case c.route && c.table != 0:
+		return fmt.Sprintf("route %s table %d", c.prefix, c.table)
+	case c.route:
 		return "route " + c.prefix.String()
 	}
 	return "address " + c.prefix.String()
+}
+
+func familyName(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
 }
 
 // TUN is a kernel TUN interface configured by Open. It implements Device by forwarding to
@@ -141,7 +179,8 @@ func Open(opts Options, log *zap.Logger) (*TUN, error) {
 		zap.Bool("offload", offload),
 		zap.Int("batch", dev.BatchSize()),
 		zap.Stringers("addresses", opts.Addresses),
-		zap.Stringers("routes", opts.Routes))
+		zap.Stringers("routes", opts.Routes),
+		zap.Stringers("policy_routes", opts.PolicyRoutes))
 	return t, nil
 }
 
@@ -271,12 +310,28 @@ func (o Options) normalize() (Options, error) {
 		}
 	}
 	minMTU := 576 // RFC 791: every IPv4 host must accept 576-byte datagrams
+	for _, r := range o.PolicyRoutes {
+		hasV6 = hasV6 || r.Prefix.IsValid() && r.Prefix.Addr().Is6()
+	}
 	if hasV6 {
 		minMTU = 1280 // RFC 8200 §5: the IPv6 minimum link MTU
 	}
 	if o.MTU < minMTU || o.MTU > 65535 {
 		return o, fmt.Errorf("tun: MTU %d out of range [%d, 65535]", o.MTU, minMTU)
 	}
+	policy := make([]PolicyRoute, 0, len(o.PolicyRoutes))
+	for _, r := range o.PolicyRoutes {
+		if !r.Prefix.IsValid() || r.Prefix.Masked() != r.Prefix || r.Src.IsValid() && r.Src.Is4() != r.Prefix.Addr().Is4() {
+			return o, fmt.Errorf("tun: invalid policy route %v", r)
+		}
+		if !slices.Contains(policy, r) {
+			policy = append(policy, r)
+		}
+	}
+	if len(policy) > 0 && (o.FwMark == 0 || o.Table == 0 || o.Table == 253 || o.Table == 254 || o.Table == 255) {
+		return o, fmt.Errorf("tun: policy routes need a non-zero fwmark and a table other than default/main/local")
+	}
+	o.PolicyRoutes = policy
 	o.Addresses, o.Routes = addrs, routes
 	return o, nil
 }

@@ -1,6 +1,7 @@
 package tun
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -33,6 +34,9 @@ func createDevice(opts Options, log *zap.Logger) (Device, bool, error) {
 // configure assigns the addresses and installs the routes with ifconfig and route, the way
 // wg-quick does on macOS, recording each change for Close.
 func (t *TUN) configure(opts Options) error {
+	if len(opts.PolicyRoutes) > 0 {
+		return errors.New("tun: policy routes (transport mode) are implemented on Linux only")
+	}
 	if ifi, err := net.InterfaceByName(t.name); err == nil {
 		t.index = ifi.Index
 	}

@@ -164,6 +164,34 @@ func (t *TUN) configure(opts Options) error {
 		}
 		t.record(change{route: true, prefix: p})
 	}
+	return t.configurePolicy(c, opts)
+}
+
+// configurePolicy installs the policy routes in their table and, once per address family,
+// the rule that sends unmarked packets to that table.
+func (t *TUN) configurePolicy(c *nlConn, opts Options) error {
+	rules := map[uint8]netip.Prefix{}
+	for _, r := range opts.PolicyRoutes {
+		p := r.Prefix
+		if err := c.addRouteTableSrc(t.index, p, opts.Table, r.Src); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("tun: add route %v dev %s table %d: %w", p, t.name, opts.Table, err)
+		} else if err == nil {
+			t.record(change{route: true, prefix: p, table: opts.Table})
+		}
+		fam := familyOf(p.Addr())
+		if _, done := rules[fam]; done {
+			continue
+		}
+		rules[fam] = p
+		err := c.addRule(fam, opts.FwMark, opts.Table)
+		if errors.Is(err, unix.EEXIST) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("tun: add rule not fwmark %#x lookup %d: %w", opts.FwMark, opts.Table, err)
+		}
+		t.record(change{rule: true, prefix: p, table: opts.Table, mark: opts.FwMark})
+	}
 	return nil
 }
 
@@ -197,9 +225,15 @@ func (t *TUN) undo(ch change) error {
 		return err
 	}
 	defer c.Close()
-	if ch.route {
-		err = c.delRoute(t.index, ch.prefix)
-	} else {
+	switch {
+	case ch.rule:
+		err = c.delRule(familyOf(ch.prefix.Addr()), ch.mark, ch.table)
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+	case ch.route:
+		err = c.delRouteTable(t.index, ch.prefix, ch.table)
+	default:
 		err = c.delAddr(t.index, ch.prefix)
 	}
 	if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.EADDRNOTAVAIL) {

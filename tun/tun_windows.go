@@ -1,6 +1,7 @@
 package tun
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -46,6 +47,9 @@ func (t *TUN) ifArg() string {
 // configure sets the MTU, assigns the addresses and installs the routes with netsh, all
 // with store=active so nothing survives a reboot, recording each change for Close.
 func (t *TUN) configure(opts Options) error {
+	if len(opts.PolicyRoutes) > 0 {
+		return errors.New("tun: policy routes (transport mode) are implemented on Linux only")
+	}
 	if ifi, err := net.InterfaceByName(t.name); err == nil {
 		t.index = ifi.Index
 	}

@@ -42,6 +42,7 @@ type daemon struct {
 	metrics  *metricsServer
 	pathMTU  map[netip.Addr]int
 	devMTU   int
+	fwmark   uint32
 
 	stopOnce sync.Once
 }
@@ -174,7 +175,11 @@ func (d *daemon) openDevice() error {
 	default:
 		opts := tun.Options{Name: cfg.Device.Name, MTU: mtu, Addresses: cfg.Device.Addresses, Offload: cfg.Device.Offload}
 		if cfg.Device.Routes {
-			opts.Routes = d.routes()
+			opts.Routes, opts.PolicyRoutes = d.routes()
+			if len(opts.PolicyRoutes) > 0 {
+				opts.FwMark, opts.Table = oakleyFwMark, oakleyTable
+				d.fwmark = oakleyFwMark
+			}
 		}
 		t, err := tun.Open(opts, d.log.Named("tun"))
 		if err != nil {
@@ -203,24 +208,51 @@ func hasIPv6(cfg *config.Config) bool {
 	return false
 }
 
-// routes lists every tunnel-mode child's remote traffic selectors once.
-func (d *daemon) routes() []netip.Prefix {
+// oakleyFwMark and oakleyTable implement policy routing when a route into the tunnel would
+// also capture oakley's own packets to a peer (transport mode, or a remote_ts that contains
+// the peer's address): oakley's sockets carry the mark, and only unmarked packets consult the
+// table holding those routes ("oak" in ASCII).
+const (
+	oakleyFwMark = 0x6f616b
+	oakleyTable  = 0x6f616b
+)
+
+// routes lists each child's remote traffic selectors once: those that contain a peer's own
+// address (always the case in transport mode) as policy routes, the others as plain routes.
+// Transport-mode routes prefer the local address the SA protects as source.
+func (d *daemon) routes() (plain []netip.Prefix, policy []tun.PolicyRoute) {
 	seen := map[netip.Prefix]bool{}
-	var out []netip.Prefix
 	for _, c := range d.cfg.Connections {
 		for _, ch := range c.Children {
-			if ch.Mode != "tunnel" {
-				continue
-			}
 			for _, ts := range ch.RemoteTS {
-				if !seen[ts.Prefix] {
-					seen[ts.Prefix] = true
-					out = append(out, ts.Prefix)
+				if seen[ts.Prefix] {
+					continue
+				}
+				seen[ts.Prefix] = true
+				if ch.Mode == "transport" || d.containsPeer(ts.Prefix) {
+					r := tun.PolicyRoute{Prefix: ts.Prefix}
+					if ch.Mode == "transport" && c.RemoteIP.IsValid() {
+						if src, err := localAddrFor(c.LocalIP, c.RemoteIP); err == nil && src.Is4() == ts.Prefix.Addr().Is4() {
+							r.Src = src
+						}
+					}
+					policy = append(policy, r)
+				} else {
+					plain = append(plain, ts.Prefix)
 				}
 			}
 		}
 	}
-	return out
+	return plain, policy
+}
+
+func (d *daemon) containsPeer(p netip.Prefix) bool {
+	for _, c := range d.cfg.Connections {
+		if c.RemoteIP.IsValid() && p.Contains(c.RemoteIP) {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *daemon) deviceName() string {
@@ -255,6 +287,7 @@ func (d *daemon) openDataplane() error {
 		NATTPort: cfg.Daemon.NATTPort,
 		IKEPort:  cfg.Daemon.IKEPort,
 		Raw:      raw,
+		FwMark:   d.fwmark,
 		Workers:  cfg.Daemon.Workers,
 		Log:      d.log.Named("esp"),
 		OnIKE:    d.onIKE,
@@ -265,14 +298,10 @@ func (d *daemon) openDataplane() error {
 	if ike {
 		opts.IKE = d.newBind()
 	}
-	for _, p := range cfg.Device.Addresses {
-		if p.Addr().Is4() && !opts.ICMPSource4.IsValid() {
-			opts.ICMPSource4 = p.Addr()
-		}
-		if p.Addr().Is6() && !opts.ICMPSource6.IsValid() {
-			opts.ICMPSource6 = p.Addr()
-		}
-	}
+	// ICMPSource4/6 stay unset: "packet too big" errors then come from the packet's
+	// destination. From one of the device's own addresses the host would drop them: Linux
+	// discards an IPv4 packet arriving with a local source address (martian source, unless
+	// accept_local), and gVisor's netstack drops both families from its own addresses.
 	dp, err := esp.New(opts)
 	if err != nil {
 		return err
