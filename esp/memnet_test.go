@@ -9,6 +9,21 @@ import (
 	"golang.zx2c4.com/wireguard/conn"
 )
 
+// memPool recycles packet copies so the in-memory network allocates nothing in steady state
+// (consumers that keep a packet simply never return it).
+var memPool = sync.Pool{New: func() any { return new([65536]byte) }}
+
+func memCopy(p []byte) []byte {
+	a := memPool.Get().(*[65536]byte)
+	return a[:copy(a[:], p)]
+}
+
+func memFree(p []byte) {
+	if cap(p) == 65536 {
+		memPool.Put((*[65536]byte)(p[:65536]))
+	}
+}
+
 // memDevice is an in-memory Device: tests push packets into In (the host sending into the
 // tunnel) and read what the tunnel delivers from Out.
 type memDevice struct {
@@ -51,7 +66,7 @@ func (m *memDevice) Write(bufs [][]byte, offset int) (int, error) {
 		select {
 		case <-m.closed:
 			return i, os.ErrClosed
-		case m.Out <- append([]byte(nil), b[offset:]...):
+		case m.Out <- memCopy(b[offset:]):
 		}
 	}
 	return len(bufs), nil
@@ -93,6 +108,20 @@ type memBind struct {
 	once   sync.Once
 	batch  int
 	drop   func([]byte) bool // optional: drop (or tamper with) datagrams on receive
+	eps    map[netip.AddrPort]conn.Endpoint
+}
+
+// endpoint returns one boxed endpoint per peer (boxing per datagram would allocate).
+func (b *memBind) endpoint(ap netip.AddrPort) conn.Endpoint {
+	if ep, ok := b.eps[ap]; ok {
+		return ep
+	}
+	if b.eps == nil {
+		b.eps = map[netip.AddrPort]conn.Endpoint{}
+	}
+	ep := memEndpoint{ap}
+	b.eps[ap] = ep
+	return ep
 }
 
 func (n *memNet) bind(addr string, batch int) *memBind {
@@ -113,7 +142,8 @@ func (b *memBind) receive(bufs [][]byte, sizes []int, eps []conn.Endpoint) (int,
 	n := 0
 	take := func(d memDatagram) {
 		sizes[n] = copy(bufs[n], d.data)
-		eps[n] = memEndpoint{d.from}
+		eps[n] = b.endpoint(d.from)
+		memFree(d.data)
 		n++
 	}
 	select {
@@ -159,7 +189,7 @@ func (b *memBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 		return nil // nobody listening: the datagram is lost, as on a real network
 	}
 	for _, p := range bufs {
-		c := append([]byte(nil), p...)
+		c := memCopy(p)
 		if dst.drop != nil && dst.drop(c) {
 			continue
 		}
