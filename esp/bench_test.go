@@ -53,30 +53,6 @@ func BenchmarkESP(b *testing.B) {
 		for _, size := range benchSizes {
 			pkt := benchPacket(size)
 			bufSize := Headroom + size + Tailroom
-			b.Run(fmt.Sprintf("%s/%d/roundtrip", suiteName(s), size), func(b *testing.B) {
-				out, in := newPair(b, pairOpts{enc: s.enc, integ: s.integ, replay: 1024})
-				bt := NewBatch(benchBatch, bufSize)
-				for i := range benchBatch {
-					copy(bt.Bufs[i][Headroom:], pkt)
-				}
-				b.SetBytes(int64(size * benchBatch))
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					bt.Reset(benchBatch)
-					for i := range benchBatch {
-						bt.Offs[i], bt.Sizes[i] = Headroom, size
-					}
-					out.Encap(bt)
-					in.Decap(bt)
-				}
-				b.StopTimer()
-				for i := range benchBatch {
-					if bt.Errs[i] != nil {
-						b.Fatal(bt.Errs[i])
-					}
-				}
-			})
 			b.Run(fmt.Sprintf("%s/%d/encap", suiteName(s), size), func(b *testing.B) {
 				out, _ := newPair(b, pairOpts{enc: s.enc, integ: s.integ})
 				bt := NewBatch(benchBatch, bufSize)
@@ -212,19 +188,6 @@ func BenchmarkBare(b *testing.B) {
 			}
 			pkt := make([]byte, n)
 			copy(pkt[8+x.iv:], benchPacket(size))
-			b.Run(fmt.Sprintf("%s/%d/sealopen", suiteName(s), size), func(b *testing.B) {
-				b.SetBytes(int64(size * benchBatch))
-				b.ReportAllocs()
-				for range b.N {
-					for _, p := range bufs {
-						x.seal(p, n)
-						x.open(p, n)
-					}
-				}
-				if x.failed {
-					b.Fatal("bare open failed")
-				}
-			})
 			b.Run(fmt.Sprintf("%s/%d/seal", suiteName(s), size), func(b *testing.B) {
 				b.SetBytes(int64(size * benchBatch))
 				b.ReportAllocs()

@@ -66,37 +66,36 @@ type Options struct {
 	// OnAcquire is told, at most once a second per policy, that traffic matched a policy
 	// without an SA (start_action = trap). It must not block.
 	OnAcquire func(p *Policy, f Flow)
-	// ICMPSource4/6 are the addresses ICMP "packet too big" errors come from (the device's own
-	// addresses); when invalid, the errors come from the packet's destination.
+	// ICMPSource4/6 are the addresses ICMP "packet too big" errors come from; when invalid
+	// (the daemon's choice) they come from the packet's destination. Never the device's own
+	// address: Linux drops a packet arriving with a local source as martian, and gVisor's
+	// netstack drops packets from its own addresses.
 	ICMPSource4, ICMPSource6 netip.Addr
 }
 
 // Counters of the data plane as a whole (per-SA counters live in each SA's Stats).
 type Counters struct {
-	DevRx, DevTx       atomic.Uint64 // packets read from / written to the device
-	NetRx, NetTx       atomic.Uint64 // datagrams received / sent
-	NetRxBytes         atomic.Uint64
-	NetTxBytes         atomic.Uint64
-	IKERx              atomic.Uint64
-	Keepalives         atomic.Uint64
-	NoPolicy           atomic.Uint64 // device packets no policy covers
-	NoSA               atomic.Uint64 // covered, but no SA installed yet
-	Discarded          atomic.Uint64 // policy action discard
-	TooBig             atomic.Uint64 // answered with ICMP packet-too-big
-	MSSClamped         atomic.Uint64
-	Malformed          atomic.Uint64 // unparseable device packets or datagrams
-	UnknownSPI         atomic.Uint64
-	SendErrors         atomic.Uint64
-	DevWriteErrors     atomic.Uint64
-	DevReadErrors      atomic.Uint64
-	TooManySegments    atomic.Uint64
-	ParallelBatches    atomic.Uint64
-	BatchesOut         atomic.Uint64
-	BatchesIn          atomic.Uint64
-	lastLog            [8]atomic.Int64
-	lastUnknownSPILog  atomic.Int64
-	lastSendErrLog     atomic.Int64
-	lastDevWriteErrLog atomic.Int64
+	DevRx, DevTx    atomic.Uint64 // packets read from / written to the device
+	NetRx, NetTx    atomic.Uint64 // datagrams received / sent
+	NetRxBytes      atomic.Uint64
+	NetTxBytes      atomic.Uint64
+	IKERx           atomic.Uint64
+	Keepalives      atomic.Uint64
+	NoPolicy        atomic.Uint64 // device packets no policy covers
+	NoSA            atomic.Uint64 // covered, but no SA installed yet
+	Discarded       atomic.Uint64 // policy action discard
+	TooBig          atomic.Uint64 // answered with ICMP packet-too-big
+	MSSClamped      atomic.Uint64
+	Malformed       atomic.Uint64 // unparseable device packets or datagrams
+	UnknownSPI      atomic.Uint64
+	SendErrors      atomic.Uint64
+	DevWriteErrors  atomic.Uint64
+	DevReadErrors   atomic.Uint64
+	TooManySegments atomic.Uint64
+	ParallelBatches atomic.Uint64
+	BatchesOut      atomic.Uint64
+	BatchesIn       atomic.Uint64
+	lastLog         [8]atomic.Int64 // logLimited's per-slot timestamps
 }
 
 // Dataplane moves packets between a Device and the network through ESP/AH SAs.

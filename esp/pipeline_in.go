@@ -125,7 +125,6 @@ func (d *Dataplane) processInbound(st *inState, n int, kind srcKind, port uint16
 		if sa == nil {
 			b.Errs[i] = ErrUnknownSPI
 			d.Stat.UnknownSPI.Add(1)
-			d.SAD.Stats.Count(ErrUnknownSPI)
 			d.logLimited(logSlotUnknownSPI, "packet for unknown SPI dropped", zap.String("spi", spiString(spi)))
 			i++
 			continue

@@ -16,7 +16,6 @@ type SAD struct {
 	mu       sync.Mutex
 	m        atomic.Pointer[map[uint32]*SA]
 	reserved map[uint32]bool // SPIs handed to a negotiation, not yet installed
-	Stats    Stats           // packets that matched no SA
 }
 
 // Lookup returns the inbound SA for spi, or nil.

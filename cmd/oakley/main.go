@@ -126,16 +126,8 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		}
 		*path = fs.Arg(0)
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := loadConfig(*path, stderr, "")
 	if err != nil {
-		var errs config.Errors
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				fmt.Fprintln(stderr, e.Error())
-			}
-			fmt.Fprintf(stderr, "%s: %d error(s)\n", *path, len(errs))
-			return errReported
-		}
 		return err
 	}
 	defer cfg.Wipe()
@@ -159,16 +151,8 @@ func cmdUp(args []string, stderr io.Writer) error {
 	if *path == "" {
 		return fmt.Errorf("%w: up -c FILE", errUsage)
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := loadConfig(*path, stderr, "; not starting")
 	if err != nil {
-		var errs config.Errors
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				fmt.Fprintln(stderr, e.Error())
-			}
-			fmt.Fprintf(stderr, "oakley: %s has %d error(s); not starting\n", *path, len(errs))
-			return errReported
-		}
 		return err
 	}
 	defer cfg.Wipe()
@@ -191,4 +175,22 @@ func cmdUp(args []string, stderr io.Writer) error {
 	log.Info("shutting down")
 	d.stop()
 	return nil
+}
+
+// loadConfig loads a configuration; on failure it prints every problem as file:line: message
+// and a summary line (with suffix), and returns errReported.
+func loadConfig(path string, stderr io.Writer, suffix string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err == nil {
+		return cfg, nil
+	}
+	var errs config.Errors
+	if !errors.As(err, &errs) {
+		return nil, err
+	}
+	for _, e := range errs {
+		fmt.Fprintln(stderr, e.Error())
+	}
+	fmt.Fprintf(stderr, "%s: %d error(s)%s\n", path, len(errs), suffix)
+	return nil, errReported
 }
