@@ -34,7 +34,7 @@ type Daemon struct {
 	InsecureAlgorithms bool   // default false: DES, MD5, MODP 768/1024/1536, AM-PSK responder, auth = "pke"
 	UDPOffload         bool   // addition; default true: UDP GSO/GRO, sendmmsg/recvmmsg
 	SocketBuffer       int64  // addition; default "4MB" = 4 000 000 bytes; 0 = OS default
-	Workers            int    // addition; default 0 = GOMAXPROCS
+	Workers            int    // addition; default 0 = automatic (inline on <= 2 CPUs, half the CPUs otherwise)
 }
 
 // Device is the [device] table (read-only after Load, safe for concurrent reads).

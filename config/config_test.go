@@ -66,7 +66,7 @@ func TestErrors(t *testing.T) {
 		{"insecure type", "[daemon]\ninsecure_algorithms = \"yes\" #!\n", "insecure_algorithms must be true or false, not a string", nil},
 		{"socket_buffer unit", "[daemon]\nsocket_buffer = \"4M\" #!\n", `unknown unit "M"`, nil},
 		{"socket_buffer max", "[daemon]\nsocket_buffer = \"2GiB\" #!\n", "the maximum is 1073741824", nil},
-		{"workers", "[daemon]\nworkers = -1 #!\n", "workers = -1 is out of range; want 0 (= GOMAXPROCS) .. 4096", nil},
+		{"workers", "[daemon]\nworkers = -1 #!\n", "workers = -1 is out of range; want 0 (automatic) .. 4096", nil},
 		{"device kind", "[device]\nkind = \"tap\" #!\n", `kind = "tap" is not valid; want "tun" or "netstack"`, nil},
 		{"device name", "[device]\nname = \"a-very-long-interface-name\" #!\n", "longer than 15 bytes", nil},
 		{"mtu small", "[device]\nmtu = 500 #!\n", "mtu = 500 is too small; want 0 (automatic) or 576..65535", nil},

@@ -24,7 +24,8 @@
 //	                               ESP-in-UDP sockets; false = one datagram per syscall.
 //	[daemon] socket_buffer = "4MB" SO_RCVBUF and SO_SNDBUF of the UDP sockets, a byte size
 //	                               (0 = leave the OS default; at most 1GiB).
-//	[daemon] workers = 0           crypto worker goroutines; 0 = GOMAXPROCS (at most 4096).
+//	[daemon] workers = 0           crypto worker goroutines for CBC+HMAC batches; 0 = automatic
+//	                               (inline on two CPUs or fewer, half the CPUs otherwise).
 //	[[connection]] remote_port = 500       the peer's IKE port (strongSwan's name).
 //	[[connection]] remote_natt_port = 4500 the peer's NAT-T port: ESP-in-UDP and floated IKE.
 //	                               Both let peers on other ports (unprivileged sidecars, the

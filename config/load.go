@@ -211,7 +211,7 @@ func (l *loader) daemon(t *table) {
 	d.InsecureAlgorithms = t.boolean("insecure_algorithms", false)
 	d.UDPOffload = t.boolean("udp_offload", true)
 	d.SocketBuffer = t.byteSize("socket_buffer", defaultSocketBuffer, maxSocketBuffer)
-	d.Workers = int(t.integer("workers", 0, 0, maxWorkers, fmt.Sprintf("0 (= GOMAXPROCS) .. %d", maxWorkers)))
+	d.Workers = int(t.integer("workers", 0, 0, maxWorkers, fmt.Sprintf("0 (automatic) .. %d", maxWorkers)))
 	t.done()
 }
 

@@ -6,12 +6,9 @@ import (
 	"oakley/esp"
 )
 
-// newUDPBind returns the sockets for IKE and ESP-in-UDP: wireguard-go's batched StdNetBind
-// (sendmmsg/recvmmsg with UDP GSO/GRO where the kernel offers them, 7 MiB socket buffers), or,
-// with udp_offload = false, plain batched sockets with socket_buffer-sized buffers.
+// newUDPBind returns the sockets for IKE and ESP-in-UDP: oakley's batched, allocation-free
+// UDP layer (sendmmsg/recvmmsg, UDP GSO/GRO when udp_offload and the kernel allow them, and
+// socket_buffer-sized buffers).
 func newUDPBind(offload bool, socketBuffer int) conn.Bind {
-	if offload {
-		return conn.NewStdNetBind()
-	}
-	return &esp.PlainBind{SocketBuffer: socketBuffer}
+	return esp.NewUDPBind(offload, socketBuffer)
 }

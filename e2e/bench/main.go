@@ -35,19 +35,20 @@ import (
 )
 
 type result struct {
-	Path        string             `json:"path"`
-	TCP1Gbps    float64            `json:"tcp_1stream_gbps"`
-	TCP4Gbps    float64            `json:"tcp_4stream_gbps"`
-	TCP1Runs    []float64          `json:"tcp_1stream_runs"`
-	TCP4Runs    []float64          `json:"tcp_4stream_runs"`
-	UDP64PPS    float64            `json:"udp_64_pps"`
-	UDP1400PPS  float64            `json:"udp_1400_pps"`
-	CPUSecPerGB float64            `json:"cpu_seconds_per_gb"`
-	TunnelCPU   float64            `json:"tunnel_cpu_percent"` // of one core, during the 1-stream runs
-	PingIdleMs  float64            `json:"ping_idle_p50_ms"`
-	PingLoadMs  float64            `json:"ping_load_p50_ms"`
-	Ratios      map[string]float64 `json:"ratios"`
-	Error       string             `json:"error,omitempty"`
+	Path         string             `json:"path"`
+	TCP1Gbps     float64            `json:"tcp_1stream_gbps"`
+	TCP4Gbps     float64            `json:"tcp_4stream_gbps"`
+	TCP1Runs     []float64          `json:"tcp_1stream_runs"`
+	TCP4Runs     []float64          `json:"tcp_4stream_runs"`
+	UDP64PPS     float64            `json:"udp_64_pps"`
+	UDP1400PPS   float64            `json:"udp_1400_pps"`
+	CPUSecPerGB  float64            `json:"cpu_seconds_per_gb"`
+	TunnelCPU    float64            `json:"tunnel_cpu_percent"`          // of one core, during the 1-stream runs
+	AllocsPerPkt float64            `json:"allocs_per_packet,omitempty"` // oakley: Go heap allocations per packet under load
+	PingIdleMs   float64            `json:"ping_idle_p50_ms"`
+	PingLoadMs   float64            `json:"ping_load_p50_ms"`
+	Ratios       map[string]float64 `json:"ratios"`
+	Error        string             `json:"error,omitempty"`
 }
 
 type report struct {
@@ -71,6 +72,7 @@ var (
 	wgBin    = flag.String("wireguard", "", "wireguard-go binary (default: build it from the module in go.mod)")
 	skipMem  = flag.Bool("skip-inmemory", false, "skip the in-memory two-engine benchmark")
 	tunnelMT = flag.Int("mtu", 1420, "tunnel MTU for every tunnel (wireguard-go's default)")
+	workers  = flag.Int("workers", 0, "oakley's daemon.workers (0 = GOMAXPROCS)")
 )
 
 func main() {
@@ -216,7 +218,31 @@ func topology(l *lab.Lab, left, right string) error {
 	return l.Addr(right, "veth0", "198.18.0.2/24")
 }
 
+// oakleys are the daemons of the path being measured (nil for the other implementations).
+var oakleys []*lab.Oakley
+
+type oakStatus struct {
+	Counters map[string]uint64 `json:"counters"`
+	Runtime  struct {
+		Mallocs uint64 `json:"mallocs"`
+	} `json:"runtime"`
+}
+
+// oakleyTotals sums mallocs and packets (device and network, both directions) of the daemons.
+func oakleyTotals() (mallocs, packets float64) {
+	for _, o := range oakleys {
+		var st oakStatus
+		if o.Status(&st) != nil {
+			return 0, 0
+		}
+		mallocs += float64(st.Runtime.Mallocs)
+		packets += float64(st.Counters["device_rx_packets"] + st.Counters["net_rx_packets"])
+	}
+	return mallocs, packets
+}
+
 func run(l *lab.Lab, s pathSpec, left, right string, r *result) error {
+	oakleys = nil
 	procs, err := s.setup(l, left, right)
 	if err != nil {
 		return err
@@ -242,6 +268,7 @@ func run(l *lab.Lab, s pathSpec, left, right string, r *result) error {
 	var cpuTotal time.Duration
 	var bytes float64
 	var elapsed float64
+	m0, p0 := oakleyTotals()
 	for range *runs {
 		srv, err := l.Iperf3Server(right, s.dst, port)
 		if err != nil {
@@ -258,6 +285,10 @@ func run(l *lab.Lab, s pathSpec, left, right string, r *result) error {
 		bytes += res.Bytes
 		r.TCP1Runs = append(r.TCP1Runs, res.Gbps)
 		fmt.Printf("   tcp 1 stream  %6.2f Gbit/s (retransmits %d)\n", res.Gbps, res.Retransmits)
+	}
+	if m1, p1 := oakleyTotals(); p1 > p0 {
+		r.AllocsPerPkt = (m1 - m0) / (p1 - p0) // status calls themselves allocate a few hundred objects
+		fmt.Printf("   Go heap allocations under load: %.0f for %.0f packets (%.4f per packet)\n", m1-m0, p1-p0, r.AllocsPerPkt)
 	}
 	if bytes > 0 && len(procs) > 0 {
 		r.CPUSecPerGB = cpuTotal.Seconds() / (bytes / 1e9)
@@ -342,6 +373,7 @@ func randHex(n int) string {
 const oakleyBenchConfig = `[daemon]
 control_socket = "%%SOCKET%%"
 log_level = "warn"
+workers = %d
 
 [device]
 name = "oak0"
@@ -375,9 +407,9 @@ func oakleySetup(proposal string, encLen, authLen int) func(*lab.Lab, string, st
 			}
 			return fmt.Sprintf("  in_auth_key = \"%s\"\n  out_auth_key = \"%s\"\n", in, out)
 		}
-		a := fmt.Sprintf(oakleyBenchConfig, *tunnelMT, innerA, "198.18.0.1", "198.18.0.2", innerA, innerB, proposal,
+		a := fmt.Sprintf(oakleyBenchConfig, *workers, *tunnelMT, innerA, "198.18.0.1", "198.18.0.2", innerA, innerB, proposal,
 			"0x00001001", "0x00002002", kBA, kAB, auth(aBA, aAB))
-		b := fmt.Sprintf(oakleyBenchConfig, *tunnelMT, innerB, "198.18.0.2", "198.18.0.1", innerB, innerA, proposal,
+		b := fmt.Sprintf(oakleyBenchConfig, *workers, *tunnelMT, innerB, "198.18.0.2", "198.18.0.1", innerB, innerA, proposal,
 			"0x00002002", "0x00001001", kAB, kBA, auth(aAB, aBA))
 		pa, err := l.StartOakley(left, *oakBin, "oakley-left", a)
 		if err != nil {
@@ -387,6 +419,7 @@ func oakleySetup(proposal string, encLen, authLen int) func(*lab.Lab, string, st
 		if err != nil {
 			return nil, err
 		}
+		oakleys = []*lab.Oakley{pa, pb}
 		return []*lab.Proc{pa.Proc, pb.Proc}, nil
 	}
 }

@@ -1,5 +1,0 @@
-//go:build !linux
-
-package esp
-
-func setMark(uintptr, uint32) error { return nil }
