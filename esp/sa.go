@@ -89,7 +89,8 @@ type Lifetime struct {
 	SoftTime, HardTime       time.Duration
 }
 
-// Config describes an SA to create. Keys are copied; the caller may wipe its own copies.
+// Config describes an SA to create. NewSA takes ownership of EncKey and IntegKey: the SA's
+// Close wipes them, so the caller must not reuse them afterwards.
 type Config struct {
 	SPI      uint32
 	Dir      Direction

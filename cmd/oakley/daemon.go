@@ -47,10 +47,12 @@ type daemon struct {
 	stopOnce sync.Once
 }
 
-// childRuntime is one [[connection.child]] at run time.
+// childRuntime is one [[connection.child]] at run time (for IKE, one per pair of traffic
+// selectors: pair 0 when the child has one of each, 1, 2, ... otherwise).
 type childRuntime struct {
 	conn   *config.Connection
 	child  *config.Child
+	pair   int
 	policy *esp.Policy
 	in     *esp.SA // manual keying only; IKE-keyed SAs live in the engine
 	out    *esp.SA
@@ -75,7 +77,7 @@ func startDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, opts 
 	}
 	for _, c := range cfg.Connections {
 		for _, ch := range c.Children {
-			d.children = append(d.children, d.newChild(c, ch))
+			d.children = append(d.children, d.newChildren(c, ch)...)
 		}
 	}
 	for _, c := range d.children {
@@ -106,8 +108,8 @@ func startDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, opts 
 		zap.String("device", d.deviceName()), zap.Int("mtu", d.devMTU),
 		zap.Int("connections", len(cfg.Connections)), zap.Uint16("ike_port", cfg.Daemon.IKEPort),
 		zap.Uint16("natt_port", cfg.Daemon.NATTPort))
-	if cfg.Daemon.InsecureAlgorithms {
-		log.Warn("insecure algorithms enabled (DES, HMAC-MD5, MODP 768/1024/1536, Aggressive Mode PSK responder)")
+	if cfg.Daemon.InsecureAlgorithms && d.ike == nil { // the IKE engine warns per connection itself
+		log.Warn("insecure algorithms enabled (DES, HMAC-MD5, MODP 768/1024/1536)")
 	}
 	return d, nil
 }
@@ -318,12 +320,30 @@ func selectors(ts []config.TrafficSelector) []esp.Selector {
 	return out
 }
 
-// newChild creates the child's SPD entry; its SAs come from manual keys or IKE.
-func (d *daemon) newChild(c *config.Connection, ch *config.Child) *childRuntime {
-	r := &childRuntime{conn: c, child: ch}
-	r.policy = &esp.Policy{Name: r.name(), Local: selectors(ch.LocalTS), Remote: selectors(ch.RemoteTS), Action: esp.Protect}
-	d.dp.SPD.Add(r.policy)
-	return r
+// newChildren creates the child's SPD entries; their SAs come from manual keys or IKE. A
+// manually keyed child is one SA pair for all its selectors; an IKEv1 child with several
+// local_ts/remote_ts gets one entry per pair, since Quick Mode negotiates one pair.
+func (d *daemon) newChildren(c *config.Connection, ch *config.Child) []*childRuntime {
+	local, remote := selectors(ch.LocalTS), selectors(ch.RemoteTS)
+	if c.Keying == "manual" || len(local) <= 1 && len(remote) <= 1 {
+		r := &childRuntime{conn: c, child: ch}
+		r.policy = &esp.Policy{Name: r.name(), Local: local, Remote: remote, Action: esp.Protect}
+		d.dp.SPD.Add(r.policy)
+		return []*childRuntime{r}
+	}
+	var out []*childRuntime
+	for _, l := range local {
+		for _, rm := range remote {
+			if l.Prefix.Addr().Is4() != rm.Prefix.Addr().Is4() {
+				continue // an IPv4 selector never pairs with an IPv6 one
+			}
+			r := &childRuntime{conn: c, child: ch, pair: len(out) + 1}
+			r.policy = &esp.Policy{Name: fmt.Sprintf("%s.%d", r.name(), r.pair), Local: []esp.Selector{l}, Remote: []esp.Selector{rm}, Action: esp.Protect}
+			d.dp.SPD.Add(r.policy)
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // localAddrFor returns the configured local address, or the one the OS would use to reach

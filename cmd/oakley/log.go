@@ -12,10 +12,15 @@ import (
 // Nothing logged anywhere in oakley carries key material (keys are crypto.Key, which prints
 // as "[redacted]" even if someone tried).
 func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
-	var lvl zapcore.Level
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+	lvl, err := zap.ParseAtomicLevel(level)
+	if err != nil {
 		return nil, fmt.Errorf("log_level %q: %w", level, err)
 	}
+	return newLoggerAt(lvl, format, w)
+}
+
+// newLoggerAt is newLogger with a level that can change while running.
+func newLoggerAt(lvl zap.AtomicLevel, format string, w io.Writer) (*zap.Logger, error) {
 	ec := zap.NewProductionEncoderConfig()
 	ec.TimeKey = "time"
 	ec.EncodeTime = zapcore.ISO8601TimeEncoder

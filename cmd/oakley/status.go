@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -20,6 +21,22 @@ type statusReport struct {
 	Connections []connStatus      `json:"connections"`
 	Counters    map[string]uint64 `json:"counters"`
 	IKECounters map[string]uint64 `json:"ike_counters,omitempty"`
+	Runtime     runtimeStatus     `json:"runtime"`
+}
+
+// runtimeStatus exposes the Go runtime's allocation counters, so allocations per packet under
+// load can be read off two status calls (the data plane should add none).
+type runtimeStatus struct {
+	Goroutines int    `json:"goroutines"`
+	HeapBytes  uint64 `json:"heap_bytes"`
+	Mallocs    uint64 `json:"mallocs"`
+	GCCycles   uint32 `json:"gc_cycles"`
+}
+
+func readRuntime() runtimeStatus {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return runtimeStatus{Goroutines: runtime.NumGoroutine(), HeapBytes: m.HeapAlloc, Mallocs: m.Mallocs, GCCycles: m.NumGC}
 }
 
 type deviceStatus struct {
@@ -127,14 +144,14 @@ func (d *daemon) status() *statusReport {
 			cs.Version = c.Version
 		}
 		for _, ch := range d.children {
-			if ch.conn != c {
+			if ch.conn != c || ch.pair > 1 {
 				continue
 			}
 			st := childStatus{Name: ch.child.Name, Mode: ch.child.Mode, State: "waiting", NoSA: ch.policy.NoSA.Load(), TooBig: ch.policy.TooBig.Load()}
-			for _, ts := range ch.policy.Local {
+			for _, ts := range ch.child.LocalTS {
 				st.LocalTS = append(st.LocalTS, ts.String())
 			}
-			for _, ts := range ch.policy.Remote {
+			for _, ts := range ch.child.RemoteTS {
 				st.RemoteTS = append(st.RemoteTS, ts.String())
 			}
 			if ch.in != nil {
@@ -148,11 +165,12 @@ func (d *daemon) status() *statusReport {
 			cs.State = "down"
 		}
 		if d.ike != nil && c.Keying == "ike" {
-			d.ike.fillStatus(&cs)
+			d.ike.fillStatus(&cs, d)
 		}
 		r.Connections = append(r.Connections, cs)
 	}
 	r.Counters = d.counters()
+	r.Runtime = readRuntime()
 	if d.ike != nil {
 		r.IKECounters = d.ike.counters()
 	}

@@ -1,0 +1,319 @@
+package ike
+
+// Bad input and wrong configuration: every case ends in a clear log line on both sides,
+// the right counter, and no SA.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"oakley/crypto"
+	"oakley/esp"
+	"oakley/ike/isakmp"
+)
+
+// noSA checks that a node has no established ISAKMP SA, no child SA and nothing installed.
+func noSA(t *testing.T, nd *node) {
+	t.Helper()
+	for _, cs := range nd.c.conns {
+		if cs.current() != nil {
+			t.Fatalf("%s has an established ISAKMP SA", nd.name)
+		}
+		for _, ch := range cs.children {
+			if len(ch.sas) != 0 {
+				t.Fatalf("%s has child SAs", nd.name)
+			}
+		}
+	}
+	if spis := nd.dp.inboundSPIs(); len(spis) != 0 {
+		t.Fatalf("%s installed inbound SAs %v", nd.name, spis)
+	}
+}
+
+func mustLog(t *testing.T, nd *node, parts ...string) {
+	t.Helper()
+	for _, e := range nd.logs.All() {
+		line := e.Message + " " + fieldsString(e.Context)
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, p)
+		}
+		if ok {
+			return
+		}
+	}
+	t.Fatalf("%s logged no line containing %q", nd.name, parts)
+}
+
+func TestWrongPSK(t *testing.T) {
+	for _, aggressive := range []bool{false, true} {
+		t.Run(map[bool]string{false: "main", true: "aggressive"}[aggressive], func(t *testing.T) {
+			n, a, b := newPair(t, pairOpts{aggressive: aggressive})
+			b.conns[0].PSK = crypto.Key("a different pre-shared key, also long enough")
+			a.c.start(n.now)
+			n.runFor(45 * time.Second)
+			noSA(t, a)
+			noSA(t, b)
+			for _, nd := range []*node{a, b} {
+				mustLog(t, nd, "authentication failed", "pre-shared keys differ?")
+				if nd.ctr.get(cAuthFailures) == 0 {
+					t.Fatalf("%s: auth_failures not counted", nd.name)
+				}
+			}
+		})
+	}
+}
+
+func TestNoProposalOverlap(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	b.conns[0].Proposals = mustProposals(t, crypto.ProtoIKEv1, false, "aes128-sha512-ecp384")
+	b.c.byName["ba"].props = b.conns[0].Proposals
+	a.c.start(n.now)
+	n.runFor(time.Second)
+	noSA(t, a)
+	noSA(t, b)
+	mustLog(t, b, "NO-PROPOSAL-CHOSEN", "peer offered [aes256-sha256-modp2048", "configured [aes128-sha512-ecp384]")
+	mustLog(t, a, "peer sent NO-PROPOSAL-CHOSEN")
+	if b.ctr.get(cNoProposal) != 1 || b.ctr.get(cErrorNotifiesOut) != 1 || a.ctr.get(cErrorNotifiesIn) != 1 {
+		t.Fatalf("counters A %v B %v", a.ctr.snapshot(), b.ctr.snapshot())
+	}
+	if b.c.halfOpen != 0 || len(b.c.sas) != 0 {
+		t.Fatal("responder keeps state after refusing")
+	}
+}
+
+func TestQuickModeNoProposal(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	b.conns[0].Children[0].ESPProposals = mustProposals(t, crypto.ProtoESP, false, "aes128gcm16")
+	b.c.byName["ba"].children[0].props = b.conns[0].Children[0].ESPProposals
+	a.c.start(n.now)
+	n.runFor(time.Second)
+	mustLog(t, b, "Quick Mode failed", "NO-PROPOSAL", "peer offered [aes256-sha256]", "configured [aes128gcm16]")
+	mustLog(t, a, "peer refused Quick Mode: NO-PROPOSAL-CHOSEN")
+	if a.c.byName["ab"].current() == nil || b.c.byName["ba"].current() == nil {
+		t.Fatal("a Phase 2 failure must not end the ISAKMP SA")
+	}
+	if len(a.dp.inboundSPIs())+len(b.dp.inboundSPIs()) != 0 {
+		t.Fatal("child SAs installed")
+	}
+}
+
+func TestUnexpectedPeerID(t *testing.T) {
+	t.Run("responder", func(t *testing.T) {
+		n, a, b := newPair(t, pairOpts{})
+		a.conns[0].LocalID = FQDNIdentity("mallory.test")
+		a.c.start(n.now)
+		n.runFor(time.Second)
+		noSA(t, a)
+		noSA(t, b)
+		mustLog(t, b, "INVALID-ID-INFORMATION", `peer identified as "mallory.test"`)
+		if b.ctr.get(cInvalidID) != 1 {
+			t.Fatal("invalid_id not counted")
+		}
+	})
+	t.Run("initiator", func(t *testing.T) {
+		n, a, b := newPair(t, pairOpts{})
+		b.conns[0].LocalID = FQDNIdentity("impostor.test")
+		a.c.start(n.now)
+		n.runFor(time.Second)
+		noSA(t, a)
+		mustLog(t, a, "INVALID-ID", `responder identified as "impostor.test"`)
+	})
+	t.Run("any", func(t *testing.T) {
+		n, a, b := newPair(t, pairOpts{})
+		b.conns[0].RemoteID = AnyIdentity
+		establish(t, n, a, b)
+	})
+	t.Run("aggressive-unknown-id", func(t *testing.T) {
+		n, a, b := newPair(t, pairOpts{aggressive: true})
+		a.conns[0].LocalID = UserFQDNIdentity("eve@a.test")
+		a.c.start(n.now)
+		n.runFor(time.Second)
+		noSA(t, a)
+		noSA(t, b)
+		mustLog(t, b, "no Aggressive Mode connection for identity", "eve@a.test")
+	})
+}
+
+func TestQuickModeSelectorsOutsideConfig(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	a.conns[0].Children[0].RemoteTS = []esp.Selector{sel("198.51.100.0/23")} // wider than B allows
+	a.c.start(n.now)
+	n.runFor(time.Second)
+	mustLog(t, b, "INVALID-ID", "no child of connection")
+	mustLog(t, a, "peer refused Quick Mode: INVALID-ID-INFORMATION")
+	if b.ctr.get(cInvalidID) != 1 || len(b.dp.inboundSPIs()) != 0 {
+		t.Fatal("selectors outside the configuration accepted")
+	}
+}
+
+func TestAggressiveResponderNeedsOptIn(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{aggressive: true})
+	b.conns[0].InsecureAlgorithms = false
+	a.c.start(n.now)
+	n.runFor(time.Second)
+	noSA(t, a)
+	noSA(t, b)
+	mustLog(t, b, "Aggressive Mode with a pre-shared key", "refused")
+}
+
+func TestTamperedPhase1(t *testing.T) {
+	// Flip one byte of the n-th datagram from A: an attribute of MM1 (the SA may still be
+	// sound), the KE of MM3, the first encrypted block of MM5 (IDii).
+	offsets := []func(m []byte) int{
+		func(m []byte) int { return len(m) - 2 },
+		func(m []byte) int { return isakmp.HeaderLen + 4 + 10 },
+		func(m []byte) int { return isakmp.HeaderLen + 5 },
+	}
+	for i, what := range []string{"MM1", "MM3-KE", "MM5"} {
+		t.Run(what, func(t *testing.T) {
+			n, a, b := newPair(t, pairOpts{})
+			count := 0
+			n.filter = func(from, to *node, m []byte) []byte {
+				if from != a {
+					return m
+				}
+				count++
+				if count != i+1 {
+					return m
+				}
+				x := bytes.Clone(m)
+				x[offsets[i](x)] ^= 0x40
+				return x
+			}
+			a.c.start(n.now)
+			n.runFor(20 * time.Second) // before the persistent connection's retry at 30 s
+			if a.c.byName["ab"].current() != nil && b.c.byName["ba"].current() != nil {
+				// A tampered MM1 attribute may still be acceptable; then the SA must be sound.
+				if what != "MM1" {
+					t.Fatal("tampered message accepted")
+				}
+				return
+			}
+			if what == "MM1" {
+				return
+			}
+			mustLog(t, b, "authentication failed")
+			mustLog(t, a, "authentication failed")
+			noSA(t, a)
+			noSA(t, b)
+		})
+	}
+}
+
+func TestReplayedMessagesNotProcessedTwice(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	var fromA [][]byte
+	n.filter = func(from, to *node, m []byte) []byte {
+		if from == a {
+			fromA = append(fromA, bytes.Clone(m))
+		}
+		return m
+	}
+	establish(t, n, a, b)
+	n.filter = nil
+	ikeBefore, childBefore := b.ctr.get(cIKEEstablished), b.ctr.get(cChildEstablished)
+	for _, m := range fromA {
+		b.c.handleDatagram(n.now, m, netip.AddrPortFrom(ipA, 500), 500)
+	}
+	n.runFor(10 * time.Second)
+	if b.ctr.get(cIKEEstablished) != ikeBefore || b.ctr.get(cChildEstablished) != childBefore {
+		t.Fatal("a replayed exchange was processed again")
+	}
+	if len(b.dp.inboundSPIs()) != 1 || len(b.c.byName["ba"].ikes) != 1 {
+		t.Fatalf("replay created state: %d inbound SAs", len(b.dp.inboundSPIs()))
+	}
+	if b.ctr.get(cDuplicates) == 0 {
+		t.Fatal("replays not counted")
+	}
+	// The replayed MM1 is a first message: it may only create bounded half-open state.
+	if b.c.halfOpen > 1 {
+		t.Fatalf("%d half-open SAs", b.c.halfOpen)
+	}
+}
+
+// mm1 builds a Main Mode first message with one transform and no vendor ID (the smallest
+// a prober sends).
+func mm1(t testing.TB, cookie isakmp.Cookie, tr p1Transform) []byte {
+	h := isakmp.Header{InitiatorCookie: cookie, ExchangeType: isakmp.ExchangeMainMode}
+	m, err := isakmp.EncodeMessage(h, []isakmp.Payload{p1SA([]p1Transform{tr})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Raw
+}
+
+func TestHalfOpenFloodAndAmplification(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	b.conns[0].RemoteAddr = netip.Addr{}
+	tr := expandP1(b.c.conns[0].props, isakmp.AuthPreSharedKey, time.Hour)[0]
+	sent := 0
+	for i := 0; i < 5000; i++ {
+		var ck isakmp.Cookie
+		binary.BigEndian.PutUint64(ck[:], uint64(i+1))
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i % 64)}), 500)
+		req := mm1(t, ck, tr)
+		b.c.handleDatagram(n.now, req, src, 500)
+		for _, o := range b.c.takeOut() {
+			sent++
+			if len(o.msg) > len(req)+ampAllowance {
+				t.Fatalf("reply of %d bytes to a first message of %d", len(o.msg), len(req))
+			}
+		}
+	}
+	if b.c.halfOpen > halfOpenMax || len(b.c.sas) > halfOpenMax {
+		t.Fatalf("%d half-open SAs, cap %d", b.c.halfOpen, halfOpenMax)
+	}
+	for src, k := range b.c.halfBySrc {
+		if k > halfOpenPerSource {
+			t.Fatalf("%d half-open SAs from %s", k, src)
+		}
+	}
+	if b.ctr.get(cHalfOpenDrops) == 0 || sent > halfOpenMax {
+		t.Fatalf("flood not bounded: %d answered, %d dropped", sent, b.ctr.get(cHalfOpenDrops))
+	}
+	// They expire, and a real peer gets through afterwards.
+	n.runFor(halfOpenTimeout + time.Second)
+	if b.c.halfOpen != 0 || len(b.c.sas) != 0 || len(b.c.firsts) != 0 || len(b.c.halfBySrc) != 0 {
+		t.Fatalf("half-open state left: %d/%d/%d", b.c.halfOpen, len(b.c.sas), len(b.c.firsts))
+	}
+	establish(t, n, a, b)
+}
+
+func TestGarbageCounted(t *testing.T) {
+	n, _, b := newPair(t, pairOpts{})
+	inputs := [][]byte{nil, {1, 2, 3}, bytes.Repeat([]byte{0xff}, 28), make([]byte, 100)}
+	good := mm1(t, isakmp.Cookie{1}, expandP1(b.c.conns[0].props, isakmp.AuthPreSharedKey, time.Hour)[0])
+	for i := 1; i < len(good); i++ {
+		inputs = append(inputs, good[:i]) // every strict prefix
+	}
+	for _, in := range inputs {
+		b.c.handleDatagram(n.now, in, netip.AddrPortFrom(ipA, 500), 500)
+	}
+	if got := b.ctr.get(cMalformed) + b.ctr.get(cInvalidCookie); got != uint64(len(inputs)) {
+		t.Fatalf("%d of %d bad inputs counted", got, len(inputs))
+	}
+	if len(b.c.takeOut()) != 0 {
+		t.Fatal("answered garbage")
+	}
+}
+
+// TestReflectedFirstMessage: our own MM1 sent back to us must not be taken for MM2.
+func TestReflectedFirstMessage(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	a.c.start(n.now)
+	out := a.c.takeOut()
+	if len(out) != 1 {
+		t.Fatal("no MM1")
+	}
+	a.c.handleDatagram(n.now, out[0].msg, netip.AddrPortFrom(ipB, 500), 500)
+	if a.ctr.get(cUnexpected) != 1 || len(a.c.takeOut()) != 0 {
+		t.Fatal("reflected MM1 processed")
+	}
+	b.c.handleDatagram(n.now, out[0].msg, netip.AddrPortFrom(ipA, 500), 500)
+	n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, time.Minute)
+}

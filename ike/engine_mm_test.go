@@ -1,0 +1,229 @@
+package ike
+
+// Two engines against each other in memory: Main Mode and Aggressive Mode over every DH
+// group class, Quick Mode with and without PFS, ESP with AES-GCM and AES-CBC+SHA-256, AH,
+// tunnel and transport mode; both sides must install matching keys.
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"oakley/crypto"
+	"oakley/esp"
+	"oakley/ike/isakmp"
+)
+
+// pairOpts varies pairConfig.
+type pairOpts struct {
+	ike        []string
+	esp        []string
+	ah         []string
+	aggressive bool
+	insecure   bool
+	transport  bool
+	encap      string
+}
+
+// newPair builds A (initiator, start_action = start) and B (responder) on a fresh network.
+func newPair(t *testing.T, o pairOpts) (*lnet, *node, *node) {
+	t.Helper()
+	if o.ike == nil {
+		o.ike = []string{"aes256-sha256-modp2048"}
+	}
+	if o.esp == nil && o.ah == nil {
+		o.esp = []string{"aes256-sha256"}
+	}
+	ca, cb := pairConfig(t, o.ike, o.esp)
+	for _, c := range []*Connection{ca, cb} {
+		c.Aggressive = o.aggressive
+		c.InsecureAlgorithms = o.insecure || o.aggressive
+		if o.encap != "" {
+			c.Encap = o.encap
+		}
+		ch := c.Children[0]
+		if o.ah != nil {
+			ch.ESPProposals, ch.AHProposals = nil, mustProposals(t, crypto.ProtoAH, true, o.ah...)
+		}
+		if o.transport {
+			ch.Mode = esp.Transport
+			ch.LocalTS, ch.RemoteTS = nil, nil
+		}
+	}
+	n := newLnet(t)
+	a := n.addNode("A", ipA, 1, ca)
+	b := n.addNode("B", ipB, 2, cb)
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpLogs(t, a)
+			dumpLogs(t, b)
+			t.Log(n.traceTail(60))
+		}
+	})
+	return n, a, b
+}
+
+// establish runs start on both nodes and waits for the child on both sides.
+func establish(t *testing.T, n *lnet, a, b *node) (*childSA, *childSA) {
+	t.Helper()
+	a.c.start(n.now)
+	b.c.start(n.now)
+	n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, 2*time.Minute)
+	ca, cb := a.c.byName["ab"].child("net").newest(), b.c.byName["ba"].child("net").newest()
+	checkKeysMatch(t, ca, cb)
+	return ca, cb
+}
+
+func TestMainModeQuickModeBasic(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	ca, cb := establish(t, n, a, b)
+	if ca.encap != esp.EncapRaw || cb.encap != esp.EncapRaw {
+		t.Fatalf("encap auto without NAT must be raw ESP, got %s/%s", ca.encap, cb.encap)
+	}
+	if a.ctr.get(cIKEEstablished) != 1 || b.ctr.get(cIKEEstablished) != 1 || a.ctr.get(cChildEstablished) != 1 {
+		t.Fatalf("counters: %v / %v", a.ctr.snapshot(), b.ctr.snapshot())
+	}
+	for _, name := range []string{cMalformed, cAuthFailures, cRetransmits, cDuplicates} {
+		if a.ctr.get(name)+b.ctr.get(name) != 0 {
+			t.Fatalf("%s counted on a clean run", name)
+		}
+	}
+}
+
+func TestAlgorithmMatrix(t *testing.T) {
+	cases := []struct {
+		name string
+		o    pairOpts
+		pfs  string
+	}{
+		{name: "MM-aes256-sha256-modp2048/esp-aes256-sha256", o: pairOpts{}},
+		{name: "MM-ecp256/esp-aes128gcm16", o: pairOpts{ike: []string{"aes128-sha256-ecp256"}, esp: []string{"aes128gcm16"}}},
+		{name: "MM-curve25519/esp-aes256gcm16-pfs-curve25519", o: pairOpts{ike: []string{"aes256-sha512-curve25519"}, esp: []string{"aes256gcm16-curve25519"}}, pfs: "curve25519"},
+		{name: "MM-aes128-sha1-modp1024-optin/esp-aes128-sha1", o: pairOpts{ike: []string{"aes128-sha1-modp1024"}, esp: []string{"aes128-sha1"}, insecure: true}},
+		{name: "MM-3des-sha384-ecp384/esp-3des-sha1", o: pairOpts{ike: []string{"3des-sha384-ecp384"}, esp: []string{"3des-sha1"}}},
+		{name: "MM-aes192-sha256-ecp521/pfs-modp2048", o: pairOpts{ike: []string{"aes192-sha256-ecp521"}, esp: []string{"aes256-sha256-modp2048"}}, pfs: "modp2048"},
+		{name: "MM-des-md5-modp768-optin", o: pairOpts{ike: []string{"des-md5-modp768"}, esp: []string{"aes128-md5"}, insecure: true}},
+		{name: "MM-pfs-esn", o: pairOpts{esp: []string{"aes256gcm16-ecp256-esn"}}, pfs: "ecp256"},
+		{name: "AM-modp2048/esp-aes256-sha256", o: pairOpts{aggressive: true}},
+		{name: "AM-ecp256/pfs-ecp256", o: pairOpts{aggressive: true, ike: []string{"aes128-sha256-ecp256"}, esp: []string{"aes128gcm16-ecp256"}}, pfs: "ecp256"},
+		{name: "AM-curve25519", o: pairOpts{aggressive: true, ike: []string{"aes256-sha256-curve25519"}}},
+		{name: "AH-sha256-tunnel", o: pairOpts{ah: []string{"sha256"}}},
+		{name: "AH-sha512-transport", o: pairOpts{ah: []string{"sha512"}, transport: true}},
+		{name: "ESP-transport", o: pairOpts{transport: true}},
+		{name: "ESP-transport-natt-forced", o: pairOpts{transport: true, encap: "udp"}},
+		{name: "ESP-null-sha256", o: pairOpts{esp: []string{"null-sha256"}}},
+		{name: "several-proposals", o: pairOpts{ike: []string{"aes256-aes128-sha512-sha256-ecp384-modp2048"}, esp: []string{"aes256gcm16", "aes128-sha256-modp2048"}}, pfs: "modp2048"}, // one KE per Quick Mode: with PFS, proposals without the group are not offered
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n, a, b := newPair(t, tc.o)
+			ca, cb := establish(t, n, a, b)
+			if got := ca.tr.group; (got == nil) != (tc.pfs == "") || got != nil && got.Name != tc.pfs {
+				t.Fatalf("PFS group %v, want %q", got, tc.pfs)
+			}
+			wantProto := isakmp.ProtoESP
+			if tc.o.ah != nil {
+				wantProto = isakmp.ProtoAH
+			}
+			if ca.proto != wantProto || cb.proto != wantProto {
+				t.Fatalf("protocol %s/%s", ca.proto, cb.proto)
+			}
+			wantMode := esp.Tunnel
+			if tc.o.transport {
+				wantMode = esp.Transport
+			}
+			if ca.in.Config().Mode != wantMode {
+				t.Fatalf("mode %s", ca.in.Config().Mode)
+			}
+			if tc.o.transport && (ca.localTS[0].Prefix.Addr() != ipA || ca.remoteTS[0].Prefix.Addr() != ipB) {
+				t.Fatalf("transport selectors %v === %v", ca.localTS, ca.remoteTS)
+			}
+			if tc.o.esp != nil && strings.HasSuffix(tc.o.esp[0], "-esn") != ca.in.Config().ESN {
+				t.Fatal("ESN not negotiated as configured")
+			}
+			if tc.o.encap == "udp" && (ca.encap != esp.EncapUDP || ca.peer.Port() != 4500 || cb.peer.Port() != 4500) {
+				t.Fatalf("forced UDP encapsulation: %s %s / %s", ca.encap, ca.peer, cb.peer)
+			}
+		})
+	}
+}
+
+// TestProposalChoice: the responder takes the first of the initiator's transforms it
+// accepts; the initiator's order wins over the responder's.
+func TestProposalChoice(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	a.conns[0].Proposals = mustProposals(t, crypto.ProtoIKEv1, false, "aes128-sha256-ecp256", "aes256-sha256-modp2048")
+	b.conns[0].Proposals = mustProposals(t, crypto.ProtoIKEv1, false, "aes256-sha256-modp2048", "aes128-sha256-ecp256")
+	a.c.byName["ab"].props = a.conns[0].Proposals
+	b.c.byName["ba"].props = b.conns[0].Proposals
+	establish(t, n, a, b)
+	if got := a.c.byName["ab"].current().tr.String(); got != "aes128-sha256-ecp256" {
+		t.Fatalf("negotiated %s, want the initiator's first choice", got)
+	}
+}
+
+// TestInsecureNeedsOptIn: a responder without the opt-in refuses MODP1024 even when its
+// proposal lists it (validate refuses such a configuration; the check in selection is the
+// second line).
+func TestInsecureNeedsOptIn(t *testing.T) {
+	_, cb := pairConfig(t, []string{"aes128-sha1-modp1024"}, []string{"aes128-sha1"})
+	if _, err := newCore(Config{Connections: []*Connection{cb}, Dataplane: newFakeDP()}, newCounters()); err == nil {
+		t.Fatal("MODP1024 accepted without insecure_algorithms")
+	}
+	tr := p1Transform{enc: crypto.Lookup("aes128"), hash: crypto.Lookup("sha1"), group: crypto.Lookup("modp1024"), auth: isakmp.AuthPreSharedKey}
+	if p1Acceptable(cb.Proposals, tr, isakmp.AuthPreSharedKey, false) {
+		t.Fatal("p1Acceptable accepts an insecure group without the opt-in")
+	}
+	if !p1Acceptable(cb.Proposals, tr, isakmp.AuthPreSharedKey, true) {
+		t.Fatal("p1Acceptable refuses a configured group with the opt-in")
+	}
+}
+
+func TestTwoChildrenAndSelectors(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	add := func(c *Connection, name, l, r string) {
+		c.Children = append(c.Children, &Child{Name: name, LocalTS: []esp.Selector{sel(l)}, RemoteTS: []esp.Selector{sel(r)},
+			ESPProposals: mustProposals(t, crypto.ProtoESP, false, "aes128gcm16"), Policy: &esp.Policy{Name: name}})
+	}
+	// A asks for a narrower selector pair than B allows: B accepts it as is.
+	add(a.conns[0], "web", "192.0.2.10/32", "198.51.100.80/32")
+	add(b.conns[0], "web", "198.51.100.0/25", "192.0.2.0/28")
+	for _, nd := range []*node{a, b} {
+		nd.c.conns[0] = newConnState(nd.c, nd.conns[0])
+		nd.c.byName[nd.conns[0].Name] = nd.c.conns[0]
+	}
+	establish(t, n, a, b)
+	n.runUntil(func() bool { return childUp(a, "ab", "web") && childUp(b, "ba", "web") }, time.Minute)
+	web := b.c.byName["ba"].child("web").newest()
+	if web.localTS[0].Prefix != netip.MustParsePrefix("198.51.100.80/32") || web.remoteTS[0].Prefix != netip.MustParsePrefix("192.0.2.10/32") {
+		t.Fatalf("responder selectors %v === %v", web.localTS, web.remoteTS)
+	}
+	checkKeysMatch(t, a.c.byName["ab"].child("web").newest(), web)
+}
+
+func TestIPv6Peers(t *testing.T) {
+	ca, cb := pairConfig(t, []string{"aes256-sha256-ecp256"}, []string{"aes256gcm16"})
+	a6, b6 := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+	ca.LocalAddr, ca.RemoteAddr, cb.LocalAddr = a6, b6, b6
+	ca.LocalID, cb.RemoteID = AddrIdentity(a6), AddrIdentity(a6)
+	ca.Encap, cb.Encap = "udp", "udp"
+	ca.Children[0].LocalTS, ca.Children[0].RemoteTS = []esp.Selector{sel("2001:db8:a::/48")}, []esp.Selector{sel("2001:db8:b::/48")}
+	cb.Children[0].LocalTS, cb.Children[0].RemoteTS = []esp.Selector{sel("2001:db8:b::/48")}, []esp.Selector{sel("2001:db8:a::/48")}
+	n := newLnet(t)
+	a := n.addNode("A", a6, 1, ca)
+	b := n.addNode("B", b6, 2, cb)
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpLogs(t, a)
+			dumpLogs(t, b)
+		}
+	})
+	x, y := establish(t, n, a, b)
+	if x.remoteTS[0].Prefix != netip.MustParsePrefix("2001:db8:b::/48") || y.peer.Addr() != a6 || y.peer.Port() != 4500 {
+		t.Fatalf("IPv6 child: %v, peer %s", x.remoteTS, y.peer)
+	}
+	if got := idOfPayload(b.c.byName["ba"].current().peerID); got != "2001:db8::1" {
+		t.Fatalf("peer ID %s", got)
+	}
+}

@@ -1,0 +1,242 @@
+package ike
+
+// Two Engines with their Run loops, joined by goroutines that carry each one's SendIKE to
+// the other's HandleMessage: the public API end to end, and no goroutine left behind.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+type runPair struct {
+	a, b       *Engine
+	dpA, dpB   *fakeDP
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	connA      *Connection
+	connB      *Connection
+	stopShuttl chan struct{}
+}
+
+func startRunPair(t *testing.T, tweak func(a, b *Connection)) *runPair {
+	t.Helper()
+	ca, cb := pairConfig(t, []string{"aes128-sha256-ecp256"}, []string{"aes128gcm16"})
+	ca.StartAction = "none"
+	if tweak != nil {
+		tweak(ca, cb)
+	}
+	p := &runPair{dpA: newFakeDP(), dpB: newFakeDP(), connA: ca, connB: cb, stopShuttl: make(chan struct{})}
+	p.dpA.sent, p.dpB.sent = make(chan sentMsg, 64), make(chan sentMsg, 64)
+	var err error
+	log := zap.NewNop()
+	if p.a, err = New(Config{Connections: []*Connection{ca}, Dataplane: p.dpA, Log: log, LocalAddrFor: func(netip.Addr) netip.Addr { return ipA }}); err != nil {
+		t.Fatal(err)
+	}
+	if p.b, err = New(Config{Connections: []*Connection{cb}, Dataplane: p.dpB, Log: log, LocalAddrFor: func(netip.Addr) netip.Addr { return ipB }}); err != nil {
+		t.Fatal(err)
+	}
+	shuttle := func(from *fakeDP, src netip.Addr, to *Engine) {
+		defer p.wg.Done()
+		for {
+			select {
+			case m := <-from.sent:
+				port := uint16(500)
+				if m.natt {
+					port = 4500
+				}
+				to.HandleMessage(m.msg, netip.AddrPortFrom(src, port), m.to.Port())
+			case <-p.stopShuttl:
+				return
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.wg.Add(4)
+	go shuttle(p.dpA, ipA, p.b)
+	go shuttle(p.dpB, ipB, p.a)
+	go func() { defer p.wg.Done(); p.a.Run(ctx) }()
+	go func() { defer p.wg.Done(); p.b.Run(ctx) }()
+	return p
+}
+
+// stop cancels both Run loops (they send their Deletes), then ends the shuttles.
+func (p *runPair) stop() {
+	p.cancel()
+	<-p.a.done
+	<-p.b.done
+	close(p.stopShuttl)
+	p.wg.Wait()
+}
+
+func TestEngineRunEndToEnd(t *testing.T) {
+	before := runtime.NumGoroutine()
+	p := startRunPair(t, nil)
+	if err := p.a.Initiate("ab", ""); err != nil {
+		t.Fatalf("Initiate: %v", err)
+	}
+	st := p.a.Status()
+	if len(st) != 1 || len(st[0].IKESAs) != 1 || len(st[0].Children) != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	c := st[0].Children[0]
+	if c.Encryption != "aes128gcm16" || c.State != "installed" || c.SPIIn == "" || c.InSA == nil {
+		t.Fatalf("child status %+v", c)
+	}
+	js, err := json.Marshal(p.b.Status())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"EncKey", "IntegKey", "skeyid", "psk"} {
+		if strings.Contains(strings.ToLower(string(js)), strings.ToLower(k)) {
+			t.Fatalf("status JSON mentions %s: %s", k, js)
+		}
+	}
+	// Initiating again is a no-op; errors for unknown names.
+	if err := p.a.Initiate("ab", "net"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.a.Initiate("nope", ""); !errors.Is(err, ErrUnknownConnection) {
+		t.Fatalf("unknown connection: %v", err)
+	}
+	if err := p.a.Initiate("ab", "nope"); !errors.Is(err, ErrUnknownChild) {
+		t.Fatalf("unknown child: %v", err)
+	}
+	if err := p.b.Initiate("ba", ""); !errors.Is(err, ErrConfig) {
+		t.Fatalf("respond-only connection: %v", err)
+	}
+	// A child rekey through the API.
+	oldSPI := p.a.Status()[0].Children[0].SPIIn
+	if err := p.a.Rekey("ab", "net"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		b := p.connA.Children[0].Policy.Binding()
+		return b != nil && b.SA != nil && p.a.Status()[0].Children[len(p.a.Status()[0].Children)-1].SPIIn != oldSPI
+	})
+	// Re-authentication through the API.
+	oldCookie := p.a.Status()[0].IKESAs[0].InitiatorCookie
+	if err := p.a.Rekey("ab", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		for _, s := range p.a.Status()[0].IKESAs {
+			if s.InitiatorCookie != oldCookie && s.State == "established" {
+				return true
+			}
+		}
+		return false
+	})
+	// Terminate: Deletes, nothing left on either side.
+	if err := p.a.Terminate("ab"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		s := p.b.Status()[0]
+		return len(s.IKESAs) == 0 && len(s.Children) == 0
+	})
+	if got := p.a.Counters()[cDeletesOut]; got < 2 {
+		t.Fatalf("deletes_out = %d", got)
+	}
+	if err := p.a.Initiate("ab", ""); err != nil {
+		t.Fatal(err)
+	}
+	p.stop()
+	// After Run: requests fail cleanly, counters still readable.
+	if err := p.a.Initiate("ab", ""); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("Initiate after Run: %v", err)
+	}
+	if p.a.Status() != nil {
+		t.Fatal("Status after Run")
+	}
+	if p.a.Counters()[cIKEEstablished] == 0 {
+		t.Fatal("counters lost")
+	}
+	if len(p.dpA.inboundSPIs()) != 0 || len(p.dpB.inboundSPIs()) != 0 {
+		t.Fatal("SAs left after shutdown")
+	}
+	checkNoLeak(t, before)
+}
+
+func TestEngineAcquireTrap(t *testing.T) {
+	before := runtime.NumGoroutine()
+	p := startRunPair(t, func(a, b *Connection) { a.Children[0].StartAction = "trap" })
+	p.a.Acquire(p.connA.Children[0].Policy)
+	waitFor(t, func() bool {
+		return p.connA.Children[0].Policy.Binding() != nil && p.connB.Children[0].Policy.Binding() != nil
+	})
+	p.stop()
+	checkNoLeak(t, before)
+}
+
+func TestEngineStartAction(t *testing.T) {
+	before := runtime.NumGoroutine()
+	p := startRunPair(t, func(a, b *Connection) { a.StartAction = "start" })
+	waitFor(t, func() bool {
+		return p.connA.Children[0].Policy.Binding() != nil && p.connB.Children[0].Policy.Binding() != nil
+	})
+	p.stop()
+	// The shutdown Deletes reached the peer before its own shutdown, or it removed its SAs
+	// itself: nothing is installed anywhere.
+	if p.connA.Children[0].Policy.Binding() != nil || p.connB.Children[0].Policy.Binding() != nil {
+		t.Fatal("outbound SA left after shutdown")
+	}
+	checkNoLeak(t, before)
+}
+
+func TestInboxNeverBlocks(t *testing.T) {
+	ca, _ := pairConfig(t, []string{"aes128-sha256-ecp256"}, []string{"aes128gcm16"})
+	e, err := New(Config{Connections: []*Connection{ca}, Dataplane: newFakeDP()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		for i := 0; i < 3*inboxSize; i++ {
+			e.HandleMessage([]byte{1, 2, 3}, netip.AddrPortFrom(ipB, 500), 500)
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("HandleMessage blocked without a running engine")
+	}
+	if e.Counters()[cInboxFull] == 0 {
+		t.Fatal("drops not counted")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("condition not reached in 10 s")
+}
+
+func checkNoLeak(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if runtime.NumGoroutine() <= before {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	buf := make([]byte, 1<<16)
+	t.Fatalf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+}

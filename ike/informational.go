@@ -1,0 +1,290 @@
+package ike
+
+// Informational exchanges (RFC 2408 §4.8, RFC 2409 §5.7): one message, protected by the
+// ISAKMP SA with HASH(1) = prf(SKEYID_a, M-ID | N/D) once keys exist, unprotected before
+// (errors during Phase 1). Notifications (RFC 2408 §3.14; DPD RFC 3706; INITIAL-CONTACT
+// RFC 2407 §4.6.3.3) and Deletes (RFC 2408 §3.15).
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"oakley/ike/isakmp"
+)
+
+// handleInformational processes an Informational message.
+func (sa *ikeSA) handleInformational(now time.Time, in *inbound) error {
+	if !in.msg.Header.Flags.Has(isakmp.FlagEncryption) {
+		return sa.unprotectedInformational(now, in)
+	}
+	if sa.keys == nil {
+		sa.c.ctr.inc(cUnexpected)
+		return fail(0, ErrUnexpected, "encrypted Informational before keys exist")
+	}
+	d, err := sa.decrypt(in.msg, false)
+	if err != nil {
+		sa.c.countError(err)
+		return err
+	}
+	c := d.chain
+	if len(c.Payloads) == 0 || c.Payloads[0].Type() != isakmp.PayloadHash {
+		sa.c.ctr.inc(cMalformed)
+		return fail(0, ErrMalformed, "Informational without a leading HASH")
+	}
+	mid := in.msg.Header.MessageID
+	if sa.seenMID(mid) {
+		sa.c.ctr.inc(cDuplicates)
+		return nil // a replayed (or retransmitted) Informational is not processed twice
+	}
+	want := quickModeHash1(sa.keys.prf, sa.keys.skeyidA, mid, c.Bytes[c.Spans[0].End:])
+	if !hmacEqual(c.Payloads[0].(*isakmp.Hash).Data, want) {
+		sa.c.ctr.inc(cInvalidHash)
+		return fail(0, ErrInvalidHash, "Informational HASH(1) mismatch")
+	}
+	sa.replies.remember(in.hash, nil)
+	sa.rememberMID(mid)
+	sa.lastRecv = now
+	if sa.established() {
+		sa.updatePeer(in)
+	}
+	for _, p := range c.Payloads[1:] {
+		switch p := p.(type) {
+		case *isakmp.Notification:
+			sa.handleNotify(now, p, true)
+		case *isakmp.Delete:
+			sa.handleDelete(now, p)
+		}
+		if sa.state == p1Dead {
+			break
+		}
+	}
+	return nil
+}
+
+// unprotectedInformational: before Phase 1 completes a peer can only tell us in the clear
+// why it refused; afterwards unprotected messages are ignored (they could be forged).
+func (sa *ikeSA) unprotectedInformational(now time.Time, in *inbound) error {
+	if sa.established() {
+		sa.c.ctr.inc(cUnprotectedDropped)
+		return fail(0, ErrUnexpected, "unprotected Informational on an established ISAKMP SA")
+	}
+	sa.replies.remember(in.hash, nil)
+	for _, p := range in.msg.Payloads {
+		if n, ok := p.(*isakmp.Notification); ok {
+			sa.handleNotify(now, n, false)
+			if sa.state == p1Dead {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// handleNotify acts on one notification.
+func (sa *ikeSA) handleNotify(now time.Time, n *isakmp.Notification, protected bool) {
+	sa.c.ctr.inc(cNotifiesIn)
+	switch n.NotifyType {
+	case isakmp.NotifyRUThere, isakmp.NotifyRUThereAck:
+		if protected {
+			sa.handleDPD(now, n)
+		}
+		return
+	case isakmp.NotifyInitialContact:
+		if protected {
+			sa.initialContactReceived(now)
+		}
+		return
+	}
+	if !n.NotifyType.IsError() {
+		sa.log.Debug("notification", zap.Stringer("type", n.NotifyType))
+		return
+	}
+	sa.c.ctr.inc(cErrorNotifiesIn)
+	hint := ""
+	if n.NotifyType == isakmp.NotifyAuthenticationFailed || n.NotifyType == isakmp.NotifyInvalidHashInformation {
+		hint = " (pre-shared keys differ?)"
+	}
+	// A Quick Mode of ours the peer refused (SPI = our proposal's SPI)?
+	if len(n.SPI) == 4 {
+		spi := binary.BigEndian.Uint32(n.SPI)
+		for _, qm := range sa.qms {
+			if qm.initiator && qm.spiIn == spi {
+				qm.log.Warn("peer refused Quick Mode: "+n.NotifyType.String()+hint, zap.Bool("protected", protected))
+				qm.abort(now, fail(0, ErrPeerNotify, "peer sent %s", n.NotifyType))
+				return
+			}
+		}
+	}
+	if !sa.established() {
+		msg := sa.modeName() + " failed: peer sent " + n.NotifyType.String() + hint
+		if n.NotifyType == isakmp.NotifyAuthenticationFailed {
+			msg = "authentication failed: pre-shared keys differ? (peer sent AUTHENTICATION-FAILED)"
+			sa.c.ctr.inc(cAuthFailures)
+		}
+		sa.log.Warn(msg, zap.Bool("protected", protected), zap.Stringer("state", sa.state))
+		sa.c.ctr.inc(cIKEFailed)
+		sa.destroy(now, false, fail(0, ErrPeerNotify, "peer sent %s%s", n.NotifyType, hint))
+		return
+	}
+	// An error about one of our Quick Modes without SPI: the only one in flight.
+	for _, qm := range sa.qms {
+		if qm.initiator && qm.state == qmQM1Sent && len(sa.qms) == 1 {
+			qm.log.Warn("peer refused Quick Mode: " + n.NotifyType.String())
+			qm.abort(now, fail(0, ErrPeerNotify, "peer sent %s", n.NotifyType))
+			return
+		}
+	}
+	sa.log.Warn("peer sent "+n.NotifyType.String()+hint, zap.String("spi", hexOf(n.SPI)))
+}
+
+// initialContactReceived: the peer has no other SA with us (it restarted): delete the
+// other ISAKMP SAs and child SAs we have with it (RFC 2407 §4.6.3.3), locally.
+func (sa *ikeSA) initialContactReceived(now time.Time) {
+	if sa.conn == nil {
+		return
+	}
+	for _, other := range append([]*ikeSA(nil), sa.conn.ikes...) {
+		// Only established SAs are stale state; one still negotiating may be the peer's
+		// own simultaneous attempt and must complete.
+		if other == sa || !other.established() || other.remote.Addr() != sa.remote.Addr() {
+			continue
+		}
+		other.log.Info("INITIAL-CONTACT: deleting stale ISAKMP SA")
+		for _, csa := range other.ownedChildren() {
+			csa.remove(now, false, fail(0, ErrDeleted, "INITIAL-CONTACT"))
+		}
+		other.destroy(now, false, fail(0, ErrDeleted, "INITIAL-CONTACT"))
+	}
+}
+
+// processPhase1Notifies handles the notifications inside MM5/MM6/AM3 (INITIAL-CONTACT).
+func (sa *ikeSA) processPhase1Notifies(now time.Time, c *isakmp.Chain) {
+	for _, p := range c.Payloads {
+		if n, ok := p.(*isakmp.Notification); ok {
+			sa.handleNotify(now, n, true)
+		}
+	}
+}
+
+// handleDelete removes what a Delete names (RFC 2408 §3.15): an ISAKMP SA by its cookies,
+// IPsec SAs by the SPIs the peer receives on (our outbound SPIs).
+func (sa *ikeSA) handleDelete(now time.Time, d *isakmp.Delete) {
+	sa.c.ctr.inc(cDeletesIn)
+	switch d.ProtocolID {
+	case isakmp.ProtoISAKMP:
+		for _, spi := range d.SPIs {
+			if len(spi) != 16 {
+				continue
+			}
+			var k saKey
+			copy(k.i[:], spi[:8])
+			copy(k.r[:], spi[8:])
+			target := sa.c.sas[k]
+			if target == nil || target.conn != sa.conn {
+				continue
+			}
+			target.log.Info("peer deleted the ISAKMP SA")
+			target.destroy(now, false, fail(0, ErrDeleted, "peer sent Delete"))
+		}
+	case isakmp.ProtoESP, isakmp.ProtoAH:
+		if sa.conn == nil {
+			return
+		}
+		for _, spi := range d.SPIs {
+			if len(spi) != 4 {
+				continue
+			}
+			v := binary.BigEndian.Uint32(spi)
+			found := false
+			for _, ch := range sa.conn.children {
+				for _, csa := range append([]*childSA(nil), ch.sas...) {
+					if csa.outSPI == v && csa.proto == d.ProtocolID {
+						found = true
+						csa.remove(now, false, fail(0, ErrDeleted, "peer sent Delete"))
+					}
+				}
+			}
+			if !found {
+				sa.log.Debug("Delete for an unknown SPI", zap.String("spi", hexOf(spi)))
+			}
+		}
+	default:
+		sa.log.Debug("Delete for protocol", zap.Stringer("protocol", d.ProtocolID))
+	}
+}
+
+// sendInformational sends one protected Informational message: HASH(1) followed by the
+// payloads, with a fresh message ID.
+func (sa *ikeSA) sendInformational(payloads []isakmp.Payload) {
+	if sa.keys == nil {
+		return
+	}
+	mid := sa.c.newMID(sa)
+	sa.rememberMID(mid)
+	all := append([]isakmp.Payload{&isakmp.Hash{Data: make([]byte, sa.keys.prf.Size())}}, payloads...)
+	raw, err := sa.encode(isakmp.ExchangeInformational, mid, all, true, false, func(rest []byte) []byte {
+		return quickModeHash1(sa.keys.prf, sa.keys.skeyidA, mid, rest)
+	})
+	if err != nil {
+		sa.log.Warn("cannot encode Informational", zap.Error(err))
+		return
+	}
+	sa.c.send(raw, sa.remote, sa.natt)
+}
+
+// sendNotify sends a protected notification (or an unprotected one before Phase 1 ends).
+func (sa *ikeSA) sendNotify(t isakmp.NotifyType, proto isakmp.ProtocolID, spi, data []byte) {
+	if t.IsError() {
+		sa.c.ctr.inc(cErrorNotifiesOut)
+	}
+	n := &isakmp.Notification{DOI: isakmp.DOIIPsec, ProtocolID: proto, NotifyType: t, SPI: spi, Data: data}
+	if !sa.established() {
+		sa.sendPlainNotifyPayload(n, sa.remote, sa.natt)
+		return
+	}
+	sa.sendInformational([]isakmp.Payload{n})
+}
+
+// sendPlainNotify sends an unprotected error notification about this ISAKMP SA (SPI = the
+// cookies), for failures before the peer shares our keys.
+func (sa *ikeSA) sendPlainNotify(t isakmp.NotifyType, to netip.AddrPort, natt bool) {
+	sa.c.ctr.inc(cErrorNotifiesOut)
+	sa.sendPlainNotifyPayload(&isakmp.Notification{DOI: isakmp.DOIIPsec, ProtocolID: isakmp.ProtoISAKMP, NotifyType: t, SPI: sa.cookies()}, to, natt)
+}
+
+func (sa *ikeSA) sendPlainNotifyPayload(n *isakmp.Notification, to netip.AddrPort, natt bool) {
+	h := isakmp.Header{InitiatorCookie: sa.ckyI, ResponderCookie: sa.ckyR, ExchangeType: isakmp.ExchangeInformational, MessageID: sa.c.newMID(sa)}
+	m, err := isakmp.EncodeMessage(h, []isakmp.Payload{n})
+	if err != nil {
+		return
+	}
+	sa.c.send(m.Raw, to, natt)
+}
+
+// sendDeleteISAKMP tells the peer this ISAKMP SA is gone (SPI = CKY-I | CKY-R).
+func (sa *ikeSA) sendDeleteISAKMP() {
+	sa.c.ctr.inc(cDeletesOut)
+	sa.sendInformational([]isakmp.Payload{&isakmp.Delete{DOI: isakmp.DOIIPsec, ProtocolID: isakmp.ProtoISAKMP, SPISize: 16, SPIs: [][]byte{sa.cookies()}}})
+}
+
+// sendDeleteChild tells the peer IPsec SAs are gone: our inbound SPIs (the ones it sends to).
+func (sa *ikeSA) sendDeleteChild(proto isakmp.ProtocolID, spis []uint32) {
+	sa.c.ctr.inc(cDeletesOut)
+	d := &isakmp.Delete{DOI: isakmp.DOIIPsec, ProtocolID: proto, SPISize: 4}
+	for _, s := range spis {
+		d.SPIs = append(d.SPIs, be32(s))
+	}
+	sa.sendInformational([]isakmp.Payload{d})
+}
+
+func hexOf(b []byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, digits[c>>4], digits[c&15])
+	}
+	return string(out)
+}

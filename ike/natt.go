@@ -1,0 +1,236 @@
+package ike
+
+// NAT traversal (RFC 3947) and the vendor IDs that announce extensions: NAT-T (RFC 3947
+// and draft-ietf-ipsec-nat-t-ike-02/03), DPD (RFC 3706), and, recognised only, XAUTH,
+// Cisco Unity and IKE fragmentation.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/netip"
+
+	"go.uber.org/zap"
+
+	"oakley/ike/isakmp"
+)
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Vendor IDs.
+var (
+	// vidOakley names this implementation: the first 16 bytes of SHA-256("oakley IKEv1").
+	vidOakley = func() []byte { h := sha256.Sum256([]byte("oakley IKEv1")); return h[:16] }()
+	// RFC 3706 §5: DPD, version 1.0.
+	vidDPD = mustHex("afcad71368a1f1c96b8696fc77570100")
+	// RFC 3947 §3.1: MD5("RFC 3947").
+	vidNATTRFC = mustHex("4a131c81070358455c5728f20e95452f")
+	// draft-ietf-ipsec-nat-t-ike-02 (with and without the stray "\n"), -03.
+	vidNATTDraft02N = mustHex("90cb80913ebb696e086381b5ec427b1f")
+	vidNATTDraft02  = mustHex("cd60464335df21f87cfdb2fc68b6a448")
+	vidNATTDraft03  = mustHex("7d9419a65310ca6f2c179d9215529d56")
+	// Recognised, never sent.
+	vidXAUTH         = mustHex("09002689dfd6b712")
+	vidCiscoUnity    = mustHex("12f5f28c457168a9702d9fe274cc") // + 2 version bytes
+	vidFragmentation = mustHex("4048b7d56ebce88525e7de7f00d6c2d3")
+)
+
+type nattVersion uint8
+
+const (
+	nattNone nattVersion = iota
+	nattDraft
+	nattRFC
+)
+
+// extensions is what the peer's vendor IDs announced.
+type extensions struct {
+	natt  nattVersion
+	dpd   bool
+	xauth bool
+	unity bool
+	frag  bool
+	other int
+}
+
+// processVendorIDs records the peer's extensions; unknown vendor IDs are only logged.
+func (sa *ikeSA) processVendorIDs(c *isakmp.Chain) {
+	for _, p := range c.Payloads {
+		v, ok := p.(*isakmp.VendorID)
+		if !ok {
+			continue
+		}
+		d := v.Data
+		switch {
+		case bytes.Equal(d, vidNATTRFC):
+			sa.ext.natt = nattRFC
+		case bytes.Equal(d, vidNATTDraft02N), bytes.Equal(d, vidNATTDraft02), bytes.Equal(d, vidNATTDraft03):
+			if sa.ext.natt == nattNone {
+				sa.ext.natt = nattDraft
+			}
+		case bytes.Equal(d, vidDPD):
+			sa.ext.dpd = true
+		case bytes.Equal(d, vidXAUTH):
+			sa.ext.xauth = true
+		case len(d) == 16 && bytes.HasPrefix(d, vidCiscoUnity):
+			sa.ext.unity = true
+		case len(d) >= 16 && bytes.HasPrefix(d, vidFragmentation):
+			sa.ext.frag = true
+		case bytes.Equal(d, vidOakley):
+		default:
+			sa.ext.other++
+			sa.log.Debug("unknown vendor ID", zap.String("vid", hex.EncodeToString(d)))
+		}
+	}
+	if sa.conn != nil && sa.conn.cfg.encap() == "raw" {
+		sa.ext.natt = nattNone
+	}
+}
+
+// vendorIDs returns the vendor IDs we send: ours, DPD, and NAT-T (an initiator offers
+// RFC 3947 and draft-02; a responder echoes the best one it received). Never the
+// fragmentation one: we do not reassemble.
+func (sa *ikeSA) vendorIDs(encap string) []isakmp.Payload {
+	out := []isakmp.Payload{&isakmp.VendorID{Data: vidOakley}, &isakmp.VendorID{Data: vidDPD}}
+	if encap == "raw" {
+		return out
+	}
+	switch {
+	case sa.initiator:
+		out = append(out, &isakmp.VendorID{Data: vidNATTRFC}, &isakmp.VendorID{Data: vidNATTDraft02N})
+	case sa.ext.natt == nattRFC:
+		out = append(out, &isakmp.VendorID{Data: vidNATTRFC})
+	case sa.ext.natt == nattDraft:
+		out = append(out, &isakmp.VendorID{Data: vidNATTDraft02N})
+	}
+	return out
+}
+
+// natState is what NAT discovery found (RFC 3947 §3).
+type natState struct {
+	local  bool // we are behind a NAT: the peer saw another address or port for us
+	remote bool // the peer is behind a NAT
+	fake   bool // encap = "udp": we faked our hash to force UDP encapsulation
+	seen   bool // NAT-D payloads were exchanged
+}
+
+// inUse reports whether the SA uses NAT-T: the peer supports it and a NAT was found (or
+// faked, strongSwan's forced encapsulation).
+func (sa *ikeSA) nattInUse() bool {
+	return sa.ext.natt != nattNone && (sa.nat.local || sa.nat.remote || sa.nat.fake)
+}
+
+// natdType is the NAT-D payload type for the negotiated NAT-T version.
+func (sa *ikeSA) natdDraft() bool { return sa.ext.natt == nattDraft }
+
+// ourPort is our port for messages sent now.
+func (sa *ikeSA) ourPort() uint16 {
+	if sa.natt {
+		return sa.c.nattPort
+	}
+	return sa.c.ikePort
+}
+
+// natdPayloads builds the two NAT-D payloads (RFC 3947 §3.2): first the hash of the
+// destination (the peer as we send to it), then of the source (us). With encap = "udp"
+// the source hash is random, so the peer sees us behind a NAT and both sides float, as
+// strongSwan's encap=yes does.
+func (sa *ikeSA) natdPayloads() []isakmp.Payload {
+	if sa.ext.natt == nattNone {
+		return nil
+	}
+	h := sa.tr.hash.Hash
+	dst := natDiscoveryHash(h, sa.ckyI, sa.ckyR, sa.remote)
+	var src []byte
+	if sa.conn != nil && sa.conn.cfg.encap() == "udp" {
+		sa.nat.fake = true
+		if sa.c.hooks.fakeNATD != nil {
+			src = sa.c.hooks.fakeNATD(h.Size())
+		} else {
+			src = sa.c.randBytes(h.Size())
+		}
+	} else {
+		src = natDiscoveryHash(h, sa.ckyI, sa.ckyR, netip.AddrPortFrom(sa.ourIP(), sa.ourPort()))
+	}
+	d := sa.natdDraft()
+	return []isakmp.Payload{&isakmp.NATDiscovery{Draft: d, Hash: dst}, &isakmp.NATDiscovery{Draft: d, Hash: src}}
+}
+
+// ourIP is our address towards the peer.
+func (sa *ikeSA) ourIP() netip.Addr {
+	if !sa.localIP.IsValid() {
+		var cfg *Connection
+		if sa.conn != nil {
+			cfg = sa.conn.cfg
+		}
+		sa.localIP = sa.c.localAddrFor(cfg, sa.remote.Addr())
+	}
+	return sa.localIP
+}
+
+// processNATD compares the peer's NAT-D hashes with ours (RFC 3947 §3.2): the first is
+// the peer's view of us, any of the others must be the address the message came from.
+func (sa *ikeSA) processNATD(c *isakmp.Chain, in *inbound) {
+	if sa.ext.natt == nattNone {
+		return
+	}
+	var hashes [][]byte
+	for _, p := range c.Payloads {
+		if n, ok := p.(*isakmp.NATDiscovery); ok {
+			hashes = append(hashes, n.Hash)
+		}
+	}
+	if len(hashes) < 2 {
+		return
+	}
+	h := sa.tr.hash.Hash
+	port := sa.c.ikePort
+	if in.natt {
+		port = sa.c.nattPort
+	}
+	me := natDiscoveryHash(h, sa.ckyI, sa.ckyR, netip.AddrPortFrom(sa.ourIP(), port))
+	sa.nat.seen = true
+	sa.nat.local = !bytes.Equal(hashes[0], me)
+	them := natDiscoveryHash(h, sa.ckyI, sa.ckyR, in.from)
+	sa.nat.remote = true
+	for _, x := range hashes[1:] {
+		if bytes.Equal(x, them) {
+			sa.nat.remote = false
+		}
+	}
+	if sa.conn != nil && sa.conn.cfg.encap() == "udp" {
+		sa.nat.fake = true
+	}
+	sa.log.Debug("NAT detection", zap.Bool("local_behind_nat", sa.nat.local), zap.Bool("remote_behind_nat", sa.nat.remote), zap.Bool("forced", sa.nat.fake))
+}
+
+// float moves the initiator to the peer's NAT-T port (RFC 3947 §4: after NAT-D, MM5 and
+// AM3 onwards go to port 4500 with the non-ESP marker).
+func (sa *ikeSA) float() {
+	if !sa.nattInUse() || sa.natt {
+		return
+	}
+	sa.natt = true
+	sa.remote = netip.AddrPortFrom(sa.remote.Addr(), sa.conn.cfg.remoteNATTPort())
+	sa.log.Debug("floating to the NAT-T port", zap.Stringer("peer", sa.remote))
+}
+
+// updatePeer follows the peer to a new address or port after an authenticated message
+// (RFC 3947 §4: a NAT may change the mapping; the responder floats when MM5 arrives on
+// the NAT-T port).
+func (sa *ikeSA) updatePeer(in *inbound) {
+	if in.from != sa.remote || in.natt != sa.natt {
+		if in.natt || !sa.natt {
+			sa.remote, sa.natt = in.from, in.natt
+			for _, csa := range sa.ownedChildren() {
+				csa.peerMoved()
+			}
+		}
+	}
+}

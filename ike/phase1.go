@@ -1,0 +1,613 @@
+package ike
+
+// The ISAKMP SA (Phase 1, RFC 2409 §5) shared by Main Mode and Aggressive Mode: its state,
+// keys, IV chains, message protection and life cycle. mainmode.go and aggressive.go hold
+// the exchanges; informational.go, quickmode.go and dpd.go use the established SA.
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"oakley/crypto"
+	"oakley/ike/isakmp"
+)
+
+// keyExchange is one side of a Diffie-Hellman exchange (*crypto.DH; replay tests inject
+// recorded values).
+type keyExchange interface {
+	Group() uint16
+	Public() []byte
+	SharedSecret(peer []byte) (crypto.Key, error)
+	Wipe()
+}
+
+type p1State int
+
+const (
+	p1Start p1State = iota
+	p1MM1Sent
+	p1MM3Sent
+	p1MM5Sent
+	p1AM1Sent
+	p1MM2Sent
+	p1MM4Sent
+	p1AM2Sent
+	p1Established
+	p1Dead
+)
+
+var p1StateNames = map[p1State]string{
+	p1Start: "start", p1MM1Sent: "MM1 sent", p1MM3Sent: "MM3 sent", p1MM5Sent: "MM5 sent",
+	p1AM1Sent: "AM1 sent", p1MM2Sent: "MM2 sent", p1MM4Sent: "MM4 sent", p1AM2Sent: "AM2 sent",
+	p1Established: "established", p1Dead: "deleted",
+}
+
+func (s p1State) String() string { return p1StateNames[s] }
+
+// phase1Keys is what SKEYID gives (RFC 2409 §5, Appendix B).
+type phase1Keys struct {
+	prf                                   *crypto.PRF
+	skeyid, skeyidD, skeyidA, skeyidE, ka crypto.Key
+	cipher                                *ikeCipher
+}
+
+func (k *phase1Keys) wipe() {
+	if k != nil {
+		wipeAll(&k.skeyid, &k.skeyidD, &k.skeyidA, &k.skeyidE, &k.ka)
+	}
+}
+
+// ikeSA is one ISAKMP SA. Owned by the Run goroutine.
+type ikeSA struct {
+	c          *core
+	conn       *connState
+	candidates []*connState // responder: connections that may match before the ID is known
+	initiator  bool
+	aggressive bool
+	ckyI, ckyR isakmp.Cookie
+	state      p1State
+	first      firstKey // responder: how its MM1/AM1 is indexed
+
+	remote   netip.AddrPort // where we send
+	natt     bool           // on the NAT-T port (non-ESP marker)
+	localIP  netip.Addr
+	created  time.Time
+	estab    time.Time
+	halfOpen bool
+
+	offer     []p1Transform // initiator
+	tr        p1Transform   // negotiated
+	auth      authenticator
+	saiB      []byte // body of the initiator's SA payload (SAi_b)
+	dh        keyExchange
+	gxi, gxr  []byte
+	ni, nr    []byte
+	keys      *phase1Keys
+	iv        []byte // Phase 1 IV chain; after Phase 1: the last Phase 1 CBC block
+	p2ivs     map[uint32][]byte
+	localIDP  *isakmp.Identification
+	peerID    *isakmp.Identification
+	peerIDB   []byte // Aggressive Mode responder: IDii_b until HASH_I arrives
+	replaces  *ikeSA // re-authentication: the SA this one replaces
+	lastRecv  time.Time
+	lastReply []byte    // responder: our last Phase 1 answer
+	nudgedAt  time.Time // Aggressive Mode responder: when AM2 was last re-sent
+	lifetime  time.Duration
+	reauthAt  time.Time
+	expiresAt time.Time
+	ext       extensions
+	nat       natState
+
+	retrans *retransmitter
+	replies replyCache
+	mids    []uint32 // recent Phase 2 / Informational message IDs
+	qms     map[uint32]*quickMode
+	dpd     *dpdState
+
+	halfOpenTimer *timer
+	reauthTimer   *timer
+	expireTimer   *timer
+	keepalive     *timer
+	deleteTimer   *timer
+
+	log *zap.Logger
+}
+
+func newIKESA(c *core, initiator bool) *ikeSA {
+	sa := &ikeSA{c: c, initiator: initiator, p2ivs: map[uint32][]byte{}, qms: map[uint32]*quickMode{}}
+	sa.retrans = newRetransmitter(c, func() (netip.AddrPort, bool) { return sa.remote, sa.natt }, sa.retransmitGiveUp)
+	sa.halfOpenTimer = newTimer("half-open", sa.halfOpenExpired)
+	sa.reauthTimer = newTimer("reauth", sa.reauthDue)
+	sa.expireTimer = newTimer("expire", sa.hardExpired)
+	sa.keepalive = newTimer("keepalive", sa.sendKeepalive)
+	sa.deleteTimer = newTimer("delete", func(now time.Time) { sa.destroy(now, true, fmt.Errorf("%w: replaced", ErrDeleted)) })
+	return sa
+}
+
+// newInitiatorSA starts an ISAKMP SA towards a connection's peer.
+func newInitiatorSA(c *core, cs *connState, now time.Time) *ikeSA {
+	sa := newIKESA(c, true)
+	sa.conn = cs
+	sa.aggressive = cs.cfg.Aggressive
+	sa.ckyI = c.newCookie()
+	sa.remote = netip.AddrPortFrom(cs.cfg.RemoteAddr, cs.cfg.remotePort())
+	sa.natt = cs.cfg.remotePort() == cs.cfg.remoteNATTPort()
+	sa.created = now
+	sa.auth = newPSKAuth(cs.cfg.PSK)
+	sa.setLog()
+	c.initiating[sa.ckyI] = sa
+	return sa
+}
+
+// newResponderSA creates the state for a first message from a peer.
+func newResponderSA(c *core, in *inbound) *ikeSA {
+	sa := newIKESA(c, false)
+	sa.ckyI = in.msg.Header.InitiatorCookie
+	sa.ckyR = c.newCookie()
+	sa.remote = in.from
+	sa.natt = in.natt
+	sa.first = firstKey{sa.ckyI, in.from}
+	sa.created = c.now
+	sa.aggressive = in.msg.Header.ExchangeType == isakmp.ExchangeAggressive
+	sa.setLog()
+	return sa
+}
+
+func (sa *ikeSA) setLog() {
+	f := []zap.Field{zap.Stringer("icookie", sa.ckyI), zap.Stringer("peer", sa.remote)}
+	if sa.conn != nil {
+		f = append(f, zap.String("conn", sa.conn.cfg.Name))
+	}
+	sa.log = sa.c.log.With(f...)
+}
+
+func (sa *ikeSA) established() bool { return sa.state == p1Established }
+
+func (sa *ikeSA) modeName() string {
+	if sa.aggressive {
+		return "Aggressive Mode"
+	}
+	return "Main Mode"
+}
+
+// handle dispatches a message that belongs to this SA (RFC 2408 §5; exchanges §4).
+func (sa *ikeSA) handle(now time.Time, in *inbound) {
+	if sa.state == p1Dead {
+		sa.c.ctr.inc(cInvalidCookie)
+		return
+	}
+	// A retransmitted request: answer again, never process twice (RFC 2408 §5 leaves
+	// duplicates to the implementation; RFC 2409 expects the last reply again).
+	if reply, seen := sa.replies.lookup(in.hash); seen {
+		sa.c.ctr.inc(cDuplicates)
+		if reply != nil {
+			to, natt := sa.replyTo(in)
+			sa.c.send(reply, to, natt)
+		}
+		return
+	}
+	if sa.nudgeForAM3(now, in) {
+		return
+	}
+	var err error
+	switch in.msg.Header.ExchangeType {
+	case isakmp.ExchangeMainMode:
+		if sa.aggressive {
+			err = fail(0, ErrUnexpected, "Main Mode message for an Aggressive Mode SA")
+			break
+		}
+		err = sa.handleMainMode(now, in)
+	case isakmp.ExchangeAggressive:
+		if !sa.aggressive {
+			err = fail(0, ErrUnexpected, "Aggressive Mode message for a Main Mode SA")
+			break
+		}
+		err = sa.handleAggressive(now, in)
+	case isakmp.ExchangeInformational:
+		err = sa.handleInformational(now, in)
+	case isakmp.ExchangeQuickMode:
+		err = sa.handleQuickMode(now, in)
+	case isakmp.ExchangeTransaction:
+		sa.c.ctr.inc(cUnsupportedExchange)
+		sa.log.Info("ignoring Transaction exchange (XAUTH / Mode Config are not supported)")
+		return
+	default:
+		sa.c.ctr.inc(cInvalidExchange)
+		sa.log.Info("ignoring exchange", zap.Stringer("exchange", in.msg.Header.ExchangeType))
+		return
+	}
+	if err != nil && !errors.Is(err, errStop) {
+		sa.log.Debug("message rejected", zap.Error(err))
+	}
+}
+
+// replyTo is where a reply to in goes: back where it came from.
+func (sa *ikeSA) replyTo(in *inbound) (netip.AddrPort, bool) { return in.from, in.natt }
+
+// countError bumps the counter that matches an error.
+func (c *core) countError(err error) {
+	switch {
+	case errors.Is(err, ErrNoProposalChosen):
+		c.ctr.inc(cNoProposal)
+	case errors.Is(err, ErrAuthenticationFailed):
+		c.ctr.inc(cAuthFailures)
+	case errors.Is(err, ErrInvalidID):
+		c.ctr.inc(cInvalidID)
+	case errors.Is(err, ErrInvalidKE):
+		c.ctr.inc(cInvalidKE)
+	case errors.Is(err, ErrInvalidHash):
+		c.ctr.inc(cInvalidHash)
+	case errors.Is(err, ErrMalformed):
+		c.ctr.inc(cMalformed)
+	case errors.Is(err, ErrUnexpected):
+		c.ctr.inc(cUnexpected)
+	}
+}
+
+// phase1Failed ends a Phase 1 exchange: one log line, the counter, the notification to the
+// peer (unprotected, since the peer may not share our keys), and the SA is gone.
+func (sa *ikeSA) phase1Failed(now time.Time, err error, to netip.AddrPort, natt bool) error {
+	sa.c.countError(err)
+	sa.c.ctr.inc(cIKEFailed)
+	msg := sa.modeName() + " failed"
+	if errors.Is(err, ErrAuthenticationFailed) {
+		msg = "authentication failed: pre-shared keys differ?"
+	}
+	n := notifyFor(err)
+	fields := []zap.Field{zap.Bool("initiator", sa.initiator), zap.Stringer("state", sa.state), zap.Error(err)}
+	if n != 0 {
+		fields = append(fields, zap.Stringer("notify", n))
+	}
+	sa.log.Warn(msg, fields...)
+	if n != 0 {
+		sa.sendPlainNotify(n, to, natt)
+	}
+	sa.destroy(now, false, err)
+	return errStop
+}
+
+// Message protection (RFC 2409 Appendix B).
+
+// ivFor returns the current IV of an exchange: the Phase 1 chain for M-ID 0, else the
+// exchange's own chain, started from hash(last Phase 1 block | M-ID).
+func (sa *ikeSA) ivFor(mid uint32, chained bool) []byte {
+	if mid == 0 {
+		return sa.iv
+	}
+	if iv, ok := sa.p2ivs[mid]; ok && chained {
+		return iv
+	}
+	return phase2IV(sa.tr.hash.Hash, sa.iv, mid, sa.keys.cipher.bs)
+}
+
+// encode builds a message. With encrypt, the chain is padded, encrypted with the
+// exchange's IV and the chain advanced (chained: Phase 1 and Quick Mode; Informational
+// exchanges are one message each and start from a fresh IV, as strongSwan does). hashFn,
+// if set, fills the leading HASH payload from the bytes after it (RFC 2409 §5.5, §5.7).
+func (sa *ikeSA) encode(exch isakmp.ExchangeType, mid uint32, payloads []isakmp.Payload, encrypt, chained bool, hashFn func(rest []byte) []byte) ([]byte, error) {
+	h := isakmp.Header{InitiatorCookie: sa.ckyI, ResponderCookie: sa.ckyR, ExchangeType: exch, MessageID: mid}
+	chain, err := isakmp.EncodePayloads(payloads)
+	if err != nil {
+		return nil, err
+	}
+	if hashFn != nil {
+		body := chain.Bytes[chain.Spans[0].Start+4 : chain.Spans[0].End]
+		copy(body, hashFn(chain.Bytes[chain.Spans[0].End:]))
+	}
+	if !encrypt {
+		m, err := isakmp.EncodeMessage(h, payloads)
+		if err != nil {
+			return nil, err
+		}
+		if hashFn != nil {
+			copy(m.Raw[isakmp.HeaderLen:], chain.Bytes)
+		}
+		return m.Raw, nil
+	}
+	ct, next := sa.keys.cipher.encrypt(sa.ivFor(mid, chained), sa.keys.cipher.pad(chain.Bytes))
+	sa.commitIV(mid, next, chained)
+	m, err := isakmp.EncodeEncrypted(h, payloads[0].Type(), ct)
+	if err != nil {
+		return nil, err
+	}
+	return m.Raw, nil
+}
+
+// decrypted is a decrypted body with the IV its verification commits.
+type decrypted struct {
+	chain *isakmp.Chain
+	next  []byte
+}
+
+// decrypt decrypts an encrypted message with the exchange's IV. The IV chain advances only
+// when the caller commits after verifying the message, so a forged or corrupted message
+// cannot desynchronise it.
+func (sa *ikeSA) decrypt(m *isakmp.Message, chained bool) (*decrypted, error) {
+	if sa.keys == nil {
+		return nil, fail(0, ErrUnexpected, "encrypted message before keys exist")
+	}
+	plain, next, err := sa.keys.cipher.decrypt(sa.ivFor(m.Header.MessageID, chained), m.Encrypted)
+	if err != nil {
+		sa.c.ctr.inc(cDecryptFailures)
+		return nil, malformed("decrypting", err)
+	}
+	chain, err := isakmp.DecodePayloads(m.Header.NextPayload, plain, isakmp.DecodeOptions{AllowPadding: true})
+	crypto.Wipe(plain)
+	if err != nil {
+		sa.c.ctr.inc(cDecryptFailures)
+		return nil, malformed("decrypted payloads", err)
+	}
+	return &decrypted{chain: chain, next: next}, nil
+}
+
+// commitIV advances an IV chain after a verified (or sent) message.
+func (sa *ikeSA) commitIV(mid uint32, next []byte, chained bool) {
+	switch {
+	case mid == 0:
+		sa.iv = next
+	case chained:
+		sa.p2ivs[mid] = next
+	}
+}
+
+// deriveKeys computes g^xy, SKEYID and its family, Ka and the Phase 1 IV (RFC 2409 §5,
+// Appendix B). The peer's KE value is checked by SharedSecret (RFC 6989).
+func (sa *ikeSA) deriveKeys(peerKE []byte) error {
+	prf, err := crypto.NewPRF(sa.tr.hash)
+	if err != nil {
+		return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "%v", err)
+	}
+	gxy, err := sa.dh.SharedSecret(peerKE)
+	if err != nil {
+		return fail(isakmp.NotifyInvalidKeyInformation, ErrInvalidKE, "%v", err)
+	}
+	defer gxy.Wipe()
+	k := &phase1Keys{prf: prf}
+	k.skeyid = sa.auth.skeyid(prf, sa.ni, sa.nr, gxy)
+	k.skeyidD, k.skeyidA, k.skeyidE = skeyidFamily(prf, k.skeyid, gxy, sa.ckyI, sa.ckyR)
+	k.ka = encryptionKey(prf, k.skeyidE, sa.tr.enc.KeyLen())
+	if k.cipher, err = newIKECipher(sa.tr.enc, k.ka); err != nil {
+		k.wipe()
+		return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "%v", err)
+	}
+	sa.keys = k
+	sa.iv = phase1IV(sa.tr.hash.Hash, sa.gxi, sa.gxr, k.cipher.bs)
+	sa.dh.Wipe()
+	return nil
+}
+
+// ourHash and peerHash are HASH_I / HASH_R from each side's view (RFC 2409 §5).
+func (sa *ikeSA) ourHash(idB []byte) []byte {
+	if sa.initiator {
+		return hashI(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
+	}
+	return hashR(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
+}
+
+func (sa *ikeSA) peerHash(idB []byte) []byte {
+	if sa.initiator {
+		return hashR(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
+	}
+	return hashI(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
+}
+
+// localID returns the ID payload we send (RFC 2407 §4.6.2): the configured identity, or
+// for %any the address we use.
+func (sa *ikeSA) localIDPayload() *isakmp.Identification {
+	if sa.localIDP == nil {
+		id := sa.conn.cfg.LocalID
+		if id.Any {
+			a := sa.c.localAddrFor(sa.conn.cfg, sa.remote.Addr())
+			if !a.IsValid() {
+				a = netip.IPv4Unspecified()
+			}
+			id = AddrIdentity(a)
+		}
+		sa.localIDP = id.payload()
+	}
+	return sa.localIDP
+}
+
+// setState moves the state machine and logs it at debug level.
+func (sa *ikeSA) setState(s p1State) {
+	sa.state = s
+	sa.log.Debug("phase 1 state", zap.Stringer("state", s))
+}
+
+// leaveHalfOpen releases the half-open accounting of a responder SA.
+func (sa *ikeSA) leaveHalfOpen() {
+	if !sa.halfOpen {
+		return
+	}
+	sa.halfOpen = false
+	sa.c.halfOpen--
+	src := sa.first.from.Addr()
+	if sa.c.halfBySrc[src]--; sa.c.halfBySrc[src] <= 0 {
+		delete(sa.c.halfBySrc, src)
+	}
+	sa.c.timers.stop(sa.halfOpenTimer)
+}
+
+func (sa *ikeSA) armHalfOpen(now time.Time) {
+	sa.c.timers.arm(sa.halfOpenTimer, now.Add(halfOpenTimeout))
+}
+
+func (sa *ikeSA) halfOpenExpired(now time.Time) {
+	if sa.state == p1Established || sa.state == p1Dead {
+		return
+	}
+	sa.c.ctr.inc(cHalfOpenExpired)
+	sa.log.Info(sa.modeName()+" responder timed out", zap.Stringer("state", sa.state))
+	sa.destroy(now, false, fmt.Errorf("%w: half-open ISAKMP SA expired in state %s", ErrTimeout, sa.state))
+}
+
+// retransmitGiveUp ends a Phase 1 exchange whose peer stopped answering.
+func (sa *ikeSA) retransmitGiveUp(now time.Time) {
+	hint := ""
+	if sa.state == p1MM5Sent {
+		hint = " (pre-shared keys differ?)"
+	}
+	err := fmt.Errorf("%w in state %s after %d transmissions%s", ErrTimeout, sa.state, len(retransmitDelays), hint)
+	sa.c.ctr.inc(cIKEFailed)
+	if sa.state == p1MM5Sent {
+		sa.log.Warn("authentication failed: no answer to Main Mode message 5 (pre-shared keys differ?)", zap.Error(err))
+	} else {
+		sa.log.Warn(sa.modeName()+" failed: peer did not answer", zap.Error(err))
+	}
+	sa.destroy(now, false, err)
+}
+
+// establish completes Phase 1: lifetimes, DPD, keepalives, the connection's children.
+func (sa *ikeSA) establish(now time.Time) {
+	sa.retrans.stop()
+	sa.leaveHalfOpen()
+	if sa.first.from.IsValid() && sa.c.firsts[sa.first] == sa {
+		delete(sa.c.firsts, sa.first)
+	}
+	sa.setState(p1Established)
+	sa.estab = now
+	sa.c.ctr.inc(cIKEEstablished)
+	// Lifetime: the negotiated one; we re-authenticate before it ends if configured to
+	// (the RekeyTime of the connection, with jitter), the peer may do it first.
+	sa.lifetime = sa.tr.lifetime()
+	sa.expiresAt = now.Add(sa.lifetime)
+	sa.c.timers.arm(sa.expireTimer, sa.expiresAt)
+	if _, reauth := sa.conn.cfg.p1Lifetime(); reauth && sa.initiatorOfConn() {
+		at := min(sa.conn.cfg.RekeyTime, sa.lifetime*9/10)
+		sa.reauthAt = now.Add(sa.c.jitter(at, 0.05))
+		sa.c.timers.arm(sa.reauthTimer, sa.reauthAt)
+	}
+	sa.startDPD(now)
+	if sa.nat.local {
+		sa.c.timers.arm(sa.keepalive, now.Add(keepaliveInterval))
+	}
+	sa.log.Info(fmt.Sprintf("ISAKMP SA established (%s)", sa.modeName()),
+		zap.Bool("initiator", sa.initiator), zap.Stringer("rcookie", sa.ckyR),
+		zap.String("proposal", sa.tr.String()), zap.String("remote_id", idOfPayload(sa.peerID)),
+		zap.Bool("nat_local", sa.nat.local), zap.Bool("nat_remote", sa.nat.remote), zap.Bool("natt", sa.natt))
+	sa.conn.ikeEstablished(now, sa)
+}
+
+// initiatorOfConn reports whether we re-authenticate this SA: its connection can initiate.
+func (sa *ikeSA) initiatorOfConn() bool { return sa.conn.cfg.RemoteAddr.IsValid() }
+
+func (sa *ikeSA) reauthDue(now time.Time) {
+	if sa.state != p1Established || sa.conn == nil {
+		return
+	}
+	sa.c.ctr.inc(cIKEReauths)
+	sa.log.Info("re-authenticating ISAKMP SA")
+	sa.conn.reauth(now, sa)
+}
+
+func (sa *ikeSA) hardExpired(now time.Time) {
+	sa.log.Info("ISAKMP SA lifetime expired")
+	sa.destroy(now, true, errExpired)
+}
+
+// sendKeepalive sends a NAT-keepalive from the NATed side (RFC 3948 §2.3) every 20 s.
+func (sa *ikeSA) sendKeepalive(now time.Time) {
+	if sa.state != p1Established || !sa.natt {
+		return
+	}
+	sa.c.out = append(sa.c.out, outgoing{to: sa.remote, keepalive: true})
+	sa.c.timers.arm(sa.keepalive, now.Add(keepaliveInterval))
+}
+
+// destroy deletes the SA: optionally a Delete to the peer (RFC 2408 §3.15, SPI = the
+// cookies), its Quick Modes, the children it owns (unless another SA adopted them), keys.
+func (sa *ikeSA) destroy(now time.Time, sendDelete bool, reason error) {
+	if sa.state == p1Dead {
+		return
+	}
+	wasEstablished := sa.state == p1Established
+	if sendDelete && sa.keys != nil && wasEstablished {
+		// Children no other ISAKMP SA can adopt die with this one: tell the peer first.
+		if sa.conn != nil && sa.conn.currentExcept(sa) == nil {
+			for _, csa := range sa.ownedChildren() {
+				csa.remove(now, true, reason)
+			}
+		}
+		sa.sendDeleteISAKMP()
+	}
+	sa.setState(p1Dead)
+	sa.retrans.stop()
+	for _, t := range []*timer{sa.reauthTimer, sa.expireTimer, sa.keepalive, sa.halfOpenTimer, sa.deleteTimer} {
+		sa.c.timers.stop(t)
+	}
+	sa.stopDPD()
+	for _, qm := range sa.qms {
+		qm.abort(now, reason)
+	}
+	sa.c.forgetSA(sa)
+	if sa.conn != nil {
+		sa.conn.ikeGone(now, sa, wasEstablished, reason)
+	}
+	if sa.dh != nil {
+		sa.dh.Wipe()
+	}
+	sa.keys.wipe()
+	sa.auth = nil
+}
+
+// deleteLater deletes the SA (with a Delete to the peer) after a grace period, so messages
+// in flight on it still find it.
+func (sa *ikeSA) deleteLater(now time.Time, d time.Duration) {
+	sa.c.timers.arm(sa.deleteTimer, now.Add(d))
+}
+
+// ownedChildren returns the child SAs this ISAKMP SA manages.
+func (sa *ikeSA) ownedChildren() []*childSA {
+	if sa.conn == nil {
+		return nil
+	}
+	var out []*childSA
+	for _, ch := range sa.conn.children {
+		for _, csa := range ch.sas {
+			if csa.ike == sa {
+				out = append(out, csa)
+			}
+		}
+	}
+	return out
+}
+
+// rememberProcessed records a message an initiator processed, with the message it sent in
+// answer (the retransmitter's current one), so a duplicate is answered, not processed.
+func (sa *ikeSA) rememberProcessed(in *inbound) {
+	if !sa.initiator {
+		return // responders record their replies in reply
+	}
+	if _, seen := sa.replies.lookup(in.hash); seen {
+		return
+	}
+	sa.replies.remember(in.hash, sa.retrans.msg)
+}
+
+// nudgeForAM3 handles a protected Quick Mode or Informational message reaching an
+// Aggressive Mode responder that still waits for AM3: the initiator considers Phase 1
+// done, so AM3 was lost. A responder does not retransmit AM2 on its own (its peer's
+// address is unproven), but this message shows the peer is there: re-send AM2 (at most
+// once a second), which the initiator answers with AM3 again from its reply cache.
+func (sa *ikeSA) nudgeForAM3(now time.Time, in *inbound) bool {
+	if sa.initiator || sa.state != p1AM2Sent || !in.msg.Header.Flags.Has(isakmp.FlagEncryption) {
+		return false
+	}
+	switch in.msg.Header.ExchangeType {
+	case isakmp.ExchangeQuickMode, isakmp.ExchangeInformational:
+	default:
+		return false
+	}
+	sa.c.ctr.inc(cUnexpected)
+	if sa.lastReply != nil && now.Sub(sa.nudgedAt) >= time.Second {
+		sa.nudgedAt = now
+		sa.log.Debug("Quick Mode before AM3: re-sending AM2")
+		to, natt := sa.replyTo(in)
+		sa.c.send(sa.lastReply, to, natt)
+	}
+	return true
+}

@@ -1,0 +1,300 @@
+package ike
+
+// The responder's side of Quick Mode (RFC 2409 §5.5): choosing a child by the proposed
+// identities and a transform from the offer, answering with HASH(2) (and RESPONDER-LIFETIME
+// when we want a shorter lifetime, RFC 2407 §4.6.3.1), installing the inbound SA at once
+// and switching the outbound one when HASH(3) arrives.
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"oakley/esp"
+	"oakley/ike/isakmp"
+)
+
+// responderMessage1: verify HASH(1), pick a child by the identities and a transform,
+// answer with HASH(2) and install the inbound SA.
+func (qm *quickMode) responderMessage1(now time.Time, in *inbound) error {
+	sa := qm.sa
+	c, err := qm.decryptVerified(in, func(rest []byte) []byte {
+		return quickModeHash1(sa.keys.prf, sa.keys.skeyidA, qm.mid, rest)
+	})
+	if err != nil {
+		delete(sa.qms, qm.mid)
+		if errors.Is(err, ErrInvalidHash) || errors.Is(err, ErrMalformed) {
+			sa.log.Info("dropping Quick Mode message 1", zap.Error(err))
+			return errStop
+		}
+		return err
+	}
+	sa.rememberMID(qm.mid)
+	s, i := payloadOf[*isakmp.SA](c)
+	if i < 0 {
+		return fail(isakmp.NotifyInvalidPayloadType, ErrMalformed, "no SA payload in Quick Mode message 1")
+	}
+	if qm.ni, err = nonceBody(c); err != nil {
+		return err
+	}
+	// The initiator's SPI names the exchange in any error notification we send.
+	if len(s.Proposals) > 0 && len(s.Proposals[0].SPI) == 4 {
+		qm.proto, qm.spiOut = s.Proposals[0].ProtocolID, be32u(s.Proposals[0].SPI)
+	}
+	if err := qm.pickChild(c, s); err != nil {
+		return err
+	}
+	if qm.tr.group != nil {
+		if qm.peerKE, err = keData(c); err != nil {
+			return err
+		}
+		if qm.dh, err = qm.c.newDH(qm.tr.group.Group); err != nil {
+			return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "PFS group %s: %v", qm.tr.group.Name, err)
+		}
+	}
+	spi, err := qm.c.dp.AllocSPI(qm.c.rand)
+	if err != nil {
+		return fmt.Errorf("%w: allocating an SPI: %v", ErrInstall, err)
+	}
+	qm.spiIn = spi
+	qm.nr = qm.c.newNonce()
+	return qm.responderAnswer(now, in, c, s)
+}
+
+// responderAnswer builds message 2 and installs the SAs (outbound switched on message 3).
+func (qm *quickMode) responderAnswer(now time.Time, in *inbound, c *isakmp.Chain, s *isakmp.SA) error {
+	sa := qm.sa
+	prop, tr := qm.chosenWire(s)
+	payloads := []isakmp.Payload{
+		&isakmp.Hash{Data: make([]byte, qm.hashLen())},
+		echoSA(s, prop, tr, be32(qm.spiIn)),
+		&isakmp.Nonce{Data: qm.nr},
+	}
+	if qm.dh != nil {
+		payloads = append(payloads, &isakmp.KeyExchange{Data: qm.dh.Public()})
+	}
+	if ids := idPayloads(c); len(ids) == 2 {
+		payloads = append(payloads, &isakmp.Identification{IDType: ids[0].IDType, ProtocolID: ids[0].ProtocolID, Port: ids[0].Port, Data: ids[0].Data},
+			&isakmp.Identification{IDType: ids[1].IDType, ProtocolID: ids[1].ProtocolID, Port: ids[1].Port, Data: ids[1].Data})
+	}
+	if n := qm.responderLifetime(); n != nil {
+		payloads = append(payloads, n)
+	}
+	payloads = append(payloads, qm.natoaPayloads()...)
+	csa, err := qm.install(now)
+	if err != nil {
+		return err
+	}
+	qm.pending = csa
+	raw, err := sa.encode(isakmp.ExchangeQuickMode, qm.mid, payloads, true, true, func(rest []byte) []byte {
+		return quickModeHash2(sa.keys.prf, sa.keys.skeyidA, qm.mid, qm.ni, rest)
+	})
+	if err != nil {
+		csa.remove(now, false, err)
+		return err
+	}
+	qm.state = qmQM2Sent
+	sa.replies.remember(in.hash, raw)
+	// Retransmitted until message 3 arrives: without it our outbound SA stays unused.
+	qm.retrans.start(now, "QM2", raw)
+	return nil
+}
+
+// chosenWire finds the proposal and transform qm.tr came from, to echo them.
+func (qm *quickMode) chosenWire(s *isakmp.SA) (*isakmp.Proposal, *isakmp.Transform) {
+	for pi := range s.Proposals {
+		p := &s.Proposals[pi]
+		if p.ProtocolID != qm.proto {
+			continue
+		}
+		for ti := range p.Transforms {
+			t, err := parseP2Transform(p.ProtocolID, &p.Transforms[ti])
+			if err == nil && t == qm.trWire {
+				return p, &p.Transforms[ti]
+			}
+		}
+	}
+	return &s.Proposals[0], &s.Proposals[0].Transforms[0]
+}
+
+// responderLifetime returns a RESPONDER-LIFETIME notification when our lifetime is
+// shorter than the initiator's (RFC 2407 §4.6.3.1), nil otherwise.
+func (qm *quickMode) responderLifetime() *isakmp.Notification {
+	var attrs []isakmp.Attribute
+	theirs := qm.trWire.life
+	if theirs == 0 {
+		theirs = defaultP2Lifetime
+	}
+	if qm.life > 0 && qm.life < theirs {
+		attrs = append(attrs, isakmp.TV(isakmp.AttrSALifeType, isakmp.LifeTypeSeconds), isakmp.IntAttr(isakmp.AttrSALifeDuration, uint64(qm.life/time.Second)))
+	}
+	if qm.lifeKB > 0 && (qm.trWire.lifeKB == 0 || qm.lifeKB < qm.trWire.lifeKB) {
+		attrs = append(attrs, isakmp.TV(isakmp.AttrSALifeType, isakmp.LifeTypeKilobytes), isakmp.IntAttr(isakmp.AttrSALifeDuration, qm.lifeKB))
+	}
+	if len(attrs) == 0 {
+		return nil
+	}
+	data, err := encodeAttributes(attrs)
+	if err != nil {
+		return nil
+	}
+	return &isakmp.Notification{DOI: isakmp.DOIIPsec, ProtocolID: qm.proto, NotifyType: isakmp.NotifyResponderLifetime, SPI: be32(qm.spiOut), Data: data}
+}
+
+// responderMessage3: verify HASH(3) and start using the new SAs.
+func (qm *quickMode) responderMessage3(now time.Time, in *inbound) error {
+	sa := qm.sa
+	c, err := qm.decryptVerified(in, func([]byte) []byte {
+		return quickModeHash3(sa.keys.prf, sa.keys.skeyidA, qm.mid, qm.ni, qm.nr)
+	})
+	if err != nil {
+		return errStop // keep waiting (and retransmitting) for a genuine message 3
+	}
+	if len(c.Payloads) != 1 {
+		qm.log.Debug("Quick Mode message 3 carries extra payloads", zap.Int("payloads", len(c.Payloads)))
+	}
+	qm.retrans.stop()
+	sa.replies.remember(in.hash, nil)
+	csa := qm.pending
+	qm.pending = nil
+	qm.finish()
+	csa.activate(now)
+	csa.established(now)
+	return nil
+}
+
+// encodeAttributes encodes data attributes (RFC 2408 §3.3) for Notification Data.
+func encodeAttributes(attrs []isakmp.Attribute) ([]byte, error) {
+	var b []byte
+	for _, a := range attrs {
+		if a.Type > 0x7fff || (a.TV && len(a.Value) != 2) || len(a.Value) > 0xffff {
+			return nil, fmt.Errorf("%w: attribute %d", ErrMalformed, a.Type)
+		}
+		if a.TV {
+			b = append(b, byte(a.Type>>8)|0x80, byte(a.Type))
+			b = append(b, a.Value...)
+			continue
+		}
+		b = append(b, byte(a.Type>>8), byte(a.Type), byte(len(a.Value)>>8), byte(len(a.Value)))
+		b = append(b, a.Value...)
+	}
+	return b, nil
+}
+
+// pickChild is the responder's choice (RFC 2409 §5.5, RFC 4301 §4.4.1): the first child of
+// the connection whose configured selectors contain the proposed identities (equal or
+// narrower; we narrow nothing ourselves), and the first of the initiator's transforms it
+// accepts.
+func (qm *quickMode) pickChild(c *isakmp.Chain, s *isakmp.SA) error {
+	sa := qm.sa
+	ids := idPayloads(c)
+	var localTS, remoteTS []esp.Selector
+	switch len(ids) {
+	case 0:
+		remoteTS, localTS = []esp.Selector{hostSelector(sa.remote.Addr())}, []esp.Selector{hostSelector(sa.ourIP())}
+	case 2:
+		var err error
+		if remoteTS, err = idSelectors(ids[0]); err != nil {
+			return fail(isakmp.NotifyInvalidIDInformation, ErrInvalidID, "IDci %s: %v", idOfPayload(ids[0]), err)
+		}
+		if localTS, err = idSelectors(ids[1]); err != nil {
+			return fail(isakmp.NotifyInvalidIDInformation, ErrInvalidID, "IDcr %s: %v", idOfPayload(ids[1]), err)
+		}
+	default:
+		return fail(isakmp.NotifyInvalidIDInformation, ErrInvalidID, "%d ID payloads in Quick Mode message 1", len(ids))
+	}
+	var tsMatch *childState
+	proposedLocal, proposedRemote := localTS, remoteTS
+	for _, ch := range sa.conn.children {
+		localTS, remoteTS = proposedLocal, proposedRemote
+		if ch.mode() == esp.Transport && sa.nattInUse() && len(ids) == 2 {
+			// Transport mode through a NAT: the peer's ID carries its private address
+			// (RFC 3947 §5.2 sends it in NAT-OA); the SA protects the IKE endpoints, as
+			// strongSwan does.
+			remoteTS = natTransportTS(remoteTS, sa.remote.Addr())
+			localTS = natTransportTS(localTS, sa.ourIP())
+		}
+		cfgLocal, cfgRemote := ch.cfg.LocalTS, ch.cfg.RemoteTS
+		if len(cfgLocal) == 0 {
+			cfgLocal = []esp.Selector{hostSelector(sa.ourIP())}
+		}
+		if len(cfgRemote) == 0 {
+			cfgRemote = []esp.Selector{hostSelector(sa.remote.Addr())}
+		}
+		if !allWithin(localTS, cfgLocal) || !allWithin(remoteTS, cfgRemote) {
+			continue
+		}
+		if tsMatch == nil {
+			tsMatch = ch
+		}
+		if qm.chooseTransform(ch, s) {
+			qm.ch = ch
+			qm.localTS, qm.remoteTS = localTS, remoteTS
+			qm.setLog()
+			return nil
+		}
+	}
+	if tsMatch == nil {
+		return fail(isakmp.NotifyInvalidIDInformation, ErrInvalidID, "no child of connection %q accepts %s === %s (peer's view: IDci %s, IDcr %s)",
+			sa.conn.cfg.Name, selectorsString(localTS), selectorsString(remoteTS), idOfPayloadOrNone(ids, 0), idOfPayloadOrNone(ids, 1))
+	}
+	return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "child %q: peer offered [%s], configured [%s] (%s mode)",
+		tsMatch.cfg.Name, describeP2Offer(s), describeProposals(tsMatch.props), tsMatch.mode())
+}
+
+func idOfPayloadOrNone(ids []*isakmp.Identification, i int) string {
+	if i < len(ids) {
+		return idOfPayload(ids[i])
+	}
+	return "(none)"
+}
+
+// chooseTransform picks the first of the initiator's transforms that child ch accepts.
+func (qm *quickMode) chooseTransform(ch *childState, s *isakmp.SA) bool {
+	for pi := range s.Proposals {
+		p := &s.Proposals[pi]
+		if p.ProtocolID != ch.proto || len(p.SPI) != 4 {
+			continue
+		}
+		for ti := range p.Transforms {
+			t, err := parseP2Transform(p.ProtocolID, &p.Transforms[ti])
+			if err != nil || modeIsTransport(t.mode) != (ch.mode() == esp.Transport) {
+				continue
+			}
+			if p.ProtocolID == isakmp.ProtoAH && modeIsUDP(t.mode) {
+				continue // RFC 3947 §5.1: UDP encapsulation is for ESP only
+			}
+			if !p2Acceptable(ch.props, t, ch.cs.cfg.InsecureAlgorithms) {
+				continue
+			}
+			qm.proto, qm.tr, qm.trWire = p.ProtocolID, t, t
+			qm.spiOut = be32u(p.SPI)
+			qm.udp = modeIsUDP(t.mode) // follow the proposed mode, as the peer will
+			theirs := t.life
+			if theirs == 0 {
+				theirs = defaultP2Lifetime
+			}
+			qm.life = theirs
+			if ours, rekey := ch.cfg.p2Lifetime(); rekey && ours < theirs {
+				qm.life = ours
+			}
+			qm.lifeKB = shorterKB(t.lifeKB, ch.cfg.LifeBytes/1024)
+			return true
+		}
+	}
+	return false
+}
+
+// natTransportTS replaces a single-host selector by the host the SA really talks to
+// (transport mode behind a NAT); other selectors are left alone.
+func natTransportTS(ts []esp.Selector, host netip.Addr) []esp.Selector {
+	if len(ts) != 1 || !ts[0].Prefix.IsSingleIP() || !host.IsValid() {
+		return ts
+	}
+	s := ts[0]
+	s.Prefix = netip.PrefixFrom(host.Unmap(), host.Unmap().BitLen())
+	return []esp.Selector{s}
+}
