@@ -137,7 +137,7 @@ func (qm *quickMode) responderLifetime() *isakmp.Notification {
 	if len(attrs) == 0 {
 		return nil
 	}
-	data, err := encodeAttributes(attrs)
+	data, err := isakmp.EncodeAttributes(attrs)
 	if err != nil {
 		return nil
 	}
@@ -164,24 +164,6 @@ func (qm *quickMode) responderMessage3(now time.Time, in *inbound) error {
 	csa.activate(now)
 	csa.established(now)
 	return nil
-}
-
-// encodeAttributes encodes data attributes (RFC 2408 §3.3) for Notification Data.
-func encodeAttributes(attrs []isakmp.Attribute) ([]byte, error) {
-	var b []byte
-	for _, a := range attrs {
-		if a.Type > 0x7fff || (a.TV && len(a.Value) != 2) || len(a.Value) > 0xffff {
-			return nil, fmt.Errorf("%w: attribute %d", ErrMalformed, a.Type)
-		}
-		if a.TV {
-			b = append(b, byte(a.Type>>8)|0x80, byte(a.Type))
-			b = append(b, a.Value...)
-			continue
-		}
-		b = append(b, byte(a.Type>>8), byte(a.Type), byte(len(a.Value)>>8), byte(len(a.Value)))
-		b = append(b, a.Value...)
-	}
-	return b, nil
 }
 
 // pickChild is the responder's choice (RFC 2409 §5.5, RFC 4301 §4.4.1): the first child of

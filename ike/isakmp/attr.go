@@ -217,6 +217,12 @@ func DecodeAttributes(b []byte) ([]Attribute, error) {
 	return decodeAttributes(PayloadNone, b, 0)
 }
 
+// EncodeAttributes encodes a run of data attributes (RFC 2408 §3.3), the counterpart of
+// DecodeAttributes, e.g. for a RESPONDER-LIFETIME notification's data.
+func EncodeAttributes(attrs []Attribute) ([]byte, error) {
+	return appendAttributes(PayloadNone, nil, attrs)
+}
+
 // decodeAttributes decodes attributes filling b; pt names the enclosing payload and off is
 // b's offset in the input, for errors. Values alias b.
 func decodeAttributes(pt PayloadType, b []byte, off int) ([]Attribute, error) {

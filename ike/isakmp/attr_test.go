@@ -110,3 +110,23 @@ func TestAttributeValueNames(t *testing.T) {
 		}
 	}
 }
+
+func TestEncodeAttributesRoundTrip(t *testing.T) {
+	in := []Attribute{TV(AttrSALifeType, 1), IntAttr(AttrSALifeDuration, 86400), TLV(AttrKeyLength, []byte{1, 0, 0})}
+	b, err := EncodeAttributes(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := DecodeAttributes(b)
+	if err != nil || len(out) != len(in) {
+		t.Fatalf("decode: %v %d", err, len(out))
+	}
+	for i := range in {
+		if out[i].Type != in[i].Type || out[i].TV != in[i].TV || string(out[i].Value) != string(in[i].Value) {
+			t.Fatalf("attribute %d: %+v, want %+v", i, out[i], in[i])
+		}
+	}
+	if _, err := EncodeAttributes([]Attribute{{Type: 1, TV: true, Value: []byte{1}}}); err == nil {
+		t.Fatal("TV attribute with a 1-byte value accepted")
+	}
+}
