@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench is oakley's benchmark harness (`make bench`). On one machine and in one run it
 // measures, between two network namespaces joined by a veth pair:
 //

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package lab builds throw-away test networks out of Linux network namespaces and runs
 // programs in them: oakley, strongSwan's charon, wireguard-go, iperf3, ping, tshark. The e2e
 // tests and the benchmark harness share it.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package lab
 
 // Launchers for the three tunnel implementations the e2e tests and the benchmark compare:

@@ -1,3 +1,5 @@
+//go:build linux
+
 package lab
 
 // iperf3 and ping runs, parsed.
