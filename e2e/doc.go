@@ -17,5 +17,6 @@
 //
 // Connections use keying = "manual" (fixed SAs, RFC 4301 §4.5). The configuration is
 // generated in one place (tunnelSpec.sites, siteSpec.toml): tunnelSpec{Keying: "ike"} makes
-// the same tunnel with IKEv1 and a PSK, which TestIKE runs when E2E_IKE=1.
+// the same tunnel with IKEv1 and a PSK (TestIKE). The e2e_interop_*_test.go files test IKE
+// against strongSwan, ike-scan and oakley itself.
 package e2e

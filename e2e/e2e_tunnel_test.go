@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -130,12 +129,9 @@ func TestTransportMode(t *testing.T) {
 
 // TestIKE is the IKE variant of TestPingAndStatus: the same tunnel with keying = "ike" (IKEv1
 // Main Mode with a PSK, A initiating, B responding), for AES-GCM and AES-CBC+HMAC-SHA-256.
-// It runs only with E2E_IKE=1 while the IKE engine is being wired into the daemon.
+// The interop suite (e2e_interop_*_test.go) covers IKE in depth.
 func TestIKE(t *testing.T) {
 	needNetns(t)
-	if os.Getenv("E2E_IKE") != "1" {
-		t.Skip(`skipping: set E2E_IKE=1 to run the keying = "ike" variant`)
-	}
 	t.Parallel()
 	for _, prop := range []string{"aes128gcm16", "aes128-sha256"} {
 		t.Run(prop, func(t *testing.T) {
