@@ -189,8 +189,18 @@ func (sa *ikeSA) amResponderMessage1(now time.Time, in *inbound) error {
 	sa.processNATD(c, in)
 	own := sa.localIDPayload()
 	required := []isakmp.Payload{echoSA(s, prop, tr, nil), &isakmp.KeyExchange{Data: sa.gxr}, &isakmp.Nonce{Data: sa.nr}, own}
-	required = append(required, sa.auth.proof(sa.ourHash(idBody(own)))...)
-	m, err := sa.fitFirstReply(isakmp.ExchangeAggressive, len(in.msg.Raw), required, reverse(sa.vendorIDs(conn.cfg.encap())), sa.natdPayloads())
+	proof := sa.auth.proof(sa.ourHash(idBody(own)))
+	required = append(required, proof...)
+	// The irreducible excess over the request: HASH_R, the NAT-D payloads when the initiator
+	// asked for NAT-T, and as much as our nonce and identity are longer than the initiator's
+	// (about 50 bytes against ike-scan's minimal AM1, which asks for no NAT-T).
+	natd := sa.natdPayloads()
+	pc, err := isakmp.EncodePayloads(append(append([]isakmp.Payload{}, proof...), natd...))
+	if err != nil {
+		return err
+	}
+	allowance := len(pc.Bytes) + max(0, len(sa.nr)-len(sa.ni)) + max(0, len(idBody(own))-len(sa.peerIDB))
+	m, err := sa.fitFirstReply(isakmp.ExchangeAggressive, len(in.msg.Raw), allowance, required, reverse(sa.vendorIDs(conn.cfg.encap())), natd)
 	if err != nil {
 		return err
 	}

@@ -123,6 +123,7 @@ const (
 	rekeyGrace          = 3 * time.Second // old SAs deleted this long after a rekey
 	outboundSwitchDelay = 1 * time.Second // initiator: new outbound SA used this long after QM3
 	qmWaitTimeout       = 60 * time.Second
+	amSettle            = 50 * time.Millisecond // see ikeSA.establish
 )
 
 // validate checks a connection and fills the defaults the engine relies on.

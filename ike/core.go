@@ -70,6 +70,7 @@ type core struct {
 	firsts     map[firstKey]*ikeSA
 	halfOpen   int
 	halfBySrc  map[netip.Addr]int
+	halfQueue  []*ikeSA            // half-open responder SAs in admission order (eviction)
 	inbound    map[uint32]*childSA // our inbound SPIs
 
 	timers timers
@@ -305,19 +306,53 @@ func (c *core) handleFirst(now time.Time, in *inbound) {
 	// RFC 2408 §2.5.3 / RFC 2409 §5: bound the state an unauthenticated peer can make us
 	// keep (anti-clogging): a global cap and a per-source cap, each entry expiring.
 	src := in.from.Addr()
-	if c.halfOpen >= halfOpenMax || c.halfBySrc[src] >= halfOpenPerSource {
+	if c.halfBySrc[src] >= halfOpenPerSource {
 		c.ctr.inc(cHalfOpenDrops)
-		c.log.Debug("half-open limit reached, dropping first message", zap.Stringer("from", in.from))
+		c.log.Debug("half-open limit for this source reached, dropping first message", zap.Stringer("from", in.from))
 		return
+	}
+	if c.halfOpen >= halfOpenMax {
+		// A full table evicts its oldest entry rather than refusing newcomers: spoofed first
+		// messages from many addresses would otherwise lock every real peer out until they
+		// expire, while a real peer answers within a round trip and so outlives the churn.
+		c.evictOldestHalfOpen(now)
 	}
 	sa := newResponderSA(c, in)
 	c.firsts[firstKey{sa.ckyI, in.from}] = sa
 	c.sas[saKey{sa.ckyI, sa.ckyR}] = sa
 	sa.halfOpen = true
 	c.halfOpen++
+	c.ctr.set(gHalfOpen, uint64(c.halfOpen))
 	c.halfBySrc[src]++
+	c.halfQueue = append(c.halfQueue, sa)
 	sa.armHalfOpen(now)
 	sa.handle(now, in)
+}
+
+// evictOldestHalfOpen destroys the longest-waiting half-open responder SA. halfQueue holds
+// SAs in admission order; entries that left the half-open state meanwhile are skipped and
+// dropped, and the queue is compacted when stale entries pile up.
+func (c *core) evictOldestHalfOpen(now time.Time) {
+	for len(c.halfQueue) > 0 {
+		sa := c.halfQueue[0]
+		c.halfQueue[0] = nil
+		c.halfQueue = c.halfQueue[1:]
+		if sa.halfOpen {
+			c.ctr.inc(cHalfOpenEvicted)
+			sa.destroy(now, false, fmt.Errorf("%w: half-open ISAKMP SA evicted by newer ones", ErrTimeout))
+			break
+		}
+	}
+	if len(c.halfQueue) > 2*halfOpenMax {
+		live := c.halfQueue[:0]
+		for _, sa := range c.halfQueue {
+			if sa.halfOpen {
+				live = append(live, sa)
+			}
+		}
+		clear(c.halfQueue[len(live):])
+		c.halfQueue = live
+	}
 }
 
 // forgetSA removes an ISAKMP SA from every index.

@@ -22,6 +22,7 @@ const (
 	cHalfOpenDrops       = "half_open_drops"
 	cHalfOpenExpired     = "half_open_expired"
 	cAmplificationDrops  = "amplification_drops"
+	cHalfOpenEvicted     = "half_open_evicted"
 	cInboxFull           = "inbox_full"
 	cSendErrors          = "send_errors"
 	cNotifiesIn          = "notifies_in"
@@ -42,17 +43,18 @@ const (
 	cInstallFailures     = "install_failures"
 	cUnprotectedDropped  = "unprotected_dropped"
 	cUnsupportedExchange = "unsupported_exchange"
+	gHalfOpen            = "half_open" // a gauge: half-open responder ISAKMP SAs right now
 )
 
 var counterNames = []string{
 	cMessagesIn, cMessagesOut, cRetransmits, cRetransmitGiveUps, cDuplicates, cMalformed,
 	cDecryptFailures, cAuthFailures, cNoProposal, cInvalidID, cInvalidKE, cInvalidHash,
 	cInvalidCookie, cInvalidExchange, cUnexpected, cHalfOpenDrops, cHalfOpenExpired,
-	cAmplificationDrops, cInboxFull, cSendErrors, cNotifiesIn, cErrorNotifiesIn,
+	cAmplificationDrops, cHalfOpenEvicted, cInboxFull, cSendErrors, cNotifiesIn, cErrorNotifiesIn,
 	cErrorNotifiesOut, cDeletesIn, cDeletesOut, cDPDRequestsOut, cDPDRequestsIn,
 	cDPDTimeouts, cKeepalives, cIKEEstablished, cIKEFailed, cChildEstablished,
 	cChildFailed, cChildRekeys, cIKEReauths, cInstallFailures, cUnprotectedDropped,
-	cUnsupportedExchange,
+	cUnsupportedExchange, gHalfOpen,
 }
 
 // counters is a fixed set of atomic counters: written by the Run goroutine (and
@@ -72,6 +74,13 @@ func newCounters() *counters {
 func (c *counters) inc(name string) {
 	if v, ok := c.m[name]; ok {
 		v.Add(1)
+	}
+}
+
+// set stores a gauge's current value.
+func (c *counters) set(name string, v uint64) {
+	if g, ok := c.m[name]; ok {
+		g.Store(v)
 	}
 }
 

@@ -261,6 +261,7 @@ func (e *Engine) Rekey(conn, child string) error {
 				err = fmt.Errorf("%w: connection %q has no remote address to re-authenticate with", ErrConfig, conn)
 				return
 			}
+			e.ctr.inc(cIKEReauths)
 			cs.reauth(now, sa)
 			return
 		}

@@ -260,7 +260,7 @@ func TestHalfOpenFloodAndAmplification(t *testing.T) {
 		b.c.handleDatagram(n.now, req, src, 500)
 		for _, o := range b.c.takeOut() {
 			sent++
-			if len(o.msg) > len(req)+ampAllowance {
+			if len(o.msg) > len(req) {
 				t.Fatalf("reply of %d bytes to a first message of %d", len(o.msg), len(req))
 			}
 		}
@@ -273,15 +273,27 @@ func TestHalfOpenFloodAndAmplification(t *testing.T) {
 			t.Fatalf("%d half-open SAs from %s", k, src)
 		}
 	}
-	if b.ctr.get(cHalfOpenDrops) == 0 || sent > halfOpenMax {
-		t.Fatalf("flood not bounded: %d answered, %d dropped", sent, b.ctr.get(cHalfOpenDrops))
+	// The full table evicts its oldest entries instead of refusing new ones.
+	if b.ctr.get(cHalfOpenEvicted) == 0 || b.c.halfOpen != halfOpenMax {
+		t.Fatalf("flood: %d answered, %d dropped, %d evicted, %d half-open", sent, b.ctr.get(cHalfOpenDrops), b.ctr.get(cHalfOpenEvicted), b.c.halfOpen)
 	}
-	// They expire, and a real peer gets through afterwards.
+	// One source alone cannot hold more than its share.
+	for i := 0; i < 100; i++ {
+		var ck isakmp.Cookie
+		binary.BigEndian.PutUint64(ck[:], uint64(100000+i))
+		b.c.handleDatagram(n.now, mm1(t, ck, tr), netip.AddrPortFrom(netip.MustParseAddr("198.51.100.77"), 500), 500)
+	}
+	b.c.takeOut()
+	if got := b.c.halfBySrc[netip.MustParseAddr("198.51.100.77")]; got != halfOpenPerSource || b.ctr.get(cHalfOpenDrops) != 100-halfOpenPerSource {
+		t.Fatalf("one source holds %d half-open SAs (cap %d), %d dropped", got, halfOpenPerSource, b.ctr.get(cHalfOpenDrops))
+	}
+	// A real peer gets through while the table is still full of spoofed entries.
+	establish(t, n, a, b)
+	// The rest expire.
 	n.runFor(halfOpenTimeout + time.Second)
-	if b.c.halfOpen != 0 || len(b.c.sas) != 0 || len(b.c.firsts) != 0 || len(b.c.halfBySrc) != 0 {
+	if b.c.halfOpen != 0 || len(b.c.firsts) != 0 || len(b.c.halfBySrc) != 0 {
 		t.Fatalf("half-open state left: %d/%d/%d", b.c.halfOpen, len(b.c.sas), len(b.c.firsts))
 	}
-	establish(t, n, a, b)
 }
 
 func TestGarbageCounted(t *testing.T) {
@@ -316,4 +328,37 @@ func TestReflectedFirstMessage(t *testing.T) {
 	}
 	b.c.handleDatagram(n.now, out[0].msg, netip.AddrPortFrom(ipA, 500), 500)
 	n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, time.Minute)
+}
+
+// TestWrongPSKEncryptedAnswers reproduces strongSwan's reaction to a Main Mode message 5
+// encrypted under another PSK: it answers every copy with an encrypted PAYLOAD-MALFORMED our
+// keys cannot read. The initiator must give up on the second such answer (about one
+// retransmission), not after its whole retransmission schedule.
+func TestWrongPSKEncryptedAnswers(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	b.conns[0].PSK = crypto.Key("a different pre-shared key, also long enough")
+	n.filter = func(from, to *node, m []byte) []byte {
+		h, err := isakmp.DecodeHeader(m)
+		if err != nil || from != a || h.ExchangeType != isakmp.ExchangeMainMode || !h.Flags.Has(isakmp.FlagEncryption) {
+			return m
+		}
+		// Answer MM5 the way charon does, with an encrypted Informational we cannot decrypt.
+		h.ExchangeType, h.MessageID, h.NextPayload = isakmp.ExchangeInformational, uint32(n.delivered)+7, isakmp.PayloadHash
+		h.Length = uint32(isakmp.HeaderLen + 48)
+		garbage := h.Append(nil)
+		garbage = append(garbage, bytes.Repeat([]byte{0x5a}, 48)...)
+		a.c.handleDatagram(n.now, garbage, netip.AddrPortFrom(b.ip, 4500), 4500)
+		return nil
+	}
+	start := n.now
+	a.c.start(n.now)
+	n.runUntil(func() bool { return logged(a, "pre-shared keys differ?") }, 10*time.Second)
+	if took := n.now.Sub(start); took > 5*time.Second {
+		t.Fatalf("gave up after %s", took)
+	}
+	noSA(t, a)
+	mustLog(t, a, "authentication failed", "do not decrypt")
+	if a.ctr.get(cAuthFailures) != 1 {
+		t.Fatalf("auth_failures %d", a.ctr.get(cAuthFailures))
+	}
 }

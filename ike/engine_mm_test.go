@@ -227,3 +227,19 @@ func TestIPv6Peers(t *testing.T) {
 		t.Fatalf("peer ID %s", got)
 	}
 }
+
+// TestForcedEncapsulationBothModes: with the default encap = "udp" both Main and Aggressive
+// Mode negotiate NAT-T and install UDP-encapsulated children (an Aggressive Mode answer that
+// dropped the NAT-T vendor ID to save bytes would leave raw ESP, which oakley's unprivileged
+// setups cannot send).
+func TestForcedEncapsulationBothModes(t *testing.T) {
+	for _, aggressive := range []bool{false, true} {
+		n, a, b := newPair(t, pairOpts{aggressive: aggressive, insecure: true, encap: "udp"})
+		ca, cb := establish(t, n, a, b)
+		for _, c := range []*childSA{ca, cb} {
+			if c.encap != esp.EncapUDP {
+				t.Fatalf("aggressive=%v: child installed with %v encapsulation", aggressive, c.encap)
+			}
+		}
+	}
+}

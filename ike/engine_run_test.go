@@ -121,7 +121,8 @@ func TestEngineRunEndToEnd(t *testing.T) {
 	}
 	waitFor(t, func() bool {
 		b := p.connA.Children[0].Policy.Binding()
-		return b != nil && b.SA != nil && p.a.Status()[0].Children[len(p.a.Status()[0].Children)-1].SPIIn != oldSPI
+		ch := p.a.Status()[0].Children // one snapshot: the rekey changes the list meanwhile
+		return b != nil && b.SA != nil && len(ch) > 0 && ch[len(ch)-1].SPIIn != oldSPI
 	})
 	// Re-authentication through the API.
 	oldCookie := p.a.Status()[0].IKESAs[0].InitiatorCookie

@@ -27,7 +27,7 @@ func (sa *ikeSA) handleInformational(now time.Time, in *inbound) error {
 	d, err := sa.decrypt(in.msg, false)
 	if err != nil {
 		sa.c.countError(err)
-		return err
+		return sa.undecryptableAnswer(now, in, err)
 	}
 	c := d.chain
 	if len(c.Payloads) == 0 || c.Payloads[0].Type() != isakmp.PayloadHash {
@@ -42,7 +42,7 @@ func (sa *ikeSA) handleInformational(now time.Time, in *inbound) error {
 	want := quickModeHash1(sa.keys.prf, sa.keys.skeyidA, mid, c.Bytes[c.Spans[0].End:])
 	if !hmacEqual(c.Payloads[0].(*isakmp.Hash).Data, want) {
 		sa.c.ctr.inc(cInvalidHash)
-		return fail(0, ErrInvalidHash, "Informational HASH(1) mismatch")
+		return sa.undecryptableAnswer(now, in, fail(0, ErrInvalidHash, "Informational HASH(1) mismatch"))
 	}
 	sa.replies.remember(in.hash, nil)
 	sa.rememberMID(mid)
@@ -219,6 +219,12 @@ func (sa *ikeSA) handleDelete(now time.Time, d *isakmp.Delete) {
 // sendInformational sends one protected Informational message: HASH(1) followed by the
 // payloads, with a fresh message ID.
 func (sa *ikeSA) sendInformational(payloads []isakmp.Payload) {
+	sa.sendInformationalTo(payloads, sa.remote, sa.natt)
+}
+
+// sendInformationalTo is sendInformational to an explicit address (a peer whose Phase 1 is
+// still in progress, answered where its message came from).
+func (sa *ikeSA) sendInformationalTo(payloads []isakmp.Payload, to netip.AddrPort, natt bool) {
 	if sa.keys == nil {
 		return
 	}
@@ -232,7 +238,7 @@ func (sa *ikeSA) sendInformational(payloads []isakmp.Payload) {
 		sa.log.Warn("cannot encode Informational", zap.Error(err))
 		return
 	}
-	sa.c.send(raw, sa.remote, sa.natt)
+	sa.c.send(raw, to, natt)
 }
 
 // sendNotify sends a protected notification (or an unprotected one before Phase 1 ends).
@@ -287,4 +293,21 @@ func hexOf(b []byte) string {
 		out = append(out, digits[c>>4], digits[c&15])
 	}
 	return string(out)
+}
+
+// undecryptableAnswer handles an encrypted Informational we cannot read. After we sent Main
+// Mode message 5, that is what a peer with another pre-shared key answers (strongSwan sends
+// an encrypted PAYLOAD-MALFORMED, since our MM5 decrypted to garbage for it): the second such
+// answer ends the negotiation at once instead of after every retransmission. One alone could
+// be a forgery, which must not be able to kill a negotiation.
+func (sa *ikeSA) undecryptableAnswer(now time.Time, in *inbound, err error) error {
+	if sa.established() || !sa.initiator || sa.state != p1MM5Sent {
+		return err
+	}
+	sa.undecryptable++
+	if sa.undecryptable < 2 {
+		return err
+	}
+	return sa.phase1Failed(now, fail(0, ErrAuthenticationFailed,
+		"the peer's encrypted answers to Main Mode message 5 do not decrypt (pre-shared keys differ?): %v", err), in.from, in.natt)
 }

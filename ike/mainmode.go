@@ -230,7 +230,7 @@ func (sa *ikeSA) mmResponderMessage1(now time.Time, in *inbound) error {
 	sa.tr = chosen
 	sa.saiB = append([]byte(nil), c.Body(si)...)
 	sa.processVendorIDs(c) // now that the connection (and its encap) is known
-	m, err := sa.fitFirstReply(isakmp.ExchangeMainMode, len(in.msg.Raw),
+	m, err := sa.fitFirstReply(isakmp.ExchangeMainMode, len(in.msg.Raw), 0,
 		[]isakmp.Payload{echoSA(s, prop, tr, nil)}, reverse(sa.vendorIDs(conn.cfg.encap())), nil)
 	if err != nil {
 		return err
@@ -319,13 +319,17 @@ func (sa *ikeSA) mmResponderMessage5(now time.Time, in *inbound) error {
 	if i < 0 {
 		return fail(isakmp.NotifyInvalidPayloadType, ErrMalformed, "no IDii payload in Main Mode message 5")
 	}
-	if err := sa.pickConnByID(id); err != nil {
-		return err
-	}
+	// HASH_I first: the pre-shared key was chosen by address, so it does not depend on the
+	// identity. Only a peer that proved it holds our keys learns whether its identity is
+	// acceptable, and an INVALID-ID-INFORMATION to it travels protected, with the Phase 1 IV
+	// advanced past this message as the peer's is (RFC 2409 Appendix B).
 	if err := sa.auth.verify(d.chain, sa.peerHash(d.chain.Body(i))); err != nil {
 		return err
 	}
 	sa.commitIV(0, d.next, true)
+	if err := sa.pickConnByID(id); err != nil {
+		return err
+	}
 	sa.peerID = id
 	sa.updatePeer(in)
 	sa.processPhase1Notifies(now, d.chain)

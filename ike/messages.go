@@ -10,9 +10,11 @@ import (
 	"oakley/ike/isakmp"
 )
 
-// ampAllowance is how much longer than the request an answer to an unauthenticated first
-// message may be (STANDARDS.md: no amplification). Vendor IDs are dropped to fit.
-const ampAllowance = 96
+// Answers to unauthenticated first messages are never longer than the request (STANDARDS.md:
+// no amplification); our vendor IDs are dropped to fit. The one exception is Aggressive Mode,
+// whose answer must carry HASH_R (and our nonce and identity, which may be longer than the
+// initiator's), and so may exceed the request by those alone; an Aggressive Mode PSK
+// responder needs the insecure opt-in anyway.
 
 // payloadOf returns the first payload of type T in a chain, and its index.
 func payloadOf[T isakmp.Payload](c *isakmp.Chain) (T, int) {
@@ -100,14 +102,14 @@ func (sa *ikeSA) encodePlain(exch isakmp.ExchangeType, payloads []isakmp.Payload
 // fitFirstReply encodes the answer to a first message within the amplification bound,
 // dropping optional payloads (vendor IDs, last first) until it fits. It returns nil when
 // even the bare answer is too long.
-func (sa *ikeSA) fitFirstReply(exch isakmp.ExchangeType, reqLen int, required []isakmp.Payload, optional []isakmp.Payload, tail []isakmp.Payload) (*isakmp.Message, error) {
+func (sa *ikeSA) fitFirstReply(exch isakmp.ExchangeType, reqLen, allowance int, required []isakmp.Payload, optional []isakmp.Payload, tail []isakmp.Payload) (*isakmp.Message, error) {
 	for n := len(optional); n >= 0; n-- {
 		payloads := append(append(append([]isakmp.Payload{}, required...), optional[:n]...), tail...)
 		m, err := sa.encodePlain(exch, payloads)
 		if err != nil {
 			return nil, err
 		}
-		if len(m.Raw) <= reqLen+ampAllowance {
+		if len(m.Raw) <= reqLen+allowance {
 			return m, nil
 		}
 	}

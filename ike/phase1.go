@@ -78,6 +78,8 @@ type ikeSA struct {
 	created  time.Time
 	estab    time.Time
 	halfOpen bool
+	// undecryptable counts encrypted answers to MM5 that did not decrypt (initiator).
+	undecryptable int
 
 	offer     []p1Transform // initiator
 	tr        p1Transform   // negotiated
@@ -113,6 +115,7 @@ type ikeSA struct {
 	expireTimer   *timer
 	keepalive     *timer
 	deleteTimer   *timer
+	settleTimer   *timer // Aggressive Mode initiator: children start a moment after AM3
 
 	log *zap.Logger
 }
@@ -125,6 +128,11 @@ func newIKESA(c *core, initiator bool) *ikeSA {
 	sa.expireTimer = newTimer("expire", sa.hardExpired)
 	sa.keepalive = newTimer("keepalive", sa.sendKeepalive)
 	sa.deleteTimer = newTimer("delete", func(now time.Time) { sa.destroy(now, true, fmt.Errorf("%w: replaced", ErrDeleted)) })
+	sa.settleTimer = newTimer("settle", func(now time.Time) {
+		if sa.state == p1Established {
+			sa.conn.ikeEstablished(now, sa)
+		}
+	})
 	return sa
 }
 
@@ -249,7 +257,10 @@ func (c *core) countError(err error) {
 }
 
 // phase1Failed ends a Phase 1 exchange: one log line, the counter, the notification to the
-// peer (unprotected, since the peer may not share our keys), and the SA is gone.
+// peer, and the SA is gone. The notification is unprotected, since the peer may not share our
+// keys, except for an unacceptable identity: that is found in a message that decrypted and
+// decoded under our keys, so the peer has them, and peers such as strongSwan ignore
+// unprotected notifications once keys exist (RFC 2408 §5.7 leaves that to them).
 func (sa *ikeSA) phase1Failed(now time.Time, err error, to netip.AddrPort, natt bool) error {
 	sa.c.countError(err)
 	sa.c.ctr.inc(cIKEFailed)
@@ -263,7 +274,13 @@ func (sa *ikeSA) phase1Failed(now time.Time, err error, to netip.AddrPort, natt 
 		fields = append(fields, zap.Stringer("notify", n))
 	}
 	sa.log.Warn(msg, fields...)
-	if n != 0 {
+	switch {
+	case n == 0:
+	case errors.Is(err, ErrInvalidID) && sa.keys != nil:
+		sa.c.ctr.inc(cErrorNotifiesOut)
+		sa.sendInformationalTo([]isakmp.Payload{&isakmp.Notification{DOI: isakmp.DOIIPsec,
+			ProtocolID: isakmp.ProtoISAKMP, NotifyType: n, SPI: sa.cookies()}}, to, natt)
+	default:
 		sa.sendPlainNotify(n, to, natt)
 	}
 	sa.destroy(now, false, err)
@@ -425,6 +442,7 @@ func (sa *ikeSA) leaveHalfOpen() {
 	}
 	sa.halfOpen = false
 	sa.c.halfOpen--
+	sa.c.ctr.set(gHalfOpen, uint64(sa.c.halfOpen))
 	src := sa.first.from.Addr()
 	if sa.c.halfBySrc[src]--; sa.c.halfBySrc[src] <= 0 {
 		delete(sa.c.halfBySrc, src)
@@ -441,7 +459,8 @@ func (sa *ikeSA) halfOpenExpired(now time.Time) {
 		return
 	}
 	sa.c.ctr.inc(cHalfOpenExpired)
-	sa.log.Info(sa.modeName()+" responder timed out", zap.Stringer("state", sa.state))
+	// Debug, not info: a flood of spoofed first messages expires by the thousand (counted).
+	sa.log.Debug(sa.modeName()+" responder timed out", zap.Stringer("state", sa.state))
 	sa.destroy(now, false, fmt.Errorf("%w: half-open ISAKMP SA expired in state %s", ErrTimeout, sa.state))
 }
 
@@ -489,6 +508,14 @@ func (sa *ikeSA) establish(now time.Time) {
 		zap.Bool("initiator", sa.initiator), zap.Stringer("rcookie", sa.ckyR),
 		zap.String("proposal", sa.tr.String()), zap.String("remote_id", idOfPayload(sa.peerID)),
 		zap.Bool("nat_local", sa.nat.local), zap.Bool("nat_remote", sa.nat.remote), zap.Bool("natt", sa.natt))
+	if sa.aggressive && sa.initiator {
+		// AM3 and our first Quick Mode leave back to back; a multi-threaded responder
+		// (strongSwan) may take up the Quick Mode before it has finished AM3 and drop it
+		// ("ignoring QUICK_MODE request while phase 1 is incomplete"), costing a one-second
+		// retransmission. A short pause lets AM3 settle first.
+		sa.c.timers.arm(sa.settleTimer, now.Add(amSettle))
+		return
+	}
 	sa.conn.ikeEstablished(now, sa)
 }
 
@@ -536,7 +563,7 @@ func (sa *ikeSA) destroy(now time.Time, sendDelete bool, reason error) {
 	}
 	sa.setState(p1Dead)
 	sa.retrans.stop()
-	for _, t := range []*timer{sa.reauthTimer, sa.expireTimer, sa.keepalive, sa.halfOpenTimer, sa.deleteTimer} {
+	for _, t := range []*timer{sa.reauthTimer, sa.expireTimer, sa.keepalive, sa.halfOpenTimer, sa.deleteTimer, sa.settleTimer} {
 		sa.c.timers.stop(t)
 	}
 	sa.stopDPD()

@@ -23,6 +23,11 @@ import (
 
 const defaultControlSocket = "/run/oakley/oakley.sock"
 
+// controlTimeout bounds one control request. `initiate` waits for the negotiation to succeed
+// or fail, which with IKE's retransmissions (1+2+4+8+16 s) can take over half a minute, and
+// the answer must carry the reason rather than a timeout.
+const controlTimeout = 3 * time.Minute
+
 type controlRequest struct {
 	Cmd   string `json:"cmd"`
 	Conn  string `json:"conn,omitempty"`
@@ -84,7 +89,7 @@ func (s *controlServer) serve() {
 		go func() {
 			defer s.wg.Done()
 			defer c.Close()
-			c.SetDeadline(time.Now().Add(30 * time.Second))
+			c.SetDeadline(time.Now().Add(controlTimeout))
 			s.handle(c)
 		}()
 	}
@@ -188,7 +193,7 @@ func callDaemon(path string, req controlRequest) (*controlResponse, error) {
 		return nil, fmt.Errorf("cannot reach the daemon at %s: %w", path, unwrapOp(err))
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(60 * time.Second))
+	c.SetDeadline(time.Now().Add(controlTimeout + 10*time.Second))
 	if err := json.NewEncoder(c).Encode(req); err != nil {
 		return nil, err
 	}

@@ -138,3 +138,24 @@ func TestManualKeyingHTTP(t *testing.T) {
 		})
 	}
 }
+
+func TestParseFlagsInterspersed(t *testing.T) {
+	for _, args := range [][]string{{"-s", "/x.sock", "peer/net"}, {"peer/net", "-s", "/x.sock"}, {"peer/net", "-s=/x.sock"}} {
+		fs := newFlags("initiate")
+		sock := fs.String("s", "", "")
+		if err := parseFlags(fs, args); err != nil {
+			t.Fatal(err)
+		}
+		if *sock != "/x.sock" || fs.NArg() != 1 || fs.Arg(0) != "peer/net" {
+			t.Fatalf("%v: sock %q args %v", args, *sock, fs.Args())
+		}
+	}
+	fs := newFlags("status")
+	fs.Bool("json", false, "")
+	if err := parseFlags(fs, []string{"--", "-json"}); err != nil || fs.NArg() != 1 || fs.Arg(0) != "-json" {
+		t.Fatalf("-- not honoured: %v %v", err, fs.Args())
+	}
+	if err := parseFlags(newFlags("x"), []string{"-nope"}); err == nil {
+		t.Fatal("unknown flag accepted")
+	}
+}

@@ -133,8 +133,12 @@ func IDFromPrefix(p netip.Prefix) (*Identification, error) {
 
 // IDFromRange returns an ID_IPV4_ADDR_RANGE or ID_IPV6_ADDR_RANGE identification
 // (RFC 2407 §4.6.2.7/.8) of first..last, which must be of one family with first <= last.
+// A range whose ends are both IPv4-mapped becomes IPv4; one that only ends at an IPv4-mapped
+// address stays an IPv6 range (it spans the IPv6 space below ::ffff:0:0/96 too).
 func IDFromRange(first, last netip.Addr) (*Identification, error) {
-	first, last = first.Unmap(), last.Unmap()
+	if first.Is4In6() && last.Is4In6() {
+		first, last = first.Unmap(), last.Unmap()
+	}
 	if !first.IsValid() || !last.IsValid() || first.Is4() != last.Is4() {
 		return nil, errNoOff(PayloadID, ErrInvalidID, "range %v..%v is not of one address family", first, last)
 	}
