@@ -12,7 +12,6 @@ package ike
 // psk-crack), so a responder needs Connection.InsecureAlgorithms (STANDARDS.md).
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -35,23 +34,7 @@ func (sa *ikeSA) handleAggressive(now time.Time, in *inbound) error {
 		sa.c.ctr.inc(cUnexpected)
 		return fail(0, ErrUnexpected, "Aggressive Mode message in state %s", sa.state)
 	}
-	if err == nil {
-		sa.rememberProcessed(in)
-		return nil
-	}
-	if errors.Is(err, errStop) {
-		return err
-	}
-	// A message that does not fit the state, or a plaintext one that lacks what the state
-	// needs, is dropped without ending the exchange (it may be stale or forged; the
-	// retransmissions go on); a failed negotiation or authentication ends it.
-	if errors.Is(err, ErrUnexpected) || errors.Is(err, ErrMalformed) && !in.msg.Header.Flags.Has(isakmp.FlagEncryption) && sa.state != p1Start {
-		sa.c.countError(err)
-		sa.log.Info("dropping Aggressive Mode message", zap.Stringer("state", sa.state), zap.Error(err))
-		return err
-	}
-	to, natt := sa.replyTo(in)
-	return sa.phase1Failed(now, err, to, natt)
+	return sa.phase1Step(now, in, err)
 }
 
 // startAggressive sends AM1. Its one KE fixes the group: only transforms of the first

@@ -233,6 +233,27 @@ func (sa *ikeSA) handle(now time.Time, in *inbound) {
 	}
 }
 
+// phase1Step concludes the handling of one Main or Aggressive Mode message. A message that
+// does not fit the state, or a plaintext one that lacks what the state needs, is dropped
+// without ending the exchange (it may be stale or forged; the retransmissions go on); a
+// failed negotiation or authentication ends it.
+func (sa *ikeSA) phase1Step(now time.Time, in *inbound, err error) error {
+	if err == nil {
+		sa.rememberProcessed(in)
+		return nil
+	}
+	if errors.Is(err, errStop) {
+		return err
+	}
+	if errors.Is(err, ErrUnexpected) || errors.Is(err, ErrMalformed) && !in.msg.Header.Flags.Has(isakmp.FlagEncryption) && sa.state != p1Start {
+		sa.c.countError(err)
+		sa.log.Info("dropping "+sa.modeName()+" message", zap.Stringer("state", sa.state), zap.Error(err))
+		return err
+	}
+	to, natt := sa.replyTo(in)
+	return sa.phase1Failed(now, err, to, natt)
+}
+
 // replyTo is where a reply to in goes: back where it came from.
 func (sa *ikeSA) replyTo(in *inbound) (netip.AddrPort, bool) { return in.from, in.natt }
 
