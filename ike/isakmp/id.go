@@ -96,10 +96,10 @@ func (id *Identification) appendBody(b []byte) ([]byte, error) {
 	return append(b, id.Data...), nil
 }
 
-// IDFromAddr returns an ID_IPV4_ADDR or ID_IPV6_ADDR identification of a (an IPv4-mapped
-// IPv6 address becomes ID_IPV4_ADDR), protocol and port 0.
+// IDFromAddr returns an ID_IPV4_ADDR or ID_IPV6_ADDR identification of a, protocol and port
+// 0. The family is a's own: an IPv4-mapped IPv6 address stays IPv6 (Unmap it first to mean
+// IPv4), so that decoding and re-encoding an identification is exact.
 func IDFromAddr(a netip.Addr) (*Identification, error) {
-	a = a.Unmap()
 	switch {
 	case a.Is4():
 		return &Identification{IDType: IDIPv4Addr, Data: a.AsSlice()}, nil
@@ -110,14 +110,11 @@ func IDFromAddr(a netip.Addr) (*Identification, error) {
 }
 
 // IDFromPrefix returns an ID_IPV4_ADDR_SUBNET or ID_IPV6_ADDR_SUBNET identification of p
-// (RFC 2407 §4.6.2.4/.6): p's masked address and its netmask. An IPv4-mapped IPv6 prefix
-// of length 96 or more becomes IPv4.
+// (RFC 2407 §4.6.2.4/.6): p's masked address and its netmask, in p's own family (as for
+// IDFromAddr).
 func IDFromPrefix(p netip.Prefix) (*Identification, error) {
 	if !p.IsValid() {
 		return nil, errNoOff(PayloadID, ErrInvalidID, "invalid prefix")
-	}
-	if p.Addr().Is4In6() && p.Bits() >= 96 {
-		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 	}
 	a := p.Masked().Addr().AsSlice()
 	t := IDIPv4AddrSubnet
@@ -132,13 +129,9 @@ func IDFromPrefix(p netip.Prefix) (*Identification, error) {
 }
 
 // IDFromRange returns an ID_IPV4_ADDR_RANGE or ID_IPV6_ADDR_RANGE identification
-// (RFC 2407 §4.6.2.7/.8) of first..last, which must be of one family with first <= last.
-// A range whose ends are both IPv4-mapped becomes IPv4; one that only ends at an IPv4-mapped
-// address stays an IPv6 range (it spans the IPv6 space below ::ffff:0:0/96 too).
+// (RFC 2407 §4.6.2.7/.8) of first..last, which must be of one family with first <= last
+// (IPv4-mapped IPv6 addresses are IPv6, as for IDFromAddr).
 func IDFromRange(first, last netip.Addr) (*Identification, error) {
-	if first.Is4In6() && last.Is4In6() {
-		first, last = first.Unmap(), last.Unmap()
-	}
 	if !first.IsValid() || !last.IsValid() || first.Is4() != last.Is4() {
 		return nil, errNoOff(PayloadID, ErrInvalidID, "range %v..%v is not of one address family", first, last)
 	}
