@@ -372,6 +372,7 @@ func TestCipherErrors(t *testing.T) {
 }
 
 func TestZeroAllocs(t *testing.T) {
+	skipAllocsUnderRace(t)
 	for _, s := range [][2]*Algorithm{{Lookup("aes128gcm16"), nil}, {Lookup("aes128"), Lookup("sha256")}, {Lookup("chacha20poly1305"), nil}} {
 		c := newSuite(t, s)
 		ops := make([]Op, 16)
@@ -408,5 +409,15 @@ func TestKeyRedacted(t *testing.T) {
 	k.Wipe()
 	if !bytes.Equal(k, make([]byte, 4)) {
 		t.Fatal("wipe left bytes")
+	}
+}
+
+// raceEnabled is set under -race (race_test.go).
+var raceEnabled bool
+
+func skipAllocsUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
 	}
 }

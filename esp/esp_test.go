@@ -452,6 +452,7 @@ func TestCloseWipesKeys(t *testing.T) {
 }
 
 func TestSteadyStateAllocs(t *testing.T) {
+	skipAllocsUnderRace(t)
 	for _, s := range []suite{{"aes128gcm16", ""}, {"aes128", "sha256"}} {
 		out, in := newPair(t, pairOpts{enc: s.enc, integ: s.integ, replay: 1024})
 		const n = 32
@@ -509,5 +510,15 @@ func TestClassifyUDP(t *testing.T) {
 		if got := ClassifyUDP(c.b); got != c.want {
 			t.Errorf("%x: %v, want %v", c.b, got, c.want)
 		}
+	}
+}
+
+// raceEnabled is set under -race (race_test.go).
+var raceEnabled bool
+
+func skipAllocsUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
 	}
 }

@@ -136,6 +136,7 @@ func TestUDPBindReplyEndpoint(t *testing.T) {
 }
 
 func TestUDPBindZeroAllocs(t *testing.T) {
+	skipAllocsUnderRace(t)
 	a, _, _, fb, _, pb := openPair(t, true)
 	ep, _ := a.ParseEndpoint(fmt.Sprintf("127.0.0.1:%d", pb))
 	sent := datagrams(64, 1400)
