@@ -7,7 +7,6 @@ package e2e
 // `oakley status --json`.
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -300,16 +299,11 @@ type ioSA struct {
 func (sa ioSA) spi() string { return strings.TrimPrefix(strings.ToLower(sa.SPI), "0x") }
 
 func (o *oakley) ikeStatus() (*ikeStatus, error) {
-	out, err := runTimeout(10*time.Second, oakleyBin, "status", "--json", "-s", o.spec.Socket)
-	if err != nil {
-		return nil, fmt.Errorf("oakley status --json: %w: %s", err, out)
+	st, out, err := statusJSON[ikeStatus](o)
+	if err == nil {
+		st.raw = out
 	}
-	var st ikeStatus
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		return nil, fmt.Errorf("oakley status --json: %w\n%s", err, out)
-	}
-	st.raw = out
-	return &st, nil
+	return st, err
 }
 
 func (o *oakley) mustIKEStatus(t *testing.T) *ikeStatus {

@@ -386,16 +386,25 @@ func (o *oakley) statusText() (string, error) {
 
 // status runs `oakley status --json -s SOCK` and decodes it.
 func (o *oakley) status() (*status, error) {
+	s, out, err := statusJSON[status](o)
+	if err == nil {
+		s.raw = out
+	}
+	return s, err
+}
+
+// statusJSON runs `oakley status --json -s SOCK` and decodes it into a T, returning the
+// output too.
+func statusJSON[T any](o *oakley) (*T, string, error) {
 	out, err := runTimeout(10*time.Second, oakleyBin, "status", "--json", "-s", o.spec.Socket)
 	if err != nil {
-		return nil, fmt.Errorf("oakley status --json: %w: %s", err, out)
+		return nil, out, fmt.Errorf("oakley status --json: %w: %s", err, out)
 	}
-	var s status
-	if err := json.Unmarshal([]byte(out), &s); err != nil {
-		return nil, fmt.Errorf("oakley status --json: %w\n%s", err, out)
+	var v T
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		return nil, out, fmt.Errorf("oakley status --json: %w\n%s", err, out)
 	}
-	s.raw = out
-	return &s, nil
+	return &v, out, nil
 }
 
 func (o *oakley) mustStatus(t *testing.T) *status {

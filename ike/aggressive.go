@@ -81,11 +81,7 @@ func (sa *ikeSA) amInitiatorMessage2(now time.Time, in *inbound) error {
 		return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "responder chose group %s, our KE is %s", tr.group.Name, sa.tr.group.Name)
 	}
 	sa.tr = tr
-	ke, err := keData(c)
-	if err != nil {
-		return err
-	}
-	nr, err := nonceBody(c)
+	ke, nr, err := keNonce(c)
 	if err != nil {
 		return err
 	}
@@ -137,11 +133,7 @@ func (sa *ikeSA) amResponderMessage1(now time.Time, in *inbound) error {
 	if ii < 0 {
 		return fail(isakmp.NotifyInvalidPayloadType, ErrMalformed, "no IDii payload in Aggressive Mode message 1")
 	}
-	ke, err := keData(c)
-	if err != nil {
-		return err
-	}
-	ni, err := nonceBody(c)
+	ke, ni, err := keNonce(c)
 	if err != nil {
 		return err
 	}

@@ -21,45 +21,9 @@ import (
 
 // checkRekeyUnderPing: we rekey the child while pinging every 50 ms; nothing may be lost.
 func checkRekeyUnderPing(t *testing.T, s *interopSession) {
-	s.pingAll(1)
-	before := s.policy.Binding().SA.SPI()
-	stop := make(chan struct{})
-	var lost, sent atomic.Int32
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			sent.Add(1)
-			if !s.ping(2 * time.Second) {
-				lost.Add(1)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
-	time.Sleep(500 * time.Millisecond)
-	if err := s.engine.Rekey("c", "net"); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) && s.policy.Binding().SA.SPI() == before {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if s.policy.Binding().SA.SPI() == before {
-		t.Fatal("outbound SA not switched after the rekey")
-	}
-	time.Sleep(rekeyGrace + 2*time.Second) // the old SA is deleted after the grace
-	close(stop)
-	wg.Wait()
-	t.Logf("rekey under ping: %d pings, %d lost; strongSwan:\n%s", sent.Load(), lost.Load(), s.swanSAs())
-	if lost.Load() != 0 {
-		t.Fatalf("%d of %d pings lost during the rekey", lost.Load(), sent.Load())
-	}
+	rekeyUnderPing(t, s, "the rekey", func() error { return s.engine.Rekey("c", "net") },
+		rekeyGrace+2*time.Second) // the old SA is deleted after the grace
+	t.Logf("strongSwan after the rekey:\n%s", s.swanSAs())
 	if n := len(s.ourChildren()); n != 1 {
 		t.Fatalf("%d child SAs after the rekey, want 1", n)
 	}
@@ -67,6 +31,18 @@ func checkRekeyUnderPing(t *testing.T, s *interopSession) {
 
 // checkPeerRekeyUnderPing: strongSwan rekeys (swanctl --rekey) while we ping.
 func checkPeerRekeyUnderPing(t *testing.T, s *interopSession) {
+	rekeyUnderPing(t, s, "the peer's rekey", func() error {
+		if out, err := s.swanctl("--rekey", "--child", "net"); err != nil {
+			return fmt.Errorf("swanctl --rekey: %v\n%s", err, out)
+		}
+		return nil
+	}, 2*time.Second)
+}
+
+// rekeyUnderPing pings every 50 ms, triggers a child rekey, waits for the outbound SA to
+// switch and then for settle, and fails if the SA did not switch or any ping was lost.
+func rekeyUnderPing(t *testing.T, s *interopSession, what string, trigger func() error, settle time.Duration) {
+	t.Helper()
 	s.pingAll(1)
 	before := s.policy.Binding().SA.SPI()
 	stop := make(chan struct{})
@@ -89,23 +65,25 @@ func checkPeerRekeyUnderPing(t *testing.T, s *interopSession) {
 		}
 	}()
 	time.Sleep(500 * time.Millisecond)
-	if out, err := s.swanctl("--rekey", "--child", "net"); err != nil {
-		t.Fatalf("swanctl --rekey: %v\n%s", err, out)
+	if err := trigger(); err != nil {
+		close(stop)
+		wg.Wait()
+		t.Fatal(err)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) && s.policy.Binding().SA.SPI() == before {
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(settle)
 	close(stop)
 	wg.Wait()
 	if s.policy.Binding().SA.SPI() == before {
-		t.Fatal("outbound SA not switched after the peer's rekey")
+		t.Fatalf("outbound SA not switched after %s", what)
 	}
 	if lost.Load() != 0 {
-		t.Fatalf("%d of %d pings lost during the peer's rekey", lost.Load(), sent.Load())
+		t.Fatalf("%d of %d pings lost during %s", lost.Load(), sent.Load(), what)
 	}
-	t.Logf("peer rekey under ping: %d pings, none lost", sent.Load())
+	t.Logf("%s under ping: %d pings, none lost", what, sent.Load())
 }
 
 // checkReauth: we re-authenticate the ISAKMP SA; the child survives and traffic flows.

@@ -134,11 +134,7 @@ func (sa *ikeSA) mmInitiatorMessage4(now time.Time, in *inbound) error {
 	if err != nil {
 		return err
 	}
-	ke, err := keData(c)
-	if err != nil {
-		return err
-	}
-	nr, err := nonceBody(c)
+	ke, nr, err := keNonce(c)
 	if err != nil {
 		return err
 	}
@@ -166,16 +162,9 @@ func (sa *ikeSA) mmInitiatorMessage4(now time.Time, in *inbound) error {
 
 // mmInitiatorMessage6: decrypt, check the responder's identity and HASH_R.
 func (sa *ikeSA) mmInitiatorMessage6(now time.Time, in *inbound) error {
-	if !in.msg.Header.Flags.Has(isakmp.FlagEncryption) {
-		return fail(0, ErrUnexpected, "unencrypted Main Mode message 6")
-	}
-	d, err := sa.decrypt(in.msg, true)
+	d, id, i, err := sa.openMainModeAuth(in, 6, "IDir")
 	if err != nil {
-		return fail(isakmp.NotifyAuthenticationFailed, ErrAuthenticationFailed, "cannot decrypt Main Mode message 6 (pre-shared keys differ?): %v", err)
-	}
-	id, i := payloadOf[*isakmp.Identification](d.chain)
-	if i < 0 {
-		return fail(isakmp.NotifyInvalidPayloadType, ErrMalformed, "no IDir payload in Main Mode message 6")
+		return err
 	}
 	if err := sa.auth.verify(d.chain, sa.peerHash(d.chain.Body(i))); err != nil {
 		return err
@@ -261,11 +250,7 @@ func (sa *ikeSA) mmResponderMessage3(now time.Time, in *inbound) error {
 	if err != nil {
 		return err
 	}
-	ke, err := keData(c)
-	if err != nil {
-		return err
-	}
-	ni, err := nonceBody(c)
+	ke, ni, err := keNonce(c)
 	if err != nil {
 		return err
 	}
@@ -291,16 +276,9 @@ func (sa *ikeSA) mmResponderMessage3(now time.Time, in *inbound) error {
 // mmResponderMessage5: decrypt, identify the peer, verify HASH_I, answer with our
 // identity and HASH_R.
 func (sa *ikeSA) mmResponderMessage5(now time.Time, in *inbound) error {
-	if !in.msg.Header.Flags.Has(isakmp.FlagEncryption) {
-		return fail(0, ErrUnexpected, "unencrypted Main Mode message 5")
-	}
-	d, err := sa.decrypt(in.msg, true)
+	d, id, i, err := sa.openMainModeAuth(in, 5, "IDii")
 	if err != nil {
-		return fail(isakmp.NotifyAuthenticationFailed, ErrAuthenticationFailed, "cannot decrypt Main Mode message 5 (pre-shared keys differ?): %v", err)
-	}
-	id, i := payloadOf[*isakmp.Identification](d.chain)
-	if i < 0 {
-		return fail(isakmp.NotifyInvalidPayloadType, ErrMalformed, "no IDii payload in Main Mode message 5")
+		return err
 	}
 	// HASH_I first: the pre-shared key was chosen by address, so it does not depend on the
 	// identity. Only a peer that proved it holds our keys learns whether its identity is
@@ -366,4 +344,21 @@ func selectP1(s *isakmp.SA, cands []*connState) (*isakmp.Proposal, *isakmp.Trans
 		}
 	}
 	return nil, nil, p1Transform{}, nil
+}
+
+// openMainModeAuth decrypts Main Mode message n (5 or 6) and finds its identification
+// payload (named idName in errors), returning it and its index in the chain.
+func (sa *ikeSA) openMainModeAuth(in *inbound, n int, idName string) (*decrypted, *isakmp.Identification, int, error) {
+	if !in.msg.Header.Flags.Has(isakmp.FlagEncryption) {
+		return nil, nil, 0, fail(0, ErrUnexpected, "unencrypted Main Mode message %d", n)
+	}
+	d, err := sa.decrypt(in.msg, true)
+	if err != nil {
+		return nil, nil, 0, fail(isakmp.NotifyAuthenticationFailed, ErrAuthenticationFailed, "cannot decrypt Main Mode message %d (pre-shared keys differ?): %v", n, err)
+	}
+	id, i := payloadOf[*isakmp.Identification](d.chain)
+	if i < 0 {
+		return nil, nil, 0, fail(isakmp.NotifyInvalidPayloadType, ErrMalformed, "no %s payload in Main Mode message %d", idName, n)
+	}
+	return d, id, i, nil
 }

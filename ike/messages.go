@@ -68,6 +68,17 @@ func keData(c *isakmp.Chain) ([]byte, error) {
 	return append([]byte(nil), k.Data...), nil
 }
 
+// keNonce returns the Phase 1 KE public value and nonce of c.
+func keNonce(c *isakmp.Chain) (ke, nonce []byte, err error) {
+	if ke, err = keData(c); err != nil {
+		return nil, nil, err
+	}
+	if nonce, err = nonceBody(c); err != nil {
+		return nil, nil, err
+	}
+	return ke, nonce, nil
+}
+
 // echoSA is a responder's SA payload (RFC 2409 §5): the proposal and the one transform it
 // chose, exactly as the initiator sent them (attributes unchanged), with our SPI for
 // Phase 2.
