@@ -9,7 +9,6 @@ package crypto
 
 import (
 	"encoding/binary"
-	"sync"
 )
 
 // aesniCBC holds expanded AES keys for the kernels: encryption round keys and the decryption
@@ -101,48 +100,44 @@ func expandKeyFIPS197(key []byte) Key {
 	return out
 }
 
+// subWord applies the S-box to each byte of a key-schedule word. The key is secret, so the
+// S-box is computed rather than looked up in a table (a table lookup indexed by key bytes
+// leaks them through the cache): constant time, and key expansion runs once per SA.
 func subWord(x uint32) uint32 {
-	s := sbox()
-	return uint32(s[x>>24])<<24 | uint32(s[x>>16&0xff])<<16 | uint32(s[x>>8&0xff])<<8 | uint32(s[x&0xff])
+	return uint32(sboxCT(byte(x>>24)))<<24 | uint32(sboxCT(byte(x>>16)))<<16 |
+		uint32(sboxCT(byte(x>>8)))<<8 | uint32(sboxCT(byte(x)))
 }
 
-// gfMul multiplies in GF(2^8) modulo x^8 + x^4 + x^3 + x + 1 (FIPS-197 §4.2).
-func gfMul(a, b byte) byte {
+// sboxCT is the AES S-box (FIPS-197 §5.1.1) without a table or a secret-dependent branch:
+// the multiplicative inverse in GF(2^8) as x^254 (0 maps to 0), then the affine
+// transformation.
+func sboxCT(x byte) byte {
+	// x^254 by a fixed square-and-multiply chain: 254 = 0b11111110.
+	x2 := gfMulCT(x, x)   // x^2
+	r := x2               // x^2
+	sq := gfMulCT(x2, x2) // x^4
+	for range 6 {         // multiply in x^4, x^8, ..., x^128
+		r = gfMulCT(r, sq)
+		sq = gfMulCT(sq, sq)
+	}
+	rot := func(v byte, k uint) byte { return v<<k | v>>(8-k) }
+	return r ^ rot(r, 1) ^ rot(r, 2) ^ rot(r, 3) ^ rot(r, 4) ^ 0x63
+}
+
+// gfMulCT multiplies in GF(2^8) modulo x^8 + x^4 + x^3 + x + 1 (FIPS-197 §4.2) in constant
+// time: eight fixed iterations, masks instead of branches.
+func gfMulCT(a, b byte) byte {
 	var p byte
-	for b != 0 {
-		if b&1 != 0 {
-			p ^= a
-		}
-		hi := a & 0x80
-		a <<= 1
-		if hi != 0 {
-			a ^= 0x1b
-		}
+	for range 8 {
+		p ^= a & -(b & 1)
+		a = a<<1 ^ 0x1b&-(a>>7)
 		b >>= 1
 	}
 	return p
 }
 
-// sbox is the AES S-box (FIPS-197 §5.1.1), derived rather than transcribed: the
-// multiplicative inverse in GF(2^8) followed by the affine transformation.
-var sbox = sync.OnceValue(func() *[256]byte {
-	var s [256]byte
-	for x := range 256 {
-		inv := byte(0)
-		if x != 0 {
-			// x^254 = x^-1
-			r, b, e := byte(1), byte(x), 254
-			for e > 0 {
-				if e&1 != 0 {
-					r = gfMul(r, b)
-				}
-				b = gfMul(b, b)
-				e >>= 1
-			}
-			inv = r
-		}
-		rot := func(v byte, k uint) byte { return v<<k | v>>(8-k) }
-		s[x] = inv ^ rot(inv, 1) ^ rot(inv, 2) ^ rot(inv, 3) ^ rot(inv, 4) ^ 0x63
-	}
-	return &s
-})
+// gfMul multiplies in GF(2^8) (public values only: round constants).
+func gfMul(a, b byte) byte { return gfMulCT(a, b) }
+
+// AESNICBC reports whether AES-CBC runs on the AES-NI kernels here (else the standard library).
+func AESNICBC() bool { return haveAESNI }

@@ -16,21 +16,41 @@ func needAESNI(t testing.TB) {
 	}
 }
 
-// TestSbox spot-checks the derived S-box against FIPS-197 Figure 7 and checks it is a
-// permutation.
+// TestSbox spot-checks the computed S-box against FIPS-197 Figure 7, checks it is a
+// permutation, and checks the constant-time GF(2^8) product against schoolbook
+// multiplication for every pair.
 func TestSbox(t *testing.T) {
-	s := sbox()
 	for in, want := range map[byte]byte{0x00: 0x63, 0x01: 0x7c, 0x53: 0xed, 0xff: 0x16, 0x10: 0xca, 0x9a: 0xb8} {
-		if s[in] != want {
-			t.Errorf("sbox[%#02x] = %#02x, want %#02x", in, s[in], want)
+		if got := sboxCT(in); got != want {
+			t.Errorf("sbox[%#02x] = %#02x, want %#02x", in, got, want)
 		}
 	}
 	var seen [256]bool
-	for _, v := range s {
+	for x := range 256 {
+		v := sboxCT(byte(x))
 		if seen[v] {
 			t.Fatalf("sbox is not a permutation: %#02x twice", v)
 		}
 		seen[v] = true
+	}
+	for a := range 256 {
+		for b := range 256 {
+			// Schoolbook: carry-less product, then reduction by x^8+x^4+x^3+x+1.
+			var p uint16
+			for i := range 8 {
+				if b>>i&1 == 1 {
+					p ^= uint16(a) << i
+				}
+			}
+			for i := 15; i >= 8; i-- {
+				if p>>i&1 == 1 {
+					p ^= 0x11b << (i - 8)
+				}
+			}
+			if got := gfMulCT(byte(a), byte(b)); got != byte(p) {
+				t.Fatalf("gfMulCT(%#02x, %#02x) = %#02x, want %#02x", a, b, got, p)
+			}
+		}
 	}
 }
 

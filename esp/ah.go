@@ -56,7 +56,6 @@ func (sa *SA) ahEncapRange(b *Batch, from, to int) {
 		return
 	}
 	icv := sa.integ.ICVSize()
-	var pkts, bytes uint64
 	for i := from; i < to; i++ {
 		if b.Errs[i] != nil {
 			continue
@@ -123,6 +122,11 @@ func (sa *SA) ahEncapRange(b *Batch, from, to int) {
 				binary.BigEndian.PutUint16(h[2:], uint16(size+al))
 			}
 		}
+		// Lifetimes before protection, as for ESP (RFC 4301 §4.4.2.1).
+		if !sa.account(1, uint64(size)) {
+			b.fail(i, &sa.Stats, ErrExpired)
+			continue
+		}
 		seq, err := sa.reserve(1)
 		if err != nil {
 			b.fail(i, &sa.Stats, err)
@@ -147,10 +151,7 @@ func (sa *SA) ahEncapRange(b *Batch, from, to int) {
 			binary.BigEndian.PutUint16(buf[start+10:], Checksum(buf[start:start+20], 0))
 		}
 		b.Offs[i], b.Sizes[i] = start, total
-		pkts++
-		bytes += uint64(size)
 	}
-	sa.account(pkts, bytes)
 }
 
 // esnTail returns the high 32 bits of an extended sequence number as the unsent tail the ICV
@@ -184,7 +185,12 @@ func (sa *SA) ahDecapRange(b *Batch, from, to int) {
 		pkts++
 		bytes += uint64(b.Sizes[i])
 	}
-	sa.account(pkts, bytes)
+	if pkts > 0 {
+		sa.account(pkts, bytes) // verified already; a hard limit stops the next batch
+		if sa.owner != nil && sa.signalled.Load()&uint32(EventFirstUse) == 0 {
+			sa.signal(EventFirstUse)
+		}
+	}
 }
 
 func (sa *SA) ahDecapOne(b *Batch, i, icv int) error {

@@ -23,19 +23,21 @@ type Batch struct {
 	Errs  []error
 	N     int
 
-	ops []ocrypto.Op // scratch for the crypto layer, one per packet
-	idx []int        // ops[k] belongs to packet idx[k]
+	ops      []ocrypto.Op // scratch for the crypto layer, one per packet
+	idx      []int        // ops[k] belongs to packet idx[k]
+	innerLen []int        // outbound: the inner packet length of ops[k], for lifetimes
 }
 
 // NewBatch allocates a batch of capacity n whose buffers hold bufSize bytes each.
 func NewBatch(n, bufSize int) *Batch {
 	b := &Batch{
-		Bufs:  make([][]byte, n),
-		Offs:  make([]int, n),
-		Sizes: make([]int, n),
-		Errs:  make([]error, n),
-		ops:   make([]ocrypto.Op, n),
-		idx:   make([]int, n),
+		Bufs:     make([][]byte, n),
+		Offs:     make([]int, n),
+		Sizes:    make([]int, n),
+		Errs:     make([]error, n),
+		ops:      make([]ocrypto.Op, n),
+		idx:      make([]int, n),
+		innerLen: make([]int, n),
 	}
 	backing := make([]byte, n*bufSize)
 	for i := range b.Bufs {

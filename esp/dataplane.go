@@ -11,8 +11,13 @@ package esp
 //     batch, hands IKE messages to the key manager, groups consecutive packets of one SA,
 //     runs the replay pre-check serially, opens in parallel, updates the replay window
 //     serially, and writes the inner packets to the device in the order received.
-//   - Key managers install and remove SAs concurrently through the SAD and SPD, both of which
-//     are copy-on-write, so the hot paths take no lock but an SA's own replay mutex.
+//   - Key managers install and retire SAs concurrently (Install, Bind, Retire: lifecycle.go)
+//     through the SAD and SPD, both of which are copy-on-write, so the hot paths take no lock
+//     but an SA's own replay mutex. Every pipeline goroutine brackets each batch with its
+//     epoch counter, so a retired SA's keys are wiped only after the batches that could still
+//     hold it have ended.
+//   - Lifetime events and acquires reach the key manager through the event queue (events.go),
+//     never through a queue that network input can fill.
 // No per-packet allocation and no per-packet channel operation happens on either path.
 
 import (
@@ -66,11 +71,9 @@ type Options struct {
 	Log     *zap.Logger
 
 	// OnIKE receives every IKE message (non-ESP marker already removed). The slice is only
-	// valid during the call. local is the port it arrived on.
-	OnIKE func(msg []byte, from netip.AddrPort, local uint16)
-	// OnAcquire is told, at most once a second per policy, that traffic matched a policy
-	// without an SA (start_action = trap). It must not block.
-	OnAcquire func(p *Policy, f Flow)
+	// valid during the call. local is our address (when the socket reports it) and the port
+	// the message arrived on. It must not block.
+	OnIKE func(msg []byte, from, local netip.AddrPort)
 	// ICMPSource4/6 are the addresses ICMP "packet too big" errors come from; when invalid
 	// (the daemon's choice) they come from the packet's destination. Never the device's own
 	// address: Linux drops a packet arriving with a local source as martian, and gVisor's
@@ -97,6 +100,7 @@ type Counters struct {
 	DevWriteErrors  atomic.Uint64
 	DevReadErrors   atomic.Uint64
 	TooManySegments atomic.Uint64
+	Quiesced        atomic.Uint64 // packets dropped because the data plane is shutting down
 	ParallelBatches atomic.Uint64
 	BatchesOut      atomic.Uint64
 	BatchesIn       atomic.Uint64
@@ -111,13 +115,15 @@ type Dataplane struct {
 	SPD  SPD
 	Stat Counters
 
-	raw       *rawSockets
-	endpoints sync.Map // netip.AddrPort → conn.Endpoint: sticky source addresses for replies
-	pool      *workerPool
-	wg        sync.WaitGroup
-	closing   atomic.Bool
-	recvNATT  []conn.ReceiveFunc
-	recvIKE   []conn.ReceiveFunc
+	raw      *rawSockets
+	pool     *workerPool
+	wg       sync.WaitGroup
+	closing  atomic.Bool
+	quiesced atomic.Bool
+	recvNATT []conn.ReceiveFunc
+	recvIKE  []conn.ReceiveFunc
+	life     lifecycle
+	events   *eventQueue
 }
 
 // New opens the sockets and returns a data plane; Start runs it.
@@ -134,7 +140,7 @@ func New(opts Options) (*Dataplane, error) {
 			opts.Workers = 1
 		}
 	}
-	d := &Dataplane{opts: opts, log: opts.Log}
+	d := &Dataplane{opts: opts, log: opts.Log, events: newEventQueue()}
 	var err error
 	var port uint16
 	if d.recvNATT, port, err = opts.NATT.Open(opts.NATTPort); err != nil {
@@ -181,19 +187,19 @@ func (d *Dataplane) Ports() (ike, natt uint16) { return d.opts.IKEPort, d.opts.N
 // Start launches the outbound and inbound goroutines.
 func (d *Dataplane) Start() {
 	d.wg.Add(1)
-	go d.runOutbound()
+	go d.runOutbound(d.life.newSlot())
 	for _, fn := range d.recvNATT {
 		d.wg.Add(1)
-		go d.runInbound(fn, srcNATT, d.opts.NATTPort)
+		go d.runInbound(fn, srcNATT, d.opts.NATTPort, d.life.newSlot())
 	}
 	for _, fn := range d.recvIKE {
 		d.wg.Add(1)
-		go d.runInbound(fn, srcIKE, d.opts.IKEPort)
+		go d.runInbound(fn, srcIKE, d.opts.IKEPort, d.life.newSlot())
 	}
 	if d.raw != nil {
 		for _, r := range d.raw.receivers() {
 			d.wg.Add(1)
-			go d.runInbound(r.fn, r.kind, 0)
+			go d.runInbound(r.fn, r.kind, 0, d.life.newSlot())
 		}
 	}
 }
@@ -207,10 +213,16 @@ func (d *Dataplane) Close() {
 	d.closeSockets()
 }
 
-// Wait blocks until every goroutine has exited (after Close and the device's Close).
+// Quiesce stops carrying traffic (device packets and ESP/AH are dropped and counted) while
+// the sockets stay open for the key manager's last messages (Deletes at shutdown).
+func (d *Dataplane) Quiesce() { d.quiesced.Store(true) }
+
+// Wait blocks until every goroutine has exited (after Close and the device's Close); then
+// the keys of every retired SA are wiped.
 func (d *Dataplane) Wait() {
 	d.wg.Wait()
 	d.pool.close()
+	d.life.stop()
 }
 
 func (d *Dataplane) closeSockets() {
@@ -223,19 +235,26 @@ func (d *Dataplane) closeSockets() {
 	}
 }
 
-// Endpoint returns the endpoint to reach a peer, remembering the local address its last
-// message arrived on so replies leave from it.
-func (d *Dataplane) Endpoint(peer netip.AddrPort) (conn.Endpoint, error) {
-	if ep, ok := d.endpoints.Load(peer); ok {
-		return ep.(conn.Endpoint), nil
+// srcEndpointer is implemented by binds that can send from a chosen local address.
+type srcEndpointer interface {
+	EndpointFrom(dst netip.AddrPort, src netip.Addr) conn.Endpoint
+}
+
+// endpoint returns the endpoint to reach a peer from local (invalid: the kernel chooses).
+// The data plane keeps no table of endpoints: the key manager knows which local address each
+// peer talks to (the one its messages arrive on) and says so, so nothing an unauthenticated
+// datagram carries is stored here.
+func (d *Dataplane) endpoint(peer netip.AddrPort, local netip.Addr) (conn.Endpoint, error) {
+	if s, ok := d.opts.NATT.(srcEndpointer); ok {
+		return s.EndpointFrom(peer, local), nil
 	}
 	return d.opts.NATT.ParseEndpoint(peer.String())
 }
 
-// SendIKE sends an IKE message to a peer: on the NAT-T port with the non-ESP marker
-// (RFC 3948 §2.2), or on the IKE port as it is.
-func (d *Dataplane) SendIKE(msg []byte, to netip.AddrPort, natt bool) error {
-	ep, err := d.Endpoint(to)
+// SendIKE sends an IKE message to a peer from local (invalid: the kernel chooses): on the
+// NAT-T port with the non-ESP marker (RFC 3948 §2.2), or on the IKE port as it is.
+func (d *Dataplane) SendIKE(msg []byte, local netip.Addr, to netip.AddrPort, natt bool) error {
+	ep, err := d.endpoint(to, local)
 	if err != nil {
 		return err
 	}
@@ -256,19 +275,24 @@ func (d *Dataplane) SendIKE(msg []byte, to netip.AddrPort, natt bool) error {
 }
 
 // SendKeepalive sends a NAT-keepalive to a peer's NAT-T port (RFC 3948 §2.3).
-func (d *Dataplane) SendKeepalive(to netip.AddrPort) error {
-	ep, err := d.Endpoint(to)
+func (d *Dataplane) SendKeepalive(local netip.Addr, to netip.AddrPort) error {
+	ep, err := d.endpoint(to, local)
 	if err != nil {
 		return err
 	}
 	return d.opts.NATT.Send([][]byte{{0xff}}, ep)
 }
 
-// NewBinding binds an outbound SA to a peer for Policy.SetOutbound.
+// NewBinding binds an outbound SA to a peer for Policy.SetOutbound (manual keying and
+// tests; the key manager uses Bind).
 func (d *Dataplane) NewBinding(sa *SA, peer netip.AddrPort, encap Encap, mtu int) (*Binding, error) {
+	return d.newBinding(sa, peer, netip.Addr{}, encap, mtu)
+}
+
+func (d *Dataplane) newBinding(sa *SA, peer netip.AddrPort, local netip.Addr, encap Encap, mtu int) (*Binding, error) {
 	o := &Binding{SA: sa, Peer: peer, Encap: encap, MTU: mtu}
 	if encap == EncapUDP {
-		ep, err := d.Endpoint(peer)
+		ep, err := d.endpoint(peer, local)
 		if err != nil {
 			return nil, err
 		}
@@ -302,14 +326,14 @@ func isClosed(err error) bool {
 	return errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed)
 }
 
-// AddInbound installs an inbound SA (the key manager's side of the SAD).
-func (d *Dataplane) AddInbound(sa *SA) error { return d.SAD.Add(sa) }
-
-// RemoveInbound uninstalls an inbound SA and returns it; the caller closes it.
-func (d *Dataplane) RemoveInbound(spi uint32) *SA { return d.SAD.Remove(spi) }
-
 // AllocSPI reserves a fresh inbound SPI.
 func (d *Dataplane) AllocSPI(rand io.Reader) (uint32, error) { return d.SAD.AllocSPI(rand) }
 
 // ReleaseSPI returns a reserved SPI that will not be installed.
 func (d *Dataplane) ReleaseSPI(spi uint32) { d.SAD.Release(spi) }
+
+// AddPolicy appends a policy to the SPD (the key manager's side of it).
+func (d *Dataplane) AddPolicy(p *Policy) { d.SPD.Add(p) }
+
+// RemovePolicy removes a policy from the SPD.
+func (d *Dataplane) RemovePolicy(p *Policy) { d.SPD.Remove(p) }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,7 +20,6 @@ type site struct {
 	in     *SA
 	out    *SA
 	ike    chan []byte
-	acq    atomic.Int32
 }
 
 var (
@@ -38,8 +36,7 @@ func newSites(t testing.TB, enc, integ string, batch int, workers int) (a, b *si
 		s := &site{dev: newMemDevice(batch), bind: n.bind(addr.Addr().String(), batch), ike: make(chan []byte, 16)}
 		var err error
 		s.dp, err = New(Options{Device: s.dev, NATT: s.bind, NATTPort: addr.Port(), Workers: workers,
-			OnIKE:     func(m []byte, from netip.AddrPort, port uint16) { s.ike <- append([]byte(nil), m...) },
-			OnAcquire: func(p *Policy, f Flow) { s.acq.Add(1) }})
+			OnIKE: func(m []byte, from, local netip.AddrPort) { s.ike <- append([]byte(nil), m...) }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,8 +52,8 @@ func newSites(t testing.TB, enc, integ string, batch int, workers int) (a, b *si
 	}
 	netA := []Selector{SelectorFor(netip.MustParsePrefix("192.0.2.0/24")), SelectorFor(netip.MustParsePrefix("2001:db8:a::/48"))}
 	netB := []Selector{SelectorFor(netip.MustParsePrefix("198.51.100.0/24")), SelectorFor(netip.MustParsePrefix("2001:db8:b::/48"))}
-	mkSA := func(spi uint32, dir Direction, local, remote []Selector, la, ra netip.Addr, key byte) *SA {
-		sa, err := NewSA(Config{SPI: spi, Dir: dir, Proto: ESP, Mode: Tunnel, Enc: e, Integ: ia,
+	mkSA := func(s *site, spi uint32, dir Direction, local, remote []Selector, la, ra netip.Addr, key byte) *SA {
+		sa, err := s.dp.Install(Config{SPI: spi, Dir: dir, Proto: ESP, Mode: Tunnel, Enc: e, Integ: ia,
 			EncKey: bytes.Repeat([]byte{key}, e.KeyLen()), IntegKey: ik, Replay: 1024,
 			Local: local, Remote: remote, LocalAddr: la, RemoteAddr: ra, MTU: 1400})
 		if err != nil {
@@ -64,10 +61,10 @@ func newSites(t testing.TB, enc, integ string, batch int, workers int) (a, b *si
 		}
 		return sa
 	}
-	a.out = mkSA(0x2002, Outbound, netA, netB, siteAddrA.Addr(), siteAddrB.Addr(), 1)
-	b.in = mkSA(0x2002, Inbound, netB, netA, siteAddrB.Addr(), siteAddrA.Addr(), 1)
-	b.out = mkSA(0x1001, Outbound, netB, netA, siteAddrB.Addr(), siteAddrA.Addr(), 2)
-	a.in = mkSA(0x1001, Inbound, netA, netB, siteAddrA.Addr(), siteAddrB.Addr(), 2)
+	a.out = mkSA(a, 0x2002, Outbound, netA, netB, siteAddrA.Addr(), siteAddrB.Addr(), 1)
+	b.in = mkSA(b, 0x2002, Inbound, netB, netA, siteAddrB.Addr(), siteAddrA.Addr(), 1)
+	b.out = mkSA(b, 0x1001, Outbound, netB, netA, siteAddrB.Addr(), siteAddrA.Addr(), 2)
+	a.in = mkSA(a, 0x1001, Inbound, netA, netB, siteAddrA.Addr(), siteAddrB.Addr(), 2)
 	for _, x := range []struct {
 		s          *site
 		peer       netip.AddrPort
@@ -75,14 +72,9 @@ func newSites(t testing.TB, enc, integ string, batch int, workers int) (a, b *si
 	}{{a, siteAddrB, netA, netB}, {b, siteAddrA, netB, netA}} {
 		x.s.policy = &Policy{Name: "net", Local: x.local, Remote: x.rem, Action: Protect}
 		x.s.dp.SPD.Add(x.s.policy)
-		if err := x.s.dp.SAD.Add(x.s.in); err != nil {
+		if err := x.s.dp.Bind(x.s.policy, x.s.out, x.peer, netip.Addr{}, EncapUDP, 1400); err != nil {
 			t.Fatal(err)
 		}
-		bind, err := x.s.dp.NewBinding(x.s.out, x.peer, EncapUDP, 1400)
-		if err != nil {
-			t.Fatal(err)
-		}
-		x.s.policy.SetOutbound(bind)
 		x.s.dp.Start()
 	}
 	t.Cleanup(func() {
@@ -141,13 +133,13 @@ func TestDataplaneBothWays(t *testing.T) {
 
 func TestDataplaneIKEAndKeepalive(t *testing.T) {
 	a, b := newSites(t, "aes128gcm16", "", 8, 1)
-	if err := a.dp.SendIKE([]byte("0123456789abcdef0123456789ab"), siteAddrB, true); err != nil {
+	if err := a.dp.SendIKE([]byte("0123456789abcdef0123456789ab"), netip.Addr{}, siteAddrB, true); err != nil {
 		t.Fatal(err)
 	}
 	if got := recvPacket(t, b.ike); string(got) != "0123456789abcdef0123456789ab" {
 		t.Fatalf("IKE message %q", got)
 	}
-	if err := a.dp.SendKeepalive(siteAddrB); err != nil {
+	if err := a.dp.SendKeepalive(netip.Addr{}, siteAddrB); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(2 * time.Second)
@@ -197,8 +189,14 @@ func TestDataplaneDrops(t *testing.T) {
 		a.dev.In <- udpPacket(innerSrc4, innerDst4, 60, 4)
 	}
 	waitFor(t, func() bool { return a.dp.Stat.NoSA.Load() == 5 })
-	if a.acq.Load() != 1 {
-		t.Fatalf("%d acquires", a.acq.Load())
+	select {
+	case <-a.dp.Wake():
+	default:
+		t.Fatal("no wake-up for an acquire")
+	}
+	ev := a.dp.TakeEvents()
+	if len(ev.Acquires) != 1 || ev.Acquires[0].Policy != a.policy || a.policy.Acquires.Load() != 1 {
+		t.Fatalf("acquires %+v, counted %d; want one for the policy", ev.Acquires, a.policy.Acquires.Load())
 	}
 }
 

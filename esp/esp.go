@@ -43,6 +43,19 @@ func (sa *SA) EncapRange(b *Batch, from, to int) {
 func (sa *SA) Prepare(b *Batch, from, to int) int {
 	end := sa.layoutRange(b, from, to)
 	n := end - from
+	if n == 0 {
+		return end
+	}
+	// Lifetimes are accounted before sealing (RFC 4301 §4.4.2.1): no packet beyond a hard
+	// limit is ever protected. Inner bytes, as strongSwan and the kernel count them.
+	var bytes uint64
+	for k := from; k < end; k++ {
+		bytes += uint64(b.innerLen[k])
+	}
+	if !sa.account(uint64(n), bytes) {
+		sa.failOps(b, from, end, ErrExpired)
+		return from
+	}
 	first, err := sa.reserve(n)
 	if err != nil {
 		sa.failOps(b, from, end, err)
@@ -124,6 +137,7 @@ func (sa *SA) layoutRange(b *Batch, from, to int) int {
 			Data: buf[payOff:end],
 		}
 		b.idx[k] = i
+		b.innerLen[k] = size
 		b.Offs[i], b.Sizes[i] = start, end+icv-start
 		k++
 	}
@@ -165,7 +179,6 @@ func (sa *SA) sealOps(b *Batch, lo, hi int) {
 		return
 	}
 	sa.cipher.SealBatch(b.ops[lo:hi])
-	var bytes, pkts uint64
 	for k := lo; k < hi; k++ {
 		i, op := b.idx[k], &b.ops[k]
 		if sa.cfg.ESN && sa.cipher.Enc.AEAD {
@@ -173,12 +186,8 @@ func (sa *SA) sealOps(b *Batch, lo, hi int) {
 		}
 		if op.Err != nil {
 			b.fail(i, &sa.Stats, ErrNoRoom)
-			continue
 		}
-		pkts++
-		bytes += uint64(len(op.Data))
 	}
-	sa.account(pkts, bytes)
 }
 
 func (sa *SA) failOps(b *Batch, lo, hi int, err error) {
@@ -346,7 +355,20 @@ func (sa *SA) Finish(b *Batch, lo, hi int) {
 		pkts++
 		bytes += uint64(b.Sizes[i])
 	}
-	sa.account(pkts, bytes)
+	if pkts == 0 {
+		return
+	}
+	if !sa.account(pkts, bytes) {
+		for j := lo; j < hi; j++ {
+			if i := b.idx[j]; b.Errs[i] == nil {
+				b.fail(i, &sa.Stats, ErrExpired)
+			}
+		}
+		return
+	}
+	if sa.owner != nil && sa.signalled.Load()&uint32(EventFirstUse) == 0 {
+		sa.signal(EventFirstUse)
+	}
 }
 
 // finishInbound strips the trailer from a decrypted payload and leaves the inner IP packet in

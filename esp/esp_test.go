@@ -369,9 +369,7 @@ func TestDummyPacket(t *testing.T) {
 }
 
 func TestLifetimes(t *testing.T) {
-	soft := 0
 	out, _ := newPair(t, pairOpts{enc: "aes128gcm16", life: Lifetime{SoftPackets: 3, HardPackets: 5}})
-	out.cfg.OnSoftExpire = func(*SA) { soft++ }
 	b := NewBatch(1, 2048)
 	for i := range 7 {
 		load(b, udpPacket(innerSrc4, innerDst4, 60, 1))
@@ -382,9 +380,18 @@ func TestLifetimes(t *testing.T) {
 		if i >= 5 && !errors.Is(b.Errs[0], ErrExpired) {
 			t.Fatalf("packet %d after hard limit: %v", i, b.Errs[0])
 		}
+		if soft := out.Soft(); soft != (i >= 2) {
+			t.Fatalf("after packet %d: soft = %v", i, soft)
+		}
+		if hard := out.Expired(); hard != (i >= 4) {
+			t.Fatalf("after packet %d: expired = %v", i, hard)
+		}
 	}
-	if soft != 1 {
-		t.Fatalf("soft expiry signalled %d times", soft)
+	if got := out.signalled.Load(); got != uint32(EventSoft|EventHard) {
+		t.Fatalf("signalled %b, want soft and hard once each", got)
+	}
+	if out.Stats.Packets.Load() != 5 {
+		t.Fatalf("%d packets accounted, want 5", out.Stats.Packets.Load())
 	}
 	if out.Stats.Errors[ClassExpired].Load() != 2 {
 		t.Fatal("expired packets not counted")

@@ -34,7 +34,7 @@ type inState struct {
 	wg    sync.WaitGroup
 }
 
-func (d *Dataplane) runInbound(recv conn.ReceiveFunc, kind srcKind, port uint16) {
+func (d *Dataplane) runInbound(recv conn.ReceiveFunc, kind srcKind, port uint16, slot *epochSlot) {
 	defer d.wg.Done()
 	bs := d.opts.NATT.BatchSize()
 	if kind != srcNATT && kind != srcIKE {
@@ -66,7 +66,9 @@ func (d *Dataplane) runInbound(recv conn.ReceiveFunc, kind srcKind, port uint16)
 			continue
 		}
 		d.Stat.BatchesIn.Add(1)
+		slot.enter()
 		d.processInbound(st, n, kind, port, head)
+		d.life.batchDone(slot)
 	}
 }
 
@@ -114,6 +116,15 @@ func (d *Dataplane) processInbound(st *inState, n int, kind srcKind, port uint16
 				b.Errs[i] = ErrMalformed
 			}
 		}
+	}
+	if d.quiesced.Load() {
+		for i := range n {
+			if b.Errs[i] == nil {
+				b.Errs[i] = errSkip
+				d.Stat.Quiesced.Add(1)
+			}
+		}
+		return
 	}
 	for i := 0; i < n; {
 		if b.Errs[i] != nil {
@@ -219,16 +230,16 @@ func (d *Dataplane) rebuildIPv6(b *Batch, sa *SA, from, to int) {
 	}
 }
 
-// deliverIKE hands an IKE message to the key manager and remembers the endpoint for replies.
+// deliverIKE hands an IKE message to the key manager with the address it came from and our
+// address it arrived on (replies leave from there). Nothing about it is stored here.
 func (d *Dataplane) deliverIKE(msg []byte, ep conn.Endpoint, port uint16) {
 	d.Stat.IKERx.Add(1)
 	if ep == nil {
 		return
 	}
 	from := netip.AddrPortFrom(ep.DstIP(), endpointPort(ep))
-	d.endpoints.Store(from, ep)
 	if d.opts.OnIKE != nil {
-		d.opts.OnIKE(msg, from, port)
+		d.opts.OnIKE(msg, from, netip.AddrPortFrom(ep.SrcIP(), port))
 	}
 }
 

@@ -30,7 +30,7 @@ type outState struct {
 	last    *Policy
 }
 
-func (d *Dataplane) runOutbound() {
+func (d *Dataplane) runOutbound(slot *epochSlot) {
 	defer d.wg.Done()
 	bs := max(d.opts.Device.BatchSize(), 1)
 	st := &outState{
@@ -64,8 +64,14 @@ func (d *Dataplane) runOutbound() {
 			}
 		}
 		d.Stat.DevRx.Add(uint64(n))
+		if d.quiesced.Load() {
+			d.Stat.Quiesced.Add(uint64(n))
+			continue
+		}
 		d.Stat.BatchesOut.Add(1)
+		slot.enter()
 		d.processOutbound(st, n)
+		d.life.batchDone(slot)
 	}
 }
 
@@ -141,9 +147,9 @@ func (d *Dataplane) route(st *outState, i int) *Binding {
 		b.Errs[i] = errSkip
 		d.Stat.NoSA.Add(1)
 		p.NoSA.Add(1)
-		if d.opts.OnAcquire != nil && p.acquire(time.Now()) {
+		if p.acquire(time.Now()) {
 			p.Acquires.Add(1)
-			d.opts.OnAcquire(p, f)
+			d.events.acquire(p, f)
 		}
 		return nil
 	}
@@ -230,6 +236,12 @@ func (d *Dataplane) encapAndSend(st *outState, o *Binding, from, to int) {
 		if d.pool.run(sa, b, from, end, false, &st.wg) {
 			d.Stat.ParallelBatches.Add(1)
 		}
+	}
+	// Re-check after sealing: an SA retired meanwhile (deleted by the peer, or by us after a
+	// rekey) sends nothing more; its keys are still intact until this batch ends.
+	if sa.retired.Load() && !d.life.wipeNow {
+		sa.failRange(b, from, to, ErrExpired)
+		return
 	}
 	st.send = st.send[:0]
 	var bytes uint64

@@ -112,15 +112,14 @@ type Config struct {
 	LocalAddr, RemoteAddr netip.Addr
 	// MTU is the largest inner packet the tunnel carries; inbound TCP SYNs have their MSS
 	// clamped to it (0 = no clamping).
-	MTU int
-	// OnSoftExpire is called once, from the data plane, when a soft byte/packet/sequence limit
-	// is crossed; the key manager starts a rekey. It must not block.
-	OnSoftExpire func(*SA)
-	Rand         io.Reader // IV secrets; nil = crypto/rand
+	MTU  int
+	Rand io.Reader // IV secrets; nil = crypto/rand
 }
 
 // SA is one security association. Safe for concurrent use: counters are atomic, the
-// sequence counter is an atomic reservation, the replay window has its own mutex.
+// sequence counter is an atomic reservation, the replay window has its own mutex. An SA made
+// by Dataplane.Install belongs to that data plane, which wipes its keys once retired (see
+// lifecycle.go); one made by NewSA alone belongs to its caller, whose Close wipes it.
 type SA struct {
 	cfg    Config
 	cipher *ocrypto.Cipher    // ESP
@@ -136,9 +135,14 @@ type SA struct {
 
 	soft    atomic.Bool
 	expired atomic.Bool
-	created time.Time
-	Stats   Stats
-	ipID    atomic.Uint32 // AH tunnel mode: outer IPv4 identification
+	retired atomic.Bool // out of service: Retire or Close was called
+	wiped   atomic.Bool
+	owner   *Dataplane // set by Install: events go there, Close retires through it
+	// signalled records which events were queued (events.go), so each is queued once.
+	signalled atomic.Uint32
+	created   time.Time
+	Stats     Stats
+	ipID      atomic.Uint32 // AH tunnel mode: outer IPv4 identification
 }
 
 // NewSA builds an SA from its configuration.
@@ -233,8 +237,27 @@ func (sa *SA) Expired() bool { return sa.expired.Load() }
 // Expire marks the SA dead (hard lifetime reached or deleted); it refuses traffic from now on.
 func (sa *SA) Expire() { sa.expired.Store(true) }
 
-// Close expires the SA and wipes its keys. Packets in flight fail with ErrExpired.
+// Retired reports whether the SA was taken out of service; Wiped whether its keys are gone.
+func (sa *SA) Retired() bool { return sa.retired.Load() }
+func (sa *SA) Wiped() bool   { return sa.wiped.Load() }
+
+// Close takes the SA out of service. An SA installed in a data plane is retired there (its
+// keys are wiped once no batch in flight can use them); a standalone SA is wiped at once, so
+// its owner must not be using it concurrently.
 func (sa *SA) Close() {
+	if sa.owner != nil {
+		sa.owner.Retire(sa)
+		return
+	}
+	sa.retired.Store(true)
+	sa.wipe()
+}
+
+// wipe expires the SA and wipes its keys.
+func (sa *SA) wipe() {
+	if sa.wiped.Swap(true) {
+		return
+	}
 	sa.Expire()
 	if sa.cipher != nil {
 		sa.cipher.Close()
@@ -253,7 +276,7 @@ func (sa *SA) reserve(n int) (uint64, error) {
 	}
 	last := sa.seq.Add(uint64(n))
 	if last > sa.seqMax || last < uint64(n) {
-		sa.expired.Store(true)
+		sa.hardExpire()
 		return 0, ErrSeqOverflow
 	}
 	if last >= sa.seqSoft {
@@ -262,23 +285,42 @@ func (sa *SA) reserve(n int) (uint64, error) {
 	return last - uint64(n) + 1, nil
 }
 
-// account adds traffic to the lifetime counters and checks the limits.
-func (sa *SA) account(packets, bytes uint64) {
+// account adds traffic to the lifetime counters and checks the limits (RFC 4301 §4.4.2.1).
+// It reports false when the SA had already reached a hard limit before this traffic, which
+// the caller then must not send (outbound accounts before sealing, so no packet beyond the
+// hard limit is ever protected; inbound accounts what it verified).
+func (sa *SA) account(packets, bytes uint64) bool {
 	p := sa.Stats.Packets.Add(packets)
 	b := sa.Stats.Bytes.Add(bytes)
 	l := &sa.cfg.Life
+	hardB := l.HardBytes != 0 && b-bytes >= l.HardBytes
+	hardP := l.HardPackets != 0 && p-packets >= l.HardPackets
+	if hardB || hardP {
+		sa.Stats.Packets.Add(-packets)
+		sa.Stats.Bytes.Add(-bytes)
+		sa.hardExpire()
+		return false
+	}
 	if l.HardBytes != 0 && b >= l.HardBytes || l.HardPackets != 0 && p >= l.HardPackets {
-		sa.expired.Store(true)
+		sa.hardExpire()
 	}
 	if l.SoftBytes != 0 && b >= l.SoftBytes || l.SoftPackets != 0 && p >= l.SoftPackets {
 		sa.softExpire()
 	}
+	return true
 }
 
+// softExpire marks a soft limit crossed and tells the key manager once (a rekey is due).
 func (sa *SA) softExpire() {
-	if sa.soft.CompareAndSwap(false, true) && sa.cfg.OnSoftExpire != nil {
-		sa.cfg.OnSoftExpire(sa)
+	if sa.soft.CompareAndSwap(false, true) {
+		sa.signal(EventSoft)
 	}
+}
+
+// hardExpire marks the SA dead by a hard limit and tells the key manager once.
+func (sa *SA) hardExpire() {
+	sa.expired.Store(true)
+	sa.signal(EventHard)
 }
 
 // policyOK checks an inbound inner packet against the SA's selectors (RFC 4301 §5.2 step 4).

@@ -66,6 +66,23 @@ func (d *SAD) Remove(spi uint32) *SA {
 	return sa
 }
 
+// removeSA uninstalls sa if it is the SA installed under its SPI.
+func (d *SAD) removeSA(sa *SA) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.snapshot()
+	if old[sa.SPI()] != sa {
+		return
+	}
+	next := make(map[uint32]*SA, len(old))
+	for k, v := range old {
+		if v != sa {
+			next[k] = v
+		}
+	}
+	d.m.Store(&next)
+}
+
 // All returns the installed SAs in no particular order.
 func (d *SAD) All() []*SA {
 	m := d.snapshot()

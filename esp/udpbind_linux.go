@@ -624,6 +624,16 @@ func (b *UDPBind) ParseEndpoint(s string) (conn.Endpoint, error) {
 	return &udpEndpoint{ap: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}, nil
 }
 
+// EndpointFrom returns an endpoint for dst whose datagrams leave from src (invalid, or an
+// IPv6 link-local address whose interface is unknown here: the kernel chooses).
+func (b *UDPBind) EndpointFrom(dst netip.AddrPort, src netip.Addr) conn.Endpoint {
+	ep := &udpEndpoint{ap: netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())}
+	if src = src.Unmap(); src.IsValid() && !src.IsUnspecified() && !src.IsLinkLocalUnicast() && src.Is4() == ep.ap.Addr().Is4() {
+		ep.src = src
+	}
+	return ep
+}
+
 // OffloadStats reports whether the IPv4 socket uses UDP GSO and GRO, and how many GSO
 // messages were sent and GRO-coalesced datagrams received on all sockets.
 type OffloadStats struct {
