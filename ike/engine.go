@@ -1,7 +1,7 @@
 package ike
 
-// The Engine: the daemon's handle on the IKEv1 core. Run is its event loop, the only
-// goroutine that touches protocol state; the other methods enqueue work for it.
+// The Engine: the daemon's handle on the IKE core and its protocols. Run is its event loop,
+// the only goroutine that touches protocol state; the other methods hand it work.
 
 import (
 	"context"
@@ -13,148 +13,176 @@ import (
 	"go.uber.org/zap"
 
 	"oakley/esp"
+	"oakley/ike/core"
+	"oakley/ike/ikev1"
 )
 
-// inboxSize bounds the queue between the data plane and Run; a full inbox drops
-// (counted) instead of blocking the data plane.
-const inboxSize = 1024
-
-type eventKind uint8
-
-const (
-	evMessage eventKind = iota + 1
-	evAcquire
-	evSoftExpire
+// The configuration and status types are the core's.
+type (
+	Connection  = core.Connection
+	Child       = core.Child
+	Identity    = core.Identity
+	IDType      = core.IDType
+	Dataplane   = core.Dataplane
+	Retransmit  = core.Retransmit
+	ConnStatus  = core.ConnStatus
+	IKESAStatus = core.IKESAStatus
+	ChildStatus = core.ChildStatus
 )
 
-type event struct {
-	kind   eventKind
-	msg    []byte
-	from   netip.AddrPort
-	port   uint16
-	policy *esp.Policy
-	spi    uint32
+// Identity constructors and types, for the daemon.
+var (
+	AnyIdentity      = core.AnyIdentity
+	AddrIdentity     = core.AddrIdentity
+	FQDNIdentity     = core.FQDNIdentity
+	UserFQDNIdentity = core.UserFQDNIdentity
+	DNIdentity       = core.DNIdentity
+	KeyIDIdentity    = core.KeyIDIdentity
+)
+
+// Sentinel errors (errors.Is works with the core's and the protocols').
+var (
+	ErrNoProposalChosen     = core.ErrNoProposalChosen
+	ErrAuthenticationFailed = core.ErrAuthenticationFailed
+	ErrInvalidID            = core.ErrInvalidID
+	ErrMalformed            = core.ErrMalformed
+	ErrTimeout              = core.ErrTimeout
+	ErrPeerNotify           = core.ErrPeerNotify
+	ErrUnknownConnection    = core.ErrUnknownConnection
+	ErrUnknownChild         = core.ErrUnknownChild
+	ErrNotRunning           = core.ErrNotRunning
+	ErrConfig               = core.ErrConfig
+	ErrDeleted              = core.ErrDeleted
+	ErrInstall              = core.ErrInstall
+)
+
+// EventSource is where data-plane events come from (*esp.Dataplane): lifetime limits, the
+// first use of a new SA, acquires. They travel on their own path, never through the inbox
+// that network input can fill (esp/events.go).
+type EventSource interface {
+	Wake() <-chan struct{}
+	TakeEvents() esp.Events
 }
 
-// Engine runs IKEv1 for a set of connections. Its methods are safe for concurrent use;
-// all of them but HandleMessage, Acquire and Counters need Run to be running.
+// Config configures an Engine. Read by New only.
+type Config struct {
+	core.Config
+	// Events delivers data-plane events; nil = Dataplane, if it is an EventSource.
+	Events EventSource
+	Now    func() time.Time // nil = time.Now
+}
+
+// inboxSize bounds the queue between the data plane and Run; a full inbox drops (counted)
+// instead of blocking the data plane. Only network input travels through it.
+const inboxSize = 1024
+
+type message struct {
+	msg         []byte
+	from, local netip.AddrPort
+}
+
+// Engine runs IKE for a set of connections. Its methods are safe for concurrent use; all
+// of them but HandleMessage and Counters need Run to be running.
 type Engine struct {
-	core    *core
-	ctr     *counters
+	core    *core.Core
+	ctr     *core.Counters
+	events  EventSource
 	now     func() time.Time
 	log     *zap.Logger
-	inbox   chan event
+	inbox   chan message
 	cmds    chan func(now time.Time)
 	done    chan struct{}
 	runOnce sync.Once
-	ran     chan struct{}
 }
 
-// New checks the configuration and returns an engine; Run starts it.
+// New checks the configuration and returns an engine running IKEv1; Run starts it.
 func New(cfg Config) (*Engine, error) {
-	ctr := newCounters()
-	c, err := newCore(cfg, ctr)
+	ctr := core.NewCounters()
+	c, err := core.New(cfg.Config, ctr, ikev1.New())
 	if err != nil {
 		return nil, err
 	}
 	e := &Engine{
-		core: c, ctr: ctr, now: cfg.Now, log: c.log,
-		inbox: make(chan event, inboxSize), cmds: make(chan func(time.Time), 16),
-		done: make(chan struct{}), ran: make(chan struct{}),
+		core: c, ctr: ctr, events: cfg.Events, now: cfg.Now, log: c.Log,
+		inbox: make(chan message, inboxSize), cmds: make(chan func(time.Time), 16),
+		done: make(chan struct{}),
+	}
+	if e.events == nil {
+		e.events, _ = cfg.Dataplane.(EventSource)
 	}
 	if e.now == nil {
 		e.now = time.Now
 	}
-	c.softExpireHook = func(spi uint32) { e.enqueue(event{kind: evSoftExpire, spi: spi}) }
 	for _, conn := range cfg.Connections {
 		if conn.InsecureAlgorithms {
-			c.log.Warn("insecure algorithms enabled: DES, MD5, MODP 768/1024/1536 and an Aggressive Mode PSK responder are allowed", zap.String("conn", conn.Name))
-		}
-		for _, ch := range conn.Children {
-			if len(ch.LocalTS) > 1 || len(ch.RemoteTS) > 1 {
-				c.log.Warn("an IKEv1 Quick Mode carries one selector pair: only the first local and remote selectors are negotiated",
-					zap.String("conn", conn.Name), zap.String("child", ch.Name))
-			}
+			c.Log.Warn("insecure algorithms enabled: DES, MD5, MODP 768/1024/1536 and an Aggressive Mode PSK responder are allowed", zap.String("conn", conn.Name))
 		}
 		if conn.Aggressive {
-			c.log.Warn("Aggressive Mode with a pre-shared key sends a hash of the key in the clear (offline dictionary attack); prefer Main Mode", zap.String("conn", conn.Name))
+			c.Log.Warn("Aggressive Mode with a pre-shared key sends a hash of the key in the clear (offline dictionary attack); prefer Main Mode", zap.String("conn", conn.Name))
 		}
 	}
 	return e, nil
 }
 
-// Run is the event loop. It applies every start_action, then handles messages, timers
-// and requests until ctx is done, and returns after tearing everything down (Deletes sent,
-// SAs removed, keys wiped). Run may be called once.
+// Core gives tests access to the core (not for concurrent use while Run runs).
+func (e *Engine) Core() *core.Core { return e.core }
+
+// Run is the event loop. It applies every start_action, then handles messages, data-plane
+// events, timers and requests until ctx is done, and returns after tearing everything down
+// (Deletes sent, SAs retired). Run may be called once.
 func (e *Engine) Run(ctx context.Context) {
 	first := false
 	e.runOnce.Do(func() { first = true })
 	if !first {
 		return
 	}
-	close(e.ran)
 	defer close(e.done)
 	c := e.core
-	c.start(e.now())
-	c.flush()
+	c.Start(e.now())
+	c.Flush()
+	var wakeEvents <-chan struct{}
+	if e.events != nil {
+		wakeEvents = e.events.Wake()
+	}
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for {
 		now := e.now()
-		c.fireTimers(now)
-		c.flush()
+		c.FireTimers(now)
+		c.Flush()
 		var wake <-chan time.Time
-		if next, ok := c.timers.next(); ok {
+		if next, ok := c.Timers.Next(); ok {
 			t.Reset(max(next.Sub(e.now()), 0))
 			wake = t.C
 		}
 		select {
 		case <-ctx.Done():
-			c.shutdown(e.now())
-			c.flush()
+			c.Shutdown(e.now())
+			c.Flush()
 			e.log.Info("IKE engine stopped")
 			return
-		case ev := <-e.inbox:
-			e.handle(ev)
+		case <-wakeEvents:
+			c.HandleEvents(e.now(), e.events.TakeEvents())
+		case m := <-e.inbox:
+			c.HandleDatagram(e.now(), m.msg, m.from, m.local)
 		case f := <-e.cmds:
 			f(e.now())
 		case <-wake:
 		}
 		t.Stop()
-		c.flush()
-	}
-}
-
-func (e *Engine) handle(ev event) {
-	now := e.now()
-	switch ev.kind {
-	case evMessage:
-		e.core.handleDatagram(now, ev.msg, ev.from, ev.port)
-	case evAcquire:
-		e.core.acquire(now, ev.policy)
-	case evSoftExpire:
-		e.core.softExpire(now, ev.spi)
-	}
-}
-
-func (e *Engine) enqueue(ev event) {
-	select {
-	case e.inbox <- ev:
-	default:
-		e.ctr.inc(cInboxFull)
+		c.Flush()
 	}
 }
 
 // HandleMessage takes an IKE message from the data plane (OnIKE: the non-ESP marker
-// removed; localPort is the port it arrived on). It copies msg and never blocks.
-func (e *Engine) HandleMessage(msg []byte, from netip.AddrPort, localPort uint16) {
-	e.enqueue(event{kind: evMessage, msg: append([]byte(nil), msg...), from: from, port: localPort})
-}
-
-// Acquire reports traffic on a policy without an SA (OnAcquire; start_action = trap, or
-// after dpd_action = hold). It never blocks.
-func (e *Engine) Acquire(p *esp.Policy) {
-	e.enqueue(event{kind: evAcquire, policy: p})
+// removed; local is our address and the port it arrived on). It copies msg and never
+// blocks: a full inbox drops and counts.
+func (e *Engine) HandleMessage(msg []byte, from, local netip.AddrPort) {
+	select {
+	case e.inbox <- message{msg: append([]byte(nil), msg...), from: from, local: local}:
+	default:
+		e.ctr.Inc(core.CtrInboxFull)
+	}
 }
 
 // do runs f in the Run goroutine and waits for it.
@@ -173,67 +201,79 @@ func (e *Engine) do(f func(now time.Time)) error {
 	}
 }
 
-// Initiate brings a connection's child up (child "" = all children, or Phase 1 alone
+// units returns the units of a connection's configured child (all units for child "").
+func units(cs *core.Conn, conn, child string) ([]*core.ChildState, error) {
+	if child == "" {
+		return cs.Children, nil
+	}
+	u := cs.ChildUnits(child)
+	if len(u) == 0 {
+		if ch := cs.Child(child); ch != nil {
+			u = []*core.ChildState{ch}
+		}
+	}
+	if len(u) == 0 {
+		return nil, fmt.Errorf("%w %q in connection %q", ErrUnknownChild, child, conn)
+	}
+	return u, nil
+}
+
+// Initiate brings a connection's child up (child "" = all children, or the IKE SA alone
 // for a connection without children) and waits until it is established or failed.
 func (e *Engine) Initiate(conn, child string) error {
 	var (
-		w   *waiter
-		err error
+		done <-chan error
+		err  error
 	)
 	if derr := e.do(func(now time.Time) {
-		var cs *connState
-		if cs, err = e.core.conn(conn); err != nil {
+		var cs *core.Conn
+		if cs, err = e.core.Conn(conn); err != nil {
 			return
 		}
-		if !cs.cfg.RemoteAddr.IsValid() {
+		if !cs.Cfg.CanInitiate() {
 			err = fmt.Errorf("%w: connection %q has no remote address (respond only)", ErrConfig, conn)
 			return
 		}
-		var children []*childState
-		if child == "" {
-			children = cs.children
-		} else if ch := cs.child(child); ch != nil {
-			children = []*childState{ch}
-		} else {
-			err = fmt.Errorf("%w %q in connection %q", ErrUnknownChild, child, conn)
+		var children []*core.ChildState
+		if children, err = units(cs, conn, child); err != nil {
 			return
 		}
-		var todo []*childState
+		var todo []*core.ChildState
 		for _, ch := range children {
-			if ch.newest() == nil {
+			if ch.Newest() == nil {
 				todo = append(todo, ch)
 			} else {
-				ch.want = true
+				ch.Want = true
 			}
 		}
-		cs.persistent = true
+		cs.SetPersistent()
 		if len(todo) == 0 && len(children) > 0 {
 			return
 		}
-		w = cs.addWaiter(todo)
-		cs.bringUp(now, todo)
+		done = cs.AddWaiter(todo)
+		cs.BringUp(now, todo)
 	}); derr != nil {
 		return derr
 	}
-	if err != nil || w == nil {
+	if err != nil || done == nil {
 		return err
 	}
 	select {
-	case err := <-w.done:
+	case err := <-done:
 		return err
 	case <-e.done:
 		return ErrNotRunning
 	}
 }
 
-// Terminate deletes every SA of a connection, sending Deletes for the child SAs and the
-// ISAKMP SA, and stops re-initiating it.
+// Terminate deletes every SA of a connection, sending Deletes for the child SAs and the IKE
+// SA, and stops re-initiating it.
 func (e *Engine) Terminate(conn string) error {
 	var err error
 	if derr := e.do(func(now time.Time) {
-		var cs *connState
-		if cs, err = e.core.conn(conn); err == nil {
-			cs.terminate(now, fmt.Errorf("%w: terminated", ErrDeleted))
+		var cs *core.Conn
+		if cs, err = e.core.Conn(conn); err == nil {
+			cs.Terminate(now, fmt.Errorf("%w: terminated", ErrDeleted))
 		}
 	}); derr != nil {
 		return derr
@@ -241,47 +281,49 @@ func (e *Engine) Terminate(conn string) error {
 	return err
 }
 
-// Rekey starts a rekey: a new Quick Mode for a child, or, with child "", a
-// re-authentication of the ISAKMP SA (a new Main/Aggressive Mode; the children move over).
-// It returns once the exchange has started.
+// Rekey starts a rekey: of a child (child != ""), or of the IKE SA (IKEv1: a
+// re-authentication, a new Main/Aggressive Mode; the children move over). It returns once
+// the exchange has started.
 func (e *Engine) Rekey(conn, child string) error {
 	var err error
 	if derr := e.do(func(now time.Time) {
-		var cs *connState
-		if cs, err = e.core.conn(conn); err != nil {
+		var cs *core.Conn
+		if cs, err = e.core.Conn(conn); err != nil {
 			return
 		}
 		if child == "" {
-			sa := cs.current()
+			sa := cs.Current()
 			if sa == nil {
-				err = fmt.Errorf("%w: connection %q has no ISAKMP SA to re-authenticate", ErrDeleted, conn)
+				err = fmt.Errorf("%w: connection %q has no IKE SA to rekey", ErrDeleted, conn)
 				return
 			}
-			if !cs.cfg.RemoteAddr.IsValid() {
+			if !cs.Cfg.CanInitiate() && cs.Cfg.Version == 1 {
 				err = fmt.Errorf("%w: connection %q has no remote address to re-authenticate with", ErrConfig, conn)
 				return
 			}
-			e.ctr.inc(cIKEReauths)
-			cs.reauth(now, sa)
+			sa.Rekey(now)
 			return
 		}
-		ch := cs.child(child)
-		if ch == nil {
-			err = fmt.Errorf("%w %q in connection %q", ErrUnknownChild, child, conn)
+		var children []*core.ChildState
+		if children, err = units(cs, conn, child); err != nil {
 			return
 		}
-		if ch.qm != nil {
-			return
+		for _, ch := range children {
+			if ch.Pending != nil {
+				continue
+			}
+			if n := ch.Newest(); n != nil {
+				if sa := cs.Current(); sa != nil {
+					sa.StartChild(now, ch, n)
+				}
+				continue
+			}
+			if !cs.Cfg.CanInitiate() {
+				err = fmt.Errorf("%w: child %q is not up and connection %q cannot initiate", ErrDeleted, child, conn)
+				return
+			}
+			cs.BringUp(now, []*core.ChildState{ch})
 		}
-		if n := ch.newest(); n != nil {
-			n.softExpired(now)
-			return
-		}
-		if !cs.cfg.RemoteAddr.IsValid() {
-			err = fmt.Errorf("%w: child %q is not up and connection %q cannot initiate", ErrDeleted, child, conn)
-			return
-		}
-		cs.bringUp(now, []*childState{ch})
 	}); derr != nil {
 		return derr
 	}
@@ -291,11 +333,23 @@ func (e *Engine) Rekey(conn, child string) error {
 // Status returns the state of every connection (nil when Run is not running).
 func (e *Engine) Status() []ConnStatus {
 	var out []ConnStatus
-	if err := e.do(func(time.Time) { out = e.core.status() }); err != nil {
+	if err := e.do(func(time.Time) { out = e.core.Status() }); err != nil {
 		return nil
 	}
 	return out
 }
 
 // Counters returns a snapshot of the engine's counters. Safe at any time.
-func (e *Engine) Counters() map[string]uint64 { return e.ctr.snapshot() }
+func (e *Engine) Counters() map[string]uint64 { return e.ctr.Snapshot() }
+
+// Policies returns every SPD entry the engine made, for status and the daemon (not for
+// concurrent use with Run; call before Run or from Status-like commands).
+func (e *Engine) Policies() []*esp.Policy {
+	var out []*esp.Policy
+	for _, cs := range e.core.Conns() {
+		for _, ch := range cs.Children {
+			out = append(out, ch.Policy)
+		}
+	}
+	return out
+}

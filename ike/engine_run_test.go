@@ -14,12 +14,16 @@ import (
 	"testing"
 	"time"
 
+	"oakley/esp"
+	"oakley/ike/core"
+	"oakley/ike/core/coretest"
+
 	"go.uber.org/zap"
 )
 
 type runPair struct {
 	a, b       *Engine
-	dpA, dpB   *fakeDP
+	dpA, dpB   *coretest.FakeDP
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
 	connA      *Connection
@@ -29,31 +33,35 @@ type runPair struct {
 
 func startRunPair(t *testing.T, tweak func(a, b *Connection)) *runPair {
 	t.Helper()
-	ca, cb := pairConfig(t, []string{"aes128-sha256-ecp256"}, []string{"aes128gcm16"})
+	ca, cb := coretest.PairConfig(t, []string{"aes128-sha256-ecp256"}, []string{"aes128gcm16"})
 	ca.StartAction = "none"
 	if tweak != nil {
 		tweak(ca, cb)
 	}
-	p := &runPair{dpA: newFakeDP(), dpB: newFakeDP(), connA: ca, connB: cb, stopShuttl: make(chan struct{})}
-	p.dpA.sent, p.dpB.sent = make(chan sentMsg, 64), make(chan sentMsg, 64)
-	var err error
+	p := &runPair{dpA: coretest.NewFakeDP(), dpB: coretest.NewFakeDP(), connA: ca, connB: cb, stopShuttl: make(chan struct{})}
+	p.dpA.Sent, p.dpB.Sent = make(chan coretest.SentMsg, 64), make(chan coretest.SentMsg, 64)
 	log := zap.NewNop()
-	if p.a, err = New(Config{Connections: []*Connection{ca}, Dataplane: p.dpA, Log: log, LocalAddrFor: func(netip.Addr) netip.Addr { return ipA }}); err != nil {
-		t.Fatal(err)
+	mk := func(c *Connection, dp *coretest.FakeDP, me netip.Addr) *Engine {
+		cfg := Config{}
+		cfg.Connections, cfg.Dataplane, cfg.Log = []*Connection{c}, dp, log
+		cfg.LocalAddrFor = func(netip.Addr) netip.Addr { return me }
+		e, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
 	}
-	if p.b, err = New(Config{Connections: []*Connection{cb}, Dataplane: p.dpB, Log: log, LocalAddrFor: func(netip.Addr) netip.Addr { return ipB }}); err != nil {
-		t.Fatal(err)
-	}
-	shuttle := func(from *fakeDP, src netip.Addr, to *Engine) {
+	p.a, p.b = mk(ca, p.dpA, coretest.IPA), mk(cb, p.dpB, coretest.IPB)
+	shuttle := func(from *coretest.FakeDP, src netip.Addr, to *Engine) {
 		defer p.wg.Done()
 		for {
 			select {
-			case m := <-from.sent:
+			case m := <-from.Sent:
 				port := uint16(500)
-				if m.natt {
+				if m.NATT {
 					port = 4500
 				}
-				to.HandleMessage(m.msg, netip.AddrPortFrom(src, port), m.to.Port())
+				to.HandleMessage(m.Msg, netip.AddrPortFrom(src, port), m.To)
 			case <-p.stopShuttl:
 				return
 			}
@@ -62,11 +70,21 @@ func startRunPair(t *testing.T, tweak func(a, b *Connection)) *runPair {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	p.wg.Add(4)
-	go shuttle(p.dpA, ipA, p.b)
-	go shuttle(p.dpB, ipB, p.a)
+	go shuttle(p.dpA, coretest.IPA, p.b)
+	go shuttle(p.dpB, coretest.IPB, p.a)
 	go func() { defer p.wg.Done(); p.a.Run(ctx) }()
 	go func() { defer p.wg.Done(); p.b.Run(ctx) }()
 	return p
+}
+
+// policy returns the SPD entry of an engine's unit.
+func (p *runPair) policy(e *Engine, conn string) *esp.Policy {
+	for _, pol := range e.Policies() {
+		if pol.Name == conn+"/net" {
+			return pol
+		}
+	}
+	return nil
 }
 
 // stop cancels both Run loops (they send their Deletes), then ends the shuttles.
@@ -120,7 +138,7 @@ func TestEngineRunEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool {
-		b := p.connA.Children[0].Policy.Binding()
+		b := p.policy(p.a, "ab").Binding()
 		ch := p.a.Status()[0].Children // one snapshot: the rekey changes the list meanwhile
 		return b != nil && b.SA != nil && len(ch) > 0 && ch[len(ch)-1].SPIIn != oldSPI
 	})
@@ -143,9 +161,9 @@ func TestEngineRunEndToEnd(t *testing.T) {
 	}
 	waitFor(t, func() bool {
 		s := p.b.Status()[0]
-		return len(s.IKESAs) == 0 && len(s.Children) == 0
+		return len(s.IKESAs) == 0 && len(s.Children) == 1 && s.Children[0].State == "down"
 	})
-	if got := p.a.Counters()[cDeletesOut]; got < 2 {
+	if got := p.a.Counters()[core.CtrDeletesOut]; got < 2 {
 		t.Fatalf("deletes_out = %d", got)
 	}
 	if err := p.a.Initiate("ab", ""); err != nil {
@@ -159,10 +177,10 @@ func TestEngineRunEndToEnd(t *testing.T) {
 	if p.a.Status() != nil {
 		t.Fatal("Status after Run")
 	}
-	if p.a.Counters()[cIKEEstablished] == 0 {
+	if p.a.Counters()[core.CtrIKEEstablished] == 0 {
 		t.Fatal("counters lost")
 	}
-	if len(p.dpA.inboundSPIs()) != 0 || len(p.dpB.inboundSPIs()) != 0 {
+	if len(p.dpA.InboundSPIs()) != 0 || len(p.dpB.InboundSPIs()) != 0 {
 		t.Fatal("SAs left after shutdown")
 	}
 	checkNoLeak(t, before)
@@ -171,9 +189,9 @@ func TestEngineRunEndToEnd(t *testing.T) {
 func TestEngineAcquireTrap(t *testing.T) {
 	before := runtime.NumGoroutine()
 	p := startRunPair(t, func(a, b *Connection) { a.Children[0].StartAction = "trap" })
-	p.a.Acquire(p.connA.Children[0].Policy)
+	p.dpA.Acquire(p.policy(p.a, "ab"))
 	waitFor(t, func() bool {
-		return p.connA.Children[0].Policy.Binding() != nil && p.connB.Children[0].Policy.Binding() != nil
+		return p.policy(p.a, "ab").Binding() != nil && p.policy(p.b, "ba").Binding() != nil
 	})
 	p.stop()
 	checkNoLeak(t, before)
@@ -182,28 +200,29 @@ func TestEngineAcquireTrap(t *testing.T) {
 func TestEngineStartAction(t *testing.T) {
 	before := runtime.NumGoroutine()
 	p := startRunPair(t, func(a, b *Connection) { a.StartAction = "start" })
-	waitFor(t, func() bool {
-		return p.connA.Children[0].Policy.Binding() != nil && p.connB.Children[0].Policy.Binding() != nil
-	})
+	pa, pb := p.policy(p.a, "ab"), p.policy(p.b, "ba")
+	waitFor(t, func() bool { return pa.Binding() != nil && pb.Binding() != nil })
 	p.stop()
 	// The shutdown Deletes reached the peer before its own shutdown, or it removed its SAs
 	// itself: nothing is installed anywhere.
-	if p.connA.Children[0].Policy.Binding() != nil || p.connB.Children[0].Policy.Binding() != nil {
+	if pa.Binding() != nil || pb.Binding() != nil {
 		t.Fatal("outbound SA left after shutdown")
 	}
 	checkNoLeak(t, before)
 }
 
 func TestInboxNeverBlocks(t *testing.T) {
-	ca, _ := pairConfig(t, []string{"aes128-sha256-ecp256"}, []string{"aes128gcm16"})
-	e, err := New(Config{Connections: []*Connection{ca}, Dataplane: newFakeDP()})
+	ca, _ := coretest.PairConfig(t, []string{"aes128-sha256-ecp256"}, []string{"aes128gcm16"})
+	cfg := Config{}
+	cfg.Connections, cfg.Dataplane = []*Connection{ca}, coretest.NewFakeDP()
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() {
 		for i := 0; i < 3*inboxSize; i++ {
-			e.HandleMessage([]byte{1, 2, 3}, netip.AddrPortFrom(ipB, 500), 500)
+			e.HandleMessage([]byte{1, 2, 3}, netip.AddrPortFrom(coretest.IPB, 500), netip.AddrPortFrom(coretest.IPA, 500))
 		}
 		close(done)
 	}()
@@ -212,7 +231,7 @@ func TestInboxNeverBlocks(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("HandleMessage blocked without a running engine")
 	}
-	if e.Counters()[cInboxFull] == 0 {
+	if e.Counters()[core.CtrInboxFull] == 0 {
 		t.Fatal("drops not counted")
 	}
 }

@@ -16,13 +16,15 @@ import (
 	"testing"
 	"time"
 
+	"oakley/ike/core"
+
 	"golang.org/x/sys/unix"
 )
 
 // checkRekeyUnderPing: we rekey the child while pinging every 50 ms; nothing may be lost.
 func checkRekeyUnderPing(t *testing.T, s *interopSession) {
 	rekeyUnderPing(t, s, "the rekey", func() error { return s.engine.Rekey("c", "net") },
-		rekeyGrace+2*time.Second) // the old SA is deleted after the grace
+		core.RekeyGrace+2*time.Second) // the old SA is deleted after the grace
 	t.Logf("strongSwan after the rekey:\n%s", s.swanSAs())
 	if n := len(s.ourChildren()); n != 1 {
 		t.Fatalf("%d child SAs after the rekey, want 1", n)
@@ -123,7 +125,7 @@ func checkReauth(t *testing.T, s *interopSession) {
 // checkPeerDPD: strongSwan (dpd_delay = 1s) sends R-U-THERE while idle; we answer.
 func checkPeerDPD(t *testing.T, s *interopSession) {
 	time.Sleep(4 * time.Second)
-	if n := s.counter(cDPDRequestsIn); n == 0 {
+	if n := s.counter(core.CtrDPDRequestsIn); n == 0 {
 		t.Fatal("no R-U-THERE received from strongSwan")
 	}
 	if !strings.Contains(s.swanSAs(), "ESTABLISHED") {
@@ -135,10 +137,10 @@ func checkPeerDPD(t *testing.T, s *interopSession) {
 // checkOurDPD: we probe an idle strongSwan; then it dies (SIGSTOP) and dpd_action clears.
 func checkOurDPD(t *testing.T, s *interopSession) {
 	time.Sleep(3500 * time.Millisecond)
-	if s.counter(cDPDRequestsOut) == 0 {
+	if s.counter(core.CtrDPDRequestsOut) == 0 {
 		t.Fatal("no R-U-THERE sent while idle")
 	}
-	if s.counter(cDPDTimeouts) != 0 {
+	if s.counter(core.CtrDPDTimeouts) != 0 {
 		t.Fatal("DPD timed out against a live peer")
 	}
 	pid, _ := os.ReadFile(filepath.Join(s.state, "pid"))
@@ -150,10 +152,10 @@ func checkOurDPD(t *testing.T, s *interopSession) {
 	unix.Kill(p, unix.SIGSTOP)
 	defer unix.Kill(p, unix.SIGCONT)
 	deadline := time.Now().Add(12 * time.Second)
-	for time.Now().Before(deadline) && s.counter(cDPDTimeouts) == 0 {
+	for time.Now().Before(deadline) && s.counter(core.CtrDPDTimeouts) == 0 {
 		time.Sleep(100 * time.Millisecond)
 	}
-	if s.counter(cDPDTimeouts) == 0 {
+	if s.counter(core.CtrDPDTimeouts) == 0 {
 		t.Fatal("DPD did not notice the stopped peer")
 	}
 	if len(s.ourChildren()) != 0 || s.policy.Binding() != nil {
@@ -173,8 +175,8 @@ func checkPeerDelete(t *testing.T, s *interopSession) {
 	if len(s.ourChildren()) > 0 || s.policy.Binding() != nil {
 		t.Fatal("child SA still installed after strongSwan's Delete")
 	}
-	if s.counter(cDeletesIn) < 2 {
-		t.Fatalf("deletes_in = %d, want the child's and the ISAKMP SA's", s.counter(cDeletesIn))
+	if s.counter(core.CtrDeletesIn) < 2 {
+		t.Fatalf("deletes_in = %d, want the child's and the ISAKMP SA's", s.counter(core.CtrDeletesIn))
 	}
 	st := s.engine.Status()
 	if len(st[0].IKESAs) != 0 {
@@ -232,7 +234,7 @@ func checkIKEScan(t *testing.T, s *interopSession) {
 	if !strings.Contains(string(out), "NO-PROPOSAL-CHOSEN") {
 		t.Fatalf("refused offer: %s", out)
 	}
-	if s.counter(cNoProposal) == 0 {
+	if s.counter(core.CtrNoProposal) == 0 {
 		t.Fatal("no_proposal not counted")
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/conn"
@@ -314,25 +315,24 @@ func (s *interopSession) startOurs(tc interopCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.policy = &esp.Policy{Name: "net", Action: esp.Protect,
-		Local: []esp.Selector{esp.SelectorFor(netip.PrefixFrom(leftInner, 32))}, Remote: []esp.Selector{esp.SelectorFor(netip.PrefixFrom(rightInner, 32))}}
+	local, remote := []esp.Selector{esp.SelectorFor(netip.PrefixFrom(leftInner, 32))}, []esp.Selector{esp.SelectorFor(netip.PrefixFrom(rightInner, 32))}
 	c := &Connection{
-		Name: "c", Aggressive: tc.aggressive, LocalAddr: s.ourIP, RemoteAddr: rightIP,
+		Name: "c", Version: 1, Aggressive: tc.aggressive, LocalAddr: s.ourIP, RemoteAddr: rightIP,
 		LocalID: FQDNIdentity("left.test"), RemoteID: FQDNIdentity("right.test"), PSK: crypto.Key(interopPSK),
 		Proposals: []*crypto.Proposal{ikeP}, RekeyTime: time.Hour, Encap: "udp", InsecureAlgorithms: tc.insecure,
 		StartAction: "none",
-		Children: []*Child{{Name: "net", LocalTS: s.policy.Local, RemoteTS: s.policy.Remote,
-			ESPProposals: []*crypto.Proposal{espP}, RekeyTime: 30 * time.Minute, ReplayWindow: 128, Policy: s.policy}},
+		Children: []*Child{{Name: "net", LocalTS: local, RemoteTS: remote,
+			ESPProposals: []*crypto.Proposal{espP}, RekeyTime: 30 * time.Minute, ReplayWindow: 128}},
 	}
 	if tc.tweakOurs != nil {
 		tc.tweakOurs(c)
 	}
-	core, obs := observer.New(zap.DebugLevel)
+	lc, obs := observer.New(zap.DebugLevel)
 	s.logs = obs
-	log := zap.New(core)
+	log := zap.New(lc)
 	if os.Getenv("OAKLEY_INTEROP_VERBOSE") != "" {
 		l, _ := zap.NewDevelopment()
-		log = zap.New(zapcoreTee(core, l.Core()))
+		log = zap.New(zapcore.NewTee(lc, l.Core()))
 	}
 	s.dev = newChanDevice()
 	var engine *Engine
@@ -341,14 +341,9 @@ func (s *interopSession) startOurs(tc interopCase) {
 		natt, ikeb = conn.NewStdNetBind(), conn.NewStdNetBind()
 		var err error
 		s.dp, err = esp.New(esp.Options{Device: s.dev, NATT: natt, IKE: ikeb, NATTPort: 4500, IKEPort: 500, Workers: 1, Log: log,
-			OnIKE: func(m []byte, from netip.AddrPort, port uint16) {
+			OnIKE: func(m []byte, from, local netip.AddrPort) {
 				if engine != nil {
-					engine.HandleMessage(m, from, port)
-				}
-			},
-			OnAcquire: func(p *esp.Policy, f esp.Flow) {
-				if engine != nil {
-					engine.Acquire(p)
+					engine.HandleMessage(m, from, local)
 				}
 			}})
 		return err
@@ -356,11 +351,13 @@ func (s *interopSession) startOurs(tc interopCase) {
 	if err != nil {
 		t.Fatalf("data plane in %s-left: %v", interopNSPfx, err)
 	}
-	s.dp.SPD.Add(s.policy)
-	engine, err = New(Config{Connections: []*Connection{c}, Dataplane: s.dp, Log: log.Named("oakley")})
+	cfg := Config{}
+	cfg.Connections, cfg.Dataplane, cfg.Log = []*Connection{c}, s.dp, log.Named("oakley")
+	engine, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.policy = engine.Policies()[0]
 	s.engine = engine
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -383,7 +380,11 @@ func (s *interopSession) stop() {
 	s.dp.Wait()
 	if s.t.Failed() {
 		for _, e := range s.logs.All() {
-			s.t.Logf("oakley %s: %s %v", e.Level, e.Message, fieldsString(e.Context))
+			enc := zapcore.NewMapObjectEncoder()
+			for _, f := range e.Context {
+				f.AddTo(enc)
+			}
+			s.t.Logf("oakley %s: %s %v", e.Level, e.Message, enc.Fields)
 		}
 	}
 }
@@ -460,12 +461,18 @@ func (s *interopSession) readReplies() {
 func (s *interopSession) counter(name string) uint64 { return s.engine.Counters()[name] }
 
 func (s *interopSession) ourChildren() []ChildStatus {
+	var out []ChildStatus
 	for _, c := range s.engine.Status() {
-		if c.Name == "c" {
-			return c.Children
+		if c.Name != "c" {
+			continue
+		}
+		for _, ch := range c.Children {
+			if ch.SPIIn != "" { // installed pairs, not the configured units that are down
+				out = append(out, ch)
+			}
 		}
 	}
-	return nil
+	return out
 }
 
 func (s *interopSession) swanSAs() string {

@@ -110,9 +110,19 @@ func (s *controlServer) handle(c net.Conn) {
 	json.NewEncoder(c).Encode(resp) //nolint:errcheck
 }
 
-func (s *controlServer) close() {
+// stopAccepting refuses new commands; those in flight finish (or fail once the engine stops).
+func (s *controlServer) stopAccepting() { s.ln.Close() }
+
+// close waits up to timeout for commands in flight and removes the socket.
+func (s *controlServer) close(timeout time.Duration) {
 	s.ln.Close()
-	s.wg.Wait()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(max(timeout, 100*time.Millisecond)):
+		s.d.log.Warn("control commands still running at shutdown")
+	}
 	os.Remove(s.path)
 }
 

@@ -47,14 +47,13 @@ type daemon struct {
 	stopOnce sync.Once
 }
 
-// childRuntime is one [[connection.child]] at run time (for IKE, one per pair of traffic
-// selectors: pair 0 when the child has one of each, 1, 2, ... otherwise).
+// childRuntime is one manually keyed [[connection.child]] at run time (IKE-keyed children
+// and their SPD entries live in the engine).
 type childRuntime struct {
 	conn   *config.Connection
 	child  *config.Child
-	pair   int
 	policy *esp.Policy
-	in     *esp.SA // manual keying only; IKE-keyed SAs live in the engine
+	in     *esp.SA
 	out    *esp.SA
 }
 
@@ -76,14 +75,14 @@ func startDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, opts 
 		return d, err
 	}
 	for _, c := range cfg.Connections {
-		for _, ch := range c.Children {
-			d.children = append(d.children, d.newChildren(c, ch)...)
+		if c.Keying != "manual" {
+			continue
 		}
-	}
-	for _, c := range d.children {
-		if c.conn.Keying == "manual" {
-			if err = d.installManual(c); err != nil {
-				return d, fmt.Errorf("%s: %w", c.name(), err)
+		for _, ch := range c.Children {
+			r := d.newManualChild(c, ch)
+			d.children = append(d.children, r)
+			if err = d.installManual(r); err != nil {
+				return d, fmt.Errorf("%s: %w", r.name(), err)
 			}
 		}
 	}
@@ -149,7 +148,7 @@ func (d *daemon) openDevice() error {
 	if mtu == 0 {
 		for _, c := range cfg.Connections {
 			for _, ch := range c.Children {
-				m := proposalMTU(d.pathMTUFor(c.RemoteIP), ch.ESPProposals, ch.AHProposals, encapOf(c), c.RemoteIP.Is6())
+				m := esp.ProposalMTU(d.pathMTUFor(c.RemoteIP), ch.ESPProposals, ch.AHProposals, encapOf(c), c.RemoteIP.Is6())
 				if mtu == 0 || m < mtu {
 					mtu = m
 				}
@@ -179,8 +178,8 @@ func (d *daemon) openDevice() error {
 		if cfg.Device.Routes {
 			opts.Routes, opts.PolicyRoutes = d.routes()
 			if len(opts.PolicyRoutes) > 0 {
-				opts.FwMark, opts.Table = oakleyFwMark, oakleyTable
-				d.fwmark = oakleyFwMark
+				opts.FwMark, opts.Table = tun.FwMark, tun.Table
+				d.fwmark = tun.FwMark
 			}
 		}
 		t, err := tun.Open(opts, d.log.Named("tun"))
@@ -210,51 +209,24 @@ func hasIPv6(cfg *config.Config) bool {
 	return false
 }
 
-// oakleyFwMark and oakleyTable implement policy routing when a route into the tunnel would
-// also capture oakley's own packets to a peer (transport mode, or a remote_ts that contains
-// the peer's address): oakley's sockets carry the mark, and only unmarked packets consult the
-// table holding those routes ("oak" in ASCII).
-const (
-	oakleyFwMark = 0x6f616b
-	oakleyTable  = 0x6f616b
-)
-
-// routes lists each child's remote traffic selectors once: those that contain a peer's own
-// address (always the case in transport mode) as policy routes, the others as plain routes.
-// Transport-mode routes prefer the local address the SA protects as source.
+// routes lists what to route through the device: every child's remote traffic selectors,
+// planned by tun (policy routes for those that would capture a peer's own address).
 func (d *daemon) routes() (plain []netip.Prefix, policy []tun.PolicyRoute) {
-	seen := map[netip.Prefix]bool{}
+	var specs []tun.RouteSpec
+	var peers []netip.Addr
 	for _, c := range d.cfg.Connections {
+		peers = append(peers, c.RemoteIP)
 		for _, ch := range c.Children {
 			for _, ts := range ch.RemoteTS {
-				if seen[ts.Prefix] {
-					continue
+				s := tun.RouteSpec{Prefix: ts.Prefix, Transport: ch.Mode == "transport"}
+				if s.Transport && c.RemoteIP.IsValid() {
+					s.Src, _ = localAddrFor(c.LocalIP, c.RemoteIP)
 				}
-				seen[ts.Prefix] = true
-				if ch.Mode == "transport" || d.containsPeer(ts.Prefix) {
-					r := tun.PolicyRoute{Prefix: ts.Prefix}
-					if ch.Mode == "transport" && c.RemoteIP.IsValid() {
-						if src, err := localAddrFor(c.LocalIP, c.RemoteIP); err == nil && src.Is4() == ts.Prefix.Addr().Is4() {
-							r.Src = src
-						}
-					}
-					policy = append(policy, r)
-				} else {
-					plain = append(plain, ts.Prefix)
-				}
+				specs = append(specs, s)
 			}
 		}
 	}
-	return plain, policy
-}
-
-func (d *daemon) containsPeer(p netip.Prefix) bool {
-	for _, c := range d.cfg.Connections {
-		if c.RemoteIP.IsValid() && p.Contains(c.RemoteIP) {
-			return true
-		}
-	}
-	return false
+	return tun.PlanRoutes(specs, peers)
 }
 
 func (d *daemon) deviceName() string {
@@ -293,9 +265,6 @@ func (d *daemon) openDataplane() error {
 		Workers:  cfg.Daemon.Workers,
 		Log:      d.log.Named("esp"),
 		OnIKE:    d.onIKE,
-		OnAcquire: func(p *esp.Policy, f esp.Flow) {
-			d.onAcquire(p, f)
-		},
 	}
 	if ike {
 		opts.IKE = d.newBind()
@@ -320,30 +289,13 @@ func selectors(ts []config.TrafficSelector) []esp.Selector {
 	return out
 }
 
-// newChildren creates the child's SPD entries; their SAs come from manual keys or IKE. A
-// manually keyed child is one SA pair for all its selectors; an IKEv1 child with several
-// local_ts/remote_ts gets one entry per pair, since Quick Mode negotiates one pair.
-func (d *daemon) newChildren(c *config.Connection, ch *config.Child) []*childRuntime {
-	local, remote := selectors(ch.LocalTS), selectors(ch.RemoteTS)
-	if c.Keying == "manual" || len(local) <= 1 && len(remote) <= 1 {
-		r := &childRuntime{conn: c, child: ch}
-		r.policy = &esp.Policy{Name: r.name(), Local: local, Remote: remote, Action: esp.Protect}
-		d.dp.SPD.Add(r.policy)
-		return []*childRuntime{r}
-	}
-	var out []*childRuntime
-	for _, l := range local {
-		for _, rm := range remote {
-			if l.Prefix.Addr().Is4() != rm.Prefix.Addr().Is4() {
-				continue // an IPv4 selector never pairs with an IPv6 one
-			}
-			r := &childRuntime{conn: c, child: ch, pair: len(out) + 1}
-			r.policy = &esp.Policy{Name: fmt.Sprintf("%s.%d", r.name(), r.pair), Local: []esp.Selector{l}, Remote: []esp.Selector{rm}, Action: esp.Protect}
-			d.dp.SPD.Add(r.policy)
-			out = append(out, r)
-		}
-	}
-	return out
+// newManualChild creates the SPD entry of a manually keyed child: one SA pair for all its
+// selectors.
+func (d *daemon) newManualChild(c *config.Connection, ch *config.Child) *childRuntime {
+	r := &childRuntime{conn: c, child: ch}
+	r.policy = &esp.Policy{Name: r.name(), Local: selectors(ch.LocalTS), Remote: selectors(ch.RemoteTS), Action: esp.Protect}
+	d.dp.AddPolicy(r.policy)
+	return r
 }
 
 // localAddrFor returns the configured local address, or the one the OS would use to reach
@@ -397,26 +349,21 @@ func (d *daemon) installManual(r *childRuntime) error {
 	out.EncKey, out.IntegKey = ch.OutKey, ch.OutAuthKey
 	out.Local, out.Remote = r.policy.Local, r.policy.Remote
 	out.LocalAddr, out.RemoteAddr = local, c.RemoteIP
-	if r.out, err = esp.NewSA(out); err != nil {
+	if r.out, err = d.dp.Install(out); err != nil {
 		return err
 	}
-	mtu := saMTU(d.pathMTUFor(c.RemoteIP), r.out, encap, c.RemoteIP)
+	mtu := r.out.TunnelMTU(d.pathMTUFor(c.RemoteIP), encap, c.RemoteIP)
 	in.MTU = mtu
-	if r.in, err = esp.NewSA(in); err != nil {
+	if r.in, err = d.dp.Install(in); err != nil {
 		return err
 	}
-	if err := d.dp.AddInbound(r.in); err != nil {
-		return err
-	}
-	peer := netip.AddrPortFrom(c.RemoteIP, remoteNATTPort(d.cfg, c))
+	peer := netip.AddrPortFrom(c.RemoteIP, c.RemoteNATTPort)
 	if encap == esp.EncapRaw {
 		peer = netip.AddrPortFrom(c.RemoteIP, 0)
 	}
-	b, err := d.dp.NewBinding(r.out, peer, encap, mtu)
-	if err != nil {
+	if err := d.dp.Bind(r.policy, r.out, peer, c.LocalIP, encap, mtu); err != nil {
 		return err
 	}
-	r.policy.SetOutbound(b)
 	d.log.Info("manual SAs installed", zap.String("child", r.name()), zap.String("mode", mode.String()),
 		zap.String("algorithms", r.out.Algorithms()), zap.String("encap", encap.String()),
 		zap.String("spi_in", fmt.Sprintf("0x%08x", ch.InSPI)), zap.String("spi_out", fmt.Sprintf("0x%08x", ch.OutSPI)),
@@ -424,31 +371,35 @@ func (d *daemon) installManual(r *childRuntime) error {
 	return nil
 }
 
-// stop tears everything down: IKE Deletes, SAs removed and wiped, sockets, the device (and
-// with it the routes it added), the control socket.
+// stopDeadline bounds the whole teardown, even with a negotiation in flight.
+const stopDeadline = 5 * time.Second
+
+// stop tears everything down, in order and within stopDeadline: stop taking new commands;
+// quiesce the data plane (no more packets in or out of the tunnel); let the IKE engine send
+// its Deletes and retire its SAs; retire the manual SAs; close the sockets, wait for the
+// pipelines and so wipe every retired SA; close the device (and with it the routes it added)
+// and finally the control socket.
 func (d *daemon) stop() {
 	d.stopOnce.Do(func() {
+		deadline := time.Now().Add(stopDeadline)
 		if d.ctl != nil {
-			d.ctl.close()
+			d.ctl.stopAccepting()
 		}
 		if d.metrics != nil {
 			d.metrics.close()
 		}
+		if d.dp != nil {
+			d.dp.Quiesce()
+		}
 		if d.ike != nil {
-			d.ike.stop()
+			d.ike.stop(time.Until(deadline))
 		}
 		for _, c := range d.children {
 			if d.dp != nil {
-				c.policy.SetOutbound(nil)
-				d.dp.SPD.Remove(c.policy)
-			}
-			for _, sa := range []*esp.SA{c.in, c.out} {
-				if sa != nil {
-					if d.dp != nil && sa.Config().Dir == esp.Inbound {
-						d.dp.RemoveInbound(sa.SPI())
-					}
-					sa.Close()
-				}
+				d.dp.Unbind(c.policy)
+				d.dp.RemovePolicy(c.policy)
+				d.dp.Retire(c.in)
+				d.dp.Retire(c.out)
 			}
 		}
 		if d.dp != nil {
@@ -465,19 +416,28 @@ func (d *daemon) stop() {
 		if d.dp != nil {
 			d.dp.Wait()
 		}
+		if d.ctl != nil {
+			d.ctl.close(time.Until(deadline))
+		}
 	})
 }
 
-func (d *daemon) onIKE(msg []byte, from netip.AddrPort, local uint16) {
+func (d *daemon) onIKE(msg []byte, from, local netip.AddrPort) {
 	if d.ike != nil {
 		d.ike.handle(msg, from, local)
 	}
 }
 
-func (d *daemon) onAcquire(p *esp.Policy, f esp.Flow) {
-	if d.ike != nil {
-		d.ike.acquire(p)
+// policies returns every SPD entry: the manual children's and the IKE engine's.
+func (d *daemon) policies() []*esp.Policy {
+	var out []*esp.Policy
+	for _, c := range d.children {
+		out = append(out, c.policy)
 	}
+	if d.ike != nil {
+		out = append(out, d.ike.engine.Policies()...)
+	}
+	return out
 }
 
 var errNoSuchConnection = errors.New("no such connection")

@@ -247,9 +247,9 @@ func (d *daemon) waitChildren(ctx context.Context, timeout time.Duration) error 
 	deadline := time.Now().Add(timeout)
 	for {
 		missing := ""
-		for _, c := range d.children {
-			if c.policy.Binding() == nil {
-				missing = c.name()
+		for _, p := range d.policies() {
+			if p.Binding() == nil {
+				missing = p.Name
 				break
 			}
 		}

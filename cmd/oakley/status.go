@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"oakley/esp"
+	"oakley/ike"
 )
 
 type statusReport struct {
@@ -48,16 +49,18 @@ type deviceStatus struct {
 }
 
 type connStatus struct {
-	Name     string        `json:"name"`
-	Keying   string        `json:"keying"`
-	Version  int           `json:"version,omitempty"`
-	Local    string        `json:"local"`
-	Remote   string        `json:"remote"`
-	LocalID  string        `json:"local_id,omitempty"`
-	RemoteID string        `json:"remote_id,omitempty"`
-	State    string        `json:"state"`
-	IKESAs   []ikeSAStatus `json:"ike_sas,omitempty"`
-	Children []childStatus `json:"children"`
+	Name        string        `json:"name"`
+	Keying      string        `json:"keying"`
+	Version     int           `json:"version,omitempty"`
+	Local       string        `json:"local"`
+	Remote      string        `json:"remote"`
+	LocalID     string        `json:"local_id,omitempty"`
+	RemoteID    string        `json:"remote_id,omitempty"`
+	State       string        `json:"state"`
+	LastError   string        `json:"last_error,omitempty"`
+	NextAttempt string        `json:"next_attempt,omitempty"`
+	IKESAs      []ikeSAStatus `json:"ike_sas,omitempty"`
+	Children    []childStatus `json:"children"`
 }
 
 type ikeSAStatus struct {
@@ -75,15 +78,16 @@ type ikeSAStatus struct {
 }
 
 type childStatus struct {
-	Name     string     `json:"name"`
-	Mode     string     `json:"mode"`
-	State    string     `json:"state"`
-	LocalTS  []string   `json:"local_ts"`
-	RemoteTS []string   `json:"remote_ts"`
-	PFS      string     `json:"pfs,omitempty"`
-	SAs      []saStatus `json:"sas"`
-	NoSA     uint64     `json:"dropped_no_sa,omitempty"`
-	TooBig   uint64     `json:"too_big,omitempty"`
+	Name      string     `json:"name"`
+	Mode      string     `json:"mode"`
+	State     string     `json:"state"`
+	LocalTS   []string   `json:"local_ts"`
+	RemoteTS  []string   `json:"remote_ts"`
+	PFS       string     `json:"pfs,omitempty"`
+	LastError string     `json:"last_error,omitempty"`
+	SAs       []saStatus `json:"sas"`
+	NoSA      uint64     `json:"dropped_no_sa,omitempty"`
+	TooBig    uint64     `json:"too_big,omitempty"`
 }
 
 type saStatus struct {
@@ -137,6 +141,7 @@ func (d *daemon) status() *statusReport {
 	if d.tun != nil {
 		r.Device.Offload = d.tun.Offload()
 	}
+	var engine []ike.ConnStatus
 	for _, c := range d.cfg.Connections {
 		cs := connStatus{Name: c.Name, Keying: c.Keying, Local: orAny(c.LocalAddr), Remote: orAny(c.RemoteAddr),
 			LocalID: c.LocalID.String(), RemoteID: c.RemoteID.String()}
@@ -144,7 +149,7 @@ func (d *daemon) status() *statusReport {
 			cs.Version = c.Version
 		}
 		for _, ch := range d.children {
-			if ch.conn != c || ch.pair > 1 {
+			if ch.conn != c {
 				continue
 			}
 			st := childStatus{Name: ch.child.Name, Mode: ch.child.Mode, State: "waiting", NoSA: ch.policy.NoSA.Load(), TooBig: ch.policy.TooBig.Load()}
@@ -165,7 +170,10 @@ func (d *daemon) status() *statusReport {
 			cs.State = "down"
 		}
 		if d.ike != nil && c.Keying == "ike" {
-			d.ike.fillStatus(&cs, d)
+			if engine == nil {
+				engine = d.ike.engine.Status()
+			}
+			d.ike.fillStatus(&cs, engine, d.policies())
 		}
 		r.Connections = append(r.Connections, cs)
 	}
@@ -216,6 +224,13 @@ func writeStatus(w io.Writer, r *statusReport) {
 			kind = fmt.Sprintf("IKEv%d", c.Version)
 		}
 		fmt.Fprintf(w, "\n%s: %s %s[%s] ... %s[%s], %s\n", c.Name, kind, c.Local, c.LocalID, c.Remote, c.RemoteID, strings.ToUpper(c.State))
+		if c.LastError != "" {
+			fmt.Fprintf(w, "  last error: %s", c.LastError)
+			if c.NextAttempt != "" {
+				fmt.Fprintf(w, " (next attempt in %s)", c.NextAttempt)
+			}
+			fmt.Fprintln(w)
+		}
 		for _, s := range c.IKESAs {
 			role := "responder"
 			if s.Initiator {
@@ -239,6 +254,9 @@ func writeStatus(w io.Writer, r *statusReport) {
 				pfs = ", PFS " + ch.PFS
 			}
 			fmt.Fprintf(w, "  %s (%s%s): %s === %s, %s\n", ch.Name, ch.Mode, pfs, strings.Join(ch.LocalTS, ","), strings.Join(ch.RemoteTS, ","), strings.ToUpper(ch.State))
+			if ch.LastError != "" {
+				fmt.Fprintf(w, "    last error: %s\n", ch.LastError)
+			}
 			for _, sa := range ch.SAs {
 				extra := ""
 				if sa.Encap != "" {

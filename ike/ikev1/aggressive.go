@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // Aggressive Mode with pre-shared keys, RFC 2409 §5 and §5.4:
 //
@@ -13,6 +13,7 @@ package ike
 
 import (
 	"fmt"
+	"oakley/ike/core"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,14 +25,14 @@ import (
 func (sa *ikeSA) handleAggressive(now time.Time, in *inbound) error {
 	var err error
 	switch {
-	case sa.initiator && sa.state == p1AM1Sent:
+	case sa.Initiator && sa.state == p1AM1Sent:
 		err = sa.amInitiatorMessage2(now, in)
-	case !sa.initiator && sa.state == p1Start:
+	case !sa.Initiator && sa.state == p1Start:
 		err = sa.amResponderMessage1(now, in)
-	case !sa.initiator && sa.state == p1AM2Sent:
+	case !sa.Initiator && sa.state == p1AM2Sent:
 		err = sa.amResponderMessage3(now, in)
 	default:
-		sa.c.ctr.inc(cUnexpected)
+		sa.c.Ctr.Inc(core.CtrUnexpected)
 		return fail(0, ErrUnexpected, "Aggressive Mode message in state %s", sa.state)
 	}
 	return sa.phase1Step(now, in, err)
@@ -40,8 +41,8 @@ func (sa *ikeSA) handleAggressive(now time.Time, in *inbound) error {
 // startAggressive sends AM1. Its one KE fixes the group: only transforms of the first
 // configured group are offered.
 func (sa *ikeSA) startAggressive(now time.Time) error {
-	life, _ := sa.conn.cfg.p1Lifetime()
-	all := expandP1(sa.conn.props, sa.auth.method(), life)
+	life, _ := sa.Conn.Cfg.Lifetime()
+	all := expandP1(props(sa.Conn), sa.auth.method(), life)
 	for _, t := range all {
 		if t.group == all[0].group {
 			sa.offer = append(sa.offer, t)
@@ -53,15 +54,15 @@ func (sa *ikeSA) startAggressive(now time.Time) error {
 	}
 	id := sa.localIDPayload()
 	payloads := []isakmp.Payload{p1SA(sa.offer), &isakmp.KeyExchange{Data: sa.gxi}, &isakmp.Nonce{Data: sa.ni}, id}
-	payloads = append(payloads, sa.vendorIDs(sa.conn.cfg.encap())...)
+	payloads = append(payloads, sa.vendorIDs(sa.Conn.Cfg.EncapOf())...)
 	m, err := sa.encodePlain(isakmp.ExchangeAggressive, payloads)
 	if err != nil {
 		return err
 	}
 	sa.saiB = append([]byte(nil), m.Chain.Body(0)...)
 	sa.setState(p1AM1Sent)
-	sa.log.Info("initiating Aggressive Mode", zap.String("proposals", describeProposals(sa.conn.props)))
-	sa.retrans.start(now, "AM1", m.Raw)
+	sa.Log.Info("initiating Aggressive Mode", zap.String("proposals", describeProposals(props(sa.Conn))))
+	sa.retrans.Start(now, "AM1", m.Raw)
 	return nil
 }
 
@@ -96,10 +97,10 @@ func (sa *ikeSA) amInitiatorMessage2(now time.Time, in *inbound) error {
 	if err := sa.auth.verify(c, sa.peerHash(c.Body(i))); err != nil {
 		return err
 	}
-	if !sa.conn.cfg.RemoteID.matches(id) {
-		return fail(isakmp.NotifyInvalidIDInformation, ErrInvalidID, "responder identified as %q, expected %q", idOfPayload(id), sa.conn.cfg.RemoteID)
+	if !idMatches(sa.Conn.Cfg.RemoteID, id) {
+		return fail(isakmp.NotifyInvalidIDInformation, ErrInvalidID, "responder identified as %q, expected %q", idOfPayload(id), sa.Conn.Cfg.RemoteID)
 	}
-	sa.retrans.stop()
+	sa.retrans.Stop()
 	sa.peerID = id
 	sa.processNATD(c, in)
 	sa.float()
@@ -112,8 +113,8 @@ func (sa *ikeSA) amInitiatorMessage2(now time.Time, in *inbound) error {
 		return err
 	}
 	// AM3 is the last message: a retransmitted AM2 is answered with it again.
-	sa.replies.remember(in.hash, raw)
-	sa.c.send(raw, sa.remote, sa.natt)
+	sa.replies.Remember(in.Hash, raw)
+	sa.send(raw)
 	sa.establish(now)
 	return nil
 }
@@ -137,17 +138,17 @@ func (sa *ikeSA) amResponderMessage1(now time.Time, in *inbound) error {
 	if err != nil {
 		return err
 	}
-	cands := sa.c.responderCandidates(in.from, true, id)
+	cands := sa.c.responderCandidates(in.From, true, id)
 	if len(cands) == 0 {
-		if any := sa.c.responderCandidates(in.from, true, nil); len(any) > 0 {
+		if any := sa.c.responderCandidates(in.From, true, nil); len(any) > 0 {
 			return fail(isakmp.NotifyInvalidIDInformation, ErrInvalidID, "no Aggressive Mode connection for identity %q", idOfPayload(id))
 		}
 		return fail(isakmp.NotifyAuthenticationFailed, ErrAuthenticationFailed,
-			"Aggressive Mode with a pre-shared key from %s refused (needs aggressive = true and insecure_algorithms on a matching connection)", in.from.Addr())
+			"Aggressive Mode with a pre-shared key from %s refused (needs aggressive = true and insecure_algorithms on a matching connection)", in.From.Addr())
 	}
 	prop, tr, chosen, conn := selectP1(s, cands)
 	if conn == nil {
-		return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "peer offered [%s], configured [%s]", describeP1Offer(s), describeProposals(cands[0].props))
+		return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "peer offered [%s], configured [%s]", describeP1Offer(s), describeProposals(props(cands[0])))
 	}
 	sa.bindConn(conn, cands)
 	sa.tr = chosen
@@ -175,12 +176,12 @@ func (sa *ikeSA) amResponderMessage1(now time.Time, in *inbound) error {
 		return err
 	}
 	allowance := len(pc.Bytes) + max(0, len(sa.nr)-len(sa.ni)) + max(0, len(idBody(own))-len(sa.peerIDB))
-	m, err := sa.fitFirstReply(isakmp.ExchangeAggressive, len(in.msg.Raw), allowance, required, reverse(sa.vendorIDs(conn.cfg.encap())), natd)
+	m, err := sa.fitFirstReply(isakmp.ExchangeAggressive, len(in.msg.Raw), allowance, required, reverse(sa.vendorIDs(conn.Cfg.EncapOf())), natd)
 	if err != nil {
 		return err
 	}
 	if m == nil {
-		sa.c.ctr.inc(cAmplificationDrops)
+		sa.c.Ctr.Inc(core.CtrAmplificationDrops)
 		sa.destroy(now, false, fmt.Errorf("%w: answer would amplify", ErrMalformed))
 		return errStop
 	}
@@ -209,7 +210,7 @@ func (sa *ikeSA) amResponderMessage3(now time.Time, in *inbound) error {
 	sa.processNATD(chain, in)
 	sa.updatePeer(in)
 	sa.processPhase1Notifies(now, chain)
-	sa.replies.remember(in.hash, nil)
+	sa.replies.Remember(in.Hash, nil)
 	sa.establish(now)
 	return nil
 }

@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // Phase 1 authentication (RFC 2409 §5.1–5.4). Each method differs in how SKEYID is made
 // and in what proves an identity; the exchanges call the method through authenticator,
@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 
 	"oakley/crypto"
+	"oakley/ike/core"
 	"oakley/ike/isakmp"
 )
 
@@ -22,6 +23,11 @@ type authenticator interface {
 	// verify checks the peer's proof in a received chain against the HASH_I/HASH_R we
 	// expect; a mismatch is ErrAuthenticationFailed.
 	verify(c *isakmp.Chain, expected []byte) error
+}
+
+// newAuthenticator returns the authenticator for a connection's auth method.
+func newAuthenticator(cfg *core.Connection) authenticator {
+	return newPSKAuth(cfg.PSK)
 }
 
 // pskAuth is authentication with a pre-shared key (RFC 2409 §5.4): SKEYID = prf(PSK,

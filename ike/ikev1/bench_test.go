@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 import (
 	"testing"
@@ -23,7 +23,7 @@ func BenchmarkPhase1Phase2(b *testing.B) {
 				x := n.addNode("A", ipA, byte(i), ca)
 				y := n.addNode("B", ipB, byte(i+1), cb)
 				b.StartTimer()
-				x.c.start(n.now)
+				x.c.Start(n.now)
 				n.runUntil(func() bool { return childUp(x, "ab", "net") && childUp(y, "ba", "net") }, time.Minute)
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "negotiations/s")

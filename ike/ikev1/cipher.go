@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // Encryption of ISAKMP messages (RFC 2408 §3.1, RFC 2409 Appendix B): CBC with the
 // Phase 1 key Ka, the IV chain of Phase 1, and one IV chain per Phase 2 exchange.

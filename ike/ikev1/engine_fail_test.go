@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // Bad input and wrong configuration: every case ends in a clear log line on both sides,
 // the right counter, and no SA.
@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"oakley/ike/core"
+
 	"oakley/crypto"
 	"oakley/esp"
 	"oakley/ike/isakmp"
@@ -19,17 +21,17 @@ import (
 // noSA checks that a node has no established ISAKMP SA, no child SA and nothing installed.
 func noSA(t *testing.T, nd *node) {
 	t.Helper()
-	for _, cs := range nd.c.conns {
-		if cs.current() != nil {
+	for _, cs := range nd.c.Conns() {
+		if cs.Current() != nil {
 			t.Fatalf("%s has an established ISAKMP SA", nd.name)
 		}
-		for _, ch := range cs.children {
-			if len(ch.sas) != 0 {
+		for _, ch := range cs.Children {
+			if len(ch.SAs) != 0 {
 				t.Fatalf("%s has child SAs", nd.name)
 			}
 		}
 	}
-	if spis := nd.dp.inboundSPIs(); len(spis) != 0 {
+	if spis := nd.dp.InboundSPIs(); len(spis) != 0 {
 		t.Fatalf("%s installed inbound SAs %v", nd.name, spis)
 	}
 }
@@ -54,13 +56,13 @@ func TestWrongPSK(t *testing.T) {
 		t.Run(map[bool]string{false: "main", true: "aggressive"}[aggressive], func(t *testing.T) {
 			n, a, b := newPair(t, pairOpts{aggressive: aggressive})
 			b.conns[0].PSK = crypto.Key("a different pre-shared key, also long enough")
-			a.c.start(n.now)
+			a.c.Start(n.now)
 			n.runFor(45 * time.Second)
 			noSA(t, a)
 			noSA(t, b)
 			for _, nd := range []*node{a, b} {
 				mustLog(t, nd, "authentication failed", "pre-shared keys differ?")
-				if nd.ctr.get(cAuthFailures) == 0 {
+				if nd.ctr.Get(core.CtrAuthFailures) == 0 {
 					t.Fatalf("%s: auth_failures not counted", nd.name)
 				}
 			}
@@ -71,17 +73,16 @@ func TestWrongPSK(t *testing.T) {
 func TestNoProposalOverlap(t *testing.T) {
 	n, a, b := newPair(t, pairOpts{})
 	b.conns[0].Proposals = mustProposals(t, crypto.ProtoIKEv1, false, "aes128-sha512-ecp384")
-	b.c.byName["ba"].props = b.conns[0].Proposals
-	a.c.start(n.now)
+	a.c.Start(n.now)
 	n.runFor(time.Second)
 	noSA(t, a)
 	noSA(t, b)
 	mustLog(t, b, "NO-PROPOSAL-CHOSEN", "peer offered [aes256-sha256-modp2048", "configured [aes128-sha512-ecp384]")
 	mustLog(t, a, "peer sent NO-PROPOSAL-CHOSEN")
-	if b.ctr.get(cNoProposal) != 1 || b.ctr.get(cErrorNotifiesOut) != 1 || a.ctr.get(cErrorNotifiesIn) != 1 {
-		t.Fatalf("counters A %v B %v", a.ctr.snapshot(), b.ctr.snapshot())
+	if b.ctr.Get(core.CtrNoProposal) != 1 || b.ctr.Get(core.CtrErrorNotifiesOut) != 1 || a.ctr.Get(core.CtrErrorNotifiesIn) != 1 {
+		t.Fatalf("counters A %v B %v", a.ctr.Snapshot(), b.ctr.Snapshot())
 	}
-	if b.c.halfOpen != 0 || len(b.c.sas) != 0 {
+	if b.c.HalfOpenCount() != 0 || len(b.c.sas) != 0 {
 		t.Fatal("responder keeps state after refusing")
 	}
 }
@@ -89,15 +90,15 @@ func TestNoProposalOverlap(t *testing.T) {
 func TestQuickModeNoProposal(t *testing.T) {
 	n, a, b := newPair(t, pairOpts{})
 	b.conns[0].Children[0].ESPProposals = mustProposals(t, crypto.ProtoESP, false, "aes128gcm16")
-	b.c.byName["ba"].children[0].props = b.conns[0].Children[0].ESPProposals
-	a.c.start(n.now)
+	connNamed(b.c, "ba").Children[0].Props = b.conns[0].Children[0].ESPProposals
+	a.c.Start(n.now)
 	n.runFor(time.Second)
 	mustLog(t, b, "Quick Mode failed", "NO-PROPOSAL", "peer offered [aes256-sha256]", "configured [aes128gcm16]")
 	mustLog(t, a, "peer refused Quick Mode: NO-PROPOSAL-CHOSEN")
-	if a.c.byName["ab"].current() == nil || b.c.byName["ba"].current() == nil {
+	if currentSA(a.c, "ab") == nil || currentSA(b.c, "ba") == nil {
 		t.Fatal("a Phase 2 failure must not end the ISAKMP SA")
 	}
-	if len(a.dp.inboundSPIs())+len(b.dp.inboundSPIs()) != 0 {
+	if len(a.dp.InboundSPIs())+len(b.dp.InboundSPIs()) != 0 {
 		t.Fatal("child SAs installed")
 	}
 }
@@ -105,33 +106,33 @@ func TestQuickModeNoProposal(t *testing.T) {
 func TestUnexpectedPeerID(t *testing.T) {
 	t.Run("responder", func(t *testing.T) {
 		n, a, b := newPair(t, pairOpts{})
-		a.conns[0].LocalID = FQDNIdentity("mallory.test")
-		a.c.start(n.now)
+		a.conns[0].LocalID = core.FQDNIdentity("mallory.test")
+		a.c.Start(n.now)
 		n.runFor(time.Second)
 		noSA(t, a)
 		noSA(t, b)
 		mustLog(t, b, "INVALID-ID-INFORMATION", `peer identified as "mallory.test"`)
-		if b.ctr.get(cInvalidID) != 1 {
+		if b.ctr.Get(core.CtrInvalidID) != 1 {
 			t.Fatal("invalid_id not counted")
 		}
 	})
 	t.Run("initiator", func(t *testing.T) {
 		n, a, b := newPair(t, pairOpts{})
-		b.conns[0].LocalID = FQDNIdentity("impostor.test")
-		a.c.start(n.now)
+		b.conns[0].LocalID = core.FQDNIdentity("impostor.test")
+		a.c.Start(n.now)
 		n.runFor(time.Second)
 		noSA(t, a)
 		mustLog(t, a, "INVALID-ID", `responder identified as "impostor.test"`)
 	})
 	t.Run("any", func(t *testing.T) {
 		n, a, b := newPair(t, pairOpts{})
-		b.conns[0].RemoteID = AnyIdentity
+		b.conns[0].RemoteID = core.AnyIdentity
 		establish(t, n, a, b)
 	})
 	t.Run("aggressive-unknown-id", func(t *testing.T) {
 		n, a, b := newPair(t, pairOpts{aggressive: true})
-		a.conns[0].LocalID = UserFQDNIdentity("eve@a.test")
-		a.c.start(n.now)
+		a.conns[0].LocalID = core.UserFQDNIdentity("eve@a.test")
+		a.c.Start(n.now)
 		n.runFor(time.Second)
 		noSA(t, a)
 		noSA(t, b)
@@ -140,13 +141,14 @@ func TestUnexpectedPeerID(t *testing.T) {
 }
 
 func TestQuickModeSelectorsOutsideConfig(t *testing.T) {
-	n, a, b := newPair(t, pairOpts{})
-	a.conns[0].Children[0].RemoteTS = []esp.Selector{sel("198.51.100.0/23")} // wider than B allows
-	a.c.start(n.now)
+	n, a, b := newPair(t, pairOpts{tweak: func(ca, _ *core.Connection) {
+		ca.Children[0].RemoteTS = []esp.Selector{sel("198.51.100.0/23")} // wider than B allows
+	}})
+	a.c.Start(n.now)
 	n.runFor(time.Second)
 	mustLog(t, b, "INVALID-ID", "no child of connection")
 	mustLog(t, a, "peer refused Quick Mode: INVALID-ID-INFORMATION")
-	if b.ctr.get(cInvalidID) != 1 || len(b.dp.inboundSPIs()) != 0 {
+	if b.ctr.Get(core.CtrInvalidID) != 1 || len(b.dp.InboundSPIs()) != 0 {
 		t.Fatal("selectors outside the configuration accepted")
 	}
 }
@@ -154,7 +156,7 @@ func TestQuickModeSelectorsOutsideConfig(t *testing.T) {
 func TestAggressiveResponderNeedsOptIn(t *testing.T) {
 	n, a, b := newPair(t, pairOpts{aggressive: true})
 	b.conns[0].InsecureAlgorithms = false
-	a.c.start(n.now)
+	a.c.Start(n.now)
 	n.runFor(time.Second)
 	noSA(t, a)
 	noSA(t, b)
@@ -185,9 +187,10 @@ func TestTamperedPhase1(t *testing.T) {
 				x[offsets[i](x)] ^= 0x40
 				return x
 			}
-			a.c.start(n.now)
-			n.runFor(20 * time.Second) // before the persistent connection's retry at 30 s
-			if a.c.byName["ab"].current() != nil && b.c.byName["ba"].current() != nil {
+			a.conns[0].StartAction = "none" // no retry after the failure: one exchange to judge
+			connNamed(a.c, "ab").BringUp(n.now, connNamed(a.c, "ab").Children)
+			n.runFor(20 * time.Second)
+			if currentSA(a.c, "ab") != nil && currentSA(b.c, "ba") != nil {
 				// A tampered MM1 attribute may still be acceptable; then the SA must be sound.
 				if what != "MM1" {
 					t.Fatal("tampered message accepted")
@@ -216,23 +219,23 @@ func TestReplayedMessagesNotProcessedTwice(t *testing.T) {
 	}
 	establish(t, n, a, b)
 	n.filter = nil
-	ikeBefore, childBefore := b.ctr.get(cIKEEstablished), b.ctr.get(cChildEstablished)
+	ikeBefore, childBefore := b.ctr.Get(core.CtrIKEEstablished), b.ctr.Get(core.CtrChildEstablished)
 	for _, m := range fromA {
 		b.c.handleDatagram(n.now, m, netip.AddrPortFrom(ipA, 500), 500)
 	}
 	n.runFor(10 * time.Second)
-	if b.ctr.get(cIKEEstablished) != ikeBefore || b.ctr.get(cChildEstablished) != childBefore {
+	if b.ctr.Get(core.CtrIKEEstablished) != ikeBefore || b.ctr.Get(core.CtrChildEstablished) != childBefore {
 		t.Fatal("a replayed exchange was processed again")
 	}
-	if len(b.dp.inboundSPIs()) != 1 || len(b.c.byName["ba"].ikes) != 1 {
-		t.Fatalf("replay created state: %d inbound SAs", len(b.dp.inboundSPIs()))
+	if len(b.dp.InboundSPIs()) != 1 || len(connNamed(b.c, "ba").IKEs()) != 1 {
+		t.Fatalf("replay created state: %d inbound SAs", len(b.dp.InboundSPIs()))
 	}
-	if b.ctr.get(cDuplicates) == 0 {
+	if b.ctr.Get(core.CtrDuplicates) == 0 {
 		t.Fatal("replays not counted")
 	}
 	// The replayed MM1 is a first message: it may only create bounded half-open state.
-	if b.c.halfOpen > 1 {
-		t.Fatalf("%d half-open SAs", b.c.halfOpen)
+	if b.c.HalfOpenCount() > 1 {
+		t.Fatalf("%d half-open SAs", b.c.HalfOpenCount())
 	}
 }
 
@@ -250,7 +253,7 @@ func mm1(t testing.TB, cookie isakmp.Cookie, tr p1Transform) []byte {
 func TestHalfOpenFloodAndAmplification(t *testing.T) {
 	n, a, b := newPair(t, pairOpts{})
 	b.conns[0].RemoteAddr = netip.Addr{}
-	tr := expandP1(b.c.conns[0].props, isakmp.AuthPreSharedKey, time.Hour)[0]
+	tr := expandP1(props(b.c.Conns()[0]), isakmp.AuthPreSharedKey, time.Hour)[0]
 	sent := 0
 	for i := 0; i < 5000; i++ {
 		var ck isakmp.Cookie
@@ -258,24 +261,24 @@ func TestHalfOpenFloodAndAmplification(t *testing.T) {
 		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i % 64)}), 500)
 		req := mm1(t, ck, tr)
 		b.c.handleDatagram(n.now, req, src, 500)
-		for _, o := range b.c.takeOut() {
+		for _, o := range b.c.TakeOut() {
 			sent++
-			if len(o.msg) > len(req) {
-				t.Fatalf("reply of %d bytes to a first message of %d", len(o.msg), len(req))
+			if len(o.Msg) > len(req) {
+				t.Fatalf("reply of %d bytes to a first message of %d", len(o.Msg), len(req))
 			}
 		}
 	}
-	if b.c.halfOpen > halfOpenMax || len(b.c.sas) > halfOpenMax {
-		t.Fatalf("%d half-open SAs, cap %d", b.c.halfOpen, halfOpenMax)
+	if b.c.HalfOpenCount() > core.HalfOpenMax || len(b.c.sas) > core.HalfOpenMax {
+		t.Fatalf("%d half-open SAs, cap %d", b.c.HalfOpenCount(), core.HalfOpenMax)
 	}
-	for src, k := range b.c.halfBySrc {
-		if k > halfOpenPerSource {
+	for src, k := range b.c.HalfOpenBySource() {
+		if k > core.HalfOpenPerSrc {
 			t.Fatalf("%d half-open SAs from %s", k, src)
 		}
 	}
 	// The full table evicts its oldest entries instead of refusing new ones.
-	if b.ctr.get(cHalfOpenEvicted) == 0 || b.c.halfOpen != halfOpenMax {
-		t.Fatalf("flood: %d answered, %d dropped, %d evicted, %d half-open", sent, b.ctr.get(cHalfOpenDrops), b.ctr.get(cHalfOpenEvicted), b.c.halfOpen)
+	if b.ctr.Get(core.CtrHalfOpenEvicted) == 0 || b.c.HalfOpenCount() != core.HalfOpenMax {
+		t.Fatalf("flood: %d answered, %d dropped, %d evicted, %d half-open", sent, b.ctr.Get(core.CtrHalfOpenDrops), b.ctr.Get(core.CtrHalfOpenEvicted), b.c.HalfOpenCount())
 	}
 	// One source alone cannot hold more than its share.
 	for i := 0; i < 100; i++ {
@@ -283,33 +286,33 @@ func TestHalfOpenFloodAndAmplification(t *testing.T) {
 		binary.BigEndian.PutUint64(ck[:], uint64(100000+i))
 		b.c.handleDatagram(n.now, mm1(t, ck, tr), netip.AddrPortFrom(netip.MustParseAddr("198.51.100.77"), 500), 500)
 	}
-	b.c.takeOut()
-	if got := b.c.halfBySrc[netip.MustParseAddr("198.51.100.77")]; got != halfOpenPerSource || b.ctr.get(cHalfOpenDrops) != 100-halfOpenPerSource {
-		t.Fatalf("one source holds %d half-open SAs (cap %d), %d dropped", got, halfOpenPerSource, b.ctr.get(cHalfOpenDrops))
+	b.c.TakeOut()
+	if got := b.c.HalfOpenBySource()[netip.MustParseAddr("198.51.100.77")]; got != core.HalfOpenPerSrc || b.ctr.Get(core.CtrHalfOpenDrops) != 100-core.HalfOpenPerSrc {
+		t.Fatalf("one source holds %d half-open SAs (cap %d), %d dropped", got, core.HalfOpenPerSrc, b.ctr.Get(core.CtrHalfOpenDrops))
 	}
 	// A real peer gets through while the table is still full of spoofed entries.
 	establish(t, n, a, b)
 	// The rest expire.
-	n.runFor(halfOpenTimeout + time.Second)
-	if b.c.halfOpen != 0 || len(b.c.firsts) != 0 || len(b.c.halfBySrc) != 0 {
-		t.Fatalf("half-open state left: %d/%d/%d", b.c.halfOpen, len(b.c.sas), len(b.c.firsts))
+	n.runFor(core.HalfOpenTimeout + time.Second)
+	if b.c.HalfOpenCount() != 0 || len(b.c.firsts) != 0 || len(b.c.HalfOpenBySource()) != 0 {
+		t.Fatalf("half-open state left: %d/%d/%d", b.c.HalfOpenCount(), len(b.c.sas), len(b.c.firsts))
 	}
 }
 
 func TestGarbageCounted(t *testing.T) {
 	n, _, b := newPair(t, pairOpts{})
 	inputs := [][]byte{nil, {1, 2, 3}, bytes.Repeat([]byte{0xff}, 28), make([]byte, 100)}
-	good := mm1(t, isakmp.Cookie{1}, expandP1(b.c.conns[0].props, isakmp.AuthPreSharedKey, time.Hour)[0])
+	good := mm1(t, isakmp.Cookie{1}, expandP1(props(b.c.Conns()[0]), isakmp.AuthPreSharedKey, time.Hour)[0])
 	for i := 1; i < len(good); i++ {
 		inputs = append(inputs, good[:i]) // every strict prefix
 	}
 	for _, in := range inputs {
 		b.c.handleDatagram(n.now, in, netip.AddrPortFrom(ipA, 500), 500)
 	}
-	if got := b.ctr.get(cMalformed) + b.ctr.get(cInvalidCookie); got != uint64(len(inputs)) {
+	if got := b.ctr.Get(core.CtrMalformed) + b.ctr.Get(core.CtrInvalidCookie) + b.ctr.Get(core.CtrInvalidVersion); got != uint64(len(inputs)) {
 		t.Fatalf("%d of %d bad inputs counted", got, len(inputs))
 	}
-	if len(b.c.takeOut()) != 0 {
+	if len(b.c.TakeOut()) != 0 {
 		t.Fatal("answered garbage")
 	}
 }
@@ -317,16 +320,16 @@ func TestGarbageCounted(t *testing.T) {
 // TestReflectedFirstMessage: our own MM1 sent back to us must not be taken for MM2.
 func TestReflectedFirstMessage(t *testing.T) {
 	n, a, b := newPair(t, pairOpts{})
-	a.c.start(n.now)
-	out := a.c.takeOut()
+	a.c.Start(n.now)
+	out := a.c.TakeOut()
 	if len(out) != 1 {
 		t.Fatal("no MM1")
 	}
-	a.c.handleDatagram(n.now, out[0].msg, netip.AddrPortFrom(ipB, 500), 500)
-	if a.ctr.get(cUnexpected) != 1 || len(a.c.takeOut()) != 0 {
+	a.c.handleDatagram(n.now, out[0].Msg, netip.AddrPortFrom(ipB, 500), 500)
+	if a.ctr.Get(core.CtrUnexpected) != 1 || len(a.c.TakeOut()) != 0 {
 		t.Fatal("reflected MM1 processed")
 	}
-	b.c.handleDatagram(n.now, out[0].msg, netip.AddrPortFrom(ipA, 500), 500)
+	b.c.handleDatagram(n.now, out[0].Msg, netip.AddrPortFrom(ipA, 500), 500)
 	n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, time.Minute)
 }
 
@@ -351,14 +354,14 @@ func TestWrongPSKEncryptedAnswers(t *testing.T) {
 		return nil
 	}
 	start := n.now
-	a.c.start(n.now)
+	a.c.Start(n.now)
 	n.runUntil(func() bool { return logged(a, "pre-shared keys differ?") }, 10*time.Second)
 	if took := n.now.Sub(start); took > 5*time.Second {
 		t.Fatalf("gave up after %s", took)
 	}
 	noSA(t, a)
 	mustLog(t, a, "authentication failed", "do not decrypt")
-	if a.ctr.get(cAuthFailures) != 1 {
-		t.Fatalf("auth_failures %d", a.ctr.get(cAuthFailures))
+	if a.ctr.Get(core.CtrAuthFailures) != 1 {
+		t.Fatalf("auth_failures %d", a.ctr.Get(core.CtrAuthFailures))
 	}
 }

@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // Life cycle in memory: Phase 2 rekeys (by time, by byte limit, both peers at once)
 // without a moment where a sender uses an SA its peer lacks, Phase 1 re-authentication,
@@ -9,12 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"oakley/ike/core"
+
 	"oakley/esp"
 	"oakley/ike/isakmp"
 )
 
 func policies(a, b *node) []*esp.Policy {
-	return []*esp.Policy{a.conns[0].Children[0].Policy, b.conns[0].Children[0].Policy}
+	return []*esp.Policy{a.policy(a.conns[0].Name, "net"), b.policy(b.conns[0].Name, "net")}
 }
 
 func TestChildRekeyByTime(t *testing.T) {
@@ -23,44 +25,46 @@ func TestChildRekeyByTime(t *testing.T) {
 	n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
 	// Both sides rekey at ~rekey_time (1h, minus up to 5% jitter); whoever is first wins.
 	n.runFor(time.Hour + 10*time.Second)
-	chA, chB := a.c.byName["ab"].child("net"), b.c.byName["ba"].child("net")
-	if chA.newest() == nil || chA.newest() == old {
+	chA, chB := connNamed(a.c, "ab").Child("net"), connNamed(b.c, "ba").Child("net")
+	if chA.Newest() == nil || chA.Newest() == old {
 		t.Fatal("no new child SA after rekey_time")
 	}
-	if len(chA.sas) != 1 || len(chB.sas) != 1 {
-		t.Fatalf("%d / %d child SAs after the rekey, want the old ones deleted", len(chA.sas), len(chB.sas))
+	if len(chA.SAs) != 1 || len(chB.SAs) != 1 {
+		t.Fatalf("%d / %d child SAs after the rekey, want the old ones deleted", len(chA.SAs), len(chB.SAs))
 	}
-	checkKeysMatch(t, chA.newest(), chB.newest())
-	if a.ctr.get(cChildRekeys)+b.ctr.get(cChildRekeys) == 0 {
+	checkKeysMatch(t, chA.Newest(), chB.Newest())
+	if a.ctr.Get(core.CtrChildRekeys)+b.ctr.Get(core.CtrChildRekeys) == 0 {
 		t.Fatal("rekey not counted")
 	}
-	if len(a.dp.inboundSPIs()) != 1 || len(b.dp.inboundSPIs()) != 1 {
-		t.Fatalf("inbound SAs left: %v / %v", a.dp.inboundSPIs(), b.dp.inboundSPIs())
+	if len(a.dp.InboundSPIs()) != 1 || len(b.dp.InboundSPIs()) != 1 {
+		t.Fatalf("inbound SAs left: %v / %v", a.dp.InboundSPIs(), b.dp.InboundSPIs())
 	}
-	if old.state != childDead || !old.in.Expired() {
+	if old.Alive() || !inOf(old).Expired() {
 		t.Fatal("old SA not closed")
 	}
 	// Several generations: still one pair each, keys fresh.
 	n.runFor(3 * time.Hour)
-	if len(chA.sas) != 1 || len(chB.sas) != 1 {
-		t.Fatalf("%d / %d child SAs after several rekeys", len(chA.sas), len(chB.sas))
+	if len(chA.SAs) != 1 || len(chB.SAs) != 1 {
+		t.Fatalf("%d / %d child SAs after several rekeys", len(chA.SAs), len(chB.SAs))
 	}
-	checkKeysMatch(t, chA.newest(), chB.newest())
+	checkKeysMatch(t, chA.Newest(), chB.Newest())
 }
 
 func TestChildRekeyBySoftByteLimit(t *testing.T) {
 	n, a, b := newPair(t, pairOpts{})
 	a.conns[0].Children[0].LifeBytes = 1 << 20
 	ca, _ := establish(t, n, a, b)
-	if got := ca.out.Config().Life; got.HardBytes != 1<<20 || got.SoftBytes == 0 || got.SoftBytes >= got.HardBytes {
+	// The limit travels in kilobytes of 1000 bytes (as strongSwan counts them), so both sides
+	// agree on 1048 kB = 1 048 000 bytes.
+	if got := outOf(ca).Config().Life; got.HardBytes != 1048000 || got.SoftBytes == 0 || got.SoftBytes >= got.HardBytes {
 		t.Fatalf("byte limits %+v", got)
 	}
 	n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
-	a.soft = append(a.soft, ca.out.SPI()) // what the data plane signals at the soft limit
+	a.softExpire(ca) // what the data plane signals at the soft limit
 	n.runFor(10 * time.Second)
-	ch := a.c.byName["ab"].child("net")
-	if ch.newest() == ca || len(ch.sas) != 1 {
-		t.Fatalf("no rekey after the soft byte limit (%d SAs)", len(ch.sas))
+	ch := connNamed(a.c, "ab").Child("net")
+	if ch.Newest() == ca || len(ch.SAs) != 1 {
+		t.Fatalf("no rekey after the soft byte limit (%d SAs)", len(ch.SAs))
 	}
 }
 
@@ -69,23 +73,23 @@ func TestRekeyCollision(t *testing.T) {
 	ca, cb := establish(t, n, a, b)
 	n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
 	// Both peers start a rekey of the same pair at the same instant.
-	ca.softExpired(n.now)
-	cb.softExpired(n.now)
+	a.softExpire(ca)
+	b.softExpire(cb)
 	n.runFor(20 * time.Second)
-	chA, chB := a.c.byName["ab"].child("net"), b.c.byName["ba"].child("net")
-	if chA.newest() == nil || chB.newest() == nil || ca.state != childDead || cb.state != childDead {
+	chA, chB := connNamed(a.c, "ab").Child("net"), connNamed(b.c, "ba").Child("net")
+	if chA.Newest() == nil || chB.Newest() == nil || ca.Alive() || cb.Alive() {
 		t.Fatal("collision left the child without a new SA or the old one alive")
 	}
 	// Each side sends on a pair the other has; all installed pairs agree.
-	for _, x := range chA.sas {
-		var peer *childSA
-		for _, y := range chB.sas {
-			if y.inSPI == x.outSPI {
+	for _, x := range chA.SAs {
+		var peer *core.ChildSA
+		for _, y := range chB.SAs {
+			if y.InSPI() == x.OutSPI() {
 				peer = y
 			}
 		}
 		if peer == nil {
-			t.Fatalf("A's pair %08x has no counterpart at B", x.outSPI)
+			t.Fatalf("A's pair %08x has no counterpart at B", x.OutSPI())
 		}
 		checkKeysMatch(t, x, peer)
 	}
@@ -96,58 +100,58 @@ func TestPhase1Reauthentication(t *testing.T) {
 	a.conns[0].RekeyTime = 2 * time.Hour
 	b.conns[0].RekeyTime = 0 // the responder leaves it to the initiator
 	establish(t, n, a, b)
-	old := a.c.byName["ab"].current()
+	old := currentSA(a.c, "ab")
 	n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
 	n.runFor(2*time.Hour + time.Minute)
-	cs := a.c.byName["ab"]
-	if cs.current() == old || len(cs.ikes) != 1 || len(b.c.byName["ba"].ikes) != 1 {
-		t.Fatalf("re-authentication: %d / %d ISAKMP SAs", len(cs.ikes), len(b.c.byName["ba"].ikes))
+	cs := connNamed(a.c, "ab")
+	if cs.Current() == old || len(cs.IKEs()) != 1 || len(connNamed(b.c, "ba").IKEs()) != 1 {
+		t.Fatalf("re-authentication: %d / %d ISAKMP SAs", len(cs.IKEs()), len(connNamed(b.c, "ba").IKEs()))
 	}
 	if old.state != p1Dead || old.keys.skeyid != nil || old.keys.skeyidD != nil {
 		t.Fatal("old ISAKMP SA not deleted and wiped")
 	}
 	for _, nd := range []*node{a, b} {
-		for _, ch := range nd.c.conns[0].children {
-			for _, csa := range ch.sas {
-				if csa.ike != nd.c.conns[0].current() {
+		for _, ch := range nd.c.Conns()[0].Children {
+			for _, csa := range ch.SAs {
+				if csa.IKE() != nd.c.Conns()[0].Current() {
 					t.Fatalf("%s: child not moved to the new ISAKMP SA", nd.name)
 				}
 			}
 		}
 	}
-	if a.ctr.get(cIKEReauths) != 1 {
-		t.Fatalf("ike_reauths = %d", a.ctr.get(cIKEReauths))
+	if a.ctr.Get(core.CtrIKEReauths) != 1 {
+		t.Fatalf("ike_reauths = %d", a.ctr.Get(core.CtrIKEReauths))
 	}
 	// The children still rekey through the new SA.
 	n.runFor(time.Hour)
-	checkKeysMatch(t, cs.child("net").newest(), b.c.byName["ba"].child("net").newest())
+	checkKeysMatch(t, cs.Child("net").Newest(), connNamed(b.c, "ba").Child("net").Newest())
 }
 
 func TestDPD(t *testing.T) {
 	for _, action := range []string{"clear", "hold", "restart"} {
 		t.Run(action, func(t *testing.T) {
 			n, a, b := newPair(t, pairOpts{})
-			for _, c := range []*Connection{a.conns[0], b.conns[0]} {
+			for _, c := range []*core.Connection{a.conns[0], b.conns[0]} {
 				c.DPDDelay, c.DPDTimeout, c.DPDAction = 10*time.Second, 30*time.Second, action
 			}
 			establish(t, n, a, b)
 			// Idle but alive: R-U-THERE / ACK, no timeout.
 			n.runFor(time.Minute)
-			if a.ctr.get(cDPDRequestsOut) == 0 || b.ctr.get(cDPDRequestsIn) == 0 {
-				t.Fatalf("no R-U-THERE while idle: %v", a.ctr.snapshot())
+			if a.ctr.Get(core.CtrDPDRequestsOut) == 0 || b.ctr.Get(core.CtrDPDRequestsIn) == 0 {
+				t.Fatalf("no R-U-THERE while idle: %v", a.ctr.Snapshot())
 			}
-			if a.ctr.get(cDPDTimeouts)+b.ctr.get(cDPDTimeouts) != 0 {
+			if a.ctr.Get(core.CtrDPDTimeouts)+b.ctr.Get(core.CtrDPDTimeouts) != 0 {
 				t.Fatal("DPD timed out against a live peer")
 			}
 			// Traffic suppresses DPD (idle-based).
-			before := a.ctr.get(cDPDRequestsOut)
-			inA := a.c.byName["ab"].child("net").newest().in
+			before := a.ctr.Get(core.CtrDPDRequestsOut)
+			inA := inOf(connNamed(a.c, "ab").Child("net").Newest())
 			for i := 0; i < 12; i++ {
 				inA.Stats.Packets.Add(1)
 				n.runFor(5 * time.Second)
 			}
-			if a.ctr.get(cDPDRequestsOut) != before {
-				t.Fatalf("R-U-THERE sent although packets kept arriving (%d -> %d)", before, a.ctr.get(cDPDRequestsOut))
+			if a.ctr.Get(core.CtrDPDRequestsOut) != before {
+				t.Fatalf("R-U-THERE sent although packets kept arriving (%d -> %d)", before, a.ctr.Get(core.CtrDPDRequestsOut))
 			}
 			// B dies: everything it sends is lost.
 			n.filter = func(from, to *node, m []byte) []byte {
@@ -157,24 +161,24 @@ func TestDPD(t *testing.T) {
 				return m
 			}
 			n.runFor(2 * time.Minute)
-			if a.ctr.get(cDPDTimeouts) == 0 || !logged(a, "DPD: peer is not answering") {
+			if a.ctr.Get(core.CtrDPDTimeouts) == 0 || !logged(a, "DPD: peer is not answering") {
 				t.Fatal("dead peer not detected")
 			}
-			cs := a.c.byName["ab"]
+			cs := connNamed(a.c, "ab")
 			switch action {
 			case "clear", "hold":
-				if cs.current() != nil || cs.connecting() != nil || len(cs.child("net").sas) != 0 {
+				if cs.Current() != nil || cs.Connecting() != nil || len(cs.Child("net").SAs) != 0 {
 					t.Fatal("SAs left after dpd_action")
 				}
 			case "restart":
-				if a.ctr.get(cRetransmits) == 0 {
+				if a.ctr.Get(core.CtrRetransmits) == 0 {
 					t.Fatal("restart did not re-initiate")
 				}
 			}
 			if action == "hold" {
 				// B comes back; traffic on the policy re-establishes.
 				n.filter = nil
-				a.c.acquire(n.now, a.conns[0].Children[0].Policy)
+				a.acquire(n.now, a.policy(a.conns[0].Name, "net"))
 				n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, time.Minute)
 			}
 		})
@@ -184,20 +188,20 @@ func TestDPD(t *testing.T) {
 func TestTerminateSendsDeletes(t *testing.T) {
 	n, a, b := newPair(t, pairOpts{})
 	establish(t, n, a, b)
-	a.c.byName["ab"].terminate(n.now, ErrDeleted)
+	connNamed(a.c, "ab").Terminate(n.now, ErrDeleted)
 	n.runFor(time.Second)
-	if a.ctr.get(cDeletesOut) != 2 || b.ctr.get(cDeletesIn) != 2 {
-		t.Fatalf("deletes out %d, in %d; want the child's and the ISAKMP SA's", a.ctr.get(cDeletesOut), b.ctr.get(cDeletesIn))
+	if a.ctr.Get(core.CtrDeletesOut) != 2 || b.ctr.Get(core.CtrDeletesIn) != 2 {
+		t.Fatalf("deletes out %d, in %d; want the child's and the ISAKMP SA's", a.ctr.Get(core.CtrDeletesOut), b.ctr.Get(core.CtrDeletesIn))
 	}
 	for _, nd := range []*node{a, b} {
-		cs := nd.c.conns[0]
-		if cs.current() != nil || len(cs.child("net").sas) != 0 || len(nd.dp.inboundSPIs()) != 0 || nd.conns[0].Children[0].Policy.Binding() != nil {
+		cs := nd.c.Conns()[0]
+		if cs.Current() != nil || len(cs.Child("net").SAs) != 0 || len(nd.dp.InboundSPIs()) != 0 || nd.policy(nd.conns[0].Name, "net").Binding() != nil {
 			t.Fatalf("%s keeps SAs after Terminate", nd.name)
 		}
 	}
 	// Nothing re-initiates a terminated connection.
 	n.runFor(time.Hour)
-	if a.c.byName["ab"].current() != nil {
+	if currentSA(a.c, "ab") != nil {
 		t.Fatal("terminated connection came back")
 	}
 }
@@ -207,18 +211,19 @@ func TestNATDetectionAndFloat(t *testing.T) {
 	public := netip.MustParseAddr("203.0.113.5")
 	n.natted(a, public)
 	ca, cb := establish(t, n, a, b)
-	saA, saB := a.c.byName["ab"].current(), b.c.byName["ba"].current()
+	saA, saB := currentSA(a.c, "ab"), currentSA(b.c, "ba")
 	if !saA.nat.local || saA.nat.remote || !saB.nat.remote || saB.nat.local {
 		t.Fatalf("NAT detection: A %+v, B %+v", saA.nat, saB.nat)
 	}
-	if !saA.natt || !saB.natt || saA.remote.Port() != 4500 || saB.remote != netip.AddrPortFrom(public, 34500) {
-		t.Fatalf("float: A -> %s (natt %v), B -> %s (natt %v)", saA.remote, saA.natt, saB.remote, saB.natt)
+	if !saA.NATT || !saB.NATT || saA.Remote.Port() != 4500 || saB.Remote != netip.AddrPortFrom(public, 34500) {
+		t.Fatalf("float: A -> %s (natt %v), B -> %s (natt %v)", saA.Remote, saA.NATT, saB.Remote, saB.NATT)
 	}
-	if ca.encap != esp.EncapUDP || cb.encap != esp.EncapUDP || cb.peer != netip.AddrPortFrom(public, 34500) {
-		t.Fatalf("children: %s %s / %s %s", ca.encap, ca.peer, cb.encap, cb.peer)
+	pa, pb := ca.Params(), cb.Params()
+	if pa.Encap != esp.EncapUDP || pb.Encap != esp.EncapUDP || pb.Peer != netip.AddrPortFrom(public, 34500) {
+		t.Fatalf("children: %s %s / %s %s", pa.Encap, pa.Peer, pb.Encap, pb.Peer)
 	}
-	if ca.tr.mode != isakmp.EncapUDPTunnel {
-		t.Fatalf("mode %s, want UDP-Encapsulated-Tunnel (RFC 3947)", ca.tr.mode)
+	if pa.Detail != isakmp.EncapUDPTunnel.String() {
+		t.Fatalf("mode %s, want UDP-Encapsulated-Tunnel (RFC 3947)", pa.Detail)
 	}
 	// The NATed side keeps the mapping open.
 	n.runFor(time.Minute)
@@ -248,10 +253,10 @@ func TestRetransmissionAfterLoss(t *testing.T) {
 		return m
 	}
 	establish(t, n, a, b)
-	if a.ctr.get(cRetransmits) == 0 || b.ctr.get(cDuplicates)+a.ctr.get(cDuplicates) == 0 {
-		t.Fatalf("retransmits %d, duplicates %d/%d", a.ctr.get(cRetransmits), a.ctr.get(cDuplicates), b.ctr.get(cDuplicates))
+	if a.ctr.Get(core.CtrRetransmits) == 0 || b.ctr.Get(core.CtrDuplicates)+a.ctr.Get(core.CtrDuplicates) == 0 {
+		t.Fatalf("retransmits %d, duplicates %d/%d", a.ctr.Get(core.CtrRetransmits), a.ctr.Get(core.CtrDuplicates), b.ctr.Get(core.CtrDuplicates))
 	}
-	if len(a.c.byName["ab"].ikes) != 1 || len(b.c.byName["ba"].ikes) != 1 {
+	if len(connNamed(a.c, "ab").IKEs()) != 1 || len(connNamed(b.c, "ba").IKEs()) != 1 {
 		t.Fatal("losses made extra ISAKMP SAs")
 	}
 }
@@ -267,12 +272,12 @@ func TestDuplicatesProcessedOnce(t *testing.T) {
 	n.filter = nil
 	n.runFor(time.Minute)
 	for _, nd := range []*node{a, b} {
-		cs := nd.c.conns[0]
-		if len(cs.ikes) != 1 || len(cs.child("net").sas) != 1 || len(nd.dp.inboundSPIs()) != 1 {
-			t.Fatalf("%s: %d ISAKMP SAs, %d child SAs, %d inbound SAs", nd.name, len(cs.ikes), len(cs.child("net").sas), len(nd.dp.inboundSPIs()))
+		cs := nd.c.Conns()[0]
+		if len(cs.IKEs()) != 1 || len(cs.Child("net").SAs) != 1 || len(nd.dp.InboundSPIs()) != 1 {
+			t.Fatalf("%s: %d ISAKMP SAs, %d child SAs, %d inbound SAs", nd.name, len(cs.IKEs()), len(cs.Child("net").SAs), len(nd.dp.InboundSPIs()))
 		}
 	}
-	if a.ctr.get(cDuplicates)+b.ctr.get(cDuplicates) == 0 {
+	if a.ctr.Get(core.CtrDuplicates)+b.ctr.Get(core.CtrDuplicates) == 0 {
 		t.Fatal("duplicates not counted")
 	}
 }
@@ -285,10 +290,10 @@ func TestPeerGoneGivesUp(t *testing.T) {
 		}
 		return m
 	}
-	a.c.start(n.now)
-	n.runFor(40 * time.Second)
-	if a.ctr.get(cRetransmitGiveUps) != 1 || a.ctr.get(cRetransmits) != 4 {
-		t.Fatalf("give-ups %d, retransmits %d", a.ctr.get(cRetransmitGiveUps), a.ctr.get(cRetransmits))
+	a.c.Start(n.now)
+	n.runFor(32 * time.Second) // the schedule gives up after 1+2+4+8+16 s; the retry is ~2 s later
+	if a.ctr.Get(core.CtrRetransmitGiveUps) != 1 || a.ctr.Get(core.CtrRetransmits) != 4 {
+		t.Fatalf("give-ups %d, retransmits %d", a.ctr.Get(core.CtrRetransmitGiveUps), a.ctr.Get(core.CtrRetransmits))
 	}
 	if !logged(a, "peer did not answer") {
 		t.Fatal("no log line for the timeout")
@@ -305,8 +310,8 @@ func TestBothSidesStart(t *testing.T) {
 		n, a, b := newPair(t, pairOpts{aggressive: aggressive})
 		b.conns[0].RemoteAddr, b.conns[0].StartAction = ipA, "start"
 		n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
-		a.c.start(n.now)
-		b.c.start(n.now)
+		a.c.Start(n.now)
+		b.c.Start(n.now)
 		n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, time.Minute)
 		n.runFor(5 * time.Minute)
 		if !childUp(a, "ab", "net") || !childUp(b, "ba", "net") {
@@ -317,8 +322,8 @@ func TestBothSidesStart(t *testing.T) {
 		if !childUp(a, "ab", "net") || !childUp(b, "ba", "net") {
 			t.Fatal("child down after rekeys")
 		}
-		if len(a.dp.inboundSPIs()) > 3 || len(b.dp.inboundSPIs()) > 3 {
-			t.Fatalf("SA pairs pile up: %d / %d", len(a.dp.inboundSPIs()), len(b.dp.inboundSPIs()))
+		if len(a.dp.InboundSPIs()) > 3 || len(b.dp.InboundSPIs()) > 3 {
+			t.Fatalf("SA pairs pile up: %d / %d", len(a.dp.InboundSPIs()), len(b.dp.InboundSPIs()))
 		}
 	}
 }
@@ -337,7 +342,7 @@ func TestAggressiveModeLostAM3(t *testing.T) {
 		return m
 	}
 	establish(t, n, a, b)
-	if !dropped || b.ctr.get(cUnexpected) == 0 {
+	if !dropped || b.ctr.Get(core.CtrUnexpected) == 0 {
 		t.Fatal("AM3 was not lost / not noticed")
 	}
 }
@@ -349,14 +354,13 @@ func TestISAKMPExpiryDeletesChildren(t *testing.T) {
 	a.conns[0].RekeyTime, b.conns[0].RekeyTime = 0, 0 // 8 h lifetime, nobody re-authenticates
 	a.conns[0].StartAction = "none"                   // and nobody brings it back
 	a.conns[0].Children[0].RekeyTime, b.conns[0].Children[0].RekeyTime = 0, 0
-	a.c.byName["ab"].bringUp(n.now, a.c.byName["ab"].children)
+	connNamed(a.c, "ab").BringUp(n.now, connNamed(a.c, "ab").Children)
 	n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, time.Minute)
-	a.c.byName["ab"].persistent = false
 	n.runFor(8*time.Hour + time.Minute)
 	noSA(t, a)
 	noSA(t, b)
-	if a.ctr.get(cDeletesOut)+b.ctr.get(cDeletesOut) < 2 {
-		t.Fatalf("deletes out %d/%d", a.ctr.get(cDeletesOut), b.ctr.get(cDeletesOut))
+	if a.ctr.Get(core.CtrDeletesOut)+b.ctr.Get(core.CtrDeletesOut) < 2 {
+		t.Fatalf("deletes out %d/%d", a.ctr.Get(core.CtrDeletesOut), b.ctr.Get(core.CtrDeletesOut))
 	}
 }
 
@@ -367,7 +371,7 @@ func TestTransportModeThroughNAT(t *testing.T) {
 	public := netip.MustParseAddr("203.0.113.5")
 	n.natted(a, public)
 	_, cb := establish(t, n, a, b)
-	if cb.remoteTS[0].Prefix.Addr() != public || cb.encap != esp.EncapUDP || cb.tr.mode != isakmp.EncapUDPTransport {
-		t.Fatalf("responder: %v %s %s", cb.remoteTS, cb.encap, cb.tr.mode)
+	if p := cb.Params(); p.RemoteTS[0].Prefix.Addr() != public || p.Encap != esp.EncapUDP || p.Detail != isakmp.EncapUDPTransport.String() {
+		t.Fatalf("responder: %v %s %s", p.RemoteTS, p.Encap, p.Detail)
 	}
 }

@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // Two engines against each other in memory: Main Mode and Aggressive Mode over every DH
 // group class, Quick Mode with and without PFS, ESP with AES-GCM and AES-CBC+SHA-256, AH,
@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"oakley/ike/core"
+	"oakley/ike/core/coretest"
 
 	"oakley/crypto"
 	"oakley/esp"
@@ -24,6 +27,9 @@ type pairOpts struct {
 	insecure   bool
 	transport  bool
 	encap      string
+	// tweak edits the two connections before the engines are built from them (children,
+	// selectors, proposals the engines turn into units and SPD entries at start).
+	tweak func(a, b *core.Connection)
 }
 
 // newPair builds A (initiator, start_action = start) and B (responder) on a fresh network.
@@ -36,7 +42,7 @@ func newPair(t *testing.T, o pairOpts) (*lnet, *node, *node) {
 		o.esp = []string{"aes256-sha256"}
 	}
 	ca, cb := pairConfig(t, o.ike, o.esp)
-	for _, c := range []*Connection{ca, cb} {
+	for _, c := range []*core.Connection{ca, cb} {
 		c.Aggressive = o.aggressive
 		c.InsecureAlgorithms = o.insecure || o.aggressive
 		if o.encap != "" {
@@ -50,6 +56,9 @@ func newPair(t *testing.T, o pairOpts) (*lnet, *node, *node) {
 			ch.Mode = esp.Transport
 			ch.LocalTS, ch.RemoteTS = nil, nil
 		}
+	}
+	if o.tweak != nil {
+		o.tweak(ca, cb)
 	}
 	n := newLnet(t)
 	a := n.addNode("A", ipA, 1, ca)
@@ -65,12 +74,12 @@ func newPair(t *testing.T, o pairOpts) (*lnet, *node, *node) {
 }
 
 // establish runs start on both nodes and waits for the child on both sides.
-func establish(t *testing.T, n *lnet, a, b *node) (*childSA, *childSA) {
+func establish(t *testing.T, n *lnet, a, b *node) (*core.ChildSA, *core.ChildSA) {
 	t.Helper()
-	a.c.start(n.now)
-	b.c.start(n.now)
+	a.c.Start(n.now)
+	b.c.Start(n.now)
 	n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, 2*time.Minute)
-	ca, cb := a.c.byName["ab"].child("net").newest(), b.c.byName["ba"].child("net").newest()
+	ca, cb := connNamed(a.c, "ab").Child("net").Newest(), connNamed(b.c, "ba").Child("net").Newest()
 	checkKeysMatch(t, ca, cb)
 	return ca, cb
 }
@@ -78,14 +87,14 @@ func establish(t *testing.T, n *lnet, a, b *node) (*childSA, *childSA) {
 func TestMainModeQuickModeBasic(t *testing.T) {
 	n, a, b := newPair(t, pairOpts{})
 	ca, cb := establish(t, n, a, b)
-	if ca.encap != esp.EncapRaw || cb.encap != esp.EncapRaw {
-		t.Fatalf("encap auto without NAT must be raw ESP, got %s/%s", ca.encap, cb.encap)
+	if ca.Params().Encap != esp.EncapRaw || cb.Params().Encap != esp.EncapRaw {
+		t.Fatalf("encap auto without NAT must be raw ESP, got %s/%s", ca.Params().Encap, cb.Params().Encap)
 	}
-	if a.ctr.get(cIKEEstablished) != 1 || b.ctr.get(cIKEEstablished) != 1 || a.ctr.get(cChildEstablished) != 1 {
-		t.Fatalf("counters: %v / %v", a.ctr.snapshot(), b.ctr.snapshot())
+	if a.ctr.Get(core.CtrIKEEstablished) != 1 || b.ctr.Get(core.CtrIKEEstablished) != 1 || a.ctr.Get(core.CtrChildEstablished) != 1 {
+		t.Fatalf("counters: %v / %v", a.ctr.Snapshot(), b.ctr.Snapshot())
 	}
-	for _, name := range []string{cMalformed, cAuthFailures, cRetransmits, cDuplicates} {
-		if a.ctr.get(name)+b.ctr.get(name) != 0 {
+	for _, name := range []string{core.CtrMalformed, core.CtrAuthFailures, core.CtrRetransmits, core.CtrDuplicates} {
+		if a.ctr.Get(name)+b.ctr.Get(name) != 0 {
 			t.Fatalf("%s counted on a clean run", name)
 		}
 	}
@@ -119,31 +128,31 @@ func TestAlgorithmMatrix(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			n, a, b := newPair(t, tc.o)
 			ca, cb := establish(t, n, a, b)
-			if got := ca.tr.group; (got == nil) != (tc.pfs == "") || got != nil && got.Name != tc.pfs {
+			if got := ca.Params().PFS; (got == nil) != (tc.pfs == "") || got != nil && got.Name != tc.pfs {
 				t.Fatalf("PFS group %v, want %q", got, tc.pfs)
 			}
 			wantProto := isakmp.ProtoESP
 			if tc.o.ah != nil {
 				wantProto = isakmp.ProtoAH
 			}
-			if ca.proto != wantProto || cb.proto != wantProto {
-				t.Fatalf("protocol %s/%s", ca.proto, cb.proto)
+			if v1Proto(ca.Unit()) != wantProto || v1Proto(cb.Unit()) != wantProto {
+				t.Fatalf("protocol %s/%s", v1Proto(ca.Unit()), v1Proto(cb.Unit()))
 			}
 			wantMode := esp.Tunnel
 			if tc.o.transport {
 				wantMode = esp.Transport
 			}
-			if ca.in.Config().Mode != wantMode {
-				t.Fatalf("mode %s", ca.in.Config().Mode)
+			if inOf(ca).Config().Mode != wantMode {
+				t.Fatalf("mode %s", inOf(ca).Config().Mode)
 			}
-			if tc.o.transport && (ca.localTS[0].Prefix.Addr() != ipA || ca.remoteTS[0].Prefix.Addr() != ipB) {
-				t.Fatalf("transport selectors %v === %v", ca.localTS, ca.remoteTS)
+			if tc.o.transport && (ca.Params().LocalTS[0].Prefix.Addr() != ipA || ca.Params().RemoteTS[0].Prefix.Addr() != ipB) {
+				t.Fatalf("transport selectors %v === %v", ca.Params().LocalTS, ca.Params().RemoteTS)
 			}
-			if tc.o.esp != nil && strings.HasSuffix(tc.o.esp[0], "-esn") != ca.in.Config().ESN {
+			if tc.o.esp != nil && strings.HasSuffix(tc.o.esp[0], "-esn") != inOf(ca).Config().ESN {
 				t.Fatal("ESN not negotiated as configured")
 			}
-			if tc.o.encap == "udp" && (ca.encap != esp.EncapUDP || ca.peer.Port() != 4500 || cb.peer.Port() != 4500) {
-				t.Fatalf("forced UDP encapsulation: %s %s / %s", ca.encap, ca.peer, cb.peer)
+			if tc.o.encap == "udp" && (ca.Params().Encap != esp.EncapUDP || ca.Params().Peer.Port() != 4500 || cb.Params().Peer.Port() != 4500) {
+				t.Fatalf("forced UDP encapsulation: %s %s / %s", ca.Params().Encap, ca.Params().Peer, cb.Params().Peer)
 			}
 		})
 	}
@@ -155,10 +164,8 @@ func TestProposalChoice(t *testing.T) {
 	n, a, b := newPair(t, pairOpts{})
 	a.conns[0].Proposals = mustProposals(t, crypto.ProtoIKEv1, false, "aes128-sha256-ecp256", "aes256-sha256-modp2048")
 	b.conns[0].Proposals = mustProposals(t, crypto.ProtoIKEv1, false, "aes256-sha256-modp2048", "aes128-sha256-ecp256")
-	a.c.byName["ab"].props = a.conns[0].Proposals
-	b.c.byName["ba"].props = b.conns[0].Proposals
 	establish(t, n, a, b)
-	if got := a.c.byName["ab"].current().tr.String(); got != "aes128-sha256-ecp256" {
+	if got := currentSA(a.c, "ab").tr.String(); got != "aes128-sha256-ecp256" {
 		t.Fatalf("negotiated %s, want the initiator's first choice", got)
 	}
 }
@@ -168,7 +175,7 @@ func TestProposalChoice(t *testing.T) {
 // second line).
 func TestInsecureNeedsOptIn(t *testing.T) {
 	_, cb := pairConfig(t, []string{"aes128-sha1-modp1024"}, []string{"aes128-sha1"})
-	if _, err := newCore(Config{Connections: []*Connection{cb}, Dataplane: newFakeDP()}, newCounters()); err == nil {
+	if _, err := newTestCore(core.Config{Connections: []*core.Connection{cb}, Dataplane: coretest.NewFakeDP()}, core.NewCounters()); err == nil {
 		t.Fatal("MODP1024 accepted without insecure_algorithms")
 	}
 	tr := p1Transform{enc: crypto.Lookup("aes128"), hash: crypto.Lookup("sha1"), group: crypto.Lookup("modp1024"), auth: isakmp.AuthPreSharedKey}
@@ -181,32 +188,29 @@ func TestInsecureNeedsOptIn(t *testing.T) {
 }
 
 func TestTwoChildrenAndSelectors(t *testing.T) {
-	n, a, b := newPair(t, pairOpts{})
-	add := func(c *Connection, name, l, r string) {
-		c.Children = append(c.Children, &Child{Name: name, LocalTS: []esp.Selector{sel(l)}, RemoteTS: []esp.Selector{sel(r)},
-			ESPProposals: mustProposals(t, crypto.ProtoESP, false, "aes128gcm16"), Policy: &esp.Policy{Name: name}})
+	add := func(c *core.Connection, name, l, r string) {
+		c.Children = append(c.Children, &core.Child{Name: name, LocalTS: []esp.Selector{sel(l)}, RemoteTS: []esp.Selector{sel(r)},
+			ESPProposals: mustProposals(t, crypto.ProtoESP, false, "aes128gcm16")})
 	}
-	// A asks for a narrower selector pair than B allows: B accepts it as is.
-	add(a.conns[0], "web", "192.0.2.10/32", "198.51.100.80/32")
-	add(b.conns[0], "web", "198.51.100.0/25", "192.0.2.0/28")
-	for _, nd := range []*node{a, b} {
-		nd.c.conns[0] = newConnState(nd.c, nd.conns[0])
-		nd.c.byName[nd.conns[0].Name] = nd.c.conns[0]
-	}
+	n, a, b := newPair(t, pairOpts{tweak: func(ca, cb *core.Connection) {
+		// A asks for a narrower selector pair than B allows: B accepts it as is.
+		add(ca, "web", "192.0.2.10/32", "198.51.100.80/32")
+		add(cb, "web", "198.51.100.0/25", "192.0.2.0/28")
+	}})
 	establish(t, n, a, b)
 	n.runUntil(func() bool { return childUp(a, "ab", "web") && childUp(b, "ba", "web") }, time.Minute)
-	web := b.c.byName["ba"].child("web").newest()
-	if web.localTS[0].Prefix != netip.MustParsePrefix("198.51.100.80/32") || web.remoteTS[0].Prefix != netip.MustParsePrefix("192.0.2.10/32") {
-		t.Fatalf("responder selectors %v === %v", web.localTS, web.remoteTS)
+	web := connNamed(b.c, "ba").Child("web").Newest()
+	if p := web.Params(); p.LocalTS[0].Prefix != netip.MustParsePrefix("198.51.100.80/32") || p.RemoteTS[0].Prefix != netip.MustParsePrefix("192.0.2.10/32") {
+		t.Fatalf("responder selectors %v === %v", p.LocalTS, p.RemoteTS)
 	}
-	checkKeysMatch(t, a.c.byName["ab"].child("web").newest(), web)
+	checkKeysMatch(t, connNamed(a.c, "ab").Child("web").Newest(), web)
 }
 
 func TestIPv6Peers(t *testing.T) {
 	ca, cb := pairConfig(t, []string{"aes256-sha256-ecp256"}, []string{"aes256gcm16"})
 	a6, b6 := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
 	ca.LocalAddr, ca.RemoteAddr, cb.LocalAddr = a6, b6, b6
-	ca.LocalID, cb.RemoteID = AddrIdentity(a6), AddrIdentity(a6)
+	ca.LocalID, cb.RemoteID = core.AddrIdentity(a6), core.AddrIdentity(a6)
 	ca.Encap, cb.Encap = "udp", "udp"
 	ca.Children[0].LocalTS, ca.Children[0].RemoteTS = []esp.Selector{sel("2001:db8:a::/48")}, []esp.Selector{sel("2001:db8:b::/48")}
 	cb.Children[0].LocalTS, cb.Children[0].RemoteTS = []esp.Selector{sel("2001:db8:b::/48")}, []esp.Selector{sel("2001:db8:a::/48")}
@@ -220,10 +224,10 @@ func TestIPv6Peers(t *testing.T) {
 		}
 	})
 	x, y := establish(t, n, a, b)
-	if x.remoteTS[0].Prefix != netip.MustParsePrefix("2001:db8:b::/48") || y.peer.Addr() != a6 || y.peer.Port() != 4500 {
-		t.Fatalf("IPv6 child: %v, peer %s", x.remoteTS, y.peer)
+	if x.Params().RemoteTS[0].Prefix != netip.MustParsePrefix("2001:db8:b::/48") || y.Params().Peer.Addr() != a6 || y.Params().Peer.Port() != 4500 {
+		t.Fatalf("IPv6 child: %v, peer %s", x.Params().RemoteTS, y.Params().Peer)
 	}
-	if got := idOfPayload(b.c.byName["ba"].current().peerID); got != "2001:db8::1" {
+	if got := idOfPayload(currentSA(b.c, "ba").peerID); got != "2001:db8::1" {
 		t.Fatalf("peer ID %s", got)
 	}
 }
@@ -236,9 +240,9 @@ func TestForcedEncapsulationBothModes(t *testing.T) {
 	for _, aggressive := range []bool{false, true} {
 		n, a, b := newPair(t, pairOpts{aggressive: aggressive, insecure: true, encap: "udp"})
 		ca, cb := establish(t, n, a, b)
-		for _, c := range []*childSA{ca, cb} {
-			if c.encap != esp.EncapUDP {
-				t.Fatalf("aggressive=%v: child installed with %v encapsulation", aggressive, c.encap)
+		for _, c := range []*core.ChildSA{ca, cb} {
+			if c.Params().Encap != esp.EncapUDP {
+				t.Fatalf("aggressive=%v: child installed with %v encapsulation", aggressive, c.Params().Encap)
 			}
 		}
 	}

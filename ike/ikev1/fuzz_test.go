@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // Fuzz targets for every way network bytes enter the engine:
 //   - FuzzResponder: any datagram to a fresh responder, and (with the recorded cookies
@@ -21,6 +21,8 @@ import (
 	"strings"
 	"testing"
 
+	"oakley/ike/core"
+
 	"oakley/ike/isakmp"
 )
 
@@ -35,15 +37,15 @@ func allRecordedDatagrams(t testing.TB) [][]byte {
 }
 
 // checkHalfOpen verifies the half-open bookkeeping of a core.
-func checkHalfOpen(t *testing.T, c *core) {
+func checkHalfOpen(t *testing.T, c *Protocol) {
 	n := 0
-	for _, sa := range c.allSAs() {
-		if sa.halfOpen {
+	for _, sa := range c.SAs() {
+		if sa.Base().HalfOpen != nil {
 			n++
 		}
 	}
-	if n != c.halfOpen {
-		t.Fatalf("half-open count %d, %d SAs flagged", c.halfOpen, n)
+	if n != c.HalfOpenCount() {
+		t.Fatalf("half-open count %d, %d SAs flagged", c.HalfOpenCount(), n)
 	}
 }
 
@@ -67,7 +69,7 @@ func responderAt(t *testing.T, r *recording, upto int) *replaySide {
 		}
 	}
 	s.c.hooks = testHooks{}
-	s.c.dp = s.dp
+	s.c.DP = s.dp
 	return s
 }
 
@@ -80,14 +82,14 @@ func FuzzResponder(f *testing.F) {
 		fresh := newReplaySide(t, main, false)
 		fresh.c.handleDatagram(epoch, data, netip.AddrPortFrom(ipA, 500), 500)
 		fresh.c.handleDatagram(epoch, data, netip.AddrPortFrom(ipA, 4500), 4500)
-		for _, o := range fresh.c.takeOut() {
-			if len(o.msg) > len(data)+4+64 && !bytes.Equal(o.msg[:8], data[:min(8, len(data))]) {
-				t.Fatalf("answer of %d bytes to %d", len(o.msg), len(data))
+		for _, o := range fresh.c.TakeOut() {
+			if len(o.Msg) > len(data)+4+64 && !bytes.Equal(o.Msg[:8], data[:min(8, len(data))]) {
+				t.Fatalf("answer of %d bytes to %d", len(o.Msg), len(data))
 			}
 		}
 		checkHalfOpen(t, fresh.c)
-		fresh.c.fireTimers(epoch.Add(halfOpenTimeout * 2))
-		if fresh.c.halfOpen != 0 {
+		fresh.c.FireTimers(epoch.Add(core.HalfOpenTimeout * 2))
+		if fresh.c.HalfOpenCount() != 0 {
 			t.Fatal("half-open state did not expire")
 		}
 		if len(data) < isakmp.HeaderLen {
@@ -102,7 +104,7 @@ func FuzzResponder(f *testing.F) {
 			copy(d[8:16], p.ckyR[:])
 			s.c.handleDatagram(epoch, d, netip.AddrPortFrom(ipA, 500), 500)
 			s.c.handleDatagram(epoch, d, netip.AddrPortFrom(ipA, 4500), 4500)
-			s.c.takeOut()
+			s.c.TakeOut()
 			checkHalfOpen(t, s.c)
 		}
 	})
@@ -115,17 +117,17 @@ func FuzzInitiator(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, aggressive bool) {
 		n, a, _ := newPair(t, pairOpts{aggressive: aggressive})
-		a.c.start(n.now)
-		out := a.c.takeOut()
+		a.c.Start(n.now)
+		out := a.c.TakeOut()
 		if len(out) != 1 || len(data) < isakmp.HeaderLen {
 			return
 		}
 		d := bytes.Clone(data)
-		copy(d[0:8], out[0].msg[0:8]) // our cookie, so it reaches the SA
+		copy(d[0:8], out[0].Msg[0:8]) // our cookie, so it reaches the SA
 		a.c.handleDatagram(n.now, d, netip.AddrPortFrom(ipB, 500), 500)
 		a.c.handleDatagram(n.now, d, netip.AddrPortFrom(ipB, 500), 500)
-		a.c.takeOut()
-		a.c.fireTimers(n.now.Add(time3m))
+		a.c.TakeOut()
+		a.c.FireTimers(n.now.Add(time3m))
 	})
 }
 
@@ -157,7 +159,7 @@ func FuzzPhase2(f *testing.F) {
 	f.Add(uint8(isakmp.ExchangeInformational), uint32(7), uint8(isakmp.PayloadDelete), []byte{0, 0, 0, 16, 0, 0, 0, 1, 3, 4, 0, 1, 1, 2, 3, 4})
 	f.Fuzz(func(t *testing.T, exch uint8, mid uint32, next uint8, rest []byte) {
 		s := responderAt(t, r, 6)
-		sa := s.c.byName["c"].current()
+		sa := currentSA(s.c, "c")
 		if sa == nil {
 			t.Fatal("no established SA")
 		}
@@ -174,9 +176,9 @@ func FuzzPhase2(f *testing.F) {
 		}
 		s.c.handleDatagram(epoch, m.Raw, netip.AddrPortFrom(ipA, 4500), 4500)
 		s.c.handleDatagram(epoch, m.Raw, netip.AddrPortFrom(ipA, 4500), 4500)
-		s.c.takeOut()
-		s.c.fireTimers(epoch.Add(time3m))
-		s.c.takeOut()
+		s.c.TakeOut()
+		s.c.FireTimers(epoch.Add(time3m))
+		s.c.TakeOut()
 		// The same body unprotected and with a broken hash must change nothing.
 		bad := bytes.Clone(m.Raw)
 		binary.BigEndian.PutUint32(bad[20:], mid^1)

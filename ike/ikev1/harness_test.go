@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // An in-memory network for whole engines: two cores driven in lockstep with a virtual
 // clock, joined by a fake data plane that records installed SAs and lets tests drop,
@@ -7,154 +7,62 @@ package ike
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"io"
-	mrand "math/rand/v2"
 	"net/netip"
-	"sort"
-	"sync"
 	"testing"
 	"time"
+
+	"oakley/ike/core/coretest"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"oakley/crypto"
 	"oakley/esp"
+	"oakley/ike/core"
 	"oakley/ike/isakmp"
 )
 
-// seededRand is a deterministic random stream (ChaCha8), safe for concurrent use.
-type seededRand struct {
-	mu sync.Mutex
-	r  *mrand.ChaCha8
-}
-
-func newSeededRand(seed byte) *seededRand {
-	var s [32]byte
-	s[0] = seed
-	return &seededRand{r: mrand.NewChaCha8(s)}
-}
-
-func (s *seededRand) Read(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.r.Read(p)
-}
-
-// fakeDP is a Dataplane that records what the engine installs. Safe for concurrent use.
-type fakeDP struct {
-	mu         sync.Mutex
-	inbound    map[uint32]*esp.SA
-	reserved   map[uint32]bool
-	bindings   []*esp.Binding
-	keepalives []netip.AddrPort
-	sent       chan sentMsg // Run-mode tests: messages go here
-	addErr     error
-}
-
-type sentMsg struct {
-	msg  []byte
-	to   netip.AddrPort
-	natt bool
-}
-
-func newFakeDP() *fakeDP {
-	return &fakeDP{inbound: map[uint32]*esp.SA{}, reserved: map[uint32]bool{}}
-}
-
-func (d *fakeDP) SendIKE(msg []byte, to netip.AddrPort, natt bool) error {
-	if d.sent != nil {
-		d.sent <- sentMsg{append([]byte(nil), msg...), to, natt}
-	}
-	return nil
-}
-
-func (d *fakeDP) SendKeepalive(to netip.AddrPort) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.keepalives = append(d.keepalives, to)
-	return nil
-}
-
-func (d *fakeDP) NewBinding(sa *esp.SA, peer netip.AddrPort, encap esp.Encap, mtu int) (*esp.Binding, error) {
-	b := &esp.Binding{SA: sa, Peer: peer, Encap: encap, MTU: mtu}
-	d.mu.Lock()
-	d.bindings = append(d.bindings, b)
-	d.mu.Unlock()
-	return b, nil
-}
-
-func (d *fakeDP) AddInbound(sa *esp.SA) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.addErr != nil {
-		return d.addErr
-	}
-	if d.inbound[sa.SPI()] != nil {
-		return fmt.Errorf("SPI %08x in use", sa.SPI())
-	}
-	d.inbound[sa.SPI()] = sa
-	delete(d.reserved, sa.SPI())
-	return nil
-}
-
-func (d *fakeDP) RemoveInbound(spi uint32) *esp.SA {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	sa := d.inbound[spi]
-	delete(d.inbound, spi)
-	return sa
-}
-
-func (d *fakeDP) AllocSPI(r io.Reader) (uint32, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var b [4]byte
-	for {
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return 0, err
-		}
-		spi := binary.BigEndian.Uint32(b[:])
-		if spi >= 256 && d.inbound[spi] == nil && !d.reserved[spi] {
-			d.reserved[spi] = true
-			return spi, nil
-		}
-	}
-}
-
-func (d *fakeDP) ReleaseSPI(spi uint32) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.reserved, spi)
-}
-
-func (d *fakeDP) inboundSPIs() []uint32 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out []uint32
-	for s := range d.inbound {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
-}
-
-// node is one engine core on the in-memory network.
+// node is one engine core (with the IKEv1 protocol) on the in-memory network.
 type node struct {
 	name   string
 	ip     netip.Addr
-	c      *core
-	dp     *fakeDP
+	core   *core.Core
+	c      *Protocol
+	dp     *coretest.FakeDP
 	logs   *observer.ObservedLogs
-	conns  []*Connection
-	soft   []uint32
-	ctr    *counters
-	policy map[string]*esp.Policy
+	conns  []*core.Connection
+	events []esp.SAEvent // data-plane events to deliver (soft/hard limits, first use)
+	ctr    *core.Counters
 	// keepaliveCount counts NAT keepalives the node sent.
 	keepaliveCount int
+}
+
+// policy returns the SPD entry of a unit of one of the node's connections.
+func (nd *node) policy(conn, unit string) *esp.Policy {
+	cs, err := nd.core.Conn(conn)
+	if err != nil {
+		return nil
+	}
+	if ch := cs.Child(unit); ch != nil {
+		return ch.Policy
+	}
+	return nil
+}
+
+// unit returns a unit of one of the node's connections.
+func (nd *node) unit(conn, unit string) *core.ChildState {
+	cs, err := nd.core.Conn(conn)
+	if err != nil {
+		return nil
+	}
+	return cs.Child(unit)
+}
+
+// conn returns one of the node's connections.
+func (nd *node) conn(name string) *core.Conn {
+	cs, _ := nd.core.Conn(name)
+	return cs
 }
 
 // lnet joins two nodes. Datagrams are delivered in order; filters may drop or change them.
@@ -193,21 +101,25 @@ var epoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 func newLnet(t testing.TB) *lnet { return &lnet{t: t, now: epoch} }
 
 // addNode creates a node with connections (LocalAddr/RemoteAddr already set).
-func (n *lnet) addNode(name string, ip netip.Addr, seed byte, conns ...*Connection) *node {
+func (n *lnet) addNode(name string, ip netip.Addr, seed byte, conns ...*core.Connection) *node {
 	n.t.Helper()
-	core, obs := observer.New(zap.DebugLevel)
-	nd := &node{name: name, ip: ip, dp: newFakeDP(), logs: obs, conns: conns, ctr: newCounters()}
-	cfg := Config{Connections: conns, Dataplane: nd.dp, Rand: newSeededRand(seed), Log: zap.New(core).Named(name),
-		LocalAddrFor: func(netip.Addr) netip.Addr { return ip }}
-	c, err := newCore(cfg, nd.ctr)
+	lc, obs := observer.New(zap.DebugLevel)
+	nd := &node{name: name, ip: ip, dp: coretest.NewFakeDP(), logs: obs, conns: conns, ctr: core.NewCounters()}
+	cfg := core.Config{Connections: conns, Dataplane: nd.dp, Rand: coretest.NewSeededRand(seed), Log: zap.New(lc).Named(name),
+		LocalAddrFor: func(netip.Addr) netip.Addr { return ip }, Retransmit: testRetransmit}
+	p := New()
+	c, err := core.New(cfg, nd.ctr, p)
 	if err != nil {
 		n.t.Fatalf("%s: %v", name, err)
 	}
-	c.softExpireHook = func(spi uint32) { nd.soft = append(nd.soft, spi) }
-	nd.c = c
+	nd.core, nd.c = c, p
 	n.nodes = append(n.nodes, nd)
 	return nd
 }
+
+// testRetransmit is the schedule the in-memory tests use (the one these tests were written
+// for: 1, 2, 4, 8, 16 s; the production default is strongSwan's 4 s × 1.8^n).
+var testRetransmit = core.Retransmit{Timeout: time.Second, Base: 2, Tries: 4}
 
 func (n *lnet) nodeByIP(a netip.Addr) *node {
 	for _, nd := range n.nodes {
@@ -222,7 +134,7 @@ func (n *lnet) nodeByIP(a netip.Addr) *node {
 // It returns false when nothing is left to do.
 func (n *lnet) step() bool {
 	for _, nd := range n.nodes {
-		out := nd.c.takeOut()
+		out := nd.core.TakeOut()
 		if len(out) == 0 {
 			continue
 		}
@@ -232,18 +144,16 @@ func (n *lnet) step() bool {
 		return true
 	}
 	for _, nd := range n.nodes {
-		if len(nd.soft) > 0 {
-			spis := nd.soft
-			nd.soft = nil
-			for _, s := range spis {
-				nd.c.softExpire(n.now, s)
-			}
+		if len(nd.events) > 0 {
+			ev := nd.events
+			nd.events = nil
+			nd.core.HandleEvents(n.now, esp.Events{SA: ev})
 			return true
 		}
 	}
 	var next time.Time
 	for _, nd := range n.nodes {
-		if t, ok := nd.c.timers.next(); ok && (next.IsZero() || t.Before(next)) {
+		if t, ok := nd.core.Timers.Next(); ok && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
 	}
@@ -254,7 +164,7 @@ func (n *lnet) step() bool {
 		n.now = next
 	}
 	for _, nd := range n.nodes {
-		nd.c.fireTimers(n.now)
+		nd.core.FireTimers(n.now)
 	}
 	if n.afterStep != nil {
 		n.afterStep()
@@ -262,12 +172,12 @@ func (n *lnet) step() bool {
 	return true
 }
 
-func (n *lnet) deliver(from *node, o outgoing) {
-	if o.keepalive {
+func (n *lnet) deliver(from *node, o core.Outgoing) {
+	if o.Keepalive {
 		from.keepaliveCount++
 		return
 	}
-	dst := o.to
+	dst := o.To
 	if nb := n.natBox; nb != nil && dst.Addr() == nb.public {
 		for priv, pub := range nb.ports {
 			if pub == dst.Port() {
@@ -279,9 +189,9 @@ func (n *lnet) deliver(from *node, o outgoing) {
 	if to == nil {
 		return
 	}
-	port := from.c.ikePort
-	if o.natt {
-		port = from.c.nattPort
+	port := from.core.IKEPort
+	if o.NATT {
+		port = from.core.NATTPort
 	}
 	src := netip.AddrPortFrom(from.ip, port)
 	if nb := n.natBox; nb != nil && from == nb.inside {
@@ -290,7 +200,7 @@ func (n *lnet) deliver(from *node, o outgoing) {
 	if n.nat != nil {
 		src = n.nat(from, to, src)
 	}
-	msg := o.msg
+	msg := o.Msg
 	if n.filter != nil {
 		if msg = n.filter(from, to, msg); msg == nil {
 			n.trace = append(n.trace, fmt.Sprintf("%s %s->%s dropped", n.now.Sub(epoch), from.name, to.name))
@@ -299,7 +209,7 @@ func (n *lnet) deliver(from *node, o outgoing) {
 	}
 	n.delivered++
 	n.trace = append(n.trace, fmt.Sprintf("%s %s->%s %s", n.now.Sub(epoch), from.name, to.name, describe(msg)))
-	to.c.handleDatagram(n.now, msg, src, dst.Port())
+	to.core.HandleDatagram(n.now, msg, src, netip.AddrPortFrom(to.ip, dst.Port()))
 	if n.afterStep != nil {
 		n.afterStep()
 	}
@@ -330,21 +240,21 @@ func (n *lnet) runFor(d time.Duration) {
 	for {
 		pending := false
 		for _, nd := range n.nodes {
-			if len(nd.c.out) > 0 || len(nd.soft) > 0 {
+			if nd.pending() {
 				pending = true
 			}
 		}
 		if !pending {
 			var next time.Time
 			for _, nd := range n.nodes {
-				if t, ok := nd.c.timers.next(); ok && (next.IsZero() || t.Before(next)) {
+				if t, ok := nd.core.Timers.Next(); ok && (next.IsZero() || t.Before(next)) {
 					next = t
 				}
 			}
 			if next.IsZero() || next.After(end) {
 				n.now = end
 				for _, nd := range n.nodes {
-					nd.c.fireTimers(n.now)
+					nd.core.FireTimers(n.now)
 				}
 				if !n.anyPending() {
 					return
@@ -357,11 +267,16 @@ func (n *lnet) runFor(d time.Duration) {
 
 func (n *lnet) anyPending() bool {
 	for _, nd := range n.nodes {
-		if len(nd.c.out) > 0 || len(nd.soft) > 0 {
+		if nd.pending() {
 			return true
 		}
 	}
 	return false
+}
+
+// pending reports whether a node has datagrams to send or events to handle.
+func (nd *node) pending() bool {
+	return len(nd.events) > 0 || nd.core.Pending()
 }
 
 func (n *lnet) traceTail(k int) string {
@@ -378,71 +293,31 @@ func (n *lnet) traceTail(k int) string {
 
 // Configuration helpers.
 
-var testPSK = crypto.Key("a pre-shared key for in-memory tests, long enough")
-
-func mustProposals(t testing.TB, proto crypto.Protocol, insecure bool, texts ...string) []*crypto.Proposal {
-	t.Helper()
-	var out []*crypto.Proposal
-	for _, s := range texts {
-		p, err := crypto.ParseProposal(proto, s, insecure)
-		if err != nil {
-			t.Fatalf("proposal %q: %v", s, err)
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
-func sel(s string) esp.Selector { return esp.SelectorFor(netip.MustParsePrefix(s)) }
-
 var (
-	ipA = netip.MustParseAddr("198.18.0.1")
-	ipB = netip.MustParseAddr("198.18.0.2")
+	testPSK       = coretest.PSK
+	mustProposals = coretest.MustProposals
+	sel           = coretest.Sel
+	ipA, ipB      = coretest.IPA, coretest.IPB
+	pairConfig    = coretest.PairConfig
 )
-
-// pairConfig returns matching connections for A (initiator, start) and B (responder).
-func pairConfig(t testing.TB, ike, esps []string) (a, b *Connection) {
-	a = &Connection{
-		Name: "ab", LocalAddr: ipA, RemoteAddr: ipB,
-		LocalID: FQDNIdentity("a.test"), RemoteID: FQDNIdentity("b.test"),
-		PSK: testPSK, Proposals: mustProposals(t, crypto.ProtoIKEv1, true, ike...),
-		RekeyTime: 4 * time.Hour, StartAction: "start", Encap: "auto",
-		Children: []*Child{{
-			Name: "net", LocalTS: []esp.Selector{sel("192.0.2.0/24")}, RemoteTS: []esp.Selector{sel("198.51.100.0/24")},
-			ESPProposals: mustProposals(t, crypto.ProtoESP, true, esps...), RekeyTime: time.Hour,
-			ReplayWindow: 64, Policy: &esp.Policy{Name: "a-net"},
-		}},
-	}
-	b = &Connection{
-		Name: "ba", LocalAddr: ipB, RemoteAddr: netip.Addr{},
-		LocalID: FQDNIdentity("b.test"), RemoteID: FQDNIdentity("a.test"),
-		PSK: testPSK, Proposals: mustProposals(t, crypto.ProtoIKEv1, true, ike...),
-		RekeyTime: 4 * time.Hour, StartAction: "none", Encap: "auto",
-		Children: []*Child{{
-			Name: "net", LocalTS: []esp.Selector{sel("198.51.100.0/24")}, RemoteTS: []esp.Selector{sel("192.0.2.0/24")},
-			ESPProposals: mustProposals(t, crypto.ProtoESP, true, esps...), RekeyTime: time.Hour,
-			ReplayWindow: 64, Policy: &esp.Policy{Name: "b-net"},
-		}},
-	}
-	return a, b
-}
 
 // childUp reports whether a node's connection has an installed, active child.
 func childUp(nd *node, conn, child string) bool {
-	cs := nd.c.byName[conn]
-	if cs == nil {
+	ch := nd.unit(conn, child)
+	if ch == nil {
 		return false
 	}
-	ch := cs.child(child)
-	n := ch.newest()
-	return n != nil && n.isCurrent()
+	n := ch.Newest()
+	return n != nil && n.Bound()
 }
 
 // checkKeysMatch verifies that each side's inbound SA carries the other side's outbound
 // keys and algorithms.
-func checkKeysMatch(t testing.TB, a, b *childSA) {
+func checkKeysMatch(t testing.TB, a, b *core.ChildSA) {
 	t.Helper()
-	pairs := []struct{ in, out *esp.SA }{{a.in, b.out}, {b.in, a.out}}
+	ain, aout := a.SAs()
+	bin, bout := b.SAs()
+	pairs := []struct{ in, out *esp.SA }{{ain, bout}, {bin, aout}}
 	for _, p := range pairs {
 		ic, oc := p.in.Config(), p.out.Config()
 		if ic.SPI != oc.SPI {
@@ -458,7 +333,7 @@ func checkKeysMatch(t testing.TB, a, b *childSA) {
 			t.Fatalf("SPI %08x has no keys", ic.SPI)
 		}
 	}
-	if bytes.Equal(a.in.Config().EncKey, a.out.Config().EncKey) && len(a.in.Config().EncKey) > 0 {
+	if bytes.Equal(ain.Config().EncKey, aout.Config().EncKey) && len(ain.Config().EncKey) > 0 {
 		t.Fatal("inbound and outbound keys are equal")
 	}
 }
@@ -517,7 +392,7 @@ func noLossInvariant(t testing.TB, a, b *node, policies ...*esp.Policy) func() {
 				if bd == nil || !ownsPolicy(from, p) {
 					continue
 				}
-				in := to.dp.inboundOf(bd.SA.SPI())
+				in := to.dp.InboundOf(bd.SA.SPI())
 				if in == nil {
 					t.Fatalf("%s sends on SPI %08x, which %s has not installed", from.name, bd.SA.SPI(), to.name)
 				}
@@ -530,8 +405,8 @@ func noLossInvariant(t testing.TB, a, b *node, policies ...*esp.Policy) func() {
 }
 
 func ownsPolicy(nd *node, p *esp.Policy) bool {
-	for _, c := range nd.conns {
-		for _, ch := range c.Children {
+	for _, cs := range nd.core.Conns() {
+		for _, ch := range cs.Children {
 			if ch.Policy == p {
 				return true
 			}
@@ -540,8 +415,56 @@ func ownsPolicy(nd *node, p *esp.Policy) bool {
 	return false
 }
 
-func (d *fakeDP) inboundOf(spi uint32) *esp.SA {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.inbound[spi]
+// newTestCore builds a core with the IKEv1 protocol attached, on the tests' retransmission
+// schedule unless cfg names one.
+func newTestCore(cfg core.Config, ctr *core.Counters) (*Protocol, error) {
+	if cfg.Retransmit == (core.Retransmit{}) {
+		cfg.Retransmit = testRetransmit
+	}
+	p := New()
+	if _, err := core.New(cfg, ctr, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// connNamed returns a connection of the protocol's core by name.
+func connNamed(c *Protocol, name string) *core.Conn {
+	cs, err := c.Conn(name)
+	if err != nil {
+		panic(err)
+	}
+	return cs
+}
+
+// handleDatagram feeds one datagram to the core as if it arrived on our port.
+func (c *Protocol) handleDatagram(now time.Time, raw []byte, from netip.AddrPort, port uint16) {
+	c.Core.HandleDatagram(now, raw, from, netip.AddrPortFrom(netip.Addr{}, port))
+}
+
+// inOf and outOf return a pair's data-plane SAs.
+func inOf(csa *core.ChildSA) *esp.SA {
+	in, _ := csa.SAs()
+	return in
+}
+
+func outOf(csa *core.ChildSA) *esp.SA {
+	_, out := csa.SAs()
+	return out
+}
+
+// softExpire makes the data plane report a soft limit of the pair's outbound SA.
+func (nd *node) softExpire(csa *core.ChildSA) {
+	nd.events = append(nd.events, esp.SAEvent{Kind: esp.EventSoft, SA: outOf(csa)})
+}
+
+// currentSA returns a connection's newest established ISAKMP SA, or nil.
+func currentSA(c *Protocol, conn string) *ikeSA {
+	s, _ := connNamed(c, conn).Current().(*ikeSA)
+	return s
+}
+
+// acquire makes the data plane report traffic on a policy without an SA.
+func (nd *node) acquire(now time.Time, p *esp.Policy) {
+	nd.core.HandleEvents(now, esp.Events{Acquires: []esp.Acquire{{Policy: p}}})
 }

@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // Informational exchanges (RFC 2408 §4.8, RFC 2409 §5.7): one message, protected by the
 // ISAKMP SA with HASH(1) = prf(SKEYID_a, M-ID | N/D) once keys exist, unprotected before
@@ -8,6 +8,7 @@ package ike
 import (
 	"encoding/binary"
 	"net/netip"
+	"oakley/ike/core"
 	"time"
 
 	"go.uber.org/zap"
@@ -21,32 +22,32 @@ func (sa *ikeSA) handleInformational(now time.Time, in *inbound) error {
 		return sa.unprotectedInformational(now, in)
 	}
 	if sa.keys == nil {
-		sa.c.ctr.inc(cUnexpected)
+		sa.c.Ctr.Inc(core.CtrUnexpected)
 		return fail(0, ErrUnexpected, "encrypted Informational before keys exist")
 	}
 	d, err := sa.decrypt(in.msg, false)
 	if err != nil {
-		sa.c.countError(err)
+		sa.c.CountError(err)
 		return sa.undecryptableAnswer(now, in, err)
 	}
 	c := d.chain
 	if len(c.Payloads) == 0 || c.Payloads[0].Type() != isakmp.PayloadHash {
-		sa.c.ctr.inc(cMalformed)
+		sa.c.Ctr.Inc(core.CtrMalformed)
 		return fail(0, ErrMalformed, "Informational without a leading HASH")
 	}
 	mid := in.msg.Header.MessageID
 	if sa.seenMID(mid) {
-		sa.c.ctr.inc(cDuplicates)
+		sa.c.Ctr.Inc(core.CtrDuplicates)
 		return nil // a replayed (or retransmitted) Informational is not processed twice
 	}
 	want := quickModeHash1(sa.keys.prf, sa.keys.skeyidA, mid, c.Bytes[c.Spans[0].End:])
 	if !hmacEqual(c.Payloads[0].(*isakmp.Hash).Data, want) {
-		sa.c.ctr.inc(cInvalidHash)
+		sa.c.Ctr.Inc(core.CtrInvalidHash)
 		return sa.undecryptableAnswer(now, in, fail(0, ErrInvalidHash, "Informational HASH(1) mismatch"))
 	}
-	sa.replies.remember(in.hash, nil)
+	sa.replies.Remember(in.Hash, nil)
 	sa.rememberMID(mid)
-	sa.lastRecv = now
+	sa.LastRecv = now
 	if sa.established() {
 		sa.updatePeer(in)
 	}
@@ -68,10 +69,10 @@ func (sa *ikeSA) handleInformational(now time.Time, in *inbound) error {
 // why it refused; afterwards unprotected messages are ignored (they could be forged).
 func (sa *ikeSA) unprotectedInformational(now time.Time, in *inbound) error {
 	if sa.established() {
-		sa.c.ctr.inc(cUnprotectedDropped)
+		sa.c.Ctr.Inc(core.CtrUnprotectedDropped)
 		return fail(0, ErrUnexpected, "unprotected Informational on an established ISAKMP SA")
 	}
-	sa.replies.remember(in.hash, nil)
+	sa.replies.Remember(in.Hash, nil)
 	for _, p := range in.msg.Payloads {
 		if n, ok := p.(*isakmp.Notification); ok {
 			sa.handleNotify(now, n, false)
@@ -85,7 +86,7 @@ func (sa *ikeSA) unprotectedInformational(now time.Time, in *inbound) error {
 
 // handleNotify acts on one notification.
 func (sa *ikeSA) handleNotify(now time.Time, n *isakmp.Notification, protected bool) {
-	sa.c.ctr.inc(cNotifiesIn)
+	sa.c.Ctr.Inc(core.CtrNotifiesIn)
 	switch n.NotifyType {
 	case isakmp.NotifyRUThere, isakmp.NotifyRUThereAck:
 		if protected {
@@ -99,10 +100,10 @@ func (sa *ikeSA) handleNotify(now time.Time, n *isakmp.Notification, protected b
 		return
 	}
 	if !n.NotifyType.IsError() {
-		sa.log.Debug("notification", zap.Stringer("type", n.NotifyType))
+		sa.Log.Debug("notification", zap.Stringer("type", n.NotifyType))
 		return
 	}
-	sa.c.ctr.inc(cErrorNotifiesIn)
+	sa.c.Ctr.Inc(core.CtrErrorNotifiesIn)
 	hint := ""
 	if n.NotifyType == isakmp.NotifyAuthenticationFailed || n.NotifyType == isakmp.NotifyInvalidHashInformation {
 		hint = " (pre-shared keys differ?)"
@@ -122,10 +123,10 @@ func (sa *ikeSA) handleNotify(now time.Time, n *isakmp.Notification, protected b
 		msg := sa.modeName() + " failed: peer sent " + n.NotifyType.String() + hint
 		if n.NotifyType == isakmp.NotifyAuthenticationFailed {
 			msg = "authentication failed: pre-shared keys differ? (peer sent AUTHENTICATION-FAILED)"
-			sa.c.ctr.inc(cAuthFailures)
+			sa.c.Ctr.Inc(core.CtrAuthFailures)
 		}
-		sa.log.Warn(msg, zap.Bool("protected", protected), zap.Stringer("state", sa.state))
-		sa.c.ctr.inc(cIKEFailed)
+		sa.Log.Warn(msg, zap.Bool("protected", protected), zap.Stringer("state", sa.state))
+		sa.c.Ctr.Inc(core.CtrIKEFailed)
 		sa.destroy(now, false, fail(0, ErrPeerNotify, "peer sent %s%s", n.NotifyType, hint))
 		return
 	}
@@ -137,24 +138,25 @@ func (sa *ikeSA) handleNotify(now time.Time, n *isakmp.Notification, protected b
 			return
 		}
 	}
-	sa.log.Warn("peer sent "+n.NotifyType.String()+hint, zap.String("spi", hexOf(n.SPI)))
+	sa.Log.Warn("peer sent "+n.NotifyType.String()+hint, zap.String("spi", hexOf(n.SPI)))
 }
 
 // initialContactReceived: the peer has no other SA with us (it restarted): delete the
 // other ISAKMP SAs and child SAs we have with it (RFC 2407 §4.6.3.3), locally.
 func (sa *ikeSA) initialContactReceived(now time.Time) {
-	if sa.conn == nil {
+	if sa.Conn == nil {
 		return
 	}
-	for _, other := range append([]*ikeSA(nil), sa.conn.ikes...) {
+	for _, o := range append([]core.IKESA(nil), sa.Conn.IKEs()...) {
 		// Only established SAs are stale state; one still negotiating may be the peer's
 		// own simultaneous attempt and must complete.
-		if other == sa || !other.established() || other.remote.Addr() != sa.remote.Addr() {
+		other, ok := o.(*ikeSA)
+		if !ok || other == sa || !other.established() || other.Remote.Addr() != sa.Remote.Addr() {
 			continue
 		}
-		other.log.Info("INITIAL-CONTACT: deleting stale ISAKMP SA")
+		other.Log.Info("INITIAL-CONTACT: deleting stale ISAKMP SA")
 		for _, csa := range other.ownedChildren() {
-			csa.remove(now, false, fail(0, ErrDeleted, "INITIAL-CONTACT"))
+			csa.Remove(now, false, fail(0, ErrDeleted, "INITIAL-CONTACT"))
 		}
 		other.destroy(now, false, fail(0, ErrDeleted, "INITIAL-CONTACT"))
 	}
@@ -172,7 +174,7 @@ func (sa *ikeSA) processPhase1Notifies(now time.Time, c *isakmp.Chain) {
 // handleDelete removes what a Delete names (RFC 2408 §3.15): an ISAKMP SA by its cookies,
 // IPsec SAs by the SPIs the peer receives on (our outbound SPIs).
 func (sa *ikeSA) handleDelete(now time.Time, d *isakmp.Delete) {
-	sa.c.ctr.inc(cDeletesIn)
+	sa.c.Ctr.Inc(core.CtrDeletesIn)
 	switch d.ProtocolID {
 	case isakmp.ProtoISAKMP:
 		for _, spi := range d.SPIs {
@@ -183,14 +185,14 @@ func (sa *ikeSA) handleDelete(now time.Time, d *isakmp.Delete) {
 			copy(k.i[:], spi[:8])
 			copy(k.r[:], spi[8:])
 			target := sa.c.sas[k]
-			if target == nil || target.conn != sa.conn {
+			if target == nil || target.Conn != sa.Conn {
 				continue
 			}
-			target.log.Info("peer deleted the ISAKMP SA")
+			target.Log.Info("peer deleted the ISAKMP SA")
 			target.destroy(now, false, fail(0, ErrDeleted, "peer sent Delete"))
 		}
 	case isakmp.ProtoESP, isakmp.ProtoAH:
-		if sa.conn == nil {
+		if sa.Conn == nil {
 			return
 		}
 		for _, spi := range d.SPIs {
@@ -199,27 +201,27 @@ func (sa *ikeSA) handleDelete(now time.Time, d *isakmp.Delete) {
 			}
 			v := binary.BigEndian.Uint32(spi)
 			found := false
-			for _, ch := range sa.conn.children {
-				for _, csa := range append([]*childSA(nil), ch.sas...) {
-					if csa.outSPI == v && csa.proto == d.ProtocolID {
+			for _, ch := range sa.Conn.Children {
+				for _, csa := range append([]*core.ChildSA(nil), ch.SAs...) {
+					if csa.OutSPI() == v && v1Proto(csa.Unit()) == d.ProtocolID {
 						found = true
-						csa.remove(now, false, fail(0, ErrDeleted, "peer sent Delete"))
+						csa.Remove(now, false, fail(0, ErrDeleted, "peer sent Delete"))
 					}
 				}
 			}
 			if !found {
-				sa.log.Debug("Delete for an unknown SPI", zap.String("spi", hexOf(spi)))
+				sa.Log.Debug("Delete for an unknown SPI", zap.String("spi", hexOf(spi)))
 			}
 		}
 	default:
-		sa.log.Debug("Delete for protocol", zap.Stringer("protocol", d.ProtocolID))
+		sa.Log.Debug("Delete for protocol", zap.Stringer("protocol", d.ProtocolID))
 	}
 }
 
 // sendInformational sends one protected Informational message: HASH(1) followed by the
 // payloads, with a fresh message ID.
 func (sa *ikeSA) sendInformational(payloads []isakmp.Payload) {
-	sa.sendInformationalTo(payloads, sa.remote, sa.natt)
+	sa.sendInformationalTo(payloads, sa.Remote, sa.NATT)
 }
 
 // sendInformationalTo is sendInformational to an explicit address (a peer whose Phase 1 is
@@ -235,20 +237,20 @@ func (sa *ikeSA) sendInformationalTo(payloads []isakmp.Payload, to netip.AddrPor
 		return quickModeHash1(sa.keys.prf, sa.keys.skeyidA, mid, rest)
 	})
 	if err != nil {
-		sa.log.Warn("cannot encode Informational", zap.Error(err))
+		sa.Log.Warn("cannot encode Informational", zap.Error(err))
 		return
 	}
-	sa.c.send(raw, to, natt)
+	sa.c.Send(raw, sa.Local, to, natt)
 }
 
 // sendNotify sends a protected notification (or an unprotected one before Phase 1 ends).
 func (sa *ikeSA) sendNotify(t isakmp.NotifyType, proto isakmp.ProtocolID, spi, data []byte) {
 	if t.IsError() {
-		sa.c.ctr.inc(cErrorNotifiesOut)
+		sa.c.Ctr.Inc(core.CtrErrorNotifiesOut)
 	}
 	n := &isakmp.Notification{DOI: isakmp.DOIIPsec, ProtocolID: proto, NotifyType: t, SPI: spi, Data: data}
 	if !sa.established() {
-		sa.sendPlainNotifyPayload(n, sa.remote, sa.natt)
+		sa.sendPlainNotifyPayload(n, sa.Remote, sa.NATT)
 		return
 	}
 	sa.sendInformational([]isakmp.Payload{n})
@@ -257,7 +259,7 @@ func (sa *ikeSA) sendNotify(t isakmp.NotifyType, proto isakmp.ProtocolID, spi, d
 // sendPlainNotify sends an unprotected error notification about this ISAKMP SA (SPI = the
 // cookies), for failures before the peer shares our keys.
 func (sa *ikeSA) sendPlainNotify(t isakmp.NotifyType, to netip.AddrPort, natt bool) {
-	sa.c.ctr.inc(cErrorNotifiesOut)
+	sa.c.Ctr.Inc(core.CtrErrorNotifiesOut)
 	sa.sendPlainNotifyPayload(&isakmp.Notification{DOI: isakmp.DOIIPsec, ProtocolID: isakmp.ProtoISAKMP, NotifyType: t, SPI: sa.cookies()}, to, natt)
 }
 
@@ -267,18 +269,18 @@ func (sa *ikeSA) sendPlainNotifyPayload(n *isakmp.Notification, to netip.AddrPor
 	if err != nil {
 		return
 	}
-	sa.c.send(m.Raw, to, natt)
+	sa.c.Send(m.Raw, sa.Local, to, natt)
 }
 
 // sendDeleteISAKMP tells the peer this ISAKMP SA is gone (SPI = CKY-I | CKY-R).
 func (sa *ikeSA) sendDeleteISAKMP() {
-	sa.c.ctr.inc(cDeletesOut)
+	sa.c.Ctr.Inc(core.CtrDeletesOut)
 	sa.sendInformational([]isakmp.Payload{&isakmp.Delete{DOI: isakmp.DOIIPsec, ProtocolID: isakmp.ProtoISAKMP, SPISize: 16, SPIs: [][]byte{sa.cookies()}}})
 }
 
 // sendDeleteChild tells the peer IPsec SAs are gone: our inbound SPIs (the ones it sends to).
 func (sa *ikeSA) sendDeleteChild(proto isakmp.ProtocolID, spis []uint32) {
-	sa.c.ctr.inc(cDeletesOut)
+	sa.c.Ctr.Inc(core.CtrDeletesOut)
 	d := &isakmp.Delete{DOI: isakmp.DOIIPsec, ProtocolID: proto, SPISize: 4}
 	for _, s := range spis {
 		d.SPIs = append(d.SPIs, be32(s))
@@ -301,7 +303,7 @@ func hexOf(b []byte) string {
 // answer ends the negotiation at once instead of after every retransmission. One alone could
 // be a forgery, which must not be able to kill a negotiation.
 func (sa *ikeSA) undecryptableAnswer(now time.Time, in *inbound, err error) error {
-	if sa.established() || !sa.initiator || sa.state != p1MM5Sent {
+	if sa.established() || !sa.Initiator || sa.state != p1MM5Sent {
 		return err
 	}
 	sa.undecryptable++
@@ -309,5 +311,5 @@ func (sa *ikeSA) undecryptableAnswer(now time.Time, in *inbound, err error) erro
 		return err
 	}
 	return sa.phase1Failed(now, fail(0, ErrAuthenticationFailed,
-		"the peer's encrypted answers to Main Mode message 5 do not decrypt (pre-shared keys differ?): %v", err), in.from, in.natt)
+		"the peer's encrypted answers to Main Mode message 5 do not decrypt (pre-shared keys differ?): %v", err), in.From, in.NATT)
 }

@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // Known answers for every RFC 2409 derivation, from real strongSwan sessions: SKEYID,
 // SKEYID_d/a/e, Ka (Appendix B), the Phase 1 IV and its chain, HASH_I / HASH_R, NAT-D,

@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // The derivations of RFC 2409, with the RFC's names. Every function is pure: keys in,
 // keys out; callers own (and wipe) what they get.

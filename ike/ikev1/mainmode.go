@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // Main Mode (Identity Protection) with pre-shared keys, RFC 2409 §5 and §5.4:
 //
@@ -15,6 +15,7 @@ package ike
 
 import (
 	"fmt"
+	"oakley/ike/core"
 	"time"
 
 	"go.uber.org/zap"
@@ -26,20 +27,20 @@ import (
 func (sa *ikeSA) handleMainMode(now time.Time, in *inbound) error {
 	var err error
 	switch {
-	case sa.initiator && sa.state == p1MM1Sent:
+	case sa.Initiator && sa.state == p1MM1Sent:
 		err = sa.mmInitiatorMessage2(now, in)
-	case sa.initiator && sa.state == p1MM3Sent:
+	case sa.Initiator && sa.state == p1MM3Sent:
 		err = sa.mmInitiatorMessage4(now, in)
-	case sa.initiator && sa.state == p1MM5Sent:
+	case sa.Initiator && sa.state == p1MM5Sent:
 		err = sa.mmInitiatorMessage6(now, in)
-	case !sa.initiator && sa.state == p1Start:
+	case !sa.Initiator && sa.state == p1Start:
 		err = sa.mmResponderMessage1(now, in)
-	case !sa.initiator && sa.state == p1MM2Sent:
+	case !sa.Initiator && sa.state == p1MM2Sent:
 		err = sa.mmResponderMessage3(now, in)
-	case !sa.initiator && sa.state == p1MM4Sent:
+	case !sa.Initiator && sa.state == p1MM4Sent:
 		err = sa.mmResponderMessage5(now, in)
 	default:
-		sa.c.ctr.inc(cUnexpected)
+		sa.c.Ctr.Inc(core.CtrUnexpected)
 		return fail(0, ErrUnexpected, "Main Mode message in state %s", sa.state)
 	}
 	return sa.phase1Step(now, in, err)
@@ -47,17 +48,17 @@ func (sa *ikeSA) handleMainMode(now time.Time, in *inbound) error {
 
 // startMainMode sends MM1: our offer and vendor IDs.
 func (sa *ikeSA) startMainMode(now time.Time) error {
-	life, _ := sa.conn.cfg.p1Lifetime()
-	sa.offer = expandP1(sa.conn.props, sa.auth.method(), life)
-	payloads := append([]isakmp.Payload{p1SA(sa.offer)}, sa.vendorIDs(sa.conn.cfg.encap())...)
+	life, _ := sa.Conn.Cfg.Lifetime()
+	sa.offer = expandP1(props(sa.Conn), sa.auth.method(), life)
+	payloads := append([]isakmp.Payload{p1SA(sa.offer)}, sa.vendorIDs(sa.Conn.Cfg.EncapOf())...)
 	m, err := sa.encodePlain(isakmp.ExchangeMainMode, payloads)
 	if err != nil {
 		return err
 	}
 	sa.saiB = append([]byte(nil), m.Chain.Body(0)...)
 	sa.setState(p1MM1Sent)
-	sa.log.Info("initiating Main Mode", zap.String("proposals", describeProposals(sa.conn.props)))
-	sa.retrans.start(now, "MM1", m.Raw)
+	sa.Log.Info("initiating Main Mode", zap.String("proposals", describeProposals(props(sa.Conn))))
+	sa.retrans.Start(now, "MM1", m.Raw)
 	return nil
 }
 
@@ -72,7 +73,7 @@ func (sa *ikeSA) mmInitiatorMessage2(now time.Time, in *inbound) error {
 	if sa.tr, err = sa.checkResponderChoice(c); err != nil {
 		return err
 	}
-	sa.retrans.stop()
+	sa.retrans.Stop()
 	if err := sa.newKeyExchange(); err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ func (sa *ikeSA) mmInitiatorMessage2(now time.Time, in *inbound) error {
 		return err
 	}
 	sa.setState(p1MM3Sent)
-	sa.retrans.start(now, "MM3", m.Raw)
+	sa.retrans.Start(now, "MM3", m.Raw)
 	return nil
 }
 
@@ -94,7 +95,7 @@ func (sa *ikeSA) newKeyExchange() error {
 		return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "DH group %s: %v", sa.tr.group.Name, err)
 	}
 	sa.dh = dh
-	if sa.initiator {
+	if sa.Initiator {
 		sa.gxi, sa.ni = dh.Public(), sa.c.newNonce()
 	} else {
 		sa.gxr, sa.nr = dh.Public(), sa.c.newNonce()
@@ -125,7 +126,7 @@ func (sa *ikeSA) checkResponderChoice(c *isakmp.Chain) (p1Transform, error) {
 			return got, nil
 		}
 	}
-	return p1Transform{}, fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "responder chose %s, which we did not offer (offered %s)", got, describeProposals(sa.conn.props))
+	return p1Transform{}, fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "responder chose %s, which we did not offer (offered %s)", got, describeProposals(props(sa.Conn)))
 }
 
 // mmInitiatorMessage4: derive the keys, detect NATs, float, and prove our identity.
@@ -142,13 +143,13 @@ func (sa *ikeSA) mmInitiatorMessage4(now time.Time, in *inbound) error {
 	if err := sa.deriveKeys(sa.gxr); err != nil {
 		return err
 	}
-	sa.retrans.stop()
+	sa.retrans.Stop()
 	sa.processNATD(c, in)
 	sa.float()
 	id := sa.localIDPayload()
 	payloads := []isakmp.Payload{id}
 	payloads = append(payloads, sa.auth.proof(sa.ourHash(idBody(id)))...)
-	if !sa.conn.hasEstablishedPeer(sa) {
+	if !sa.Conn.HasEstablishedPeer(sa) {
 		payloads = append(payloads, sa.initialContact())
 	}
 	raw, err := sa.encode(isakmp.ExchangeMainMode, 0, payloads, true, true, nil)
@@ -156,7 +157,7 @@ func (sa *ikeSA) mmInitiatorMessage4(now time.Time, in *inbound) error {
 		return err
 	}
 	sa.setState(p1MM5Sent)
-	sa.retrans.start(now, "MM5", raw)
+	sa.retrans.Start(now, "MM5", raw)
 	return nil
 }
 
@@ -169,8 +170,8 @@ func (sa *ikeSA) mmInitiatorMessage6(now time.Time, in *inbound) error {
 	if err := sa.auth.verify(d.chain, sa.peerHash(d.chain.Body(i))); err != nil {
 		return err
 	}
-	if !sa.conn.cfg.RemoteID.matches(id) {
-		return fail(isakmp.NotifyInvalidIDInformation, ErrInvalidID, "responder identified as %q, expected %q", idOfPayload(id), sa.conn.cfg.RemoteID)
+	if !idMatches(sa.Conn.Cfg.RemoteID, id) {
+		return fail(isakmp.NotifyInvalidIDInformation, ErrInvalidID, "responder identified as %q, expected %q", idOfPayload(id), sa.Conn.Cfg.RemoteID)
 	}
 	sa.commitIV(0, d.next, true)
 	sa.peerID = id
@@ -190,25 +191,25 @@ func (sa *ikeSA) mmResponderMessage1(now time.Time, in *inbound) error {
 	if si < 0 {
 		return fail(isakmp.NotifyInvalidPayloadType, ErrMalformed, "no SA payload in Main Mode message 1")
 	}
-	cands := sa.c.responderCandidates(in.from, false, nil)
+	cands := sa.c.responderCandidates(in.From, false, nil)
 	if len(cands) == 0 {
-		return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "no connection accepts Main Mode from %s", in.from.Addr())
+		return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "no connection accepts Main Mode from %s", in.From.Addr())
 	}
 	prop, tr, chosen, conn := selectP1(s, cands)
 	if conn == nil {
-		return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "peer offered [%s], configured [%s]", describeP1Offer(s), describeProposals(cands[0].props))
+		return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "peer offered [%s], configured [%s]", describeP1Offer(s), describeProposals(props(cands[0])))
 	}
 	sa.bindConn(conn, cands)
 	sa.tr = chosen
 	sa.saiB = append([]byte(nil), c.Body(si)...)
 	sa.processVendorIDs(c) // now that the connection (and its encap) is known
 	m, err := sa.fitFirstReply(isakmp.ExchangeMainMode, len(in.msg.Raw), 0,
-		[]isakmp.Payload{echoSA(s, prop, tr, nil)}, reverse(sa.vendorIDs(conn.cfg.encap())), nil)
+		[]isakmp.Payload{echoSA(s, prop, tr, nil)}, reverse(sa.vendorIDs(conn.Cfg.EncapOf())), nil)
 	if err != nil {
 		return err
 	}
 	if m == nil {
-		sa.c.ctr.inc(cAmplificationDrops)
+		sa.c.Ctr.Inc(core.CtrAmplificationDrops)
 		sa.destroy(now, false, fmt.Errorf("%w: answer would amplify", ErrMalformed))
 		return errStop
 	}
@@ -228,19 +229,19 @@ func reverse(p []isakmp.Payload) []isakmp.Payload {
 }
 
 // bindConn attaches a responder SA to the connection it negotiates for.
-func (sa *ikeSA) bindConn(conn *connState, cands []*connState) {
-	sa.conn = conn
+func (sa *ikeSA) bindConn(conn *core.Conn, cands []*core.Conn) {
+	sa.Conn = conn
 	sa.candidates = cands
-	sa.auth = newPSKAuth(conn.cfg.PSK)
+	sa.auth = newPSKAuth(conn.Cfg.PSK)
 	sa.setLog()
 }
 
 // reply sends a responder's answer and remembers it for a retransmitted request.
 func (sa *ikeSA) reply(in *inbound, raw []byte) {
 	to, natt := sa.replyTo(in)
-	sa.replies.remember(in.hash, raw)
+	sa.replies.Remember(in.Hash, raw)
 	sa.lastReply = raw
-	sa.c.send(raw, to, natt)
+	sa.c.Send(raw, sa.Local, to, natt)
 }
 
 // mmResponderMessage3: our KE and nonce, the keys (PSK chosen by the peer's address, the
@@ -309,23 +310,23 @@ func (sa *ikeSA) mmResponderMessage5(now time.Time, in *inbound) error {
 // names another candidate with the same pre-shared key (the key already used for
 // SKEYID), the SA moves to that connection.
 func (sa *ikeSA) pickConnByID(id *isakmp.Identification) error {
-	if sa.conn.cfg.RemoteID.matches(id) {
+	if idMatches(sa.Conn.Cfg.RemoteID, id) {
 		return nil
 	}
 	for _, cs := range sa.candidates {
-		if cs != sa.conn && cs.cfg.RemoteID.matches(id) && equalBytes(cs.cfg.PSK, sa.conn.cfg.PSK) && p1Acceptable(cs.props, sa.tr, sa.tr.auth, cs.cfg.InsecureAlgorithms) {
-			sa.conn = cs
+		if cs != sa.Conn && idMatches(cs.Cfg.RemoteID, id) && equalBytes(cs.Cfg.PSK, sa.Conn.Cfg.PSK) && p1Acceptable(props(cs), sa.tr, sa.tr.auth, cs.Cfg.InsecureAlgorithms) {
+			sa.Conn = cs
 			sa.setLog()
 			return nil
 		}
 	}
-	return fail(isakmp.NotifyInvalidIDInformation, ErrInvalidID, "peer identified as %q, connection %q expects %q", idOfPayload(id), sa.conn.cfg.Name, sa.conn.cfg.RemoteID)
+	return fail(isakmp.NotifyInvalidIDInformation, ErrInvalidID, "peer identified as %q, connection %q expects %q", idOfPayload(id), sa.Conn.Cfg.Name, sa.Conn.Cfg.RemoteID)
 }
 
 // selectP1 is the responder's choice (RFC 2409 §5): the first of the initiator's
 // transforms, in its order, that a candidate connection's proposals accept; among
 // connections the first in configuration order (addressed ones before %any) wins.
-func selectP1(s *isakmp.SA, cands []*connState) (*isakmp.Proposal, *isakmp.Transform, p1Transform, *connState) {
+func selectP1(s *isakmp.SA, cands []*core.Conn) (*isakmp.Proposal, *isakmp.Transform, p1Transform, *core.Conn) {
 	for pi := range s.Proposals {
 		p := &s.Proposals[pi]
 		if p.ProtocolID != isakmp.ProtoISAKMP {
@@ -337,7 +338,7 @@ func selectP1(s *isakmp.SA, cands []*connState) (*isakmp.Proposal, *isakmp.Trans
 				continue
 			}
 			for _, cs := range cands {
-				if p1Acceptable(cs.props, t, isakmp.AuthPreSharedKey, cs.cfg.InsecureAlgorithms) {
+				if p1Acceptable(props(cs), t, isakmp.AuthPreSharedKey, cs.Cfg.InsecureAlgorithms) {
 					return p, &p.Transforms[ti], t, cs
 				}
 			}

@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // Message building and reading helpers, kept apart from the state machines: payload
 // lookup, the bodies IKE hashes, the SA a responder echoes, nonces, and the amplification

@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // NAT traversal (RFC 3947) and the vendor IDs that announce extensions: NAT-T (RFC 3947
 // and draft-ietf-ipsec-nat-t-ike-02/03), DPD (RFC 3706), and, recognised only, XAUTH,
@@ -12,6 +12,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"oakley/esp"
+	"oakley/ike/core"
 	"oakley/ike/isakmp"
 )
 
@@ -85,10 +87,10 @@ func (sa *ikeSA) processVendorIDs(c *isakmp.Chain) {
 		case bytes.Equal(d, vidOakley):
 		default:
 			sa.ext.other++
-			sa.log.Debug("unknown vendor ID", zap.String("vid", hex.EncodeToString(d)))
+			sa.Log.Debug("unknown vendor ID", zap.String("vid", hex.EncodeToString(d)))
 		}
 	}
-	if sa.conn != nil && sa.conn.cfg.encap() == "raw" {
+	if sa.Conn != nil && sa.Conn.Cfg.EncapOf() == "raw" {
 		sa.ext.natt = nattNone
 	}
 }
@@ -102,7 +104,7 @@ func (sa *ikeSA) vendorIDs(encap string) []isakmp.Payload {
 		return out
 	}
 	switch {
-	case sa.initiator:
+	case sa.Initiator:
 		out = append(out, &isakmp.VendorID{Data: vidNATTRFC}, &isakmp.VendorID{Data: vidNATTDraft02N})
 	case sa.ext.natt == nattRFC:
 		out = append(out, &isakmp.VendorID{Data: vidNATTRFC})
@@ -131,10 +133,10 @@ func (sa *ikeSA) natdDraft() bool { return sa.ext.natt == nattDraft }
 
 // ourPort is our port for messages sent now.
 func (sa *ikeSA) ourPort() uint16 {
-	if sa.natt {
-		return sa.c.nattPort
+	if sa.NATT {
+		return sa.c.NATTPort
 	}
-	return sa.c.ikePort
+	return sa.c.IKEPort
 }
 
 // natdPayloads builds the two NAT-D payloads (RFC 3947 §3.2): first the hash of the
@@ -146,14 +148,14 @@ func (sa *ikeSA) natdPayloads() []isakmp.Payload {
 		return nil
 	}
 	h := sa.tr.hash.Hash
-	dst := natDiscoveryHash(h, sa.ckyI, sa.ckyR, sa.remote)
+	dst := natDiscoveryHash(h, sa.ckyI, sa.ckyR, sa.Remote)
 	var src []byte
-	if sa.conn != nil && sa.conn.cfg.encap() == "udp" {
+	if sa.Conn != nil && sa.Conn.Cfg.EncapOf() == "udp" {
 		sa.nat.fake = true
 		if sa.c.hooks.fakeNATD != nil {
 			src = sa.c.hooks.fakeNATD(h.Size())
 		} else {
-			src = sa.c.randBytes(h.Size())
+			src = sa.c.RandBytes(h.Size())
 		}
 	} else {
 		src = natDiscoveryHash(h, sa.ckyI, sa.ckyR, netip.AddrPortFrom(sa.ourIP(), sa.ourPort()))
@@ -164,14 +166,14 @@ func (sa *ikeSA) natdPayloads() []isakmp.Payload {
 
 // ourIP is our address towards the peer.
 func (sa *ikeSA) ourIP() netip.Addr {
-	if !sa.localIP.IsValid() {
-		var cfg *Connection
-		if sa.conn != nil {
-			cfg = sa.conn.cfg
+	if !sa.Local.IsValid() {
+		var cfg *core.Connection
+		if sa.Conn != nil {
+			cfg = sa.Conn.Cfg
 		}
-		sa.localIP = sa.c.localAddrFor(cfg, sa.remote.Addr())
+		sa.Local = sa.c.LocalAddrFor(cfg, sa.Remote.Addr())
 	}
-	return sa.localIP
+	return sa.Local
 }
 
 // processNATD compares the peer's NAT-D hashes with ours (RFC 3947 §3.2): the first is
@@ -190,46 +192,51 @@ func (sa *ikeSA) processNATD(c *isakmp.Chain, in *inbound) {
 		return
 	}
 	h := sa.tr.hash.Hash
-	port := sa.c.ikePort
-	if in.natt {
-		port = sa.c.nattPort
+	port := sa.c.IKEPort
+	if in.NATT {
+		port = sa.c.NATTPort
 	}
 	me := natDiscoveryHash(h, sa.ckyI, sa.ckyR, netip.AddrPortFrom(sa.ourIP(), port))
 	sa.nat.seen = true
 	sa.nat.local = !bytes.Equal(hashes[0], me)
-	them := natDiscoveryHash(h, sa.ckyI, sa.ckyR, in.from)
+	them := natDiscoveryHash(h, sa.ckyI, sa.ckyR, in.From)
 	sa.nat.remote = true
 	for _, x := range hashes[1:] {
 		if bytes.Equal(x, them) {
 			sa.nat.remote = false
 		}
 	}
-	if sa.conn != nil && sa.conn.cfg.encap() == "udp" {
+	if sa.Conn != nil && sa.Conn.Cfg.EncapOf() == "udp" {
 		sa.nat.fake = true
 	}
-	sa.log.Debug("NAT detection", zap.Bool("local_behind_nat", sa.nat.local), zap.Bool("remote_behind_nat", sa.nat.remote), zap.Bool("forced", sa.nat.fake))
+	sa.Log.Debug("NAT detection", zap.Bool("local_behind_nat", sa.nat.local), zap.Bool("remote_behind_nat", sa.nat.remote), zap.Bool("forced", sa.nat.fake))
 }
 
 // float moves the initiator to the peer's NAT-T port (RFC 3947 §4: after NAT-D, MM5 and
 // AM3 onwards go to port 4500 with the non-ESP marker).
 func (sa *ikeSA) float() {
-	if !sa.nattInUse() || sa.natt {
+	if !sa.nattInUse() || sa.NATT {
 		return
 	}
-	sa.natt = true
-	sa.remote = netip.AddrPortFrom(sa.remote.Addr(), sa.conn.cfg.remoteNATTPort())
-	sa.log.Debug("floating to the NAT-T port", zap.Stringer("peer", sa.remote))
+	sa.NATT = true
+	sa.Remote = netip.AddrPortFrom(sa.Remote.Addr(), sa.Conn.Cfg.RemoteNATTPortOf())
+	sa.Log.Debug("floating to the NAT-T port", zap.Stringer("to", sa.Remote))
 }
 
 // updatePeer follows the peer to a new address or port after an authenticated message
 // (RFC 3947 §4: a NAT may change the mapping; the responder floats when MM5 arrives on
 // the NAT-T port).
 func (sa *ikeSA) updatePeer(in *inbound) {
-	if in.from != sa.remote || in.natt != sa.natt {
-		if in.natt || !sa.natt {
-			sa.remote, sa.natt = in.from, in.natt
+	if in.From != sa.Remote || in.NATT != sa.NATT {
+		if in.NATT || !sa.NATT {
+			sa.Remote, sa.NATT = in.From, in.NATT
+			if a := in.Local.Addr(); a.IsValid() {
+				sa.Local = a
+			}
 			for _, csa := range sa.ownedChildren() {
-				csa.peerMoved()
+				if csa.Params().Encap == esp.EncapUDP {
+					csa.PeerMoved(sa.c.Now, sa.Remote, sa.ourIP())
+				}
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // The ISAKMP SA (Phase 1, RFC 2409 §5) shared by Main Mode and Aggressive Mode: its state,
 // keys, IV chains, message protection and life cycle. mainmode.go and aggressive.go hold
@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"oakley/ike/core"
 	"time"
 
 	"go.uber.org/zap"
 
 	"oakley/crypto"
+	"oakley/esp"
 	"oakley/ike/isakmp"
 )
 
@@ -61,23 +63,16 @@ func (k *phase1Keys) wipe() {
 	}
 }
 
-// ikeSA is one ISAKMP SA. Owned by the Run goroutine.
+// ikeSA is one ISAKMP SA. Owned by the core's goroutine. Its shared state (connection,
+// role, addresses, times, half-open entry, DPD) is the embedded core.SABase.
 type ikeSA struct {
-	c          *core
-	conn       *connState
-	candidates []*connState // responder: connections that may match before the ID is known
-	initiator  bool
+	core.SABase
+	c          *Protocol
+	candidates []*core.Conn // responder: connections that may match before the ID is known
 	aggressive bool
 	ckyI, ckyR isakmp.Cookie
 	state      p1State
 	first      firstKey // responder: how its MM1/AM1 is indexed
-
-	remote   netip.AddrPort // where we send
-	natt     bool           // on the NAT-T port (non-ESP marker)
-	localIP  netip.Addr
-	created  time.Time
-	estab    time.Time
-	halfOpen bool
 	// undecryptable counts encrypted answers to MM5 that did not decrypt (initiator).
 	undecryptable int
 
@@ -93,9 +88,7 @@ type ikeSA struct {
 	p2ivs     map[uint32][]byte
 	localIDP  *isakmp.Identification
 	peerID    *isakmp.Identification
-	peerIDB   []byte // Aggressive Mode responder: IDii_b until HASH_I arrives
-	replaces  *ikeSA // re-authentication: the SA this one replaces
-	lastRecv  time.Time
+	peerIDB   []byte    // Aggressive Mode responder: IDii_b until HASH_I arrives
 	lastReply []byte    // responder: our last Phase 1 answer
 	nudgedAt  time.Time // Aggressive Mode responder: when AM2 was last re-sent
 	lifetime  time.Duration
@@ -103,74 +96,82 @@ type ikeSA struct {
 	expiresAt time.Time
 	ext       extensions
 	nat       natState
+	dpdSeq    uint32 // RFC 3706: the last R-U-THERE sequence number sent
 
-	retrans *retransmitter
-	replies replyCache
+	retrans *core.Retransmitter
+	replies core.ReplyCache
 	mids    []uint32 // recent Phase 2 / Informational message IDs
 	qms     map[uint32]*quickMode
-	dpd     *dpdState
 
-	halfOpenTimer *timer
-	reauthTimer   *timer
-	expireTimer   *timer
-	keepalive     *timer
-	deleteTimer   *timer
-	settleTimer   *timer // Aggressive Mode initiator: children start a moment after AM3
-
-	log *zap.Logger
+	reauthTimer *core.Timer
+	expireTimer *core.Timer
+	keepalive   *core.Timer
+	deleteTimer *core.Timer
+	settleTimer *core.Timer // Aggressive Mode initiator: children start a moment after AM3
 }
 
-func newIKESA(c *core, initiator bool) *ikeSA {
-	sa := &ikeSA{c: c, initiator: initiator, p2ivs: map[uint32][]byte{}, qms: map[uint32]*quickMode{}}
-	sa.retrans = newRetransmitter(c, func() (netip.AddrPort, bool) { return sa.remote, sa.natt }, sa.retransmitGiveUp)
-	sa.halfOpenTimer = newTimer("half-open", sa.halfOpenExpired)
-	sa.reauthTimer = newTimer("reauth", sa.reauthDue)
-	sa.expireTimer = newTimer("expire", sa.hardExpired)
-	sa.keepalive = newTimer("keepalive", sa.sendKeepalive)
-	sa.deleteTimer = newTimer("delete", func(now time.Time) { sa.destroy(now, true, fmt.Errorf("%w: replaced", ErrDeleted)) })
-	sa.settleTimer = newTimer("settle", func(now time.Time) {
+// Base gives the core the shared state.
+func (sa *ikeSA) Base() *core.SABase { return &sa.SABase }
+
+func newIKESA(c *Protocol, initiator bool) *ikeSA {
+	sa := &ikeSA{c: c, p2ivs: map[uint32][]byte{}, qms: map[uint32]*quickMode{}}
+	sa.Initiator = initiator
+	sa.retrans = c.NewRetransmitter(sa.dest, sa.retransmitGiveUp)
+	sa.reauthTimer = core.NewTimer("reauth", sa.reauthDue)
+	sa.expireTimer = core.NewTimer("expire", sa.hardExpired)
+	sa.keepalive = core.NewTimer("keepalive", sa.sendKeepalive)
+	sa.deleteTimer = core.NewTimer("delete", func(now time.Time) { sa.destroy(now, true, fmt.Errorf("%w: replaced", ErrDeleted)) })
+	sa.settleTimer = core.NewTimer("settle", func(now time.Time) {
 		if sa.state == p1Established {
-			sa.conn.ikeEstablished(now, sa)
+			sa.c.Established(now, sa)
 		}
 	})
 	return sa
 }
 
+// dest is where the SA's messages go: from our address, to the peer, on which port.
+func (sa *ikeSA) dest() (netip.Addr, netip.AddrPort, bool) { return sa.Local, sa.Remote, sa.NATT }
+
+// send sends a message of this SA to the peer.
+func (sa *ikeSA) send(msg []byte) { sa.c.Send(msg, sa.Local, sa.Remote, sa.NATT) }
+
 // newInitiatorSA starts an ISAKMP SA towards a connection's peer.
-func newInitiatorSA(c *core, cs *connState, now time.Time) *ikeSA {
+func newInitiatorSA(c *Protocol, cs *core.Conn, now time.Time) *ikeSA {
 	sa := newIKESA(c, true)
-	sa.conn = cs
-	sa.aggressive = cs.cfg.Aggressive
+	sa.Conn = cs
+	sa.aggressive = cs.Cfg.Aggressive
 	sa.ckyI = c.newCookie()
-	sa.remote = netip.AddrPortFrom(cs.cfg.RemoteAddr, cs.cfg.remotePort())
-	sa.natt = cs.cfg.remotePort() == cs.cfg.remoteNATTPort()
-	sa.created = now
-	sa.auth = newPSKAuth(cs.cfg.PSK)
+	sa.Remote = netip.AddrPortFrom(cs.Cfg.RemoteAddr, cs.Cfg.RemoteIKEPort())
+	sa.NATT = cs.Cfg.RemoteIKEPort() == cs.Cfg.RemoteNATTPortOf()
+	sa.Local = cs.Cfg.LocalAddr
+	sa.Created = now
+	sa.auth = newAuthenticator(cs.Cfg)
 	sa.setLog()
 	c.initiating[sa.ckyI] = sa
 	return sa
 }
 
 // newResponderSA creates the state for a first message from a peer.
-func newResponderSA(c *core, in *inbound) *ikeSA {
+func newResponderSA(c *Protocol, in *inbound) *ikeSA {
 	sa := newIKESA(c, false)
 	sa.ckyI = in.msg.Header.InitiatorCookie
 	sa.ckyR = c.newCookie()
-	sa.remote = in.from
-	sa.natt = in.natt
-	sa.first = firstKey{sa.ckyI, in.from}
-	sa.created = c.now
+	sa.Remote = in.From
+	sa.NATT = in.NATT
+	sa.Local = in.Local.Addr()
+	sa.first = firstKey{sa.ckyI, in.From}
+	sa.Created = c.Now
 	sa.aggressive = in.msg.Header.ExchangeType == isakmp.ExchangeAggressive
 	sa.setLog()
 	return sa
 }
 
 func (sa *ikeSA) setLog() {
-	f := []zap.Field{zap.Stringer("icookie", sa.ckyI), zap.Stringer("peer", sa.remote)}
-	if sa.conn != nil {
-		f = append(f, zap.String("conn", sa.conn.cfg.Name))
+	f := []zap.Field{zap.Stringer("icookie", sa.ckyI), zap.Stringer("peer", sa.Remote)}
+	if sa.Conn != nil {
+		f = append(f, zap.String("conn", sa.Conn.Cfg.Name))
 	}
-	sa.log = sa.c.log.With(f...)
+	sa.Log = sa.c.Log.With(f...)
 }
 
 func (sa *ikeSA) established() bool { return sa.state == p1Established }
@@ -185,17 +186,25 @@ func (sa *ikeSA) modeName() string {
 // handle dispatches a message that belongs to this SA (RFC 2408 §5; exchanges §4).
 func (sa *ikeSA) handle(now time.Time, in *inbound) {
 	if sa.state == p1Dead {
-		sa.c.ctr.inc(cInvalidCookie)
+		sa.c.Ctr.Inc(core.CtrInvalidCookie)
 		return
 	}
 	// A retransmitted request: answer again, never process twice (RFC 2408 §5 leaves
 	// duplicates to the implementation; RFC 2409 expects the last reply again).
-	if reply, seen := sa.replies.lookup(in.hash); seen {
-		sa.c.ctr.inc(cDuplicates)
-		if reply != nil {
-			to, natt := sa.replyTo(in)
-			sa.c.send(reply, to, natt)
+	if reply, seen := sa.replies.Lookup(in.Hash); seen {
+		sa.c.Ctr.Inc(core.CtrDuplicates)
+		if reply == nil {
+			return
 		}
+		// The stored reply goes back only to the address the SA knows (a replayed request
+		// must not bounce it at anyone): the peer's, or its NAT-T port after a float
+		// (RFC 3947 §4) from the same address.
+		if in.From != sa.Remote && !(in.From.Addr() == sa.Remote.Addr() && in.NATT) {
+			sa.c.Ctr.Inc(core.CtrRepliesMisdirected)
+			sa.Log.Debug("not answering a duplicate from an address this SA does not know", zap.Stringer("from", in.From))
+			return
+		}
+		sa.c.Send(reply, sa.Local, in.From, in.NATT)
 		return
 	}
 	if sa.nudgeForAM3(now, in) {
@@ -220,16 +229,16 @@ func (sa *ikeSA) handle(now time.Time, in *inbound) {
 	case isakmp.ExchangeQuickMode:
 		err = sa.handleQuickMode(now, in)
 	case isakmp.ExchangeTransaction:
-		sa.c.ctr.inc(cUnsupportedExchange)
-		sa.log.Info("ignoring Transaction exchange (XAUTH / Mode Config are not supported)")
+		sa.c.Ctr.Inc(core.CtrUnsupportedExchange)
+		sa.Log.Info("ignoring Transaction exchange (XAUTH / Mode Config are not supported)")
 		return
 	default:
-		sa.c.ctr.inc(cInvalidExchange)
-		sa.log.Info("ignoring exchange", zap.Stringer("exchange", in.msg.Header.ExchangeType))
+		sa.c.Ctr.Inc(core.CtrInvalidExchange)
+		sa.Log.Info("ignoring exchange", zap.Stringer("exchange", in.msg.Header.ExchangeType))
 		return
 	}
 	if err != nil && !errors.Is(err, errStop) {
-		sa.log.Debug("message rejected", zap.Error(err))
+		sa.Log.Debug("message rejected", zap.Error(err))
 	}
 }
 
@@ -246,8 +255,8 @@ func (sa *ikeSA) phase1Step(now time.Time, in *inbound, err error) error {
 		return err
 	}
 	if errors.Is(err, ErrUnexpected) || errors.Is(err, ErrMalformed) && !in.msg.Header.Flags.Has(isakmp.FlagEncryption) && sa.state != p1Start {
-		sa.c.countError(err)
-		sa.log.Info("dropping "+sa.modeName()+" message", zap.Stringer("state", sa.state), zap.Error(err))
+		sa.c.CountError(err)
+		sa.Log.Info("dropping "+sa.modeName()+" message", zap.Stringer("state", sa.state), zap.Error(err))
 		return err
 	}
 	to, natt := sa.replyTo(in)
@@ -255,25 +264,25 @@ func (sa *ikeSA) phase1Step(now time.Time, in *inbound, err error) error {
 }
 
 // replyTo is where a reply to in goes: back where it came from.
-func (sa *ikeSA) replyTo(in *inbound) (netip.AddrPort, bool) { return in.from, in.natt }
+func (sa *ikeSA) replyTo(in *inbound) (netip.AddrPort, bool) { return in.From, in.NATT }
 
 // countError bumps the counter that matches an error.
-func (c *core) countError(err error) {
+func (c *Protocol) countError(err error) {
 	switch {
 	case errors.Is(err, ErrNoProposalChosen):
-		c.ctr.inc(cNoProposal)
+		c.Ctr.Inc(core.CtrNoProposal)
 	case errors.Is(err, ErrAuthenticationFailed):
-		c.ctr.inc(cAuthFailures)
+		c.Ctr.Inc(core.CtrAuthFailures)
 	case errors.Is(err, ErrInvalidID):
-		c.ctr.inc(cInvalidID)
+		c.Ctr.Inc(core.CtrInvalidID)
 	case errors.Is(err, ErrInvalidKE):
-		c.ctr.inc(cInvalidKE)
+		c.Ctr.Inc(core.CtrInvalidKE)
 	case errors.Is(err, ErrInvalidHash):
-		c.ctr.inc(cInvalidHash)
+		c.Ctr.Inc(core.CtrInvalidHash)
 	case errors.Is(err, ErrMalformed):
-		c.ctr.inc(cMalformed)
+		c.Ctr.Inc(core.CtrMalformed)
 	case errors.Is(err, ErrUnexpected):
-		c.ctr.inc(cUnexpected)
+		c.Ctr.Inc(core.CtrUnexpected)
 	}
 }
 
@@ -283,22 +292,22 @@ func (c *core) countError(err error) {
 // decoded under our keys, so the peer has them, and peers such as strongSwan ignore
 // unprotected notifications once keys exist (RFC 2408 §5.7 leaves that to them).
 func (sa *ikeSA) phase1Failed(now time.Time, err error, to netip.AddrPort, natt bool) error {
-	sa.c.countError(err)
-	sa.c.ctr.inc(cIKEFailed)
+	sa.c.CountError(err)
+	sa.c.Ctr.Inc(core.CtrIKEFailed)
 	msg := sa.modeName() + " failed"
 	if errors.Is(err, ErrAuthenticationFailed) {
 		msg = "authentication failed: pre-shared keys differ?"
 	}
 	n := notifyFor(err)
-	fields := []zap.Field{zap.Bool("initiator", sa.initiator), zap.Stringer("state", sa.state), zap.Error(err)}
+	fields := []zap.Field{zap.Bool("initiator", sa.Initiator), zap.Stringer("state", sa.state), zap.Error(err)}
 	if n != 0 {
 		fields = append(fields, zap.Stringer("notify", n))
 	}
-	sa.log.Warn(msg, fields...)
+	sa.Log.Warn(msg, fields...)
 	switch {
 	case n == 0:
 	case errors.Is(err, ErrInvalidID) && sa.keys != nil:
-		sa.c.ctr.inc(cErrorNotifiesOut)
+		sa.c.Ctr.Inc(core.CtrErrorNotifiesOut)
 		sa.sendInformationalTo([]isakmp.Payload{&isakmp.Notification{DOI: isakmp.DOIIPsec,
 			ProtocolID: isakmp.ProtoISAKMP, NotifyType: n, SPI: sa.cookies()}}, to, natt)
 	default:
@@ -370,13 +379,13 @@ func (sa *ikeSA) decrypt(m *isakmp.Message, chained bool) (*decrypted, error) {
 	}
 	plain, next, err := sa.keys.cipher.decrypt(sa.ivFor(m.Header.MessageID, chained), m.Encrypted)
 	if err != nil {
-		sa.c.ctr.inc(cDecryptFailures)
+		sa.c.Ctr.Inc(core.CtrDecryptFailures)
 		return nil, malformed("decrypting", err)
 	}
 	chain, err := isakmp.DecodePayloads(m.Header.NextPayload, plain, isakmp.DecodeOptions{AllowPadding: true})
 	crypto.Wipe(plain)
 	if err != nil {
-		sa.c.ctr.inc(cDecryptFailures)
+		sa.c.Ctr.Inc(core.CtrDecryptFailures)
 		return nil, malformed("decrypted payloads", err)
 	}
 	return &decrypted{chain: chain, next: next}, nil
@@ -420,14 +429,14 @@ func (sa *ikeSA) deriveKeys(peerKE []byte) error {
 
 // ourHash and peerHash are HASH_I / HASH_R from each side's view (RFC 2409 §5).
 func (sa *ikeSA) ourHash(idB []byte) []byte {
-	if sa.initiator {
+	if sa.Initiator {
 		return hashI(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
 	}
 	return hashR(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
 }
 
 func (sa *ikeSA) peerHash(idB []byte) []byte {
-	if sa.initiator {
+	if sa.Initiator {
 		return hashR(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
 	}
 	return hashI(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
@@ -437,15 +446,15 @@ func (sa *ikeSA) peerHash(idB []byte) []byte {
 // for %any the address we use.
 func (sa *ikeSA) localIDPayload() *isakmp.Identification {
 	if sa.localIDP == nil {
-		id := sa.conn.cfg.LocalID
+		id := sa.Conn.Cfg.LocalID
 		if id.Any {
-			a := sa.c.localAddrFor(sa.conn.cfg, sa.remote.Addr())
+			a := sa.ourIP()
 			if !a.IsValid() {
 				a = netip.IPv4Unspecified()
 			}
-			id = AddrIdentity(a)
+			id = core.AddrIdentity(a)
 		}
-		sa.localIDP = id.payload()
+		sa.localIDP = idPayload(id)
 	}
 	return sa.localIDP
 }
@@ -453,117 +462,105 @@ func (sa *ikeSA) localIDPayload() *isakmp.Identification {
 // setState moves the state machine and logs it at debug level.
 func (sa *ikeSA) setState(s p1State) {
 	sa.state = s
-	sa.log.Debug("phase 1 state", zap.Stringer("state", s))
+	sa.Log.Debug("phase 1 state", zap.Stringer("state", s))
 }
 
-// leaveHalfOpen releases the half-open accounting of a responder SA.
-func (sa *ikeSA) leaveHalfOpen() {
-	if !sa.halfOpen {
-		return
-	}
-	sa.halfOpen = false
-	sa.c.halfOpen--
-	sa.c.ctr.set(gHalfOpen, uint64(sa.c.halfOpen))
-	src := sa.first.from.Addr()
-	if sa.c.halfBySrc[src]--; sa.c.halfBySrc[src] <= 0 {
-		delete(sa.c.halfBySrc, src)
-	}
-	sa.c.timers.stop(sa.halfOpenTimer)
-}
-
-func (sa *ikeSA) armHalfOpen(now time.Time) {
-	sa.c.timers.arm(sa.halfOpenTimer, now.Add(halfOpenTimeout))
-}
-
-func (sa *ikeSA) halfOpenExpired(now time.Time) {
+// halfOpenExpired ends a responder SA that did not complete in time, or that the core
+// evicted from a full half-open table.
+func (sa *ikeSA) halfOpenExpired(now time.Time, evicted bool) {
 	if sa.state == p1Established || sa.state == p1Dead {
 		return
 	}
-	sa.c.ctr.inc(cHalfOpenExpired)
 	// Debug, not info: a flood of spoofed first messages expires by the thousand (counted).
-	sa.log.Debug(sa.modeName()+" responder timed out", zap.Stringer("state", sa.state))
-	sa.destroy(now, false, fmt.Errorf("%w: half-open ISAKMP SA expired in state %s", ErrTimeout, sa.state))
+	sa.Log.Debug(sa.modeName()+" responder gave up", zap.Stringer("state", sa.state), zap.Bool("evicted", evicted))
+	why := "expired"
+	if evicted {
+		why = "evicted by newer ones"
+	}
+	sa.destroy(now, false, fmt.Errorf("%w: half-open ISAKMP SA %s in state %s", ErrTimeout, why, sa.state))
 }
 
-// retransmitGiveUp ends a Phase 1 exchange whose peer stopped answering.
+// retransmitGiveUp ends a Phase 1 exchange whose peer stopped answering. Silence after MM5
+// is only blamed on the credentials when an answer came that did not decrypt: a responder
+// that forgot the exchange (its half-open state expired or was evicted under load) also
+// goes silent, and that is not a key mismatch.
 func (sa *ikeSA) retransmitGiveUp(now time.Time) {
-	hint := ""
-	if sa.state == p1MM5Sent {
-		hint = " (pre-shared keys differ?)"
-	}
-	err := fmt.Errorf("%w in state %s after %d transmissions%s", ErrTimeout, sa.state, len(retransmitDelays), hint)
-	sa.c.ctr.inc(cIKEFailed)
-	if sa.state == p1MM5Sent {
-		sa.log.Warn("authentication failed: no answer to Main Mode message 5 (pre-shared keys differ?)", zap.Error(err))
-	} else {
-		sa.log.Warn(sa.modeName()+" failed: peer did not answer", zap.Error(err))
+	err := fmt.Errorf("%w in state %s after %d transmissions", ErrTimeout, sa.state, sa.retrans.Tries())
+	sa.c.Ctr.Inc(core.CtrIKEFailed)
+	switch {
+	case sa.state == p1MM5Sent && sa.undecryptable > 0:
+		err = fmt.Errorf("%w: %d answers to Main Mode message 5 did not decrypt (pre-shared keys differ?)", ErrAuthenticationFailed, sa.undecryptable)
+		sa.Log.Warn("authentication failed", zap.Error(err))
+	case sa.state == p1MM5Sent:
+		sa.Log.Warn("Main Mode failed: no answer to message 5 (the responder may have dropped the exchange, or rejected our identity or key silently)", zap.Error(err))
+	default:
+		sa.Log.Warn(sa.modeName()+" failed: peer did not answer", zap.Error(err))
 	}
 	sa.destroy(now, false, err)
 }
 
-// establish completes Phase 1: lifetimes, DPD, keepalives, the connection's children.
+// establish completes Phase 1: lifetimes, keepalives, and the core's part (DPD, the
+// connection's children).
 func (sa *ikeSA) establish(now time.Time) {
-	sa.retrans.stop()
-	sa.leaveHalfOpen()
+	sa.retrans.Stop()
 	if sa.first.from.IsValid() && sa.c.firsts[sa.first] == sa {
 		delete(sa.c.firsts, sa.first)
 	}
 	sa.setState(p1Established)
-	sa.estab = now
-	sa.c.ctr.inc(cIKEEstablished)
+	sa.EstablishedAt = now
+	sa.LastRecv = now
 	// Lifetime: the negotiated one; we re-authenticate before it ends if configured to
 	// (the RekeyTime of the connection, with jitter), the peer may do it first.
 	sa.lifetime = sa.tr.lifetime()
 	sa.expiresAt = now.Add(sa.lifetime)
-	sa.c.timers.arm(sa.expireTimer, sa.expiresAt)
-	if _, reauth := sa.conn.cfg.p1Lifetime(); reauth && sa.initiatorOfConn() {
-		at := min(sa.conn.cfg.RekeyTime, sa.lifetime*9/10)
-		sa.reauthAt = now.Add(sa.c.jitter(at, 0.05))
-		sa.c.timers.arm(sa.reauthTimer, sa.reauthAt)
+	sa.c.Timers.Arm(sa.expireTimer, sa.expiresAt)
+	if _, reauth := sa.Conn.Cfg.Lifetime(); reauth && sa.Conn.Cfg.CanInitiate() {
+		at := min(sa.Conn.Cfg.RekeyTime, sa.lifetime*9/10)
+		sa.reauthAt = now.Add(sa.c.Jitter(at, 0.05))
+		sa.c.Timers.Arm(sa.reauthTimer, sa.reauthAt)
 	}
-	sa.startDPD(now)
 	if sa.nat.local {
-		sa.c.timers.arm(sa.keepalive, now.Add(keepaliveInterval))
+		sa.c.Timers.Arm(sa.keepalive, now.Add(core.KeepaliveEvery))
 	}
-	sa.log.Info(fmt.Sprintf("ISAKMP SA established (%s)", sa.modeName()),
-		zap.Bool("initiator", sa.initiator), zap.Stringer("rcookie", sa.ckyR),
+	sa.Log.Info(fmt.Sprintf("ISAKMP SA established (%s)", sa.modeName()),
+		zap.Bool("initiator", sa.Initiator), zap.Stringer("rcookie", sa.ckyR),
 		zap.String("proposal", sa.tr.String()), zap.String("remote_id", idOfPayload(sa.peerID)),
-		zap.Bool("nat_local", sa.nat.local), zap.Bool("nat_remote", sa.nat.remote), zap.Bool("natt", sa.natt))
-	if sa.aggressive && sa.initiator {
+		zap.Bool("nat_local", sa.nat.local), zap.Bool("nat_remote", sa.nat.remote), zap.Bool("natt", sa.NATT))
+	if sa.aggressive && sa.Initiator {
 		// AM3 and our first Quick Mode leave back to back; a multi-threaded responder
 		// (strongSwan) may take up the Quick Mode before it has finished AM3 and drop it
-		// ("ignoring QUICK_MODE request while phase 1 is incomplete"), costing a one-second
+		// ("ignoring QUICK_MODE request while phase 1 is incomplete"), costing a
 		// retransmission. A short pause lets AM3 settle first.
-		sa.c.timers.arm(sa.settleTimer, now.Add(amSettle))
+		sa.c.Timers.Arm(sa.settleTimer, now.Add(amSettle))
 		return
 	}
-	sa.conn.ikeEstablished(now, sa)
+	sa.c.Established(now, sa)
 }
 
-// initiatorOfConn reports whether we re-authenticate this SA: its connection can initiate.
-func (sa *ikeSA) initiatorOfConn() bool { return sa.conn.cfg.RemoteAddr.IsValid() }
-
 func (sa *ikeSA) reauthDue(now time.Time) {
-	if sa.state != p1Established || sa.conn == nil {
+	if sa.state != p1Established || sa.Conn == nil {
 		return
 	}
-	sa.c.ctr.inc(cIKEReauths)
-	sa.log.Info("re-authenticating ISAKMP SA")
-	sa.conn.reauth(now, sa)
+	sa.c.Ctr.Inc(core.CtrIKEReauths)
+	sa.Log.Info("re-authenticating ISAKMP SA")
+	if !sa.Conn.Reauth(now, sa) {
+		// Try again later while the SA lives.
+		sa.c.Timers.Arm(sa.reauthTimer, now.Add(30*time.Second))
+	}
 }
 
 func (sa *ikeSA) hardExpired(now time.Time) {
-	sa.log.Info("ISAKMP SA lifetime expired")
+	sa.Log.Info("ISAKMP SA lifetime expired")
 	sa.destroy(now, true, errExpired)
 }
 
 // sendKeepalive sends a NAT-keepalive from the NATed side (RFC 3948 §2.3) every 20 s.
 func (sa *ikeSA) sendKeepalive(now time.Time) {
-	if sa.state != p1Established || !sa.natt {
+	if sa.state != p1Established || !sa.NATT {
 		return
 	}
-	sa.c.out = append(sa.c.out, outgoing{to: sa.remote, keepalive: true})
-	sa.c.timers.arm(sa.keepalive, now.Add(keepaliveInterval))
+	sa.c.SendKeepalive(sa.Local, sa.Remote)
+	sa.c.Timers.Arm(sa.keepalive, now.Add(core.KeepaliveEvery))
 }
 
 // destroy deletes the SA: optionally a Delete to the peer (RFC 2408 §3.15, SPI = the
@@ -575,26 +572,23 @@ func (sa *ikeSA) destroy(now time.Time, sendDelete bool, reason error) {
 	wasEstablished := sa.state == p1Established
 	if sendDelete && sa.keys != nil && wasEstablished {
 		// Children no other ISAKMP SA can adopt die with this one: tell the peer first.
-		if sa.conn != nil && sa.conn.currentExcept(sa) == nil {
+		if sa.Conn != nil && sa.Conn.CurrentExcept(sa) == nil {
 			for _, csa := range sa.ownedChildren() {
-				csa.remove(now, true, reason)
+				csa.Remove(now, true, reason)
 			}
 		}
 		sa.sendDeleteISAKMP()
 	}
-	sa.setState(p1Dead)
-	sa.retrans.stop()
-	for _, t := range []*timer{sa.reauthTimer, sa.expireTimer, sa.keepalive, sa.halfOpenTimer, sa.deleteTimer, sa.settleTimer} {
-		sa.c.timers.stop(t)
+	sa.retrans.Stop()
+	for _, t := range []*core.Timer{sa.reauthTimer, sa.expireTimer, sa.keepalive, sa.deleteTimer, sa.settleTimer} {
+		sa.c.Timers.Stop(t)
 	}
-	sa.stopDPD()
 	for _, qm := range sa.qms {
 		qm.abort(now, reason)
 	}
 	sa.c.forgetSA(sa)
-	if sa.conn != nil {
-		sa.conn.ikeGone(now, sa, wasEstablished, reason)
-	}
+	sa.c.Gone(now, sa, reason)
+	sa.setState(p1Dead)
 	if sa.dh != nil {
 		sa.dh.Wipe()
 	}
@@ -602,21 +596,59 @@ func (sa *ikeSA) destroy(now time.Time, sendDelete bool, reason error) {
 	sa.auth = nil
 }
 
-// deleteLater deletes the SA (with a Delete to the peer) after a grace period, so messages
+// DeleteLater deletes the SA (with a Delete to the peer) after a grace period, so messages
 // in flight on it still find it.
-func (sa *ikeSA) deleteLater(now time.Time, d time.Duration) {
-	sa.c.timers.arm(sa.deleteTimer, now.Add(d))
+func (sa *ikeSA) DeleteLater(now time.Time, d time.Duration) {
+	sa.c.Timers.Arm(sa.deleteTimer, now.Add(d))
+}
+
+// Delete ends the SA (core.IKESA).
+func (sa *ikeSA) Delete(now time.Time, sendDelete bool, reason error) {
+	sa.destroy(now, sendDelete, reason)
+}
+
+// Rekey re-authenticates the ISAKMP SA: IKEv1 has no rekeying of Phase 1, so a new Main
+// or Aggressive Mode replaces it and the children move over (core.IKESA).
+func (sa *ikeSA) Rekey(now time.Time) {
+	sa.c.Ctr.Inc(core.CtrIKEReauths)
+	if !sa.Conn.Reauth(now, sa) {
+		sa.c.Timers.Arm(sa.reauthTimer, now.Add(30*time.Second))
+	}
+}
+
+// StartChild begins a Quick Mode for a child unit (core.IKESA).
+func (sa *ikeSA) StartChild(now time.Time, ch *core.ChildState, rekeyOf *core.ChildSA) {
+	startQM(now, sa, ch, rekeyOf)
+}
+
+// SendDeleteChildren tells the peer pairs are gone: one Delete per protocol with our
+// inbound SPIs (RFC 2408 §3.15).
+func (sa *ikeSA) SendDeleteChildren(now time.Time, pairs []*core.ChildSA) {
+	var espSPIs, ahSPIs []uint32
+	for _, p := range pairs {
+		if p.Unit().Proto == esp.AH {
+			ahSPIs = append(ahSPIs, p.InSPI())
+		} else {
+			espSPIs = append(espSPIs, p.InSPI())
+		}
+	}
+	if len(espSPIs) > 0 {
+		sa.sendDeleteChild(isakmp.ProtoESP, espSPIs)
+	}
+	if len(ahSPIs) > 0 {
+		sa.sendDeleteChild(isakmp.ProtoAH, ahSPIs)
+	}
 }
 
 // ownedChildren returns the child SAs this ISAKMP SA manages.
-func (sa *ikeSA) ownedChildren() []*childSA {
-	if sa.conn == nil {
+func (sa *ikeSA) ownedChildren() []*core.ChildSA {
+	if sa.Conn == nil {
 		return nil
 	}
-	var out []*childSA
-	for _, ch := range sa.conn.children {
-		for _, csa := range ch.sas {
-			if csa.ike == sa {
+	var out []*core.ChildSA
+	for _, ch := range sa.Conn.Children {
+		for _, csa := range ch.SAs {
+			if csa.IKE() == core.IKESA(sa) {
 				out = append(out, csa)
 			}
 		}
@@ -627,13 +659,13 @@ func (sa *ikeSA) ownedChildren() []*childSA {
 // rememberProcessed records a message an initiator processed, with the message it sent in
 // answer (the retransmitter's current one), so a duplicate is answered, not processed.
 func (sa *ikeSA) rememberProcessed(in *inbound) {
-	if !sa.initiator {
+	if !sa.Initiator {
 		return // responders record their replies in reply
 	}
-	if _, seen := sa.replies.lookup(in.hash); seen {
+	if _, seen := sa.replies.Lookup(in.Hash); seen {
 		return
 	}
-	sa.replies.remember(in.hash, sa.retrans.msg)
+	sa.replies.Remember(in.Hash, sa.retrans.Msg())
 }
 
 // nudgeForAM3 handles a protected Quick Mode or Informational message reaching an
@@ -642,7 +674,7 @@ func (sa *ikeSA) rememberProcessed(in *inbound) {
 // address is unproven), but this message shows the peer is there: re-send AM2 (at most
 // once a second), which the initiator answers with AM3 again from its reply cache.
 func (sa *ikeSA) nudgeForAM3(now time.Time, in *inbound) bool {
-	if sa.initiator || sa.state != p1AM2Sent || !in.msg.Header.Flags.Has(isakmp.FlagEncryption) {
+	if sa.Initiator || sa.state != p1AM2Sent || !in.msg.Header.Flags.Has(isakmp.FlagEncryption) {
 		return false
 	}
 	switch in.msg.Header.ExchangeType {
@@ -650,12 +682,11 @@ func (sa *ikeSA) nudgeForAM3(now time.Time, in *inbound) bool {
 	default:
 		return false
 	}
-	sa.c.ctr.inc(cUnexpected)
+	sa.c.Ctr.Inc(core.CtrUnexpected)
 	if sa.lastReply != nil && now.Sub(sa.nudgedAt) >= time.Second {
 		sa.nudgedAt = now
-		sa.log.Debug("Quick Mode before AM3: re-sending AM2")
-		to, natt := sa.replyTo(in)
-		sa.c.send(sa.lastReply, to, natt)
+		sa.Log.Debug("Quick Mode before AM3: re-sending AM2")
+		sa.send(sa.lastReply)
 	}
 	return true
 }

@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // Proposals: the transforms of Phase 1 (RFC 2409 Appendix A) and Phase 2 (RFC 2407 §4.4,
 // §4.5) as the engine sees them, their attributes, the cartesian expansion of configured
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"oakley/crypto"
+	"oakley/esp"
+	"oakley/ike/core"
 	"oakley/ike/isakmp"
 )
 
@@ -54,7 +56,7 @@ func (t p1Transform) attributes() []isakmp.Attribute {
 // lifetime is the negotiated lifetime, RFC 2409 Appendix A's 28800 s when none was given.
 func (t p1Transform) lifetime() time.Duration {
 	if t.life == 0 {
-		return defaultP1Lifetime
+		return core.DefaultLifetime
 	}
 	return t.life
 }
@@ -427,38 +429,13 @@ func parseP2Transform(proto isakmp.ProtocolID, tr *isakmp.Transform) (p2Transfor
 	return t, nil
 }
 
-// p2Protocol is the protocol a child negotiates: AH when it has AH proposals, else ESP.
-func (ch *Child) p2Protocol() (isakmp.ProtocolID, []*crypto.Proposal) {
-	if len(ch.AHProposals) > 0 {
-		return isakmp.ProtoAH, ch.AHProposals
+// v1Proto is the IKEv1 protocol ID of a child unit: AH or ESP.
+func v1Proto(ch *core.ChildState) isakmp.ProtocolID {
+	if ch.Proto == esp.AH {
+		return isakmp.ProtoAH
 	}
-	if len(ch.ESPProposals) > 0 {
-		return isakmp.ProtoESP, ch.ESPProposals
-	}
-	return isakmp.ProtoESP, defaultESP
+	return isakmp.ProtoESP
 }
-
-var defaultESP = func() []*crypto.Proposal {
-	var out []*crypto.Proposal
-	for _, s := range crypto.DefaultProposals(crypto.ProtoESP) {
-		p, err := crypto.ParseProposal(crypto.ProtoESP, s, false)
-		if err == nil {
-			out = append(out, p)
-		}
-	}
-	return out
-}()
-
-var defaultIKE = func() []*crypto.Proposal {
-	var out []*crypto.Proposal
-	for _, s := range crypto.DefaultProposals(crypto.ProtoIKEv1) {
-		p, err := crypto.ParseProposal(crypto.ProtoIKEv1, s, false)
-		if err == nil {
-			out = append(out, p)
-		}
-	}
-	return out
-}()
 
 // pfsGroup returns the DH group a child's Quick Mode uses (nil = no PFS): the Phase 1
 // group when a proposal offers it, else the first group configured (strongSwan's rule).

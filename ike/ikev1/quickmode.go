@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // Quick Mode, RFC 2409 §5.5:
 //
@@ -20,7 +20,7 @@ import (
 	"crypto/hmac"
 	"errors"
 	"fmt"
-	"net/netip"
+	"oakley/ike/core"
 	"time"
 
 	"go.uber.org/zap"
@@ -43,12 +43,12 @@ const (
 // quickMode is one Quick Mode exchange. Owned by the Run goroutine.
 type quickMode struct {
 	sa        *ikeSA
-	c         *core
+	c         *Protocol
 	mid       uint32
 	initiator bool
-	ch        *childState
+	ch        *core.ChildState
 	state     qmState
-	rekeyOf   *childSA
+	rekeyOf   *core.ChildSA
 
 	proto         isakmp.ProtocolID
 	spiIn, spiOut uint32
@@ -65,14 +65,14 @@ type quickMode struct {
 	lifeKB        uint64
 	udp           bool
 
-	retrans *retransmitter
-	pending *childSA // installed, outbound not yet switched
+	retrans *core.Retransmitter
+	pending *core.ChildSA // installed, outbound not yet switched
 	log     *zap.Logger
 }
 
-func newQuickMode(sa *ikeSA, ch *childState, initiator bool, mid uint32) *quickMode {
+func newQuickMode(sa *ikeSA, ch *core.ChildState, initiator bool, mid uint32) *quickMode {
 	qm := &quickMode{sa: sa, c: sa.c, mid: mid, initiator: initiator, ch: ch}
-	qm.retrans = newRetransmitter(sa.c, func() (netip.AddrPort, bool) { return sa.remote, sa.natt }, qm.giveUp)
+	qm.retrans = sa.c.NewRetransmitter(sa.dest, qm.giveUp)
 	qm.setLog()
 	sa.qms[mid] = qm
 	return qm
@@ -81,9 +81,9 @@ func newQuickMode(sa *ikeSA, ch *childState, initiator bool, mid uint32) *quickM
 func (qm *quickMode) setLog() {
 	f := []zap.Field{zap.Uint32("mid", qm.mid)}
 	if qm.ch != nil {
-		f = append(f, zap.String("child", qm.ch.cfg.Name))
+		f = append(f, zap.String("child", qm.ch.Cfg.Name))
 	}
-	qm.log = qm.sa.log.With(f...)
+	qm.log = qm.sa.Log.With(f...)
 }
 
 // hashLen is the size of HASH(1..3): the PRF output.
@@ -94,25 +94,30 @@ func (qm *quickMode) hashLen() int { return qm.sa.keys.prf.Size() }
 func (sa *ikeSA) handleQuickMode(now time.Time, in *inbound) error {
 	h := &in.msg.Header
 	if !sa.established() {
-		sa.c.ctr.inc(cUnexpected)
+		sa.c.Ctr.Inc(core.CtrUnexpected)
 		return fail(0, ErrUnexpected, "Quick Mode before Phase 1 completed")
 	}
 	if !h.Flags.Has(isakmp.FlagEncryption) || h.MessageID == 0 {
-		sa.c.ctr.inc(cMalformed)
+		sa.c.Ctr.Inc(core.CtrMalformed)
 		return fail(0, ErrMalformed, "Quick Mode without encryption or with M-ID 0")
 	}
 	if h.Flags.Has(isakmp.FlagCommit) {
 		// RFC 2408 §3.1 / RFC 2409 §5.5: the commit bit asks for a CONNECTED notify. It is
 		// neither encrypted nor authenticated (a man in the middle can set it), so like
 		// Libreswan we process the exchange normally and ignore the bit.
-		sa.log.Debug("Quick Mode commit bit ignored", zap.Uint32("mid", h.MessageID))
+		sa.Log.Debug("Quick Mode commit bit ignored", zap.Uint32("mid", h.MessageID))
 	}
 	qm := sa.qms[h.MessageID]
 	var err error
 	switch {
 	case qm == nil && sa.seenMID(h.MessageID):
-		sa.c.ctr.inc(cDuplicates)
+		sa.c.Ctr.Inc(core.CtrDuplicates)
 		return nil
+	case qm == nil && sa.responderQMs() >= maxResponderQMs:
+		// A peer could otherwise open any number of exchanges, each installing an
+		// inbound SA: bounded, counted, and refused like a retransmission we ignore.
+		sa.c.Ctr.Inc(core.CtrExchangesRefused)
+		return fail(0, ErrUnexpected, "%d Quick Modes already in progress", maxResponderQMs)
 	case qm == nil:
 		qm = newQuickMode(sa, nil, false, h.MessageID)
 		err = qm.responderMessage1(now, in)
@@ -121,7 +126,7 @@ func (sa *ikeSA) handleQuickMode(now time.Time, in *inbound) error {
 	case !qm.initiator && qm.state == qmQM2Sent:
 		err = qm.responderMessage3(now, in)
 	default:
-		sa.c.ctr.inc(cUnexpected)
+		sa.c.Ctr.Inc(core.CtrUnexpected)
 		return fail(0, ErrUnexpected, "Quick Mode message in state %d", qm.state)
 	}
 	if err != nil && !errors.Is(err, errStop) {
@@ -143,19 +148,19 @@ func (qm *quickMode) decryptVerified(in *inbound, want func(rest []byte) []byte)
 	}
 	got := c.Payloads[0].(*isakmp.Hash).Data
 	if !hmacEqual(got, want(c.Bytes[c.Spans[0].End:])) {
-		qm.c.ctr.inc(cInvalidHash)
+		qm.c.Ctr.Inc(core.CtrInvalidHash)
 		return nil, fail(0, ErrInvalidHash, "Quick Mode HASH mismatch")
 	}
 	qm.sa.commitIV(in.msg.Header.MessageID, d.next, true)
-	qm.sa.lastRecv = qm.c.now
+	qm.sa.LastRecv = qm.c.Now
 	return c, nil
 }
 
-// startQM begins a Quick Mode for a child (rekeyOf: the SA it replaces).
-func (ch *childState) startQM(now time.Time, sa *ikeSA, rekeyOf *childSA) {
+// startQM begins a Quick Mode for a child unit (rekeyOf: the pair it replaces).
+func startQM(now time.Time, sa *ikeSA, ch *core.ChildState, rekeyOf *core.ChildSA) {
 	qm := newQuickMode(sa, ch, true, sa.c.newMID(sa))
 	qm.rekeyOf = rekeyOf
-	ch.qm = qm
+	ch.Pending = qm
 	if err := qm.initiatorMessage1(now); err != nil {
 		qm.failed(now, err)
 	}
@@ -164,9 +169,9 @@ func (ch *childState) startQM(now time.Time, sa *ikeSA, rekeyOf *childSA) {
 // initiatorMessage1 sends HASH(1), SA, Ni [, KE], IDci, IDcr [, NAT-OA x2].
 func (qm *quickMode) initiatorMessage1(now time.Time) error {
 	sa, ch := qm.sa, qm.ch
-	qm.proto = ch.proto
-	group := pfsGroup(ch.props, sa.tr.group)
-	spi, err := qm.c.dp.AllocSPI(qm.c.rand)
+	qm.proto = v1Proto(ch)
+	group := pfsGroup(ch.Props, sa.tr.group)
+	spi, err := qm.c.DP.AllocSPI(qm.c.Rand)
 	if err != nil {
 		return fmt.Errorf("%w: allocating an SPI: %v", ErrInstall, err)
 	}
@@ -178,15 +183,15 @@ func (qm *quickMode) initiatorMessage1(now time.Time) error {
 	if qm.proto == isakmp.ProtoAH && qm.udp {
 		return fail(0, ErrNoProposalChosen, "AH cannot be UDP-encapsulated (a NAT was detected or encap = \"udp\"; use encap = \"raw\" without NAT)")
 	}
-	life, _ := ch.cfg.p2Lifetime()
-	if ch.cfg.RekeyTime == 0 {
+	life, _ := ch.Cfg.Lifetime()
+	if ch.Cfg.RekeyTime == 0 {
 		life = 0 // no Life Duration: RFC 2407 §4.5's default
 	}
-	qm.lifeKB = ch.cfg.LifeBytes / 1024
-	mode := encapMode(ch.mode() == esp.Transport, qm.udp, sa.natdDraft())
-	qm.offer = expandP2(qm.proto, ch.props, group, mode, life, qm.lifeKB)
+	qm.lifeKB = ch.Cfg.LifeBytes / kilobyte
+	mode := encapMode(ch.Mode() == esp.Transport, qm.udp, sa.natdDraft())
+	qm.offer = expandP2(qm.proto, ch.Props, group, mode, life, qm.lifeKB)
 	if len(qm.offer) == 0 {
-		return fail(0, ErrNoProposalChosen, "child %q has no usable proposal", ch.cfg.Name)
+		return fail(0, ErrNoProposalChosen, "child %q has no usable proposal", ch.Cfg.Name)
 	}
 	qm.ni = qm.c.newNonce()
 	p := isakmp.Proposal{Number: 1, ProtocolID: qm.proto, SPI: be32(qm.spiIn)}
@@ -213,21 +218,21 @@ func (qm *quickMode) initiatorMessage1(now time.Time) error {
 		return err
 	}
 	qm.state = qmQM1Sent
-	qm.log.Info("initiating Quick Mode", zap.String("proposals", describeProposals(ch.props)),
+	qm.log.Info("initiating Quick Mode", zap.String("proposals", describeProposals(ch.Props)),
 		zap.String("local_ts", selectorsString(qm.localTS)), zap.String("remote_ts", selectorsString(qm.remoteTS)), zap.Bool("rekey", qm.rekeyOf != nil))
-	qm.retrans.start(now, "QM1", raw)
+	qm.retrans.Start(now, "QM1", raw)
 	return nil
 }
 
 // ourSelectors sets IDci / IDcr from the child's first local and remote selectors (one
 // Quick Mode carries one pair; transport mode without selectors uses the endpoints).
 func (qm *quickMode) ourSelectors() error {
-	local, remote := qm.ch.cfg.LocalTS, qm.ch.cfg.RemoteTS
+	local, remote := qm.ch.LocalTS, qm.ch.RemoteTS
 	if len(local) == 0 {
 		local = []esp.Selector{hostSelector(qm.sa.ourIP())}
 	}
 	if len(remote) == 0 {
-		remote = []esp.Selector{hostSelector(qm.sa.remote.Addr())}
+		remote = []esp.Selector{hostSelector(qm.sa.Remote.Addr())}
 	}
 	var err error
 	if qm.idci, err = selectorID(local[0]); err != nil {
@@ -243,10 +248,10 @@ func (qm *quickMode) ourSelectors() error {
 // natoaPayloads are the NAT-OA payloads of a transport-mode Quick Mode over NAT-T
 // (RFC 3947 §5.2): the initiator's and the responder's original addresses.
 func (qm *quickMode) natoaPayloads() []isakmp.Payload {
-	if !qm.udp || qm.ch.mode() != esp.Transport {
+	if !qm.udp || qm.ch.Mode() != esp.Transport {
 		return nil
 	}
-	me, peer := qm.sa.ourIP(), qm.sa.remote.Addr()
+	me, peer := qm.sa.ourIP(), qm.sa.Remote.Addr()
 	if !me.IsValid() {
 		return nil
 	}
@@ -270,7 +275,7 @@ func (qm *quickMode) initiatorMessage2(now time.Time, in *inbound) error {
 		}
 		return err
 	}
-	qm.retrans.stop()
+	qm.retrans.Stop()
 	if err := qm.checkResponderChoice(c); err != nil {
 		return err
 	}
@@ -295,17 +300,17 @@ func (qm *quickMode) initiatorMessage2(now time.Time, in *inbound) error {
 		return err
 	}
 	// A retransmitted message 2 (our message 3 was lost) gets message 3 again.
-	sa.replies.remember(in.hash, raw)
-	sa.c.send(raw, sa.remote, sa.natt)
+	sa.replies.Remember(in.Hash, raw)
+	sa.send(raw)
 	qm.finish()
 	if qm.rekeyOf != nil {
 		// The peer installs its SAs when message 3 arrives: keep sending on the old SA
 		// until the new one carries traffic or a second has passed.
-		csa.activateLater(now, outboundSwitchDelay)
+		csa.ActivateLater(now, outboundSwitchDelay)
 	} else {
-		csa.activate(now)
+		csa.Activate(now)
 	}
-	csa.established(now)
+	csa.Established(now)
 	return nil
 }
 
@@ -377,8 +382,8 @@ func (qm *quickMode) checkResponderIDs(c *isakmp.Chain) error {
 	if err != nil {
 		return fail(isakmp.NotifyInvalidIDInformation, ErrInvalidID, "IDcr %s: %v", idOfPayload(ids[1]), err)
 	}
-	if qm.ch.mode() == esp.Transport && qm.udp {
-		li, ri = natTransportTS(li, qm.sa.ourIP()), natTransportTS(ri, qm.sa.remote.Addr())
+	if qm.ch.Mode() == esp.Transport && qm.udp {
+		li, ri = natTransportTS(li, qm.sa.ourIP()), natTransportTS(ri, qm.sa.Remote.Addr())
 	}
 	if !allWithin(li, qm.localTS) || !allWithin(ri, qm.remoteTS) {
 		return fail(isakmp.NotifyInvalidIDInformation, ErrInvalidID, "responder returned %s === %s for %s === %s",
@@ -430,12 +435,12 @@ func (qm *quickMode) applyResponderLifetime(c *isakmp.Chain) {
 // finish ends a successful exchange.
 func (qm *quickMode) finish() {
 	qm.state = qmDone
-	qm.retrans.stop()
+	qm.retrans.Stop()
 	delete(qm.sa.qms, qm.mid)
 	delete(qm.sa.p2ivs, qm.mid)
 	qm.sa.rememberMID(qm.mid)
-	if qm.ch != nil && qm.ch.qm == qm {
-		qm.ch.qm = nil
+	if qm.ch != nil && qm.ch.Pending == core.Negotiation(qm) {
+		qm.ch.Pending = nil
 	}
 	if qm.dh != nil {
 		qm.dh.Wipe()
@@ -447,8 +452,8 @@ func (qm *quickMode) failed(now time.Time, err error) {
 	if qm.state == qmDead {
 		return
 	}
-	qm.c.countError(err)
-	qm.c.ctr.inc(cChildFailed)
+	qm.c.CountError(err)
+	qm.c.Ctr.Inc(core.CtrChildFailed)
 	n := notifyFor(err)
 	fields := []zap.Field{zap.Bool("initiator", qm.initiator), zap.Error(err)}
 	if n != 0 {
@@ -473,30 +478,33 @@ func (qm *quickMode) failed(now time.Time, err error) {
 	qm.abort(now, err)
 }
 
+// Abort ends the exchange without telling the peer (core.Negotiation).
+func (qm *quickMode) Abort(now time.Time, err error) { qm.abort(now, err) }
+
 // abort ends an exchange without telling the peer.
 func (qm *quickMode) abort(now time.Time, err error) {
 	if qm.state == qmDead {
 		return
 	}
 	qm.state = qmDead
-	qm.retrans.stop()
+	qm.retrans.Stop()
 	delete(qm.sa.qms, qm.mid)
 	delete(qm.sa.p2ivs, qm.mid)
 	qm.sa.rememberMID(qm.mid)
 	if qm.pending != nil {
-		qm.pending.remove(now, false, err)
+		qm.pending.Remove(now, false, err)
 		qm.pending = nil
-	} else if qm.spiIn != 0 && qm.c.inbound[qm.spiIn] == nil {
-		qm.c.dp.ReleaseSPI(qm.spiIn)
+	} else if qm.spiIn != 0 && qm.c.ChildByInboundSPI(qm.spiIn) == nil {
+		qm.c.DP.ReleaseSPI(qm.spiIn)
 	}
 	if qm.dh != nil {
 		qm.dh.Wipe()
 	}
-	if qm.ch != nil && qm.ch.qm == qm {
-		qm.ch.qm = nil
-		qm.ch.cs.childFailed(qm.ch, err)
-		if qm.rekeyOf != nil && qm.rekeyOf.state == childInstalled {
-			qm.rekeyOf.rekeyFailed(now)
+	if qm.ch != nil && qm.ch.Pending == core.Negotiation(qm) {
+		qm.ch.Pending = nil
+		qm.ch.Failed(now, err)
+		if qm.rekeyOf != nil && qm.rekeyOf.Current() {
+			qm.rekeyOf.RekeyFailed(now)
 		}
 	}
 }
@@ -504,6 +512,17 @@ func (qm *quickMode) abort(now time.Time, err error) {
 // giveUp: the peer stopped answering this Quick Mode.
 func (qm *quickMode) giveUp(now time.Time) {
 	qm.failed(now, fmt.Errorf("%w: Quick Mode message %d not answered", ErrTimeout, map[bool]int{true: 1, false: 2}[qm.initiator]))
+}
+
+// responderQMs counts the Quick Modes the peer has in progress with us.
+func (sa *ikeSA) responderQMs() int {
+	n := 0
+	for _, qm := range sa.qms {
+		if !qm.initiator {
+			n++
+		}
+	}
+	return n
 }
 
 // seenMID / rememberMID keep the recent message IDs of Phase 2 and Informational

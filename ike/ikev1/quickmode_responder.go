@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // The responder's side of Quick Mode (RFC 2409 §5.5): choosing a child by the proposed
 // identities and a transform from the offer, answering with HASH(2) (and RESPONDER-LIFETIME
@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"oakley/ike/core"
 	"time"
 
 	"go.uber.org/zap"
@@ -27,7 +28,7 @@ func (qm *quickMode) responderMessage1(now time.Time, in *inbound) error {
 	if err != nil {
 		delete(sa.qms, qm.mid)
 		if errors.Is(err, ErrInvalidHash) || errors.Is(err, ErrMalformed) {
-			sa.log.Info("dropping Quick Mode message 1", zap.Error(err))
+			sa.Log.Info("dropping Quick Mode message 1", zap.Error(err))
 			return errStop
 		}
 		return err
@@ -55,7 +56,7 @@ func (qm *quickMode) responderMessage1(now time.Time, in *inbound) error {
 			return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "PFS group %s: %v", qm.tr.group.Name, err)
 		}
 	}
-	spi, err := qm.c.dp.AllocSPI(qm.c.rand)
+	spi, err := qm.c.DP.AllocSPI(qm.c.Rand)
 	if err != nil {
 		return fmt.Errorf("%w: allocating an SPI: %v", ErrInstall, err)
 	}
@@ -93,13 +94,13 @@ func (qm *quickMode) responderAnswer(now time.Time, in *inbound, c *isakmp.Chain
 		return quickModeHash2(sa.keys.prf, sa.keys.skeyidA, qm.mid, qm.ni, rest)
 	})
 	if err != nil {
-		csa.remove(now, false, err)
+		csa.Remove(now, false, err)
 		return err
 	}
 	qm.state = qmQM2Sent
-	sa.replies.remember(in.hash, raw)
+	sa.replies.Remember(in.Hash, raw)
 	// Retransmitted until message 3 arrives: without it our outbound SA stays unused.
-	qm.retrans.start(now, "QM2", raw)
+	qm.retrans.Start(now, "QM2", raw)
 	return nil
 }
 
@@ -126,7 +127,7 @@ func (qm *quickMode) responderLifetime() *isakmp.Notification {
 	var attrs []isakmp.Attribute
 	theirs := qm.trWire.life
 	if theirs == 0 {
-		theirs = defaultP2Lifetime
+		theirs = core.DefaultLifetime
 	}
 	if qm.life > 0 && qm.life < theirs {
 		attrs = append(attrs, isakmp.TV(isakmp.AttrSALifeType, isakmp.LifeTypeSeconds), isakmp.IntAttr(isakmp.AttrSALifeDuration, uint64(qm.life/time.Second)))
@@ -156,13 +157,13 @@ func (qm *quickMode) responderMessage3(now time.Time, in *inbound) error {
 	if len(c.Payloads) != 1 {
 		qm.log.Debug("Quick Mode message 3 carries extra payloads", zap.Int("payloads", len(c.Payloads)))
 	}
-	qm.retrans.stop()
-	sa.replies.remember(in.hash, nil)
+	qm.retrans.Stop()
+	sa.replies.Remember(in.Hash, nil)
 	csa := qm.pending
 	qm.pending = nil
 	qm.finish()
-	csa.activate(now)
-	csa.established(now)
+	csa.Activate(now)
+	csa.Established(now)
 	return nil
 }
 
@@ -176,7 +177,7 @@ func (qm *quickMode) pickChild(c *isakmp.Chain, s *isakmp.SA) error {
 	var localTS, remoteTS []esp.Selector
 	switch len(ids) {
 	case 0:
-		remoteTS, localTS = []esp.Selector{hostSelector(sa.remote.Addr())}, []esp.Selector{hostSelector(sa.ourIP())}
+		remoteTS, localTS = []esp.Selector{hostSelector(sa.Remote.Addr())}, []esp.Selector{hostSelector(sa.ourIP())}
 	case 2:
 		var err error
 		if remoteTS, err = idSelectors(ids[0]); err != nil {
@@ -188,23 +189,23 @@ func (qm *quickMode) pickChild(c *isakmp.Chain, s *isakmp.SA) error {
 	default:
 		return fail(isakmp.NotifyInvalidIDInformation, ErrInvalidID, "%d ID payloads in Quick Mode message 1", len(ids))
 	}
-	var tsMatch *childState
+	var tsMatch *core.ChildState
 	proposedLocal, proposedRemote := localTS, remoteTS
-	for _, ch := range sa.conn.children {
+	for _, ch := range sa.Conn.Children {
 		localTS, remoteTS = proposedLocal, proposedRemote
-		if ch.mode() == esp.Transport && sa.nattInUse() && len(ids) == 2 {
+		if ch.Mode() == esp.Transport && sa.nattInUse() && len(ids) == 2 {
 			// Transport mode through a NAT: the peer's ID carries its private address
 			// (RFC 3947 §5.2 sends it in NAT-OA); the SA protects the IKE endpoints, as
 			// strongSwan does.
-			remoteTS = natTransportTS(remoteTS, sa.remote.Addr())
+			remoteTS = natTransportTS(remoteTS, sa.Remote.Addr())
 			localTS = natTransportTS(localTS, sa.ourIP())
 		}
-		cfgLocal, cfgRemote := ch.cfg.LocalTS, ch.cfg.RemoteTS
+		cfgLocal, cfgRemote := ch.LocalTS, ch.RemoteTS
 		if len(cfgLocal) == 0 {
 			cfgLocal = []esp.Selector{hostSelector(sa.ourIP())}
 		}
 		if len(cfgRemote) == 0 {
-			cfgRemote = []esp.Selector{hostSelector(sa.remote.Addr())}
+			cfgRemote = []esp.Selector{hostSelector(sa.Remote.Addr())}
 		}
 		if !allWithin(localTS, cfgLocal) || !allWithin(remoteTS, cfgRemote) {
 			continue
@@ -221,10 +222,10 @@ func (qm *quickMode) pickChild(c *isakmp.Chain, s *isakmp.SA) error {
 	}
 	if tsMatch == nil {
 		return fail(isakmp.NotifyInvalidIDInformation, ErrInvalidID, "no child of connection %q accepts %s === %s (peer's view: IDci %s, IDcr %s)",
-			sa.conn.cfg.Name, selectorsString(localTS), selectorsString(remoteTS), idOfPayloadOrNone(ids, 0), idOfPayloadOrNone(ids, 1))
+			sa.Conn.Cfg.Name, selectorsString(localTS), selectorsString(remoteTS), idOfPayloadOrNone(ids, 0), idOfPayloadOrNone(ids, 1))
 	}
 	return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "child %q: peer offered [%s], configured [%s] (%s mode)",
-		tsMatch.cfg.Name, describeP2Offer(s), describeProposals(tsMatch.props), tsMatch.mode())
+		tsMatch.Name(), describeP2Offer(s), describeProposals(tsMatch.Props), tsMatch.Mode())
 }
 
 func idOfPayloadOrNone(ids []*isakmp.Identification, i int) string {
@@ -235,21 +236,21 @@ func idOfPayloadOrNone(ids []*isakmp.Identification, i int) string {
 }
 
 // chooseTransform picks the first of the initiator's transforms that child ch accepts.
-func (qm *quickMode) chooseTransform(ch *childState, s *isakmp.SA) bool {
+func (qm *quickMode) chooseTransform(ch *core.ChildState, s *isakmp.SA) bool {
 	for pi := range s.Proposals {
 		p := &s.Proposals[pi]
-		if p.ProtocolID != ch.proto || len(p.SPI) != 4 {
+		if p.ProtocolID != v1Proto(ch) || len(p.SPI) != 4 {
 			continue
 		}
 		for ti := range p.Transforms {
 			t, err := parseP2Transform(p.ProtocolID, &p.Transforms[ti])
-			if err != nil || modeIsTransport(t.mode) != (ch.mode() == esp.Transport) {
+			if err != nil || modeIsTransport(t.mode) != (ch.Mode() == esp.Transport) {
 				continue
 			}
 			if p.ProtocolID == isakmp.ProtoAH && modeIsUDP(t.mode) {
 				continue // RFC 3947 §5.1: UDP encapsulation is for ESP only
 			}
-			if !p2Acceptable(ch.props, t, ch.cs.cfg.InsecureAlgorithms) {
+			if !p2Acceptable(ch.Props, t, ch.Conn.Cfg.InsecureAlgorithms) {
 				continue
 			}
 			qm.proto, qm.tr, qm.trWire = p.ProtocolID, t, t
@@ -257,13 +258,13 @@ func (qm *quickMode) chooseTransform(ch *childState, s *isakmp.SA) bool {
 			qm.udp = modeIsUDP(t.mode) // follow the proposed mode, as the peer will
 			theirs := t.life
 			if theirs == 0 {
-				theirs = defaultP2Lifetime
+				theirs = core.DefaultLifetime
 			}
 			qm.life = theirs
-			if ours, rekey := ch.cfg.p2Lifetime(); rekey && ours < theirs {
+			if ours, rekey := ch.Cfg.Lifetime(); rekey && ours < theirs {
 				qm.life = ours
 			}
-			qm.lifeKB = shorterKB(t.lifeKB, ch.cfg.LifeBytes/1024)
+			qm.lifeKB = shorterKB(t.lifeKB, ch.Cfg.LifeBytes/kilobyte)
 			return true
 		}
 	}

@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // Recorded strongSwan sessions (testdata/strongswan-*.txt, made by testdata/capture/
 // record.sh): every ISAKMP datagram of a charon <-> charon session and the values both

@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // Replays of recorded strongSwan sessions through our engine core. Our side's randomness
 // (cookie, nonces, DH values, SPIs, message IDs, the faked NAT-D hash) is pinned to what
@@ -13,6 +13,9 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"oakley/ike/core"
+	"oakley/ike/core/coretest"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -54,7 +57,7 @@ func (q *queue[T]) next() T {
 
 // spiDP is a fakeDP whose AllocSPI hands out recorded SPIs.
 type spiDP struct {
-	*fakeDP
+	*coretest.FakeDP
 	spis *queue[uint32]
 }
 
@@ -66,13 +69,13 @@ func (d *spiDP) AllocSPI(io.Reader) (uint32, error) {
 type replaySide struct {
 	t     *testing.T
 	r     *recording
-	c     *core
-	dp    *fakeDP
+	c     *Protocol
+	dp    *coretest.FakeDP
 	logs  *observer.ObservedLogs
 	addr  netip.Addr
 	peer  netip.Addr
-	conn  *Connection
-	child *Child
+	conn  *core.Connection
+	child *core.Child
 }
 
 func newReplaySide(t *testing.T, r *recording, initiator bool) *replaySide {
@@ -85,20 +88,20 @@ func newReplaySide(t *testing.T, r *recording, initiator bool) *replaySide {
 		s.addr, s.peer = ipA, ipB
 		local, remote, lid, rid = remote, local, rid, lid
 	}
-	s.child = &Child{Name: "net", LocalTS: []esp.Selector{sel(local)}, RemoteTS: []esp.Selector{sel(remote)},
-		ESPProposals: espP, RekeyTime: time.Hour, ReplayWindow: 64, Policy: &esp.Policy{Name: "net"}}
-	s.conn = &Connection{Name: "c", Aggressive: r.aggressive(), LocalAddr: s.addr,
-		LocalID: FQDNIdentity(lid), RemoteID: FQDNIdentity(rid), PSK: crypto.Key(recordedPSK),
+	s.child = &core.Child{Name: "net", LocalTS: []esp.Selector{sel(local)}, RemoteTS: []esp.Selector{sel(remote)},
+		ESPProposals: espP, RekeyTime: time.Hour, ReplayWindow: 64}
+	s.conn = &core.Connection{Version: 1, Name: "c", Aggressive: r.aggressive(), LocalAddr: s.addr,
+		LocalID: core.FQDNIdentity(lid), RemoteID: core.FQDNIdentity(rid), PSK: crypto.Key(recordedPSK),
 		Proposals: ikeP, RekeyTime: 4 * time.Hour, Encap: "udp", InsecureAlgorithms: true,
-		Children: []*Child{s.child}}
+		Children: []*core.Child{s.child}}
 	if initiator {
 		s.conn.RemoteAddr = s.peer
 	}
 	obsCore, logs := observer.New(zap.DebugLevel)
 	s.logs = logs
-	s.dp = newFakeDP()
-	c, err := newCore(Config{Connections: []*Connection{s.conn}, Dataplane: s.dp, Rand: newSeededRand(9),
-		Log: zap.New(obsCore), LocalAddrFor: func(netip.Addr) netip.Addr { return s.addr }}, newCounters())
+	s.dp = coretest.NewFakeDP()
+	c, err := newTestCore(core.Config{Connections: []*core.Connection{s.conn}, Dataplane: s.dp, Rand: coretest.NewSeededRand(9),
+		Log: zap.New(obsCore), LocalAddrFor: func(netip.Addr) netip.Addr { return s.addr }}, core.NewCounters())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,33 +122,33 @@ func (s *replaySide) pin(cookie isakmp.Cookie, nonces [][]byte, dhs []keyExchang
 		fakeNATD: func(int) []byte { return fq.next() },
 		mid:      mq.next,
 	}
-	s.c.dp = &spiDP{fakeDP: s.dp, spis: &queue[uint32]{s.t, "SPIs", spis}}
+	s.c.DP = &spiDP{FakeDP: s.dp, spis: &queue[uint32]{s.t, "SPIs", spis}}
 }
 
 // feed delivers a recorded message from the peer and returns what we sent back.
-func (s *replaySide) feed(m recMsg) []outgoing {
+func (s *replaySide) feed(m recMsg) []core.Outgoing {
 	s.t.Helper()
 	port := uint16(500)
 	if m.port == "4500" {
 		port = 4500
 	}
 	s.c.handleDatagram(epoch, m.raw, netip.AddrPortFrom(s.peer, port), port)
-	return s.c.takeOut()
+	return s.c.TakeOut()
 }
 
-func (s *replaySide) expectSame(out []outgoing, want recMsg) {
+func (s *replaySide) expectSame(out []core.Outgoing, want recMsg) {
 	s.t.Helper()
 	if len(out) != 1 {
 		s.dumpLogs()
 		s.t.Fatalf("sent %d messages where strongSwan sent %s", len(out), want.label)
 	}
-	if !bytes.Equal(out[0].msg, want.raw) {
+	if !bytes.Equal(out[0].Msg, want.raw) {
 		s.dumpLogs()
-		s.t.Fatalf("our %s differs from strongSwan's:\n ours   %x\n theirs %x", want.label, out[0].msg, want.raw)
+		s.t.Fatalf("our %s differs from strongSwan's:\n ours   %x\n theirs %x", want.label, out[0].Msg, want.raw)
 	}
 	wantNATT := want.port == "4500"
-	if out[0].natt != wantNATT || out[0].to.Port() != map[bool]uint16{true: 4500, false: 500}[wantNATT] {
-		s.t.Fatalf("%s sent to %s natt=%v, strongSwan used port %s", want.label, out[0].to, out[0].natt, want.port)
+	if out[0].NATT != wantNATT || out[0].To.Port() != map[bool]uint16{true: 4500, false: 500}[wantNATT] {
+		s.t.Fatalf("%s sent to %s natt=%v, strongSwan used port %s", want.label, out[0].To, out[0].NATT, want.port)
 	}
 }
 
@@ -255,7 +258,7 @@ func replayResponder(t *testing.T, r *recording) {
 			s.dumpLogs()
 			t.Fatalf("no answer to AM1")
 		}
-		ours, theirs := decode(t, out[0].msg), r.msg(t, "AM2").msg
+		ours, theirs := decode(t, out[0].Msg), r.msg(t, "AM2").msg
 		samePayload[*isakmp.SA](t, "AM2 SA", &ours.Chain, &theirs.Chain)
 		samePayload[*isakmp.KeyExchange](t, "AM2 KE", &ours.Chain, &theirs.Chain)
 		samePayload[*isakmp.Nonce](t, "AM2 Nonce", &ours.Chain, &theirs.Chain)
@@ -270,12 +273,12 @@ func replayResponder(t *testing.T, r *recording) {
 			s.dumpLogs()
 			t.Fatal("no answer to MM1")
 		}
-		samePayload[*isakmp.SA](t, "MM2 SA", &decode(t, out[0].msg).Chain, &r.msg(t, "MM2").msg.Chain)
+		samePayload[*isakmp.SA](t, "MM2 SA", &decode(t, out[0].Msg).Chain, &r.msg(t, "MM2").msg.Chain)
 		s.expectSame(s.feed(r.msg(t, "MM3")), r.msg(t, "MM4"))
 		s.expectSame(s.feed(r.msg(t, "MM5")), r.msg(t, "MM6"))
 	}
-	cs := s.c.byName["c"]
-	if cs.current() == nil {
+	cs := connNamed(s.c, "c")
+	if cs.Current() == nil {
 		s.dumpLogs()
 		t.Fatal("ISAKMP SA not established")
 	}
@@ -289,14 +292,14 @@ func replayResponder(t *testing.T, r *recording) {
 		out := s.feed(m)
 		if bytes.Equal(m.raw, qms[0].raw) {
 			s.expectSame(out, qms[1])
-			if qm2 != nil && !bytes.Equal(qm2, out[0].msg) {
+			if qm2 != nil && !bytes.Equal(qm2, out[0].Msg) {
 				t.Fatal("a retransmitted QM1 got a different answer")
 			}
-			qm2 = out[0].msg
+			qm2 = out[0].Msg
 		}
 	}
-	ch := cs.child("net").newest()
-	if ch == nil || !ch.isCurrent() {
+	ch := cs.Child("net").Newest()
+	if ch == nil || !ch.Bound() {
 		s.dumpLogs()
 		t.Fatal("child SA not installed")
 	}
@@ -310,7 +313,7 @@ func replayResponder(t *testing.T, r *recording) {
 		if len(out) > 0 {
 			var want recMsg
 			for _, x := range r.informationals() {
-				if x.from == "r" && x.msg.Header.MessageID == decode(t, out[0].msg).Header.MessageID {
+				if x.from == "r" && x.msg.Header.MessageID == decode(t, out[0].Msg).Header.MessageID {
 					want = x
 				}
 			}
@@ -320,31 +323,31 @@ func replayResponder(t *testing.T, r *recording) {
 			s.expectSame(out, want)
 		}
 	}
-	if cs.current() != nil || len(cs.child("net").sas) != 0 || len(s.dp.inboundSPIs()) != 0 {
+	if cs.Current() != nil || len(cs.Child("net").SAs) != 0 || len(s.dp.InboundSPIs()) != 0 {
 		s.dumpLogs()
 		t.Fatal("SAs left after strongSwan's Deletes")
 	}
 }
 
 // checkRecordedChildKeys compares our installed SAs with the keys charon logged.
-func checkRecordedChildKeys(t *testing.T, r *recording, ch *childSA, q recordedQM, initiator bool) {
+func checkRecordedChildKeys(t *testing.T, r *recording, ch *core.ChildSA, q recordedQM, initiator bool) {
 	t.Helper()
 	// "initiator" keys protect initiator -> responder traffic (SPI chosen by the responder).
-	toResp, toInit := ch.out, ch.in
+	toResp, toInit := outOf(ch), inOf(ch)
 	if !initiator {
-		toResp, toInit = ch.in, ch.out
+		toResp, toInit = inOf(ch), outOf(ch)
 	}
 	if toResp.SPI() != q.spiR || toInit.SPI() != q.spiI {
 		t.Fatalf("SPIs %08x/%08x, recorded %08x/%08x", toResp.SPI(), toInit.SPI(), q.spiR, q.spiI)
 	}
 	eq(t, "encryption key initiator->responder", toResp.Config().EncKey, r.val(t, "i", "encryption_initiator_key", 0))
 	eq(t, "encryption key responder->initiator", toInit.Config().EncKey, r.val(t, "i", "encryption_responder_key", 0))
-	if ch.tr.integ != nil {
+	if ch.Params().Integ != nil {
 		eq(t, "integrity key initiator->responder", toResp.Config().IntegKey, r.val(t, "i", "integrity_initiator_key", 0))
 		eq(t, "integrity key responder->initiator", toInit.Config().IntegKey, r.val(t, "i", "integrity_responder_key", 0))
 	}
-	if ch.encap != esp.EncapUDP || ch.peer.Port() != 4500 {
-		t.Fatalf("child SA uses %s to %s; strongSwan forces UDP encapsulation on 4500", ch.encap, ch.peer)
+	if ch.Params().Encap != esp.EncapUDP || ch.Params().Peer.Port() != 4500 {
+		t.Fatalf("child SA uses %s to %s; strongSwan forces UDP encapsulation on 4500", ch.Params().Encap, ch.Params().Peer)
 	}
 }
 
@@ -380,14 +383,14 @@ func replayInitiator(t *testing.T, r *recording) {
 	s.pin(p.ckyI, [][]byte{p.ni, q.ni}, dhs, natd,
 		[]uint32{q.mid, deletes[0].msg.Header.MessageID, deletes[1].msg.Header.MessageID}, []uint32{q.spiI})
 
-	cs := s.c.byName["c"]
-	cs.bringUp(epoch, cs.children)
-	out := s.c.takeOut()
+	cs := connNamed(s.c, "c")
+	cs.BringUp(epoch, cs.Children)
+	out := s.c.TakeOut()
 	if len(out) != 1 {
 		t.Fatalf("sent %d first messages", len(out))
 	}
 	first := r.phase1Labels()[0]
-	ours := decode(t, out[0].msg)
+	ours := decode(t, out[0].Msg)
 	samePayload[*isakmp.SA](t, first+" SA (SAi_b)", &ours.Chain, &r.msg(t, first).msg.Chain)
 	if r.aggressive() {
 		samePayload[*isakmp.KeyExchange](t, "AM1 KE", &ours.Chain, &r.msg(t, "AM1").msg.Chain)
@@ -398,8 +401,8 @@ func replayInitiator(t *testing.T, r *recording) {
 		}
 		s.expectSame(out, r.msg(t, "AM3"))
 		// Established: our QM1 follows once AM3 has had amSettle to be processed.
-		s.c.fireTimers(epoch.Add(amSettle))
-		s.expectSame(s.c.takeOut(), r.quickModes()[0])
+		s.c.FireTimers(epoch.Add(amSettle))
+		s.expectSame(s.c.TakeOut(), r.quickModes()[0])
 	} else {
 		s.expectSame(s.feed(r.msg(t, "MM2")), r.msg(t, "MM3"))
 		s.expectSame(s.feed(r.msg(t, "MM4")), r.msg(t, "MM5"))
@@ -407,21 +410,21 @@ func replayInitiator(t *testing.T, r *recording) {
 		s.expectSame(out, r.quickModes()[0]) // established: our QM1 goes out at once
 	}
 	s.expectSame(s.feed(r.quickModes()[1]), r.quickModes()[2])
-	ch := cs.child("net").newest()
-	if ch == nil || !ch.isCurrent() {
+	ch := cs.Child("net").Newest()
+	if ch == nil || !ch.Bound() {
 		s.dumpLogs()
 		t.Fatal("child SA not installed")
 	}
 	checkRecordedChildKeys(t, r, ch, q, true)
 	// Terminate: our two Deletes are strongSwan's, byte for byte.
-	cs.terminate(epoch, ErrDeleted)
-	out = s.c.takeOut()
+	cs.Terminate(epoch, ErrDeleted)
+	out = s.c.TakeOut()
 	if len(out) != 2 {
 		t.Fatalf("%d messages on terminate, want 2 Deletes", len(out))
 	}
 	s.expectSame(out[:1], deletes[0])
 	s.expectSame(out[1:], deletes[1])
-	if len(s.dp.inboundSPIs()) != 0 || s.child.Policy.Binding() != nil {
+	if len(s.dp.InboundSPIs()) != 0 || connNamed(s.c, "c").Child("net").Policy.Binding() != nil {
 		t.Fatal("SAs left after Terminate")
 	}
 }

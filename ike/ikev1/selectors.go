@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // Traffic selectors as Quick Mode identities (RFC 2409 §5.5: IDci / IDcr; RFC 2407
 // §4.6.2: ID_IPV4_ADDR, _SUBNET, _RANGE with protocol and port) and the responder's

@@ -1,4 +1,4 @@
-package ike
+package ikev1
 
 // Table tests of the pure pieces: transforms and their attributes, selectors and IDs,
 // identities, the Phase 1 cipher, timers and the reply cache.
@@ -8,6 +8,9 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"oakley/ike/core"
+	"oakley/ike/core/coretest"
 
 	"oakley/crypto"
 	"oakley/esp"
@@ -167,24 +170,31 @@ func TestSelectors(t *testing.T) {
 }
 
 func TestIdentity(t *testing.T) {
-	fq := FQDNIdentity("VPN.Example.test")
-	if !fq.matches(&isakmp.Identification{IDType: isakmp.IDFQDN, Data: []byte("vpn.example.test")}) {
+	fq := core.FQDNIdentity("VPN.Example.test")
+	if !idMatches(fq, &isakmp.Identification{IDType: isakmp.IDFQDN, Data: []byte("vpn.example.test")}) {
 		t.Fatal("FQDN match must ignore case")
 	}
-	if fq.matches(&isakmp.Identification{IDType: isakmp.IDUserFQDN, Data: []byte("vpn.example.test")}) {
+	if idMatches(fq, &isakmp.Identification{IDType: isakmp.IDUserFQDN, Data: []byte("vpn.example.test")}) {
 		t.Fatal("type ignored")
 	}
-	if !AnyIdentity.matches(&isakmp.Identification{IDType: isakmp.IDKeyID, Data: []byte{1}}) || AnyIdentity.matches(nil) {
+	if !idMatches(core.AnyIdentity, &isakmp.Identification{IDType: isakmp.IDKeyID, Data: []byte{1}}) || idMatches(core.AnyIdentity, nil) {
 		t.Fatal("%any")
 	}
-	a := AddrIdentity(netip.MustParseAddr("::ffff:192.0.2.1"))
-	if a.Type != isakmp.IDIPv4Addr || a.String() != "192.0.2.1" {
+	kid := core.KeyIDIdentity([]byte{1, 2, 0xab})
+	if !idMatches(kid, &isakmp.Identification{IDType: isakmp.IDKeyID, Data: []byte{1, 2, 0xab}}) || kid.String() != "@#0102ab" {
+		t.Fatalf("KEY_ID identity %s", kid)
+	}
+	if idMatches(kid, &isakmp.Identification{IDType: isakmp.IDFQDN, Data: []byte("#0102ab")}) {
+		t.Fatal("a KEY_ID matched an FQDN")
+	}
+	a := core.AddrIdentity(netip.MustParseAddr("::ffff:192.0.2.1"))
+	if a.Type != core.IDIPv4Addr || a.String() != "192.0.2.1" {
 		t.Fatalf("%v %s", a.Type, a)
 	}
 	if s := idOfPayload(&isakmp.Identification{IDType: isakmp.IDFQDN, Data: []byte("evil\nline")}); s != `evil\x0aline` {
 		t.Fatalf("control bytes reach the log: %q", s)
 	}
-	dn := DNIdentity([]byte{0x30, 0x0f, 0x31, 0x0d, 0x30, 0x0b, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x04, 't', 'e', 's', 't'})
+	dn := core.DNIdentity([]byte{0x30, 0x0f, 0x31, 0x0d, 0x30, 0x0b, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x04, 't', 'e', 's', 't'})
 	if dn.String() != "CN=test" {
 		t.Fatalf("DN %q", dn)
 	}
@@ -220,75 +230,41 @@ func TestIKECipher(t *testing.T) {
 	}
 }
 
-func TestTimers(t *testing.T) {
-	var ts timers
-	var order []string
-	mk := func(name string) *timer { return newTimer(name, func(time.Time) { order = append(order, name) }) }
-	a, b, c := mk("a"), mk("b"), mk("c")
-	ts.arm(a, epoch.Add(3*time.Second))
-	ts.arm(b, epoch.Add(1*time.Second))
-	ts.arm(c, epoch.Add(2*time.Second))
-	ts.arm(a, epoch.Add(500*time.Millisecond)) // re-arm earlier
-	ts.stop(c)
-	ts.stop(c)
-	if next, _ := ts.next(); !next.Equal(epoch.Add(500 * time.Millisecond)) {
-		t.Fatalf("next %v", next)
-	}
-	if n := ts.fire(epoch.Add(5 * time.Second)); n != 2 || len(order) != 2 || order[0] != "a" || order[1] != "b" {
-		t.Fatalf("fired %d: %v", n, order)
-	}
-	if a.armed() || ts.len() != 0 {
-		t.Fatal("timers left armed")
-	}
-}
-
-func TestReplyCache(t *testing.T) {
-	var rc replyCache
-	for i := 0; i < 3*replyCacheSize; i++ {
-		rc.remember([32]byte{byte(i)}, []byte{byte(i)})
-	}
-	if _, ok := rc.lookup([32]byte{0}); ok {
-		t.Fatal("unbounded reply cache")
-	}
-	if r, ok := rc.lookup([32]byte{byte(3*replyCacheSize - 1)}); !ok || r[0] != byte(3*replyCacheSize-1) {
-		t.Fatal("latest entry lost")
-	}
-	if len(rc.replies) != replyCacheSize || len(rc.keys) != replyCacheSize {
-		t.Fatalf("%d entries", len(rc.replies))
-	}
-}
-
 func TestConfigValidation(t *testing.T) {
-	good := func() *Connection {
+	good := func() *core.Connection {
 		c, _ := pairConfig(t, []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
 		return c
 	}
-	bad := []func(c *Connection){
-		func(c *Connection) { c.Name = "" },
-		func(c *Connection) { c.PSK = nil },
-		func(c *Connection) { c.Auth = isakmp.AuthRSASig },
-		func(c *Connection) { c.DPDAction = "explode" },
-		func(c *Connection) { c.Encap = "tcp" },
-		func(c *Connection) { c.LocalID = Identity{} },
-		func(c *Connection) { c.Children[0].LocalTS[0].PortLo, c.Children[0].LocalTS[0].PortHi = 80, 90 },
-		func(c *Connection) { c.Children[0].RemoteTS = nil },
-		func(c *Connection) { c.Children = append(c.Children, c.Children[0]) },
-		func(c *Connection) { c.Proposals = mustProposals(t, crypto.ProtoIKEv1, true, "aes128-sha256-modp1024") },
+	bad := []func(c *core.Connection){
+		func(c *core.Connection) { c.Name = "" },
+		func(c *core.Connection) { c.PSK = nil },
+		func(c *core.Connection) { c.Auth = "xauth-magic" },
+		func(c *core.Connection) { c.DPDAction = "explode" },
+		func(c *core.Connection) { c.Encap = "tcp" },
+		func(c *core.Connection) { c.LocalID = core.Identity{} },
+		func(c *core.Connection) {
+			c.Children[0].LocalTS[0].PortLo, c.Children[0].LocalTS[0].PortHi = 80, 90
+		},
+		func(c *core.Connection) { c.Children[0].RemoteTS = nil },
+		func(c *core.Connection) { c.Children = append(c.Children, c.Children[0]) },
+		func(c *core.Connection) {
+			c.Proposals = mustProposals(t, crypto.ProtoIKEv1, true, "aes128-sha256-modp1024")
+		},
 	}
 	for i, f := range bad {
 		c := good()
 		f(c)
-		if _, err := New(Config{Connections: []*Connection{c}, Dataplane: newFakeDP()}); err == nil {
+		if _, err := newTestCore(core.Config{Connections: []*core.Connection{c}, Dataplane: coretest.NewFakeDP()}, nil); err == nil {
 			t.Fatalf("case %d accepted", i)
 		}
 	}
-	if _, err := New(Config{Connections: []*Connection{good()}, Dataplane: newFakeDP()}); err != nil {
+	if _, err := newTestCore(core.Config{Connections: []*core.Connection{good()}, Dataplane: coretest.NewFakeDP()}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(Config{Connections: []*Connection{good(), good()}, Dataplane: newFakeDP()}); err == nil {
+	if _, err := newTestCore(core.Config{Connections: []*core.Connection{good(), good()}, Dataplane: coretest.NewFakeDP()}, nil); err == nil {
 		t.Fatal("duplicate connection names accepted")
 	}
-	if _, err := New(Config{}); err == nil {
+	if _, err := newTestCore(core.Config{}, nil); err == nil {
 		t.Fatal("no data plane accepted")
 	}
 }

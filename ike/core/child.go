@@ -1,0 +1,501 @@
+package core
+
+// Child SAs: the negotiable units of a configured child (ChildState) and the pairs of IPsec
+// SAs installed for them (ChildSA), handed to the data plane through the esp seam: Install
+// for both SAs (the inbound one is live at once), Bind to switch outbound traffic, Retire to
+// take an SA out of service (the data plane wipes its keys once no batch in flight can use
+// it). On a rekey the old pair is deleted only after the new outbound SA is in use.
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"oakley/crypto"
+	"oakley/esp"
+)
+
+// Negotiation is an exchange in flight for a child (an IKEv1 Quick Mode, an IKEv2
+// CREATE_CHILD_SA); the core aborts it when the child is terminated.
+type Negotiation interface {
+	Abort(now time.Time, err error)
+}
+
+// ChildState is one negotiable unit of a configured child: for IKEv2 the whole child (all
+// its selectors in one SA pair), for IKEv1 one pair of a local and a remote selector (a
+// Quick Mode carries one pair; the core splits children for protocols that say so). It has
+// its own SPD entry. Owned by the core's goroutine.
+type ChildState struct {
+	Conn              *Conn
+	Cfg               *Child
+	Pair              int // 0: the child is one unit; 1, 2, ...: IKEv1 selector pairs
+	LocalTS, RemoteTS []esp.Selector
+	Policy            *esp.Policy
+	Proto             esp.Protocol
+	Props             []*crypto.Proposal
+	SAs               []*ChildSA  // installed pairs, oldest first
+	Pending           Negotiation // the exchange we initiated for it, in flight
+	Want              bool        // should be up
+	Hold              bool        // dpd_action = hold: an acquire brings it back
+	LastError         error       // why the last attempt failed (status)
+	LastErrorAt       time.Time
+
+	delay *Timer // responder side: wait for the peer's own child negotiation first
+}
+
+// Name is the unit's name: the child's, with ".N" for IKEv1 selector pair N.
+func (ch *ChildState) Name() string {
+	if ch.Pair == 0 {
+		return ch.Cfg.Name
+	}
+	return fmt.Sprintf("%s.%d", ch.Cfg.Name, ch.Pair)
+}
+
+// Newest returns the unit's newest installed pair that is not superseded.
+func (ch *ChildState) Newest() *ChildSA {
+	for i := len(ch.SAs) - 1; i >= 0; i-- {
+		if ch.SAs[i].state == childInstalled {
+			return ch.SAs[i]
+		}
+	}
+	return nil
+}
+
+// Mode is the unit's ESP mode.
+func (ch *ChildState) Mode() esp.Mode { return ch.Cfg.ModeOf() }
+
+// Failed records why a negotiation failed (status shows it) and tells Initiate callers.
+func (ch *ChildState) Failed(now time.Time, err error) {
+	ch.LastError, ch.LastErrorAt = err, now
+	ch.Conn.childFailed(ch, err)
+}
+
+// delayed starts a child the responder side waited for, if the peer has not.
+func (ch *ChildState) delayed(now time.Time) {
+	if !ch.Want || ch.Newest() != nil || ch.Pending != nil {
+		return
+	}
+	if sa := ch.Conn.Current(); sa != nil {
+		sa.StartChild(now, ch, nil)
+	}
+}
+
+type childSAState int
+
+const (
+	childInstalled  childSAState = iota // the unit's current pair (or the newest)
+	childSuperseded                     // a newer pair replaced it; kept until deleted/expired
+	childDead
+)
+
+func (s childSAState) String() string {
+	return [...]string{"installed", "rekeyed", "deleted"}[s]
+}
+
+// ChildParams is what a protocol negotiated for a pair: everything the data plane needs
+// and what status shows. The core takes ownership of the four keys.
+type ChildParams struct {
+	IKE       IKESA
+	Initiator bool
+	Mode      esp.Mode
+	InSPI     uint32
+	OutSPI    uint32
+	Enc       *crypto.Algorithm // nil for AH
+	Integ     *crypto.Algorithm // nil for an AEAD
+	ESN       bool
+	PFS       *crypto.Algorithm // the PFS group, or nil
+	// EncIn/IntegIn protect what the peer sends (our inbound SA), EncOut/IntegOut what we send.
+	EncIn, IntegIn, EncOut, IntegOut crypto.Key
+	LocalTS, RemoteTS                []esp.Selector
+	Encap                            esp.Encap
+	Peer                             netip.AddrPort // ESP-in-UDP: the peer's NAT-T address; raw: port 0
+	Local                            netip.Addr     // our address towards the peer
+	Life                             time.Duration  // negotiated lifetime (0 = the default)
+	LifeBytes                        uint64         // negotiated byte limit (0 = none)
+	RekeyOf                          *ChildSA       // a rekey: the pair this one replaces
+	Transform                        string         // for logs and status
+	Detail                           string         // protocol-specific detail for logs (IKEv1: the encapsulation mode)
+}
+
+// ChildSA is one installed pair of IPsec SAs. Owned by the core's goroutine.
+type ChildSA struct {
+	c         *Core
+	ch        *ChildState
+	ike       IKESA // the IKE SA that manages it (changes on re-authentication)
+	p         ChildParams
+	in, out   *esp.SA
+	mtu       int
+	bound     bool // the policy sends through out
+	installed time.Time
+	rekeyAt   time.Time
+	expiresAt time.Time
+	life      time.Duration
+	lifeBytes uint64
+	state     childSAState
+	replaces  *ChildSA // a rekey we initiated: the pair to delete once this one is in use
+	rekeyDue  bool     // soft expiry passed without a rekey yet
+
+	softTimer, hardTimer, switchTimer, deleteTimer *Timer
+}
+
+// Unit returns the ChildState the pair belongs to.
+func (csa *ChildSA) Unit() *ChildState { return csa.ch }
+
+// IKE returns the IKE SA that manages the pair.
+func (csa *ChildSA) IKE() IKESA { return csa.ike }
+
+// SetIKE moves the pair to another IKE SA (re-authentication, IKE SA rekey).
+func (csa *ChildSA) SetIKE(sa IKESA) { csa.ike = sa }
+
+// InSPI and OutSPI are the pair's SPIs; Params what was negotiated.
+func (csa *ChildSA) InSPI() uint32          { return csa.p.InSPI }
+func (csa *ChildSA) OutSPI() uint32         { return csa.p.OutSPI }
+func (csa *ChildSA) Params() *ChildParams   { return &csa.p }
+func (csa *ChildSA) Alive() bool            { return csa.state != childDead }
+func (csa *ChildSA) Current() bool          { return csa.state == childInstalled }
+func (csa *ChildSA) InboundPackets() uint64 { return csa.in.Stats.Packets.Load() }
+
+// Install creates both SAs of a negotiated pair in the data plane: the inbound one takes
+// traffic at once, the outbound one once Activate binds it to the unit's policy.
+func (ch *ChildState) Install(now time.Time, p ChildParams) (*ChildSA, error) {
+	c := ch.Conn.c
+	csa := &ChildSA{c: c, ch: ch, ike: p.IKE, p: p, installed: now}
+	csa.p.EncIn, csa.p.IntegIn, csa.p.EncOut, csa.p.IntegOut = nil, nil, nil, nil
+	csa.life = p.Life
+	if csa.life == 0 {
+		csa.life = DefaultLifetime
+	}
+	csa.lifeBytes = p.LifeBytes
+	if ch.Cfg.LifeBytes > 0 {
+		csa.lifeBytes = min(nonzero(csa.lifeBytes), ch.Cfg.LifeBytes)
+	}
+	remote := p.Peer.Addr()
+	cfg := esp.Config{
+		Proto: ch.Proto, Mode: p.Mode, ESN: p.ESN, Enc: p.Enc, Integ: p.Integ,
+		Local: p.LocalTS, Remote: p.RemoteTS, LocalAddr: p.Local, RemoteAddr: remote,
+		Rand: c.Rand,
+		Life: esp.Lifetime{
+			HardBytes: csa.lifeBytes, SoftBytes: c.softLimit(csa.lifeBytes),
+			HardPackets: ch.Cfg.LifePackets, SoftPackets: c.softLimit(ch.Cfg.LifePackets),
+			HardTime: csa.life,
+		},
+	}
+	if ch.Proto == esp.AH {
+		cfg.Enc = nil
+	}
+	wipe := func() { crypto.WipeAll(p.EncIn, p.IntegIn, p.EncOut, p.IntegOut) }
+	out := cfg
+	out.SPI, out.Dir, out.EncKey, out.IntegKey = p.OutSPI, esp.Outbound, p.EncOut, p.IntegOut
+	var err error
+	if csa.out, err = c.DP.Install(out); err != nil {
+		wipe()
+		c.Ctr.Inc(CtrInstallFailures)
+		return nil, fmt.Errorf("%w: outbound SA 0x%08x: %v", ErrInstall, p.OutSPI, err)
+	}
+	csa.mtu = csa.out.TunnelMTU(c.pathMTU(remote), p.Encap, remote)
+	in := cfg
+	in.SPI, in.Dir, in.EncKey, in.IntegKey = p.InSPI, esp.Inbound, p.EncIn, p.IntegIn
+	in.Replay, in.MTU = ch.Cfg.ReplayWindow, csa.mtu
+	if csa.in, err = c.DP.Install(in); err != nil {
+		c.DP.Retire(csa.out)
+		crypto.WipeAll(p.EncIn, p.IntegIn)
+		c.Ctr.Inc(CtrInstallFailures)
+		return nil, fmt.Errorf("%w: inbound SA 0x%08x: %v", ErrInstall, p.InSPI, err)
+	}
+	c.inbound[p.InSPI] = csa
+	c.bySA[csa.in], c.bySA[csa.out] = csa, csa
+	ch.SAs = append(ch.SAs, csa)
+	ch.LastError = nil
+	if p.RekeyOf != nil && p.RekeyOf.state != childDead {
+		csa.replaces = p.RekeyOf
+	}
+	csa.softTimer = NewTimer("child-soft", csa.softExpired)
+	csa.hardTimer = NewTimer("child-hard", func(now time.Time) { csa.hardExpired(now, "lifetime") })
+	csa.switchTimer = NewTimer("child-switch", csa.Activate)
+	csa.deleteTimer = NewTimer("child-delete", func(now time.Time) { csa.Remove(now, true, fmt.Errorf("%w: rekeyed", ErrDeleted)) })
+	csa.expiresAt = now.Add(csa.life)
+	c.Timers.Arm(csa.hardTimer, csa.expiresAt)
+	// We rekey at our rekey_time (or ~90% of a shorter negotiated lifetime), with jitter
+	// so both peers do not start at once.
+	if ch.Cfg.RekeyTime > 0 {
+		at := min(ch.Cfg.RekeyTime, csa.life*9/10)
+		csa.rekeyAt = now.Add(c.Jitter(at, 0.05))
+		c.Timers.Arm(csa.softTimer, csa.rekeyAt)
+	}
+	csa.evictExtraPairs(now)
+	return csa, nil
+}
+
+// evictExtraPairs bounds the pairs a unit holds: a peer may negotiate any number of
+// children for the same selectors, and each installs an inbound SA. Beyond MaxPairsPerChild
+// the oldest superseded (else oldest) pairs are deleted.
+func (csa *ChildSA) evictExtraPairs(now time.Time) {
+	ch := csa.ch
+	for len(ch.SAs) > MaxPairsPerChild {
+		victim := ch.SAs[0]
+		for _, x := range ch.SAs {
+			if x.state == childSuperseded && x != csa {
+				victim = x
+				break
+			}
+		}
+		if victim == csa {
+			return
+		}
+		csa.c.Ctr.Inc(CtrPairsEvicted)
+		victim.Remove(now, true, fmt.Errorf("%w: more than %d SA pairs for one child", ErrDeleted, MaxPairsPerChild))
+	}
+}
+
+func nonzero(v uint64) uint64 {
+	if v == 0 {
+		return ^uint64(0)
+	}
+	return v
+}
+
+// softLimit is ~90% of a hard byte/packet limit with a little jitter (0 stays 0).
+func (c *Core) softLimit(hard uint64) uint64 {
+	if hard == 0 {
+		return 0
+	}
+	return hard/10*9 - hard/100*uint64(c.RandBytes(1)[0]%4)
+}
+
+// Logger returns a logger with the pair's names and SPIs.
+func (csa *ChildSA) Logger() *zap.Logger {
+	return csa.c.Log.With(zap.String("conn", csa.ch.Conn.Cfg.Name), zap.String("child", csa.ch.Name()),
+		zap.String("spi_in", fmt.Sprintf("%08x", csa.p.InSPI)), zap.String("spi_out", fmt.Sprintf("%08x", csa.p.OutSPI)))
+}
+
+// Established logs and counts a completed negotiation and resolves Initiate callers.
+func (csa *ChildSA) Established(now time.Time) {
+	csa.c.Ctr.Inc(CtrChildEstablished)
+	if csa.replaces != nil {
+		csa.c.Ctr.Inc(CtrChildRekeys)
+	}
+	pfs := "none"
+	if csa.p.PFS != nil {
+		pfs = csa.p.PFS.Name
+	}
+	csa.Logger().Info("CHILD_SA established", zap.Bool("initiator", csa.p.Initiator), zap.String("proposal", csa.p.Transform),
+		zap.String("pfs", pfs), zap.Stringer("encap", csa.p.Encap), zap.Stringer("mode", csa.p.Mode),
+		zap.String("local_ts", SelectorsString(csa.p.LocalTS)), zap.String("remote_ts", SelectorsString(csa.p.RemoteTS)),
+		zap.Duration("lifetime", csa.life), zap.Uint64("life_bytes", csa.lifeBytes))
+	csa.ch.Conn.childUp(csa.ch)
+}
+
+// Activate switches the unit's policy to this pair's outbound SA; older pairs are
+// superseded (and a pair this one rekeyed is deleted after a grace period).
+func (csa *ChildSA) Activate(now time.Time) {
+	if csa.state != childInstalled || csa.bound {
+		return
+	}
+	c := csa.c
+	c.Timers.Stop(csa.switchTimer)
+	if err := c.DP.Bind(csa.ch.Policy, csa.out, csa.p.Peer, csa.p.Local, csa.p.Encap, csa.mtu); err != nil {
+		c.Ctr.Inc(CtrInstallFailures)
+		csa.Logger().Warn("cannot bind the outbound SA", zap.Error(err))
+		return
+	}
+	csa.bound = true
+	for _, old := range csa.ch.SAs {
+		if old != csa {
+			old.bound = false
+		}
+		if old != csa && old.state == childInstalled && !old.installed.After(csa.installed) {
+			old.supersede()
+		}
+	}
+	// A pair one of our rekeys replaced goes after a grace period once a newer pair is in
+	// use (the newer one may be the peer's, when both rekeyed at once).
+	for _, x := range csa.ch.SAs {
+		if r := x.replaces; r != nil && r.state == childSuperseded && !r.deleteTimer.Armed() {
+			c.Timers.Arm(r.deleteTimer, now.Add(RekeyGrace))
+		}
+	}
+}
+
+// ActivateLater switches the outbound SA after d, or as soon as the peer is seen using the
+// new pair (its first packet on our new inbound SA) or the old outbound SA reaches a hard
+// limit, whichever comes first. The initiator of an IKEv1 rekey waits like this because the
+// responder installs the new pair only when the last Quick Mode message arrives (RFC 2409
+// §5.5 leaves that race open).
+func (csa *ChildSA) ActivateLater(now time.Time, d time.Duration) {
+	if csa.in.Stats.Packets.Load() > 0 || csa.oldOutboundDead() {
+		csa.Activate(now)
+		return
+	}
+	csa.c.Timers.Arm(csa.switchTimer, now.Add(d))
+}
+
+// oldOutboundDead reports whether the pair this one replaces can no longer send.
+func (csa *ChildSA) oldOutboundDead() bool {
+	for _, x := range csa.ch.SAs {
+		if x != csa && x.bound && x.out.Expired() {
+			return true
+		}
+	}
+	return false
+}
+
+// SwitchPending reports whether the pair waits to be activated.
+func (csa *ChildSA) SwitchPending() bool { return csa.switchTimer.Armed() }
+
+// supersede marks a pair replaced by a newer one: no more rekeying; it stays installed for
+// packets in flight until deleted or expired.
+func (csa *ChildSA) supersede() {
+	csa.state = childSuperseded
+	csa.c.Timers.Stop(csa.softTimer)
+	csa.c.Timers.Stop(csa.switchTimer)
+}
+
+// Remove deletes the pair: optionally a Delete to the peer (our inbound SPI), the outbound
+// switched off or to a newer pair, both SAs retired (their keys are wiped by the data plane
+// once no batch in flight can use them).
+func (csa *ChildSA) Remove(now time.Time, sendDelete bool, reason error) {
+	if csa.state == childDead {
+		return
+	}
+	c, ch := csa.c, csa.ch
+	if sendDelete && csa.ike != nil && csa.ike.Base().Established() {
+		csa.ike.SendDeleteChildren(now, []*ChildSA{csa})
+	}
+	wasCurrent := csa.bound
+	csa.state = childDead
+	csa.bound = false
+	for _, t := range []*Timer{csa.softTimer, csa.hardTimer, csa.switchTimer, csa.deleteTimer} {
+		c.Timers.Stop(t)
+	}
+	for i, x := range ch.SAs {
+		if x == csa {
+			ch.SAs = append(ch.SAs[:i], ch.SAs[i+1:]...)
+			break
+		}
+	}
+	if wasCurrent {
+		if next := ch.Newest(); next != nil {
+			next.bound = false
+			next.Activate(now)
+		}
+		if !ch.anyBound() {
+			c.DP.Unbind(ch.Policy)
+		}
+	}
+	c.DP.Retire(csa.in)
+	c.DP.Retire(csa.out)
+	delete(c.inbound, csa.p.InSPI)
+	delete(c.bySA, csa.in)
+	delete(c.bySA, csa.out)
+	csa.Logger().Info("CHILD_SA deleted", zap.Bool("delete_sent", sendDelete), zap.String("reason", errString(reason)))
+}
+
+func (ch *ChildState) anyBound() bool {
+	for _, x := range ch.SAs {
+		if x.bound {
+			return true
+		}
+	}
+	return false
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// softExpired starts a rekey of the unit's current pair (time, bytes or packets).
+func (csa *ChildSA) softExpired(now time.Time) {
+	if csa.state != childInstalled {
+		return
+	}
+	ch := csa.ch
+	if ch.Pending != nil {
+		return
+	}
+	csa.rekeyDue = true
+	if sa := ch.Conn.Current(); sa != nil {
+		csa.Logger().Info("rekeying CHILD_SA")
+		sa.StartChild(now, ch, csa)
+		return
+	}
+	// No IKE SA left: a new one first; IKEEstablished starts the child.
+	ch.Want = true
+	if ch.Conn.Connecting() == nil && ch.Conn.Cfg.CanInitiate() {
+		ch.Conn.startIKE(now, nil)
+	}
+}
+
+// RekeyDue reports whether the pair passed its soft limit without a rekey yet.
+func (csa *ChildSA) RekeyDue() bool { return csa.rekeyDue }
+
+// RekeyFailed retries a failed rekey in 30 s while the pair lives.
+func (csa *ChildSA) RekeyFailed(now time.Time) {
+	if at := now.Add(30 * time.Second); at.Before(csa.expiresAt) && csa.state == childInstalled {
+		csa.c.Timers.Arm(csa.softTimer, at)
+	}
+}
+
+// hardExpired ends a pair at the end of its lifetime (time, or a byte/packet hard limit the
+// data plane reported). If a newer pair waits to be switched to, traffic moves there now;
+// otherwise a wanted child comes back.
+func (csa *ChildSA) hardExpired(now time.Time, why string) {
+	if csa.state == childDead {
+		return
+	}
+	ch := csa.ch
+	for _, x := range ch.SAs {
+		if x != csa && x.state == childInstalled && x.SwitchPending() {
+			x.Activate(now)
+		}
+	}
+	csa.Logger().Info("CHILD_SA hard limit reached", zap.String("limit", why))
+	csa.Remove(now, true, fmt.Errorf("%w (%s)", ErrExpired, why))
+	if ch.Want && ch.Newest() == nil && ch.Pending == nil && ch.Conn.Cfg.CanInitiate() {
+		ch.Conn.BringUp(now, []*ChildState{ch})
+	}
+}
+
+// firstUse: the peer sends on our new inbound SA, so it has installed the pair: switch our
+// outbound traffic to it now rather than after the safety delay.
+func (csa *ChildSA) firstUse(now time.Time) {
+	if csa.state == childInstalled && csa.SwitchPending() {
+		csa.Activate(now)
+	}
+}
+
+// PeerMoved rebinds the outbound SA after the peer's address changed (NAT-T float, NAT
+// rebinding, MOBIKE).
+func (csa *ChildSA) PeerMoved(now time.Time, peer netip.AddrPort, local netip.Addr) {
+	if csa.p.Encap != esp.EncapUDP || csa.state == childDead || (csa.p.Peer == peer && csa.p.Local == local) {
+		return
+	}
+	csa.p.Peer, csa.p.Local = peer, local
+	if csa.bound {
+		if err := csa.c.DP.Bind(csa.ch.Policy, csa.out, peer, local, csa.p.Encap, csa.mtu); err != nil {
+			csa.Logger().Warn("cannot rebind the outbound SA to the peer's new address", zap.Error(err))
+		}
+	}
+}
+
+// SelectorsString renders selectors for logs.
+func SelectorsString(s []esp.Selector) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += ","
+		}
+		out += x.String()
+	}
+	return out
+}
+
+// Bound reports whether the unit's policy sends through this pair.
+func (csa *ChildSA) Bound() bool { return csa.bound }
+
+// SAs returns the pair's data-plane SAs (tests and status; never log their keys).
+func (csa *ChildSA) SAs() (in, out *esp.SA) { return csa.in, csa.out }

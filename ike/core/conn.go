@@ -1,0 +1,418 @@
+package core
+
+// Connections: which IKE SAs and child SAs a configured connection has, bringing them up
+// (start_action, acquire, Initiate), re-authentication and rekeying, retries after
+// failures, and what happens when an IKE SA goes away. Owned by the core's goroutine.
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"go.uber.org/zap"
+
+	"oakley/esp"
+)
+
+// Conn is the run-time state of one Connection.
+type Conn struct {
+	c          *Core
+	Cfg        *Connection
+	Proto      Protocol
+	Children   []*ChildState
+	ikes       []IKESA // IKE SAs of this connection, oldest first
+	persistent bool    // start_action = start (or Initiate): re-initiate after failures
+	retry      *Timer
+	retryDelay time.Duration
+	retryAt    time.Time
+	waiters    []*waiter
+	lastError  error
+	lastErrAt  time.Time
+}
+
+func newConn(c *Core, cfg *Connection, p Protocol) *Conn {
+	cs := &Conn{c: c, Cfg: cfg, Proto: p}
+	cs.retry = NewTimer("retry", cs.retryDue)
+	for _, ch := range cfg.Children {
+		cs.Children = append(cs.Children, newChildStates(cs, ch, p.SplitsSelectors())...)
+	}
+	return cs
+}
+
+// newChildStates makes a child's negotiable units and their SPD entries: one for the whole
+// child, or, for a protocol that negotiates one selector pair at a time (IKEv1 Quick Mode),
+// one per pair of a local and a remote selector of the same family.
+func newChildStates(cs *Conn, ch *Child, split bool) []*ChildState {
+	proto, props := esp.ESP, ch.ESPProposals
+	if len(ch.AHProposals) > 0 {
+		proto, props = esp.AH, ch.AHProposals
+	} else if len(props) == 0 {
+		props = defaultESP
+	}
+	mk := func(pair int, local, remote []esp.Selector) *ChildState {
+		st := &ChildState{Conn: cs, Cfg: ch, Pair: pair, LocalTS: local, RemoteTS: remote, Proto: proto, Props: props}
+		st.Policy = &esp.Policy{Name: cs.Cfg.Name + "/" + st.Name(), Local: local, Remote: remote, Action: esp.Protect}
+		st.delay = NewTimer("child-delay", st.delayed)
+		return st
+	}
+	if !split || len(ch.LocalTS) <= 1 && len(ch.RemoteTS) <= 1 {
+		return []*ChildState{mk(0, ch.LocalTS, ch.RemoteTS)}
+	}
+	var out []*ChildState
+	for _, l := range ch.LocalTS {
+		for _, r := range ch.RemoteTS {
+			if l.Prefix.Addr().Is4() != r.Prefix.Addr().Is4() {
+				continue // an IPv4 selector never pairs with an IPv6 one
+			}
+			out = append(out, mk(len(out)+1, []esp.Selector{l}, []esp.Selector{r}))
+		}
+	}
+	return out
+}
+
+// Log returns a logger with the connection's name.
+func (cs *Conn) Log() *zap.Logger { return cs.c.Log.With(zap.String("conn", cs.Cfg.Name)) }
+
+// Core returns the core the connection belongs to.
+func (cs *Conn) Core() *Core { return cs.c }
+
+// Child returns the unit named name ("net" or "net.2"), or nil.
+func (cs *Conn) Child(name string) *ChildState {
+	for _, ch := range cs.Children {
+		if ch.Name() == name {
+			return ch
+		}
+	}
+	return nil
+}
+
+// ChildUnits returns the units of a configured child (one, or one per IKEv1 selector pair).
+func (cs *Conn) ChildUnits(cfgName string) []*ChildState {
+	var out []*ChildState
+	for _, ch := range cs.Children {
+		if ch.Cfg.Name == cfgName {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// IKEs returns the connection's IKE SAs, oldest first.
+func (cs *Conn) IKEs() []IKESA { return cs.ikes }
+
+// Current returns the newest established IKE SA.
+func (cs *Conn) Current() IKESA { return cs.CurrentExcept(nil) }
+
+// CurrentExcept returns the newest established IKE SA other than sa.
+func (cs *Conn) CurrentExcept(sa IKESA) IKESA {
+	for i := len(cs.ikes) - 1; i >= 0; i-- {
+		if s := cs.ikes[i]; s != sa && s.Base().Established() {
+			return s
+		}
+	}
+	return nil
+}
+
+// Connecting returns an IKE SA we are initiating.
+func (cs *Conn) Connecting() IKESA {
+	for _, sa := range cs.ikes {
+		b := sa.Base()
+		if b.Initiator && !b.Established() && !b.Dead() {
+			return sa
+		}
+	}
+	return nil
+}
+
+// HasEstablishedPeer reports whether another established SA talks to this peer (then no
+// INITIAL-CONTACT is sent, RFC 2407 §4.6.3.3, RFC 7296 §2.4).
+func (cs *Conn) HasEstablishedPeer(except IKESA) bool { return cs.CurrentExcept(except) != nil }
+
+// Candidates returns the connections of a version that may answer a first message from a
+// peer: those whose remote address is the peer's come first, then %any ones.
+func (c *Core) Candidates(version uint8, from netip.Addr) []*Conn {
+	var exact, wild []*Conn
+	for _, cs := range c.conns {
+		if cs.Cfg.Version != version {
+			continue
+		}
+		switch {
+		case !cs.Cfg.RemoteAddr.IsValid():
+			wild = append(wild, cs)
+		case cs.Cfg.RemoteAddr.Unmap() == from.Unmap():
+			exact = append(exact, cs)
+		}
+	}
+	return append(exact, wild...)
+}
+
+// BringUp wants children up and starts what is missing: an IKE SA, then the children.
+func (cs *Conn) BringUp(now time.Time, children []*ChildState) {
+	for _, ch := range children {
+		ch.Want = true
+	}
+	if sa := cs.Current(); sa != nil {
+		for _, ch := range children {
+			if ch.Newest() == nil && ch.Pending == nil {
+				sa.StartChild(now, ch, nil)
+			}
+		}
+		cs.resolveIKEWaiters(nil)
+		return
+	}
+	if cs.Connecting() == nil {
+		cs.startIKE(now, nil)
+	}
+}
+
+// startIKE begins a new IKE SA as initiator (replaces: the SA it re-authenticates).
+func (cs *Conn) startIKE(now time.Time, replaces IKESA) IKESA {
+	if !cs.Cfg.CanInitiate() {
+		return nil
+	}
+	sa, err := cs.Proto.Initiate(now, cs, replaces)
+	if err != nil {
+		cs.Log().Warn("cannot start the IKE SA", zap.Error(err))
+		cs.lastError, cs.lastErrAt = err, now
+		return nil
+	}
+	cs.AddIKE(sa)
+	return sa
+}
+
+// AddIKE records an IKE SA of the connection (initiators at once, responders when bound).
+func (cs *Conn) AddIKE(sa IKESA) {
+	for _, s := range cs.ikes {
+		if s == sa {
+			return
+		}
+	}
+	cs.ikes = append(cs.ikes, sa)
+}
+
+// Reauth replaces an established IKE SA by a new one (IKEv1 re-authentication: a new Main
+// or Aggressive Mode); the children move to the new SA when it is up, and the old one is
+// deleted.
+func (cs *Conn) Reauth(now time.Time, old IKESA) bool {
+	if s := cs.Connecting(); s != nil {
+		s.Base().ReplacesSA = old
+		return true
+	}
+	return cs.startIKE(now, old) != nil
+}
+
+// IKEEstablished runs when any IKE SA of the connection completes: children move to it,
+// the SA it replaces goes, DPD starts, and the wanted children come up.
+func (cs *Conn) IKEEstablished(now time.Time, sa IKESA) {
+	cs.AddIKE(sa)
+	cs.retryDelay = 0
+	cs.lastError = nil
+	cs.c.Timers.Stop(cs.retry)
+	b := sa.Base()
+	// Children move to the newest IKE SA (re-authentication, or the peer's new SA).
+	for _, ch := range cs.Children {
+		for _, csa := range ch.SAs {
+			if csa.ike == sa {
+				continue
+			}
+			ob := (*SABase)(nil)
+			if csa.ike != nil {
+				ob = csa.ike.Base()
+			}
+			if ob == nil || !ob.Established() || ob.EstablishedAt.Before(b.EstablishedAt) || csa.ike == b.ReplacesSA {
+				csa.ike = sa
+			}
+		}
+	}
+	if old := b.ReplacesSA; old != nil && old.Base().Established() {
+		b.ReplacesSA = nil
+		old.Base().Log.Info("deleting the replaced IKE SA")
+		old.DeleteLater(now, RekeyGrace)
+	}
+	cs.c.startDPD(now, sa)
+	cs.resolveIKEWaiters(nil)
+	for _, ch := range cs.Children {
+		if !ch.Want || ch.Pending != nil {
+			continue
+		}
+		if n := ch.Newest(); n != nil {
+			if n.rekeyDue {
+				sa.StartChild(now, ch, n)
+			}
+			continue
+		}
+		if b.Initiator {
+			sa.StartChild(now, ch, nil)
+		} else {
+			// The peer initiated and will most likely start its children; give it a moment
+			// before starting ours, so both sides do not make duplicates.
+			cs.c.Timers.Arm(ch.delay, now.Add(2*time.Second))
+		}
+	}
+}
+
+// IKEGone runs when an IKE SA of the connection dies: its children move to another IKE SA
+// or go with it; a failed initiation fails its waiters and is retried if the connection is
+// persistent.
+func (cs *Conn) IKEGone(now time.Time, sa IKESA, wasEstablished bool, reason error) {
+	for i, s := range cs.ikes {
+		if s == sa {
+			cs.ikes = append(cs.ikes[:i], cs.ikes[i+1:]...)
+			break
+		}
+	}
+	cs.c.stopDPD(sa)
+	next := cs.Current()
+	for _, ch := range cs.Children {
+		for _, csa := range append([]*ChildSA(nil), ch.SAs...) {
+			if csa.ike != sa {
+				continue
+			}
+			if next != nil {
+				csa.ike = next
+				continue
+			}
+			// Without an IKE SA they cannot be rekeyed or deleted properly; like strongSwan
+			// we remove them.
+			csa.Remove(now, false, reason)
+		}
+	}
+	if !wasEstablished {
+		if sa.Base().Initiator {
+			cs.lastError, cs.lastErrAt = reason, now
+			cs.failWaiters(reason)
+		}
+		if cs.persistent && cs.Current() == nil && cs.Connecting() == nil {
+			cs.scheduleRetry(now)
+		}
+		return
+	}
+	if cs.persistent && next == nil && cs.Connecting() == nil && errors.Is(reason, ErrExpired) {
+		cs.BringUp(now, cs.Wanted())
+	}
+}
+
+// Wanted returns the units that should be up.
+func (cs *Conn) Wanted() []*ChildState {
+	var out []*ChildState
+	for _, ch := range cs.Children {
+		if ch.Want {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// scheduleRetry re-initiates a persistent connection after a failure with exponential
+// backoff and jitter: about 2 s, 4 s, 8 s ... at most a minute apart (a negotiation that
+// is not answered already takes the whole retransmission schedule).
+func (cs *Conn) scheduleRetry(now time.Time) {
+	switch {
+	case cs.retryDelay == 0:
+		cs.retryDelay = 2 * time.Second
+	default:
+		cs.retryDelay = min(2*cs.retryDelay, time.Minute)
+	}
+	d := cs.retryDelay + cs.retryDelay/5 - cs.c.Jitter(cs.retryDelay*2/5, 1)
+	cs.retryAt = now.Add(d)
+	cs.c.Timers.Arm(cs.retry, cs.retryAt)
+}
+
+func (cs *Conn) retryDue(now time.Time) {
+	if cs.persistent && cs.Current() == nil && cs.Connecting() == nil {
+		cs.Log().Info("re-initiating")
+		cs.BringUp(now, cs.Wanted())
+	}
+}
+
+// Terminate deletes every SA of the connection, telling the peer, and stops re-initiating.
+func (cs *Conn) Terminate(now time.Time, reason error) {
+	cs.persistent = false
+	cs.c.Timers.Stop(cs.retry)
+	for _, ch := range cs.Children {
+		ch.Want, ch.Hold = false, false
+		cs.c.Timers.Stop(ch.delay)
+		if ch.Pending != nil {
+			ch.Pending.Abort(now, reason)
+			ch.Pending = nil
+		}
+		for _, csa := range append([]*ChildSA(nil), ch.SAs...) {
+			csa.Remove(now, true, reason)
+		}
+	}
+	for _, sa := range append([]IKESA(nil), cs.ikes...) {
+		sa.Delete(now, true, reason)
+	}
+	cs.failWaiters(reason)
+}
+
+// SetPersistent marks the connection to be re-initiated after failures.
+func (cs *Conn) SetPersistent() { cs.persistent = true }
+
+// waiter is an Initiate call waiting for its children (or its IKE SA).
+type waiter struct {
+	pending  map[*ChildState]bool
+	done     chan error
+	finished bool
+}
+
+func (w *waiter) finish(err error) {
+	if !w.finished {
+		w.finished = true
+		w.done <- err
+	}
+}
+
+// AddWaiter registers an Initiate call waiting for children (none: for the IKE SA).
+func (cs *Conn) AddWaiter(children []*ChildState) <-chan error {
+	w := &waiter{pending: map[*ChildState]bool{}, done: make(chan error, 1)}
+	for _, ch := range children {
+		w.pending[ch] = true
+	}
+	cs.waiters = append(cs.waiters, w)
+	return w.done
+}
+
+func (cs *Conn) childUp(ch *ChildState) {
+	cs.pruneWaiters(func(w *waiter) {
+		delete(w.pending, ch)
+		if len(w.pending) == 0 {
+			w.finish(nil)
+		}
+	})
+}
+
+func (cs *Conn) childFailed(ch *ChildState, err error) {
+	cs.pruneWaiters(func(w *waiter) {
+		if w.pending[ch] {
+			w.finish(err)
+		}
+	})
+}
+
+func (cs *Conn) failWaiters(err error) {
+	cs.pruneWaiters(func(w *waiter) { w.finish(err) })
+}
+
+func (cs *Conn) resolveIKEWaiters(err error) {
+	cs.pruneWaiters(func(w *waiter) {
+		if len(w.pending) == 0 {
+			w.finish(err)
+		}
+	})
+}
+
+func (cs *Conn) pruneWaiters(f func(*waiter)) {
+	keep := cs.waiters[:0]
+	for _, w := range cs.waiters {
+		f(w)
+		if !w.finished {
+			keep = append(keep, w)
+		}
+	}
+	cs.waiters = keep
+}
+
+// errConnTerminated is the reason of a Terminate command.
+var errConnTerminated = fmt.Errorf("%w: terminated", ErrDeleted)

@@ -1,0 +1,114 @@
+package core
+
+import "sync/atomic"
+
+// Counter names, as Counters reports them. Every bad input increments one of them; every
+// bounded table counts what it refused.
+const (
+	CtrMessagesIn          = "messages_in"
+	CtrMessagesOut         = "messages_out"
+	CtrRetransmits         = "retransmits"
+	CtrRetransmitGiveUps   = "retransmit_give_ups"
+	CtrDuplicates          = "duplicates"
+	CtrMalformed           = "malformed"
+	CtrDecryptFailures     = "decrypt_failures"
+	CtrAuthFailures        = "auth_failures"
+	CtrNoProposal          = "no_proposal"
+	CtrInvalidID           = "invalid_id"
+	CtrInvalidKE           = "invalid_ke"
+	CtrInvalidHash         = "invalid_hash"
+	CtrInvalidCookie       = "invalid_cookie" // IKEv1 cookies / IKEv2 SPIs nobody knows
+	CtrInvalidExchange     = "invalid_exchange"
+	CtrInvalidVersion      = "invalid_version" // a major version no protocol handles
+	CtrUnexpected          = "unexpected"
+	CtrHalfOpenDrops       = "half_open_drops"   // refused: the per-source cap
+	CtrHalfOpenExpired     = "half_open_expired" // half-open SAs that timed out
+	CtrHalfOpenEvicted     = "half_open_evicted" // pushed out of a full table by newer ones
+	CtrAmplificationDrops  = "amplification_drops"
+	CtrInboxFull           = "inbox_full"
+	CtrSendErrors          = "send_errors"
+	CtrNotifiesIn          = "notifies_in"
+	CtrErrorNotifiesIn     = "error_notifies_in"
+	CtrErrorNotifiesOut    = "error_notifies_out"
+	CtrDeletesIn           = "deletes_in"
+	CtrDeletesOut          = "deletes_out"
+	CtrDPDRequestsOut      = "dpd_requests_out"
+	CtrDPDRequestsIn       = "dpd_requests_in"
+	CtrDPDTimeouts         = "dpd_timeouts"
+	CtrKeepalives          = "keepalives"
+	CtrIKEEstablished      = "ike_established"
+	CtrIKEFailed           = "ike_failed"
+	CtrChildEstablished    = "child_established"
+	CtrChildFailed         = "child_failed"
+	CtrChildRekeys         = "child_rekeys"
+	CtrIKEReauths          = "ike_reauths"
+	CtrIKERekeys           = "ike_rekeys"
+	CtrInstallFailures     = "install_failures"
+	CtrUnprotectedDropped  = "unprotected_dropped"
+	CtrUnsupportedExchange = "unsupported_exchange"
+	CtrRepliesMisdirected  = "replies_misdirected" // a duplicate request from an address the SA does not know: not answered
+	CtrExchangesRefused    = "exchanges_refused"   // responder Quick Modes / CREATE_CHILD_SAs beyond the per-SA bound
+	CtrPairsEvicted        = "pairs_evicted"       // SA pairs deleted because a child held too many
+	CtrSoftExpires         = "soft_expires"        // byte/packet soft limits the data plane reported
+	CtrHardExpires         = "hard_expires"        // byte/packet hard limits the data plane reported
+	CtrAcquires            = "acquires"            // acquires the data plane reported
+	GaugeHalfOpen          = "half_open"           // a gauge: half-open responder IKE SAs right now
+)
+
+var counterNames = []string{
+	CtrMessagesIn, CtrMessagesOut, CtrRetransmits, CtrRetransmitGiveUps, CtrDuplicates, CtrMalformed,
+	CtrDecryptFailures, CtrAuthFailures, CtrNoProposal, CtrInvalidID, CtrInvalidKE, CtrInvalidHash,
+	CtrInvalidCookie, CtrInvalidExchange, CtrInvalidVersion, CtrUnexpected, CtrHalfOpenDrops,
+	CtrHalfOpenExpired, CtrHalfOpenEvicted, CtrAmplificationDrops, CtrInboxFull, CtrSendErrors,
+	CtrNotifiesIn, CtrErrorNotifiesIn, CtrErrorNotifiesOut, CtrDeletesIn, CtrDeletesOut,
+	CtrDPDRequestsOut, CtrDPDRequestsIn, CtrDPDTimeouts, CtrKeepalives, CtrIKEEstablished,
+	CtrIKEFailed, CtrChildEstablished, CtrChildFailed, CtrChildRekeys, CtrIKEReauths, CtrIKERekeys,
+	CtrInstallFailures, CtrUnprotectedDropped, CtrUnsupportedExchange, CtrRepliesMisdirected,
+	CtrExchangesRefused, CtrPairsEvicted, CtrSoftExpires, CtrHardExpires, CtrAcquires, GaugeHalfOpen,
+}
+
+// Counters is a fixed set of atomic counters: written by the goroutine that owns the Core
+// (and the engine's inbox for drops), read by anyone. Safe for concurrent use.
+type Counters struct {
+	m map[string]*atomic.Uint64
+}
+
+// NewCounters returns every counter at zero.
+func NewCounters() *Counters {
+	c := &Counters{m: make(map[string]*atomic.Uint64, len(counterNames))}
+	for _, n := range counterNames {
+		c.m[n] = new(atomic.Uint64)
+	}
+	return c
+}
+
+// Inc adds one to a counter.
+func (c *Counters) Inc(name string) {
+	if v, ok := c.m[name]; ok {
+		v.Add(1)
+	}
+}
+
+// Set stores a gauge's current value.
+func (c *Counters) Set(name string, v uint64) {
+	if g, ok := c.m[name]; ok {
+		g.Store(v)
+	}
+}
+
+// Get reads one counter.
+func (c *Counters) Get(name string) uint64 {
+	if v, ok := c.m[name]; ok {
+		return v.Load()
+	}
+	return 0
+}
+
+// Snapshot copies every counter.
+func (c *Counters) Snapshot() map[string]uint64 {
+	out := make(map[string]uint64, len(c.m))
+	for k, v := range c.m {
+		out[k] = v.Load()
+	}
+	return out
+}
