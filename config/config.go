@@ -142,7 +142,7 @@ type Connection struct {
 	CRLs       []string // crls: revocation lists (PEM or DER) for the peer's chain, resolved, existing
 
 	SendCert      string // "ifasked" (the peer sent a CERTREQ) | "always" | "never"; default "ifasked"
-	Fragmentation string // "yes" | "accept" | "force" | "no"; default "yes" (IKEv1 fragmentation / RFC 7383)
+	Fragmentation string // "yes" | "accept" | "force" (IKEv1; IKEv2 treats it as "yes") | "no"; default "yes" (IKEv1 fragmentation / RFC 7383)
 
 	// Virtual IPs. A client lists the addresses it requests (IKEv2 CP, IKEv1 Mode Config): at
 	// most one per family, the unspecified address (0.0.0.0, ::) meaning "any address of that

@@ -103,6 +103,11 @@ func (l *loader) connection(t *table) *Connection {
 	}
 	c.SendCert = t.enum("send_cert", defaultSendCert, "ifasked", "always", "never")
 	c.Fragmentation = t.enum("fragmentation", defaultFragment, "yes", "accept", "force", "no")
+	if c.Fragmentation == "force" && c.Version == 2 && !manual {
+		// RFC 7383 §2.5: only messages with an Encrypted payload are fragmented, so
+		// IKE_SA_INIT never is (strongSwan supports "force" for IKEv1 only as well).
+		l.r.warnf(t.keyLine("fragmentation"), `fragmentation = "force" applies to IKEv1; with IKEv2 it acts as "yes" (RFC 7383 §2.5: IKE_SA_INIT is never fragmented)`)
+	}
 	l.virtualIPs(t, c)
 
 	if manual {

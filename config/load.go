@@ -84,7 +84,13 @@ func Parse(name string, data []byte, baseDir string) (*Config, error) {
 
 // parse is Parse that also returns the line of the first inline secret (0 = none).
 func parse(name string, data []byte, baseDir string, refused map[feature]bool) (*Config, int, error) {
-	r := &report{file: name}
+	return parseRecording(name, data, baseDir, refused, nil)
+}
+
+// parseRecording is parse that records in asked (unless nil) every key the loader asks for,
+// as schemaKind(table, key), so a test can check the schema against what the loader reads.
+func parseRecording(name string, data []byte, baseDir string, refused map[feature]bool, asked map[string]bool) (*Config, int, error) {
+	r := &report{file: name, asked: asked}
 	var doc map[string]any
 	if _, err := toml.Decode(string(data), &doc); err != nil {
 		var pe toml.ParseError

@@ -162,6 +162,7 @@ func TestRemoteAccessWarnings(t *testing.T) {
 		{"crls with psk", conn(`crls = ["ca.crl"] #!`), `crls is ignored with auth = "psk"`},
 		{"send_cert with psk", conn(`send_cert = "always" #!`), `send_cert is ignored with auth = "psk"`},
 		{"vips with manual", strings.Replace(manualGCM, "keying = \"manual\"", "keying = \"manual\"\nvips = [\"0.0.0.0\"] #!", 1), `vips is ignored with keying = "manual"`},
+		{"fragmentation force IKEv2", conn("version = 2\nfragmentation = \"force\" #!"), `fragmentation = "force" applies to IKEv1`},
 		{"xauth with manual", strings.Replace(manualGCM, "keying = \"manual\"", "keying = \"manual\"\nxauth = \"client\" #!", 1), `xauth is ignored with keying = "manual"`},
 	}
 	for _, tc := range cases {
@@ -469,5 +470,37 @@ func TestNotImplemented(t *testing.T) {
 	src := strings.Replace(manualGCM, "keying = \"manual\"", "keying = \"manual\"\nversion = 2\nvips = [\"0.0.0.0\"]", 1)
 	if _, err := Parse("m.toml", []byte(src), ""); err != nil {
 		t.Errorf("manual keying: %v", err)
+	}
+}
+
+// TestPasswordNeverInMessages: whatever is wrong with a password file, no error or warning
+// quotes its content.
+func TestPasswordNeverInMessages(t *testing.T) {
+	const secret = "c0ffee5ecret"
+	for _, content := range []string{secret + "\nsecond line", strings.Repeat(secret, 100), secret + "\x00", "\xff" + secret} {
+		for _, src := range []string{
+			conn("xauth = \"client\"\nxauth_id = \"a\"\npassword_file = \"private/p.pass\""),
+			"[[user]]\nname = \"u\"\npassword_file = \"private/p.pass\"\n",
+			conn("password_file = \"private/p.pass\""),
+		} {
+			dir := writeTree(t, map[string]string{"oakley.toml": expand(src), "private/p.pass": content})
+			cfg, err := load(filepath.Join(dir, "oakley.toml"), nil)
+			var all []string
+			if err != nil {
+				all = append(all, err.Error())
+			} else {
+				for _, w := range cfg.Warnings {
+					all = append(all, w.String())
+				}
+			}
+			if len(all) == 0 {
+				t.Errorf("no message for %q in\n%s", content[:4], src)
+			}
+			for _, m := range all {
+				if strings.Contains(m, "c0ffee") {
+					t.Errorf("message reveals the password: %s", m)
+				}
+			}
+		}
 	}
 }

@@ -41,6 +41,9 @@ func (t *table) has(key string) bool {
 	if !schemaHas(t.kind, key) {
 		t.r.errorf(0, "internal error: the loader reads %q in %s, which the schema does not list", key, t.name)
 	}
+	if t.r.asked != nil {
+		t.r.asked[schemaKind(t.kind, key)] = true
+	}
 	_, ok := t.m[key]
 	return ok
 }
