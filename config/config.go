@@ -78,9 +78,10 @@ type Daemon struct {
 // With the defaults: 4s, 7.2s, 13s, 23.3s, 42s, 75.6s, about 165 s in all (as strongSwan).
 // Load guarantees the sum is at most MaxRetransmitTotal.
 func (d Daemon) RetransmitSchedule() []time.Duration {
-	out := make([]time.Duration, 0, d.RetransmitTries+1)
+	tries := max(d.RetransmitTries, 0)
+	out := make([]time.Duration, 0, tries+1)
 	f := float64(d.RetransmitTimeout)
-	for n := 0; n <= d.RetransmitTries; n++ {
+	for n := 0; n <= tries; n++ {
 		out = append(out, time.Duration(f))
 		f *= d.RetransmitBase
 	}

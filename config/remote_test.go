@@ -319,6 +319,9 @@ func TestRetransmitSchedule(t *testing.T) {
 	if got := fmt.Sprint(d.RetransmitSchedule()); got != "[1s 1s 1s 1s]" {
 		t.Errorf("base 1: %s", got)
 	}
+	if got := (Daemon{RetransmitTries: -3}).RetransmitSchedule(); len(got) != 1 {
+		t.Errorf("a hand-made Daemon with negative tries: %v", got)
+	}
 }
 
 // TestRetransmitLimitMatchesSchedule: the load-time bound and RetransmitSchedule agree at the
