@@ -38,9 +38,9 @@ func (l *loader) child(t *table, c *Connection) *Child {
 	ch.LocalTS = l.selectors(t, "local_ts", ch.Mode, c.LocalIP, "local_addr", ikev1)
 	ch.RemoteTS = l.selectors(t, "remote_ts", ch.Mode, c.RemoteIP, "remote_addr", ikev1)
 	l.childProposals(t, c, ch)
-	ch.RekeyTime = t.duration("rekey_time", defaultChildRekey)
-	ch.LifeBytes = t.byteSize("life_bytes", 0, math.MaxInt64)
-	ch.LifePackets = t.integer("life_packets", 0, 0, math.MaxInt64, "a packet count ≥ 0 (0 = unlimited)")
+	ch.RekeyTime = t.rekeyTime(defaultChildRekey)
+	ch.LifeBytes = t.floorCount("life_bytes", t.byteSize("life_bytes", 0, math.MaxInt64), MinLifeBytes, "bytes (1MB)")
+	ch.LifePackets = t.floorCount("life_packets", t.integer("life_packets", 0, 0, math.MaxInt64, "a packet count ≥ 0 (0 = unlimited)"), MinLifePackets, "packets")
 	ch.ReplayWindow = int(t.integer("replay_window", defaultReplayWindow, 0, maxReplayWindow,
 		fmt.Sprintf("0..%d packets", maxReplayWindow)))
 	if t.has("replay_window") && ch.ReplayWindow == 0 {

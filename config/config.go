@@ -19,7 +19,29 @@ type Config struct {
 	Device      Device
 	Netstack    Netstack
 	Connections []*Connection
+	Pools       []*Pool   // [[pool]] in file order: virtual IPs a gateway hands out
+	Users       []*User   // [[user]] in file order: XAUTH / EAP-MSCHAPv2 users of a gateway
 	Warnings    []Warning // sorted by line
+}
+
+// Pool returns the [[pool]] called name, or nil.
+func (c *Config) Pool(name string) *Pool {
+	for _, p := range c.Pools {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// User returns the [[user]] called name, or nil.
+func (c *Config) User(name string) *User {
+	for _, u := range c.Users {
+		if u.Name == name {
+			return u
+		}
+	}
+	return nil
 }
 
 // Daemon is the [daemon] table. Like every part of a Config it is read-only after Load and
@@ -35,6 +57,35 @@ type Daemon struct {
 	UDPOffload         bool   // addition; default true: UDP GSO/GRO, sendmmsg/recvmmsg
 	SocketBuffer       int64  // addition; default "4MB" = 4 000 000 bytes; 0 = OS default
 	Workers            int    // addition; default 0 = automatic (inline on <= 2 CPUs, half the CPUs otherwise)
+
+	// User: after opening the device and the sockets, run as this user (keeping only
+	// CAP_NET_ADMIN); default "" = stay as started. On Linux the user must exist; UID and GID
+	// are its numeric ids, -1 when User is "" (or, off Linux, could not be looked up).
+	User     string
+	UID, GID int
+
+	// Additions: retransmission of IKE requests, in the shape of strongSwan's
+	// charon.retransmit_timeout/_base/_tries (see RetransmitSchedule).
+	RetransmitTimeout time.Duration // default 4s; 100ms..10m
+	RetransmitBase    float64       // default 1.8; ≥ 1.0
+	RetransmitTries   int           // default 5; 1..20
+}
+
+// RetransmitSchedule returns how long to wait for the reply to an IKE request: element n is
+// RetransmitTimeout·RetransmitBase^n, for n = 0 .. RetransmitTries. Element 0 follows the first
+// transmission, element n (1 ≤ n < RetransmitTries) follows retransmission n, and the last
+// element follows the last retransmission, after which the request (and the peer) is given up.
+// With the defaults: 4s, 7.2s, 13s, 23.3s, 42s, 75.6s, about 165 s in all (as strongSwan).
+// Load guarantees the sum is at most MaxRetransmitTotal.
+func (d Daemon) RetransmitSchedule() []time.Duration {
+	tries := max(d.RetransmitTries, 0)
+	out := make([]time.Duration, 0, tries+1)
+	f := float64(d.RetransmitTimeout)
+	for n := 0; n <= tries; n++ {
+		out = append(out, time.Duration(f))
+		f *= d.RetransmitBase
+	}
+	return out
 }
 
 // Device is the [device] table (read-only after Load, safe for concurrent reads).
@@ -68,7 +119,7 @@ type Forward struct {
 type Connection struct {
 	Name       string
 	Keying     string // "ike" | "manual"; default "ike"
-	Version    int    // IKE version; default 1 (2 is refused until IKEv2 exists)
+	Version    int    // IKE version 1 or 2; default DefaultIKEVersion
 	Aggressive bool   // IKEv1 Aggressive Mode instead of Main Mode; default false
 
 	LocalAddr  string     // as written; default "%any" ("" also means %any)
@@ -86,12 +137,38 @@ type Connection struct {
 	PSK        crypto.Key // from psk, or read from psk_file; nil unless auth = "psk"
 	PSKFile    string     // psk_file resolved against Config.Dir; "" if inline
 	Cert       string     // paths resolved against Config.Dir; "" when absent
-	Key        string
+	Key        string     // private key; refused if group/other may read or write it
 	CACerts    []string
 	RemoteCert string
+	CRLs       []string // crls: revocation lists (PEM or DER) for the peer's chain, resolved, existing
+
+	SendCert      string // "ifasked" (the peer sent a CERTREQ) | "always" | "never"; default "ifasked"
+	Fragmentation string // "yes" | "accept" | "force" (IKEv1; IKEv2 treats it as "yes") | "no"; default "yes" (IKEv1 fragmentation / RFC 7383)
+
+	// Virtual IPs. A client lists the addresses it requests (IKEv2 CP, IKEv1 Mode Config): at
+	// most one per family, the unspecified address (0.0.0.0, ::) meaning "any address of that
+	// family". A gateway names the [[pool]]s it hands addresses from (Config.Pool resolves
+	// them). A connection is one or the other, never both.
+	VIPs  []netip.Addr
+	Pools []string
+
+	// User authentication after the IKE authentication.
+	//   xauth (IKEv1): "client" logs in with XAuthID and Password; "server" asks the peer to
+	//   log in as one of Config.Users.
+	//   eap (IKEv2, RFC 7296 §2.16): with Pools empty the connection is an EAP client that
+	//   authenticates as EAPID (mschapv2: with Password; tls: with Cert and Key) and checks
+	//   the gateway's certificate; with Pools set it is the gateway, which proves itself with
+	//   Cert and Key (auth = "pubkey") and demands EAP from its clients (mschapv2: one of
+	//   Config.Users; tls: a certificate verified with CACerts / RemoteCert).
+	XAuth        string     // "" (none) | "client" | "server"; default ""; IKEv1 only
+	XAuthID      string     // xauth = "client": the user name
+	EAP          string     // "" (none) | "mschapv2" | "tls"; default ""; IKEv2 only
+	EAPID        string     // EAP client: the EAP identity (user name)
+	PasswordFile string     // password_file resolved against Config.Dir; "" when unused
+	Password     crypto.Key // the XAUTH or EAP-MSCHAPv2 client password; nil when unused
 
 	Proposals   []*crypto.Proposal // IKE SA proposals; default crypto.DefaultProposals(ProtoIKEv1)
-	RekeyTime   time.Duration      // default 4h; 0 = never
+	RekeyTime   time.Duration      // default 4h; 0 = never; else at least MinRekeyTime
 	DPDDelay    time.Duration      // default 30s; 0 = off
 	DPDTimeout  time.Duration      // default 150s
 	DPDAction   string             // "clear" | "hold" | "restart"; default "restart"
@@ -100,6 +177,36 @@ type Connection struct {
 	MOBIKE      bool               // default false; IKEv2 only
 
 	Children []*Child
+}
+
+// EAPClient reports whether the connection authenticates itself with EAP (eap set, no pools).
+func (c *Connection) EAPClient() bool { return c.EAP != "" && len(c.Pools) == 0 }
+
+// EAPServer reports whether the connection is an EAP gateway (eap set, pools set): it proves
+// itself with its certificate and demands EAP from the peer.
+func (c *Connection) EAPServer() bool { return c.EAP != "" && len(c.Pools) > 0 }
+
+// Pool is one [[pool]]: virtual IP addresses (and DNS servers, split networks) a gateway hands
+// to remote-access clients. Read-only after Load, safe for concurrent reads.
+type Pool struct {
+	Name   string
+	Addrs  string       // as written: a CIDR or a range "first-last"
+	Prefix netip.Prefix // the CIDR when Addrs is one; zero for a range
+	// First and Last bound the addresses to hand out, inclusive. For a range they are its
+	// ends; for a CIDR they leave out the network address and, for IPv4, the broadcast
+	// address (RFC 919), except in a /31, /32 (RFC 3021), /127 (RFC 6164) or /128, where every
+	// address is usable. Load guarantees pools do not overlap one another.
+	First, Last netip.Addr
+	DNS         []netip.Addr   // DNS servers to announce; default none
+	Split       []netip.Prefix // networks the client routes through the tunnel; default none = everything
+}
+
+// User is one [[user]] of a gateway: an XAUTH or EAP-MSCHAPv2 login. Read-only after Load,
+// safe for concurrent reads; Password is a secret (it never prints).
+type User struct {
+	Name         string
+	PasswordFile string     // resolved against Config.Dir
+	Password     crypto.Key // the file's content without trailing blanks and newlines
 }
 
 // Child is one [[connection.child]]: a pair of IPsec SAs and the traffic they protect.
@@ -111,9 +218,9 @@ type Child struct {
 	Mode         string             // "tunnel" | "transport"; default "tunnel"
 	ESPProposals []*crypto.Proposal // default crypto.DefaultProposals(ProtoESP); nil when AH is used
 	AHProposals  []*crypto.Proposal // default none; non-empty = AH instead of ESP (encap = "raw")
-	RekeyTime    time.Duration      // default 1h; 0 = never
-	LifeBytes    int64              // default 0 = unlimited
-	LifePackets  int64              // default 0 = unlimited
+	RekeyTime    time.Duration      // default 1h; 0 = never; else at least MinRekeyTime
+	LifeBytes    int64              // default 0 = unlimited; else at least MinLifeBytes
+	LifePackets  int64              // default 0 = unlimited; else at least MinLifePackets
 	ReplayWindow int                // default 1024 packets; 0 = no replay protection; at most 65536
 	StartAction  string             // default: the connection's start_action
 
@@ -128,8 +235,12 @@ type Child struct {
 // Wipe overwrites every secret the configuration holds. Call it only when no goroutine reads
 // the Config any more.
 func (c *Config) Wipe() {
+	for _, u := range c.Users {
+		u.Password.Wipe()
+	}
 	for _, conn := range c.Connections {
 		conn.PSK.Wipe()
+		conn.Password.Wipe()
 		for _, ch := range conn.Children {
 			crypto.WipeAll(ch.InKey, ch.OutKey, ch.InAuthKey, ch.OutAuthKey)
 		}

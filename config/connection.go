@@ -12,7 +12,6 @@ import (
 // Defaults of a [[connection]] (CONFIG.md).
 const (
 	defaultKeying      = "ike"
-	defaultVersion     = 1
 	defaultAuth        = "psk"
 	defaultRekeyTime   = 4 * time.Hour
 	defaultDPDDelay    = 30 * time.Second
@@ -20,13 +19,16 @@ const (
 	defaultDPDAction   = "restart"
 	defaultStartAction = "start"
 	defaultEncap       = "udp"
+	defaultSendCert    = "ifasked"
+	defaultFragment    = "yes"
 	anyAddr            = "%any"
 )
 
 // ikeOnlyKeys are ignored (with a warning) under keying = "manual".
 var ikeOnlyKeys = []string{"version", "aggressive", "local_id", "remote_id", "auth", "psk", "psk_file",
-	"cert", "key", "cacerts", "remote_cert", "proposals", "rekey_time", "dpd_delay", "dpd_timeout",
-	"dpd_action", "mobike"}
+	"cert", "key", "cacerts", "remote_cert", "crls", "send_cert", "fragmentation", "vips", "pools",
+	"xauth", "xauth_id", "eap", "eap_id", "password_file", "proposals", "rekey_time", "dpd_delay",
+	"dpd_timeout", "dpd_action", "mobike"}
 
 // validName accepts connection and child names usable on the command line (NAME/CHILD).
 func validName(s string) bool {
@@ -57,17 +59,24 @@ func (l *loader) connection(t *table) *Connection {
 
 	c.Keying = t.enum("keying", defaultKeying, "ike", "manual")
 	manual := c.Keying == "manual"
-	c.Version = int(t.integer("version", defaultVersion, 1, 2, "1 (IKEv1)"))
+	c.Version = int(t.integer("version", DefaultIKEVersion, 1, 2, "1 (IKEv1) or 2 (IKEv2)"))
 	if c.Version == 2 && !manual {
-		l.r.errorf(t.keyLine("version"), "IKEv2 is not implemented yet; use version = 1")
+		l.refuseUnimplemented(featIKEv2, t.keyLine("version"))
 	}
 	c.Aggressive = t.boolean("aggressive", false)
+	if c.Aggressive && c.Version == 2 && !manual {
+		l.r.errorf(t.keyLine("aggressive"), "aggressive = true is IKEv1 only (IKEv2 has no Aggressive Mode); drop it or set version = 1")
+	}
 	l.addresses(t, c)
 	c.LocalID = l.identity(t, "local_id", c.LocalAddr, c.LocalIP)
 	c.RemoteID = l.identity(t, "remote_id", c.RemoteAddr, c.RemoteIP)
 	c.Auth = t.enum("auth", defaultAuth, "psk", "pubkey", "pke")
 
-	c.RekeyTime = t.duration("rekey_time", defaultRekeyTime)
+	if manual {
+		c.RekeyTime = t.duration("rekey_time", defaultRekeyTime) // ignored, see below
+	} else {
+		c.RekeyTime = t.rekeyTime(defaultRekeyTime)
+	}
 	c.DPDDelay = t.duration("dpd_delay", defaultDPDDelay)
 	c.DPDTimeout = t.duration("dpd_timeout", defaultDPDTimeout)
 	if c.DPDDelay > 0 && c.DPDTimeout <= c.DPDDelay && !manual {
@@ -85,9 +94,21 @@ func (l *loader) connection(t *table) *Connection {
 	c.RemotePort = uint16(t.integer("remote_port", defaultIKEPort, 1, 65535, "a port 1..65535"))
 	c.RemoteNATTPort = uint16(t.integer("remote_natt_port", defaultNATTPort, 1, 65535, "a port 1..65535"))
 	c.MOBIKE = t.boolean("mobike", false)
-	if c.MOBIKE && c.Version != 2 && !manual {
-		l.r.errorf(t.keyLine("mobike"), "mobike needs IKEv2 (version = 2), which is not implemented yet")
+	if c.MOBIKE && !manual {
+		if c.Version != 2 {
+			l.r.errorf(t.keyLine("mobike"), "mobike needs IKEv2 (version = 2): MOBIKE is an IKEv2 extension (RFC 4555)")
+		} else {
+			l.refuseUnimplemented(featMOBIKE, t.keyLine("mobike"))
+		}
 	}
+	c.SendCert = t.enum("send_cert", defaultSendCert, "ifasked", "always", "never")
+	c.Fragmentation = t.enum("fragmentation", defaultFragment, "yes", "accept", "force", "no")
+	if c.Fragmentation == "force" && c.Version == 2 && !manual {
+		// RFC 7383 §2.5: only messages with an Encrypted payload are fragmented, so
+		// IKE_SA_INIT never is (strongSwan supports "force" for IKEv1 only as well).
+		l.r.warnf(t.keyLine("fragmentation"), `fragmentation = "force" applies to IKEv1; with IKEv2 it acts as "yes" (RFC 7383 §2.5: IKE_SA_INIT is never fragmented)`)
+	}
+	l.virtualIPs(t, c)
 
 	if manual {
 		for _, k := range ikeOnlyKeys {
@@ -102,6 +123,12 @@ func (l *loader) connection(t *table) *Connection {
 		t.str("key", "")
 		t.strList("cacerts")
 		t.str("remote_cert", "")
+		t.strList("crls")
+		t.enum("xauth", "", "", "client", "server")
+		t.enum("eap", "", "", "mschapv2", "tls")
+		t.str("xauth_id", "")
+		t.str("eap_id", "")
+		t.str("password_file", "")
 		t.strList("proposals")
 	} else {
 		l.authentication(t, c)
@@ -209,132 +236,6 @@ func (l *loader) identity(t *table, key, addr string, ip netip.Addr) Identity {
 		l.r.errorf(t.keyLine(key), "%s: %v", key, err)
 	}
 	return id
-}
-
-// authentication reads auth and its secrets (keying = "ike").
-func (l *loader) authentication(t *table, c *Connection) {
-	insecure := l.cfg.Daemon.InsecureAlgorithms
-	psk, hasPSK := t.optStr("psk")
-	pskFile, hasPSKFile := t.optStr("psk_file")
-	hasPSK, hasPSKFile = hasPSK && psk != "", hasPSKFile && pskFile != ""
-	files := map[string]string{} // key → name as written
-	for _, k := range []string{"cert", "key", "remote_cert"} {
-		if v := t.str(k, ""); v != "" {
-			files[k] = v
-		}
-	}
-	cacerts, caLines, _ := t.strList("cacerts")
-	set := func(k string) bool {
-		return files[k] != "" || k == "cacerts" && len(cacerts) > 0 ||
-			k == "psk" && hasPSK || k == "psk_file" && hasPSKFile
-	}
-
-	switch c.Auth {
-	case "psk":
-		switch {
-		case hasPSK && hasPSKFile:
-			l.r.errorf(t.keyLine("psk_file"), "set psk or psk_file, not both")
-		case !hasPSK && !hasPSKFile:
-			l.r.errorf(t.line(), `%s: auth = "psk" needs psk or psk_file`, t.name)
-		case hasPSK:
-			l.inlineSecret(t.keyLine("psk"))
-			l.setPSK(t, c, "psk", "psk", []byte(psk))
-		default:
-			c.PSKFile = resolvePath(l.cfg.Dir, pskFile)
-			data, err := readPSKFile(pskFile, c.PSKFile)
-			if err != nil {
-				l.r.errorf(t.keyLine("psk_file"), "%v", err)
-				break
-			}
-			l.setPSK(t, c, "psk_file", "psk_file "+pskFile, data)
-			crypto.Wipe(data)
-		}
-		for _, k := range []string{"cert", "key", "cacerts", "remote_cert"} {
-			if set(k) {
-				l.r.warnf(t.keyLine(k), `%s is ignored with auth = "psk"`, k)
-			}
-		}
-		if c.Aggressive {
-			// STANDARDS.md: Aggressive Mode with PSK sends a hash an eavesdropper can crack
-			// offline; answering it as a responder needs the insecure opt-in.
-			if insecure {
-				l.r.warnf(t.keyLine("aggressive"), "Aggressive Mode with a PSK sends a hash an eavesdropper can crack offline; insecure_algorithms lets oakley answer it as a responder; prefer Main Mode or certificates")
-			} else {
-				l.r.warnf(t.keyLine("aggressive"), "Aggressive Mode with a PSK sends a hash an eavesdropper can crack offline; oakley initiates it, but as a responder it needs insecure_algorithms = true")
-			}
-		}
-	case "pubkey", "pke":
-		l.certificates(t, c, files, cacerts, caLines)
-		for _, k := range []string{"psk", "psk_file"} {
-			if set(k) {
-				l.r.warnf(t.keyLine(k), "%s is ignored with auth = %q", k, c.Auth)
-			}
-		}
-		if c.Auth == "pke" {
-			// STANDARDS.md: the IKEv1 public-key-encryption modes leak a Bleichenbacher
-			// oracle (Felsch et al., USENIX Security 2018) and stay behind the opt-in.
-			if insecure {
-				l.r.warnf(t.keyLine("auth"), `auth = "pke" (IKEv1 public-key encryption) is insecure (a Bleichenbacher oracle); allowed by insecure_algorithms`)
-			} else {
-				l.r.errorf(t.keyLine("auth"), `auth = "pke" (IKEv1 public-key encryption) is insecure (a Bleichenbacher oracle); it needs insecure_algorithms = true`)
-			}
-		}
-	}
-}
-
-// certificates resolves and checks the files of auth = "pubkey" / "pke".
-func (l *loader) certificates(t *table, c *Connection, files map[string]string, cacerts []string, caLines []int) {
-	if files["cert"] == "" {
-		l.r.errorf(t.line(), "%s: auth = %q needs cert (this site's certificate)", t.name, c.Auth)
-	}
-	if files["key"] == "" {
-		l.r.errorf(t.line(), "%s: auth = %q needs key (this site's private key)", t.name, c.Auth)
-	}
-	if len(cacerts) == 0 && files["remote_cert"] == "" {
-		l.r.errorf(t.line(), "%s: auth = %q needs cacerts or remote_cert to verify the peer's certificate", t.name, c.Auth)
-	}
-	check := func(key, written string, line int) string {
-		p := resolvePath(l.cfg.Dir, written)
-		fi, err := statFile(key, written, p)
-		if err == nil && key == "key" {
-			err = checkPrivate(key, written, fi)
-		}
-		if err != nil {
-			l.r.errorf(line, "%v", err)
-		}
-		return p
-	}
-	if w := files["cert"]; w != "" {
-		c.Cert = check("cert", w, t.keyLine("cert"))
-	}
-	if w := files["remote_cert"]; w != "" {
-		c.RemoteCert = check("remote_cert", w, t.keyLine("remote_cert"))
-	}
-	for i, w := range cacerts {
-		c.CACerts = append(c.CACerts, check("cacerts", w, caLines[i]))
-	}
-	if w := files["key"]; w != "" {
-		c.Key = check("key", w, t.keyLine("key"))
-		// STANDARDS.md: an RSA key used for public-key encryption must never also sign.
-		if prev, ok := l.keys[c.Key]; ok && (prev.auth == "pke") != (c.Auth == "pke") {
-			l.r.errorf(t.keyLine("key"), "key %s is used with auth = %q here and auth = %q by connection %q (line %d); a public-key-encryption key must never also sign", w, c.Auth, prev.auth, prev.conn, prev.line)
-		} else if !ok {
-			l.keys[c.Key] = keyUse{auth: c.Auth, conn: c.Name, line: t.keyLine("key")}
-		}
-	}
-}
-
-// setPSK decodes and rates a PSK; the messages name the key, never the secret.
-func (l *loader) setPSK(t *table, c *Connection, key, label string, text []byte) {
-	k, binary, err := decodePSK(text)
-	if err != nil {
-		l.r.errorf(t.keyLine(key), "%s %v", label, err)
-		return
-	}
-	c.PSK = k
-	if bits := pskEntropy(k, binary); bits < minPSKBits {
-		l.r.warnf(t.keyLine(key), "the PSK has only about %d bits of estimated entropy; use at least 128 bits (e.g. head -c 32 /dev/urandom | base64) or certificates", int(bits))
-	}
 }
 
 // ikeProposals reads proposals, or the defaults (RFC 8247 choices from the crypto package).

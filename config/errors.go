@@ -71,6 +71,7 @@ type report struct {
 	file     string
 	errs     Errors
 	warnings []Warning
+	asked    map[string]bool // schemaKind(table, key) of every key a getter asked for
 }
 
 func (r *report) errorf(line int, format string, args ...any) {

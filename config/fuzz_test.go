@@ -68,7 +68,8 @@ func FuzzParseDuration(f *testing.F) {
 
 // FuzzParseIdentity: no panic; accepted identities carry data of their type.
 func FuzzParseIdentity(f *testing.F) {
-	for _, s := range []string{"%any", "192.0.2.1", "site.example", "a@b.example", "C=CH, O=x, CN=y", `CN="a\,b"+UID=c`} {
+	for _, s := range []string{"%any", "192.0.2.1", "site.example", "a@b.example", "C=CH, O=x, CN=y", `CN="a\,b"+UID=c`,
+		"@#0102abcd", "@#012", "@@ops", "keyid:#0a0b", "asn1dn:#300c310a300806035504030c0161", "ipv4:#c0000201", "email:x@y"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -76,14 +77,23 @@ func FuzzParseIdentity(f *testing.F) {
 		if err == nil && id.Type != IDAny && len(id.Data) == 0 {
 			t.Fatalf("%q = %+v", s, id)
 		}
+		if err == nil && (id.Type == IDIPv4 && len(id.Data) != 4 || id.Type == IDIPv6 && len(id.Data) != 16) {
+			t.Fatalf("%q = %+v", s, id)
+		}
 	})
 }
 
-// FuzzParse: whole configurations never panic; every problem has a line inside the file and a
-// message; the position index covers every key the TOML parser saw.
+// FuzzParse: whole configurations never panic, with the real notImplemented table and with
+// nothing refused; every problem has a line inside the file and a message; the position index
+// covers every key the TOML parser saw; the loader never reads a key the schema lacks.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(expand(minimal)))
 	f.Add([]byte(manualGCM))
+	for _, src := range featureExamples {
+		f.Add([]byte(expand(src)))
+	}
+	f.Add([]byte(expand(rwPool + alice + conn("xauth = \"server\"\npools = [\"rw\"]"))))
+	f.Add([]byte("[daemon]\nretransmit_timeout = \"1s\"\nretransmit_base = 1.5\nretransmit_tries = 7\nuser = \"root\"\n"))
 	if b, err := os.ReadFile("testdata/full.toml"); err == nil {
 		f.Add(b)
 	}
@@ -95,20 +105,23 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		lines := strings.Count(string(data), "\n") + 1
-		cfg, err := Parse("f.toml", data, t.TempDir())
-		if err != nil {
-			for _, e := range asErrors(t, err) {
-				if e.Line < 0 || e.Line > lines || e.Msg == "" || e.File != "f.toml" {
-					t.Fatalf("bad error %+v (file has %d lines)", e, lines)
+		dir := t.TempDir()
+		for _, refused := range []map[feature]bool{notImplemented, nil} {
+			cfg, _, err := parse("f.toml", data, dir, refused)
+			if err != nil {
+				for _, e := range asErrors(t, err) {
+					if e.Line < 0 || e.Line > lines || e.Msg == "" || e.File != "f.toml" || strings.HasPrefix(e.Msg, "internal error") {
+						t.Fatalf("bad error %+v (file has %d lines)", e, lines)
+					}
+				}
+				continue
+			}
+			for _, w := range cfg.Warnings {
+				if w.Line < 0 || w.Line > lines || w.Msg == "" {
+					t.Fatalf("bad warning %+v", w)
 				}
 			}
-			checkKeysIndexed(t, string(data))
-			return
-		}
-		for _, w := range cfg.Warnings {
-			if w.Line < 0 || w.Line > lines || w.Msg == "" {
-				t.Fatalf("bad warning %+v", w)
-			}
+			cfg.Wipe()
 		}
 		checkKeysIndexed(t, string(data))
 	})

@@ -18,12 +18,13 @@ type IDType uint8
 
 // Identity types (RFC 2407 §4.6.2.1, RFC 7296 §3.5).
 const (
-	IDAny      IDType = 0 // "%any": accept any authenticated identity
-	IDIPv4     IDType = 1 // ID_IPV4_ADDR
-	IDFQDN     IDType = 2 // ID_FQDN
-	IDUserFQDN IDType = 3 // ID_USER_FQDN (IKEv2: ID_RFC822_ADDR)
-	IDIPv6     IDType = 5 // ID_IPV6_ADDR
-	IDDN       IDType = 9 // ID_DER_ASN1_DN
+	IDAny      IDType = 0  // "%any": accept any authenticated identity
+	IDIPv4     IDType = 1  // ID_IPV4_ADDR
+	IDFQDN     IDType = 2  // ID_FQDN
+	IDUserFQDN IDType = 3  // ID_USER_FQDN (IKEv2: ID_RFC822_ADDR)
+	IDIPv6     IDType = 5  // ID_IPV6_ADDR
+	IDDN       IDType = 9  // ID_DER_ASN1_DN
+	IDKeyID    IDType = 11 // ID_KEY_ID: opaque bytes, strongSwan's "@#hex"
 )
 
 func (t IDType) String() string {
@@ -40,13 +41,17 @@ func (t IDType) String() string {
 		return "ipv6"
 	case IDDN:
 		return "dn"
+	case IDKeyID:
+		return "keyid"
 	}
 	return fmt.Sprintf("idtype(%d)", uint8(t))
 }
 
-// Identity is a parsed local_id or remote_id: an IPv4 or IPv6 address, an FQDN
-// ("site-a.example", or "@site-a.example" as strongSwan spells a forced FQDN), a user@FQDN,
-// an X.500 distinguished name ("C=CH, O=Example, CN=site-a"), or "%any".
+// Identity is a parsed local_id or remote_id, in strongSwan's notation: an IPv4 or IPv6
+// address, an FQDN ("site-a.example", or "@site-a.example" as strongSwan spells a forced
+// FQDN), a user@FQDN ("ops@site-a.example", or "@@ops" forced), an X.500 distinguished name
+// ("C=CH, O=Example, CN=site-a"), a key ID ("@#0102abcd": the hex-encoded bytes), "%any", or
+// one of those with strongSwan's explicit type prefix (see typePrefixes).
 //
 // When the key is absent the identity defaults to local_addr / remote_addr: an address
 // identity if that is an IP literal (FromAddr true). If it is "%any" (local_addr) or a DNS
@@ -117,8 +122,21 @@ func parseIdentity(s string) (Identity, error) {
 		id.Type = IDAny
 		return id, nil
 	}
+	if prefix, value, ok := strings.Cut(t, ":"); ok {
+		if typ, known := typePrefixes[strings.ToLower(prefix)]; known {
+			return typedIdentity(s, prefix, typ, value)
+		}
+	}
 	if a, err := netip.ParseAddr(t); err == nil && a.Zone() == "" {
 		return addrIdentity(s, a.Unmap()), nil
+	}
+	if strings.HasPrefix(t, "@#") { // strongSwan: "@#" + hex = ID_KEY_ID
+		data, err := decodeIDHex(t[2:])
+		if err != nil {
+			return id, fmt.Errorf("identity %q: a key ID is \"@#\" followed by %v", s, err)
+		}
+		id.Type, id.Data = IDKeyID, data
+		return id, nil
 	}
 	if strings.Contains(t, "=") {
 		rdns, err := parseDN(t)
@@ -134,6 +152,13 @@ func parseIdentity(s string) (Identity, error) {
 	}
 	if !utf8.ValidString(t) || strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		return id, fmt.Errorf("identity %q contains spaces or control characters; a DN needs attribute=value pairs", s)
+	}
+	if strings.HasPrefix(t, "@@") { // strongSwan: "@@name" forces a user FQDN
+		if t == "@@" {
+			return id, fmt.Errorf("identity %q: want @@ followed by a user name, e.g. @@ops@site-a.example", s)
+		}
+		id.Type, id.Data = IDUserFQDN, []byte(t[2:])
+		return id, nil
 	}
 	if strings.HasPrefix(t, "@") { // strongSwan: "@name" forces an FQDN
 		t = t[1:]
@@ -152,6 +177,102 @@ func parseIdentity(s string) (Identity, error) {
 	}
 	id.Type, id.Data = IDFQDN, []byte(t)
 	return id, nil
+}
+
+// typePrefixes are strongSwan's explicit identity types ("keyid:#0102", "fqdn:vpn.example",
+// "email:ops@site.example"), matched case-insensitively. After the prefix a value starting
+// with '#' is hex-encoded binary (allowed where the type is binary: keyid, asn1dn, ipv4,
+// ipv6); anything else is the textual form of that type.
+var typePrefixes = map[string]IDType{
+	"ipv4":     IDIPv4,
+	"ipv6":     IDIPv6,
+	"fqdn":     IDFQDN,
+	"dns":      IDFQDN,
+	"rfc822":   IDUserFQDN,
+	"email":    IDUserFQDN,
+	"userfqdn": IDUserFQDN,
+	"asn1dn":   IDDN,
+	"keyid":    IDKeyID,
+}
+
+// typedIdentity parses the value after an explicit type prefix.
+func typedIdentity(raw, prefix string, typ IDType, value string) (Identity, error) {
+	id := Identity{Raw: raw, Type: typ}
+	bad := func(format string, args ...any) (Identity, error) {
+		return id, fmt.Errorf("identity %q: %s: %s", raw, prefix, fmt.Sprintf(format, args...))
+	}
+	if value == "" {
+		return bad("empty value")
+	}
+	var bin []byte
+	if strings.HasPrefix(value, "#") {
+		if typ != IDKeyID && typ != IDDN && typ != IDIPv4 && typ != IDIPv6 {
+			return bad("write the name as text; '#' (hex) is for keyid, asn1dn, ipv4 and ipv6")
+		}
+		var err error
+		if bin, err = decodeIDHex(value[1:]); err != nil {
+			return bad("'#' must be followed by %v", err)
+		}
+	} else if strings.ContainsFunc(value, func(r rune) bool { return r < ' ' || r == 0x7f }) || !utf8.ValidString(value) {
+		return bad("contains control characters or is not UTF-8")
+	}
+	switch typ {
+	case IDIPv4, IDIPv6:
+		var a netip.Addr
+		if bin != nil {
+			a, _ = netip.AddrFromSlice(bin)
+		} else if p, err := netip.ParseAddr(value); err == nil && p.Zone() == "" {
+			a = p
+		}
+		if !a.IsValid() || a.Is4() != (typ == IDIPv4) { // 4 bytes for ipv4, 16 for ipv6
+			return bad("not an IPv%s address", map[IDType]string{IDIPv4: "4", IDIPv6: "6"}[typ])
+		}
+		id.Addr, id.Data = a, a.AsSlice()
+	case IDDN:
+		if bin != nil {
+			var rdns pkix.RDNSequence
+			if rest, err := asn1.Unmarshal(bin, &rdns); err != nil || len(rest) > 0 {
+				return bad("the hex is not one DER-encoded distinguished name")
+			}
+			id.DN, id.Data = rdns, bin
+			break
+		}
+		rdns, err := parseDN(value)
+		if err != nil {
+			return bad("%v", err)
+		}
+		der, err := asn1.Marshal(rdns)
+		if err != nil {
+			return bad("cannot be encoded: %v", err)
+		}
+		id.DN, id.Data = rdns, der
+	case IDKeyID:
+		if bin == nil {
+			bin = []byte(value)
+		}
+		id.Data = bin
+	default: // FQDN, user FQDN: the text itself
+		if strings.ContainsRune(value, ' ') {
+			return bad("contains spaces")
+		}
+		id.Data = []byte(value)
+	}
+	return id, nil
+}
+
+// decodeIDHex decodes the hex of a key ID: a non-empty, even number of hex digits.
+func decodeIDHex(h string) ([]byte, error) {
+	switch {
+	case h == "":
+		return nil, fmt.Errorf("hex digits, and there are none")
+	case len(h)%2 != 0:
+		return nil, fmt.Errorf("an even number of hex digits, not %d", len(h))
+	}
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return nil, fmt.Errorf("hex digits only (0-9, a-f)")
+	}
+	return b, nil
 }
 
 func addrIdentity(raw string, a netip.Addr) Identity {

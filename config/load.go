@@ -34,7 +34,11 @@ const (
 
 // Load reads and checks the configuration file at path. Relative file names inside it are
 // resolved against path's directory. On failure the error is an Errors listing every problem.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return load(path, notImplemented) }
+
+// load is Load with the set of features still refused (tests pass none to check the rules
+// of features that are not implemented yet).
+func load(path string, refused map[feature]bool) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, Errors{{File: path, Msg: "cannot read the configuration: " + describeOSError(err)}}
@@ -47,7 +51,7 @@ func Load(path string) (*Config, error) {
 	if len(data) > maxConfigSize {
 		return nil, Errors{{File: path, Msg: fmt.Sprintf("the configuration is larger than %d bytes", maxConfigSize)}}
 	}
-	cfg, secretLine, err := parse(path, data, filepath.Dir(path))
+	cfg, secretLine, err := parse(path, data, filepath.Dir(path), refused)
 	if err != nil {
 		return nil, err
 	}
@@ -74,13 +78,19 @@ func describeOSError(err error) string {
 // is used in messages; relative file names are resolved against baseDir ("" = the current
 // directory). On failure the error is an Errors listing every problem.
 func Parse(name string, data []byte, baseDir string) (*Config, error) {
-	cfg, _, err := parse(name, data, baseDir)
+	cfg, _, err := parse(name, data, baseDir, notImplemented)
 	return cfg, err
 }
 
 // parse is Parse that also returns the line of the first inline secret (0 = none).
-func parse(name string, data []byte, baseDir string) (*Config, int, error) {
-	r := &report{file: name}
+func parse(name string, data []byte, baseDir string, refused map[feature]bool) (*Config, int, error) {
+	return parseRecording(name, data, baseDir, refused, nil)
+}
+
+// parseRecording is parse that records in asked (unless nil) every key the loader asks for,
+// as schemaKind(table, key), so a test can check the schema against what the loader reads.
+func parseRecording(name string, data []byte, baseDir string, refused map[feature]bool, asked map[string]bool) (*Config, int, error) {
+	r := &report{file: name, asked: asked}
 	var doc map[string]any
 	if _, err := toml.Decode(string(data), &doc); err != nil {
 		var pe toml.ParseError
@@ -90,8 +100,9 @@ func parse(name string, data []byte, baseDir string) (*Config, int, error) {
 		}
 		return nil, 0, Errors{{File: name, Msg: "TOML: " + err.Error()}}
 	}
-	l := &loader{r: r, cfg: &Config{File: name, Dir: baseDir}, spis: map[uint32]spiUse{}, keys: map[string]keyUse{}}
-	l.load(newTable(r, scanPositions(string(data)), doc, "", "the top level"))
+	l := &loader{r: r, cfg: &Config{File: name, Dir: baseDir}, spis: map[uint32]spiUse{}, keys: map[string]keyUse{},
+		refused: refused, usedPools: map[string]bool{}}
+	l.load(newTable(r, scanPositions(string(data)), doc, "", "", "the top level"))
 	r.sort()
 	if len(r.errs) > 0 {
 		l.cfg.Wipe()
@@ -131,6 +142,12 @@ type loader struct {
 	spis map[uint32]spiUse // inbound SPIs of manual children, which must be unique
 	keys map[string]keyUse // private key files, by resolved path
 
+	refused   map[feature]bool // features still refused (notimpl.go)
+	usedPools map[string]bool  // pools named by some connection
+	usersUsed bool             // some connection authenticates [[user]]s
+	poolLines []int            // header line of each [[pool]]
+	userLines []int            // header line of each [[user]]
+
 	mtuLine    int  // line of device.mtu
 	ipv6       bool // some address or selector is IPv6 (MTU minimum 1280)
 	secretLine int  // line of the first inline secret (psk, in_key, …), 0 = none
@@ -154,7 +171,7 @@ func (l *loader) inlineSecret(line int) {
 }
 
 func (l *loader) load(root *table) {
-	empty := func(name, path string) *table { return newTable(l.r, root.pos, map[string]any{}, path, name) }
+	empty := func(name, path string) *table { return newTable(l.r, root.pos, map[string]any{}, path, path, name) }
 	d := root.sub("daemon", "[daemon]")
 	if d == nil {
 		d = empty("[daemon]", "daemon")
@@ -165,6 +182,9 @@ func (l *loader) load(root *table) {
 		dev = empty("[device]", "device")
 	}
 	l.device(dev)
+	// Pools and users first: connections refer to them wherever they stand in the file.
+	l.pools(root)
+	l.users(root)
 	conns := root.tables("connection", func(i int) string { return fmt.Sprintf("[[connection]] #%d", i+1) })
 	names := map[string]int{}
 	for _, t := range conns {
@@ -183,36 +203,14 @@ func (l *loader) load(root *table) {
 	}
 	root.done()
 	l.checkMTU()
-}
-
-func (l *loader) daemon(t *table) {
-	d := &l.cfg.Daemon
-	d.LogLevel = t.enum("log_level", defaultLogLevel, "debug", "info", "warn", "error")
-	d.LogFormat = t.enum("log_format", defaultLogFormat, "console", "json")
-	d.ControlSocket = t.str("control_socket", defaultControlSocket)
-	if d.ControlSocket == "" {
-		l.r.errorf(t.keyLine("control_socket"), "control_socket is empty; want a socket path (default %s)", defaultControlSocket)
-	}
-	d.Metrics = t.str("metrics", "")
-	if d.Metrics != "" {
-		if err := checkHostPort(d.Metrics); err != nil {
-			l.r.errorf(t.keyLine("metrics"), "metrics = %q: %v", d.Metrics, err)
+	for i, p := range l.cfg.Pools {
+		if p.Name != "" && !l.usedPools[p.Name] {
+			l.r.warnf(l.poolLines[i], "pool %q is not named in any connection's pools", p.Name)
 		}
 	}
-	d.IKEPort = uint16(t.integer("ike_port", defaultIKEPort, 1, 65535, "a port 1..65535"))
-	d.NATTPort = uint16(t.integer("natt_port", defaultNATTPort, 1, 65535, "a port 1..65535"))
-	if d.IKEPort == d.NATTPort {
-		line := t.keyLine("natt_port")
-		if !t.has("natt_port") {
-			line = t.keyLine("ike_port")
-		}
-		l.r.errorf(line, "ike_port and natt_port are both %d; they must differ (RFC 3948: port 4500 traffic carries a non-ESP marker)", d.IKEPort)
+	if len(l.cfg.Users) > 0 && !l.usersUsed {
+		l.r.warnf(l.userLines[0], `no connection authenticates [[user]]s (xauth = "server", or eap = "mschapv2" with pools)`)
 	}
-	d.InsecureAlgorithms = t.boolean("insecure_algorithms", false)
-	d.UDPOffload = t.boolean("udp_offload", true)
-	d.SocketBuffer = t.byteSize("socket_buffer", defaultSocketBuffer, maxSocketBuffer)
-	d.Workers = int(t.integer("workers", 0, 0, maxWorkers, fmt.Sprintf("0 (automatic) .. %d", maxWorkers)))
-	t.done()
 }
 
 func (l *loader) device(t *table) {

@@ -16,7 +16,7 @@ import (
 	"oakley/crypto"
 )
 
-// maxSecretFile bounds how much of a psk_file is read.
+// maxSecretFile bounds how much of a psk_file or password_file is read.
 const maxSecretFile = 64 << 10
 
 // minPSKBits is the entropy estimate below which a PSK draws a warning. STANDARDS.md asks for
@@ -68,25 +68,32 @@ func checkPrivate(key, written string, fi fs.FileInfo) error {
 // readPSKFile reads a psk_file after the permission check. Trailing newlines and blanks are
 // not part of the secret.
 func readPSKFile(written, path string) ([]byte, error) {
-	fi, err := statFile("psk_file", written, path)
+	return readSecretFile("psk_file", written, path)
+}
+
+// readSecretFile reads a secret file (psk_file, password_file) named by key after the
+// existence and permission checks, at most maxSecretFile bytes; trailing newlines and blanks
+// are cut off (and wiped). Errors name the file, never its content.
+func readSecretFile(key, written, path string) ([]byte, error) {
+	fi, err := statFile(key, written, path)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPrivate("psk_file", written, fi); err != nil {
+	if err := checkPrivate(key, written, fi); err != nil {
 		return nil, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("psk_file %s cannot be read: %v", written, errors.Unwrap(err))
+		return nil, fmt.Errorf("%s %s cannot be read: %v", key, written, errors.Unwrap(err))
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("psk_file %s cannot be read: %v", written, err)
+		return nil, fmt.Errorf("%s %s cannot be read: %v", key, written, err)
 	}
 	if len(data) > maxSecretFile {
 		crypto.Wipe(data)
-		return nil, fmt.Errorf("psk_file %s is larger than %d bytes", written, maxSecretFile)
+		return nil, fmt.Errorf("%s %s is larger than %d bytes", key, written, maxSecretFile)
 	}
 	end := len(data)
 	for end > 0 && strings.IndexByte(" \t\r\n", data[end-1]) >= 0 {

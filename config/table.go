@@ -1,8 +1,8 @@
 package config
 
-// Typed, position-aware access to one decoded TOML table. Every getter marks its key as known;
-// done() then reports each key nobody asked for as unknown, at its own line. Type errors never
-// echo the value (it may be a secret).
+// Typed, position-aware access to one decoded TOML table. done() reports each key the schema
+// (schema.go) does not list for the table as unknown, at its own line. Type errors never echo
+// the value (it may be a secret).
 
 import (
 	"fmt"
@@ -16,12 +16,12 @@ type table struct {
 	pos  *positions
 	m    map[string]any
 	path string // position path of this table
+	kind string // schema name: "daemon", "connection.child" (see schema.go)
 	name string // for messages: "[daemon]", "[[connection]] #2"
-	used map[string]bool
 }
 
-func newTable(r *report, pos *positions, m map[string]any, path, name string) *table {
-	return &table{r: r, pos: pos, m: m, path: path, name: name, used: map[string]bool{}}
+func newTable(r *report, pos *positions, m map[string]any, path, kind, name string) *table {
+	return &table{r: r, pos: pos, m: m, path: path, kind: kind, name: name}
 }
 
 // line is the line of the table's header (or its first key when it has no header).
@@ -35,8 +35,15 @@ func (t *table) elemLine(key string, i int) int {
 	return t.pos.line(elemPath(joinPath(t.path, key), i))
 }
 
+// has reports whether key is present. Every getter goes through it, so it also enforces that
+// the loader reads only keys the schema lists.
 func (t *table) has(key string) bool {
-	t.used[key] = true
+	if !schemaHas(t.kind, key) {
+		t.r.errorf(0, "internal error: the loader reads %q in %s, which the schema does not list", key, t.name)
+	}
+	if t.r.asked != nil {
+		t.r.asked[schemaKind(t.kind, key)] = true
+	}
 	_, ok := t.m[key]
 	return ok
 }
@@ -119,6 +126,22 @@ func (t *table) integer(key string, def, lo, hi int64, hint string) int64 {
 		return def
 	}
 	return n
+}
+
+// float returns a number key (a TOML float, or an integer taken as one), or def when absent
+// or mistyped (reported).
+func (t *table) float(key string, def float64) float64 {
+	if !t.has(key) {
+		return def
+	}
+	switch v := t.m[key].(type) {
+	case float64:
+		return v
+	case int64:
+		return float64(v)
+	}
+	t.typeErr(key, "a number")
+	return def
 }
 
 // enum returns a string key that must be one of values, or def when absent or invalid.
@@ -238,7 +261,7 @@ func (t *table) sub(key, name string) *table {
 		t.typeErr(key, "a table ["+key+"]")
 		return nil
 	}
-	return newTable(t.r, t.pos, m, joinPath(t.path, key), name)
+	return newTable(t.r, t.pos, m, joinPath(t.path, key), schemaKind(t.kind, key), name)
 }
 
 // tables returns an array of tables ([[key]] or key = [{…}, …]).
@@ -251,7 +274,7 @@ func (t *table) tables(key string, name func(i int) string) []*table {
 	switch v := t.m[key].(type) {
 	case []map[string]any:
 		for i, m := range v {
-			out = append(out, newTable(t.r, t.pos, m, elemPath(p, i), name(i)))
+			out = append(out, newTable(t.r, t.pos, m, elemPath(p, i), schemaKind(t.kind, key), name(i)))
 		}
 	case []any:
 		for i, e := range v {
@@ -260,7 +283,7 @@ func (t *table) tables(key string, name func(i int) string) []*table {
 				t.r.errorf(t.elemLine(key, i), "%s[%d] must be a table, not %s", key, i, typeName(e))
 				continue
 			}
-			out = append(out, newTable(t.r, t.pos, m, elemPath(p, i), name(i)))
+			out = append(out, newTable(t.r, t.pos, m, elemPath(p, i), schemaKind(t.kind, key), name(i)))
 		}
 	default:
 		t.typeErr(key, "an array of tables [["+key+"]]")
@@ -268,17 +291,15 @@ func (t *table) tables(key string, name func(i int) string) []*table {
 	return out
 }
 
-// done reports every key of the table that no getter asked for.
+// done reports every key of the table that the schema does not list.
 func (t *table) done() {
-	var unknown, known []string
+	var unknown []string
 	for k := range t.m {
-		if !t.used[k] {
+		if !schemaHas(t.kind, k) {
 			unknown = append(unknown, k)
 		}
 	}
-	for k := range t.used {
-		known = append(known, k)
-	}
+	known := schemaNames(t.kind)
 	sort.Strings(known)
 	sort.Slice(unknown, func(i, j int) bool { return t.keyLine(unknown[i]) < t.keyLine(unknown[j]) })
 	for _, k := range unknown {
