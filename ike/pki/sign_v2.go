@@ -107,7 +107,9 @@ func SelectScheme(pub crypto.PublicKey, peer []HashAlg, preferPSS bool) (Scheme,
 		default:
 			pref = order(HashSHA256)
 		}
-		pick = func(h HashAlg) Scheme { return map[HashAlg]Scheme{HashSHA256: ECDSASHA256, HashSHA384: ECDSASHA384, HashSHA512: ECDSASHA512}[h] }
+		pick = func(h HashAlg) Scheme {
+			return map[HashAlg]Scheme{HashSHA256: ECDSASHA256, HashSHA384: ECDSASHA384, HashSHA512: ECDSASHA512}[h]
+		}
 	case *rsa.PublicKey:
 		switch bits := k.N.BitLen(); {
 		case bits <= 3072:
@@ -118,9 +120,13 @@ func SelectScheme(pub crypto.PublicKey, peer []HashAlg, preferPSS bool) (Scheme,
 			pref = order(HashSHA512)
 		}
 		if preferPSS {
-			pick = func(h HashAlg) Scheme { return map[HashAlg]Scheme{HashSHA256: RSAPSSSHA256, HashSHA384: RSAPSSSHA384, HashSHA512: RSAPSSSHA512}[h] }
+			pick = func(h HashAlg) Scheme {
+				return map[HashAlg]Scheme{HashSHA256: RSAPSSSHA256, HashSHA384: RSAPSSSHA384, HashSHA512: RSAPSSSHA512}[h]
+			}
 		} else {
-			pick = func(h HashAlg) Scheme { return map[HashAlg]Scheme{HashSHA256: RSAPKCS1SHA256, HashSHA384: RSAPKCS1SHA384, HashSHA512: RSAPKCS1SHA512}[h] }
+			pick = func(h HashAlg) Scheme {
+				return map[HashAlg]Scheme{HashSHA256: RSAPKCS1SHA256, HashSHA384: RSAPKCS1SHA384, HashSHA512: RSAPKCS1SHA512}[h]
+			}
 		}
 	default:
 		return SchemeNone, errorf(ErrUnsupportedKey, "no RFC 7427 scheme for a %s key", KeyDescription(pub))
