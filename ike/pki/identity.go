@@ -173,7 +173,7 @@ func printable(b []byte) string {
 // wildcard in remote_id); user@FQDN; otherwise an FQDN (which may start with "*" as a
 // remote_id wildcard). It is the inverse of Identity.String for every type but IDGN.
 func ParseID(s string) (Identity, error) {
-	t := strings.TrimSpace(s)
+	t := trimBlanks(s)
 	switch {
 	case t == "":
 		return Identity{}, errorf(ErrMalformed, "empty identity; want an address, FQDN, user@FQDN, DN, @#keyid or %%any")
@@ -220,6 +220,15 @@ func ParseID(s string) (Identity, error) {
 		return Identity{Type: IDUserFQDN, Data: []byte(t)}, nil
 	}
 	return Identity{Type: IDFQDN, Data: []byte(t)}, nil
+}
+
+// trimBlanks removes surrounding blanks but keeps a trailing one escaped by a backslash.
+func trimBlanks(s string) string {
+	s = strings.TrimLeft(s, " \t\r\n")
+	for len(s) > 0 && strings.IndexByte(" \t\r\n", s[len(s)-1]) >= 0 && !(len(s) > 1 && s[len(s)-2] == '\\') {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // Equal reports whether two identities are the same: same type and data (names compared
