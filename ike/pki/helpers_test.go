@@ -265,3 +265,5 @@ func wantErr(t testing.TB, err, kind error, parts ...string) {
 		}
 	}
 }
+
+func fsMode(m int) os.FileMode { return os.FileMode(m) }
