@@ -252,8 +252,8 @@ func escapeValue(b *strings.Builder, s string) {
 // strongSwan encodes them: PrintableString when the text allows, UTF8String otherwise,
 // IA5String for E and DC.
 func parseDNString(s string) (dn, error) {
-	if len(s) > maxDNLen {
-		return nil, errorf(ErrMalformed, "DN longer than %d bytes", maxDNLen)
+	if len(s) > 4*maxDNLen {
+		return nil, errorf(ErrMalformed, "DN longer than %d bytes", 4*maxDNLen)
 	}
 	var out dn
 	var rdn []ava

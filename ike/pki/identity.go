@@ -53,6 +53,10 @@ func (t IDType) String() string {
 // identity needs it).
 const maxIDData = 4096
 
+// maxIDText bounds the text form ParseID reads: printing escapes a byte as up to three
+// characters, so the printed form of maxIDData bytes must still parse back.
+const maxIDText = 4 * maxIDData
+
 // Identity is a peer or local identity: the on-wire type and data of an ID payload, or Any
 // ("%any", which only a remote_id pattern uses: it matches every authenticated identity).
 // Data holds 4 or 16 address bytes, a name (FQDN, user@FQDN), a DER DN, a DER GeneralName or
@@ -177,8 +181,8 @@ func ParseID(s string) (Identity, error) {
 	switch {
 	case t == "":
 		return Identity{}, errorf(ErrMalformed, "empty identity; want an address, FQDN, user@FQDN, DN, @#keyid or %%any")
-	case len(t) > maxIDData:
-		return Identity{}, errorf(ErrMalformed, "identity longer than %d bytes", maxIDData)
+	case len(t) > maxIDText:
+		return Identity{}, errorf(ErrMalformed, "identity longer than %d bytes", maxIDText)
 	case t == "%any" || t == "*":
 		return AnyID, nil
 	}
@@ -191,8 +195,8 @@ func ParseID(s string) (Identity, error) {
 	}
 	if strings.HasPrefix(t, "@#") {
 		k, err := hex.DecodeString(strings.ReplaceAll(t[2:], ":", ""))
-		if err != nil || len(k) == 0 {
-			return Identity{}, errorf(ErrMalformed, "identity %q: @# must be followed by hex digits", t)
+		if err != nil || len(k) == 0 || len(k) > maxIDData {
+			return Identity{}, errorf(ErrMalformed, "identity %q: @# must be followed by at most %d bytes in hex", t, maxIDData)
 		}
 		return Identity{Type: IDKeyID, Data: k}, nil
 	}
@@ -205,7 +209,13 @@ func ParseID(s string) (Identity, error) {
 		if err != nil {
 			return Identity{}, errorf(ErrMalformed, "DN %q cannot be encoded: %v", t, err)
 		}
+		if len(der) > maxIDData {
+			return Identity{}, errorf(ErrMalformed, "DN longer than %d bytes", maxIDData)
+		}
 		return Identity{Type: IDDN, Data: der}, nil
+	}
+	if len(t) > maxIDData {
+		return Identity{}, errorf(ErrMalformed, "identity longer than %d bytes", maxIDData)
 	}
 	if strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 		return Identity{}, errorf(ErrMalformed, "identity %q contains blanks or control characters", t)
