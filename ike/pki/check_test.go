@@ -33,8 +33,6 @@ func TestCheckFiles(t *testing.T) {
 	expired := mkCert(t, certSpec{cn: "expired.example.org", key: "p256", pathLen: -1, to: testNow.Add(-48 * time.Hour)}, p.inter)
 	soon := mkCert(t, certSpec{cn: "soon.example.org", key: "p256", pathLen: -1, to: testNow.Add(10 * 24 * time.Hour)}, p.inter)
 	encOnly := mkCert(t, certSpec{cn: "enc.example.org", key: "p256", pathLen: -1, ku: 4 /* keyEncipherment */}, p.inter)
-	rsaSmall := testKey(t, "rsa2048")
-	_ = rsaSmall
 	cases := []struct {
 		name                    string
 		cert, key, remote       string

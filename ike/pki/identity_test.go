@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"net"
 	"strings"
 	"testing"
 )
@@ -183,7 +182,6 @@ func TestBindID(t *testing.T) {
 	wantErr(t, err, ErrIDMismatch, "vpn.example.org", "dNSName", "gw.example.org")
 	noSAN := mkCert(t, certSpec{cn: "nosan", key: "p256", pathLen: -1}, p.inter)
 	wantErr(t, BindID(noSAN.cert, mustID(t, "198.18.0.1")), ErrIDMismatch, "has none")
-	_ = net.IPv4len
 }
 
 func TestMatchID(t *testing.T) {
@@ -228,4 +226,73 @@ func TestMatchID(t *testing.T) {
 	if MatchID(mustID(t, "C=CH"), Identity{Type: IDDN, Data: []byte{1}}) {
 		t.Error("broken DN matched")
 	}
+}
+
+func TestDNStringTypes(t *testing.T) {
+	// The same CN in every string type X.520 allows compares equal (RFC 5280 §7.1).
+	mk := func(tag int, b []byte) []byte {
+		der, _ := asn1.Marshal(pkix.RDNSequence{{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: asn1.RawValue{Tag: tag, Bytes: b}}}})
+		return der
+	}
+	want := mk(asn1.TagUTF8String, []byte("Zürich"))
+	for _, c := range []struct {
+		name string
+		der  []byte
+	}{
+		{"BMPString", mk(asn1.TagBMPString, []byte{0, 'Z', 0, 0xfc, 0, 'r', 0, 'i', 0, 'c', 0, 'h'})},
+		{"T61String", mk(asn1.TagT61String, []byte{'Z', 0xfc, 'r', 'i', 'c', 'h'})},
+		{"UniversalString", mk(28, []byte{0, 0, 0, 'Z', 0, 0, 0, 0xfc, 0, 0, 0, 'r', 0, 0, 0, 'i', 0, 0, 0, 'c', 0, 0, 0, 'h'})},
+	} {
+		if !dnEqualDER(want, c.der) || FormatDN(c.der) != "CN=Zürich" {
+			t.Errorf("%s: %q", c.name, FormatDN(c.der))
+		}
+	}
+	// Broken encodings and other values fall back to byte comparison and #hex printing.
+	odd := mk(asn1.TagBMPString, []byte{0, 'Z', 0})
+	if dnEqualDER(want, odd) || FormatDN(odd) != "CN=#1e03005a00" {
+		t.Errorf("odd BMPString: %q", FormatDN(odd))
+	}
+	octets := mk(asn1.TagOctetString, []byte("Zürich"))
+	if dnEqualDER(want, octets) || !dnEqualDER(octets, octets) {
+		t.Error("OCTET STRING value compared as text")
+	}
+	if MatchID(Identity{Type: IDDN, Data: mustID(t, "CN=*").Data}, Identity{Type: IDDN, Data: octets}) != true {
+		t.Error("wildcard does not match a non-string value")
+	}
+}
+
+func TestAccessors(t *testing.T) {
+	p := standardPKI(t)
+	tr := mustTrust(t, []*x509.Certificate{p.root.cert}, p.leaf.cert)
+	if len(tr.Anchors()) != 1 || tr.Pinned() != p.leaf.cert {
+		t.Fatal("Trust accessors")
+	}
+	for s, h := range map[Scheme]HashAlg{RSAPKCS1SHA256: HashSHA256, RSAPSSSHA384: HashSHA384, ECDSASHA512: HashSHA512, Ed25519: HashIdentity, SchemeNone: 0} {
+		if s.HashAlg() != h {
+			t.Errorf("%v.HashAlg() = %v", s, s.HashAlg())
+		}
+	}
+	if Ed25519.Hash() != 0 || RSAPSSSHA256.Hash().Size() != 32 || HashAlg(9).String() != "HASH_9" || HashSHA1.String() != "SHA1" {
+		t.Error("Hash / String")
+	}
+}
+
+func TestLoadTrustFiles(t *testing.T) {
+	p := standardPKI(t)
+	dir := t.TempDir()
+	ca := writeFile(t, dir, "ca.pem", certsPEM(p.root.cert, p.inter.cert), 0o644)
+	remote := writeFile(t, dir, "remote.pem", certsPEM(p.leaf.cert), 0o644)
+	crl := writeFile(t, dir, "crl.der", mkCRL(t, p.inter, validTo, p.leaf.cert).Raw, 0o644)
+	tr, err := LoadTrust([]string{ca}, remote, []string{crl})
+	wantErr(t, err, nil)
+	_, err = tr.Verify([]*x509.Certificate{p.leaf.cert}, testNow)
+	wantErr(t, err, ErrRevoked)
+	_, err = LoadTrust([]string{writeFile(t, dir, "leaf.pem", certsPEM(p.leaf.cert), 0o644)}, "", nil)
+	wantErr(t, err, ErrNotCA, "cacerts", "leaf.pem")
+	_, err = LoadTrust([]string{ca}, ca, nil)
+	wantErr(t, err, ErrFile, "remote_cert", "exactly one")
+	_, err = LoadTrust([]string{ca}, "", []string{ca})
+	wantErr(t, err, ErrFile, "crls")
+	_, err = LoadTrust([]string{dir + "/none.pem"}, "", nil)
+	wantErr(t, err, ErrFile, "cacerts", "does not exist")
 }

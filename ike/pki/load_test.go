@@ -3,7 +3,12 @@ package pki
 import (
 	"bytes"
 	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
+	"math/big"
 	"os"
 	"runtime"
 	"strings"
@@ -142,7 +147,21 @@ func TestLoadCRL(t *testing.T) {
 			t.Fatal("revoked entry lost")
 		}
 	}
-	_, err := LoadCRL(writeFile(t, dir, "crl", []byte("junk"), 0o644))
+	// RFC 5280 §5.2: a CRL with an unknown critical extension must not be used.
+	tmpl := &x509.RevocationList{Number: big.NewInt(2), ThisUpdate: validFrom, NextUpdate: validTo,
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 2}, Critical: true, Value: []byte{5, 0}}}}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, p.inter.cert, p.inter.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadCRL(writeFile(t, dir, "crl", der, 0o644))
+	wantErr(t, err, ErrCriticalExtension, "1.3.6.1.4.1.99999.2")
+	tmpl.ExtraExtensions[0].Critical = false // control: the same extension, not critical
+	der, _ = x509.CreateRevocationList(rand.Reader, tmpl, p.inter.cert, p.inter.key)
+	_, err = LoadCRL(writeFile(t, dir, "crl", der, 0o644))
+	wantErr(t, err, nil)
+
+	_, err = LoadCRL(writeFile(t, dir, "crl", []byte("junk"), 0o644))
 	wantErr(t, err, ErrFile, "is not a CRL")
 	_, err = LoadCRL(writeFile(t, dir, "crl", certsPEM(p.leaf.cert), 0o644))
 	wantErr(t, err, ErrFile, `"CERTIFICATE", not an X509 CRL`)

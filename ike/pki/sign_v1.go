@@ -38,9 +38,11 @@ func (m V1Method) String() string {
 }
 
 // AuthHash is the hash of the HMAC that computes HASH_I and HASH_R for this method. For the
-// ECDSA methods it is the method's hash, whatever PRF the proposal negotiated (RFC 4754 §4;
-// strongSwan's keymat_v1 switches prf_auth to HMAC-SHA-256/384/512 for methods 9/10/11, and
-// SKEYID itself still uses the negotiated PRF). For RSA it is 0: the negotiated PRF.
+// ECDSA methods it is the method's hash, whatever PRF the proposal negotiated: RFC 4754 ties
+// SHA-256/384/512 to methods 9/10/11, and strongSwan (keymat_v1.c, derive_ike_keys) switches
+// the PRF of HASH_I/HASH_R to HMAC-SHA-256/384/512 for them while SKEYID and its
+// derivatives keep the negotiated PRF; oakley does the same for interoperability. For RSA it
+// is 0: the negotiated PRF.
 func (m V1Method) AuthHash() crypto.Hash {
 	switch m {
 	case V1ECDSA256:
@@ -209,7 +211,9 @@ func verifyECDSARaw(pub *ecdsa.PublicKey, digest, sig []byte) bool {
 	if len(sig) != 2*n {
 		return false
 	}
-	r := new(big.Int).SetBytes(sig[:n])
-	s := new(big.Int).SetBytes(sig[n:])
-	return ecdsa.Verify(pub, digest, r, s)
+	der, err := asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])})
+	if err != nil {
+		return false
+	}
+	return ecdsa.VerifyASN1(pub, digest, der) // faster than ecdsa.Verify, which re-encodes anyway
 }

@@ -358,7 +358,7 @@ func inPath(path []*x509.Certificate, c *x509.Certificate) bool {
 // §6.1.4) and that it has not revoked it (§6.3).
 func (b *pathBuilder) checkIssuer(path []*x509.Certificate, cand *x509.Certificate) error {
 	cur := path[len(path)-1]
-	name := FormatDN(cand.RawSubject)
+	name := lazyDN(cand.RawSubject)
 	if err := cand.CheckSignature(cur.SignatureAlgorithm, cur.RawTBSCertificate, cur.Signature); err != nil {
 		var insecure x509.InsecureAlgorithmError
 		if errors.As(err, &insecure) {
@@ -367,10 +367,10 @@ func (b *pathBuilder) checkIssuer(path []*x509.Certificate, cand *x509.Certifica
 		return certErr(ErrBadSignature, FormatDN(cur.RawSubject), "signature does not verify with the key of %q: %v", name, err)
 	}
 	if !isCA(cand) {
-		return certErr(ErrNotCA, name, "issued %q but is not a CA (no basicConstraints cA=TRUE)", FormatDN(cur.RawSubject))
+		return certErr(ErrNotCA, name.String(), "issued %q but is not a CA (no basicConstraints cA=TRUE)", FormatDN(cur.RawSubject))
 	}
 	if cand.KeyUsage != 0 && cand.KeyUsage&x509.KeyUsageCertSign == 0 {
-		return certErr(ErrKeyUsage, name, "keyUsage lacks keyCertSign, so it cannot issue %q", FormatDN(cur.RawSubject))
+		return certErr(ErrKeyUsage, name.String(), "keyUsage lacks keyCertSign, so it cannot issue %q", FormatDN(cur.RawSubject))
 	}
 	if err := checkValidity(cand, b.now); err != nil {
 		return err
@@ -386,10 +386,15 @@ func (b *pathBuilder) checkIssuer(path []*x509.Certificate, cand *x509.Certifica
 		}
 	}
 	if cand.BasicConstraintsValid && (cand.MaxPathLen > 0 || cand.MaxPathLenZero) && below > cand.MaxPathLen {
-		return certErr(ErrPathLen, name, "pathLenConstraint %d allows fewer intermediates than the %d below it", cand.MaxPathLen, below)
+		return certErr(ErrPathLen, name.String(), "pathLenConstraint %d allows fewer intermediates than the %d below it", cand.MaxPathLen, below)
 	}
 	return b.t.crls.check(cur, cand, b.now)
 }
+
+// lazyDN formats a DN only when printed (error paths).
+type lazyDN []byte
+
+func (d lazyDN) String() string { return FormatDN(d) }
 
 // checkNameConstraints runs crypto/x509's verifier over the path found when a CA of it has
 // name constraints (RFC 5280 §4.2.1.10), which it implements; extended key usage is not

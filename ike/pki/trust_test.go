@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -277,5 +276,4 @@ func TestVerifyConcurrent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_ = net.IPv4len
 }
