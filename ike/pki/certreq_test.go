@@ -117,11 +117,11 @@ func TestCertRequestMatching(t *testing.T) {
 	otherCreds, err := NewCredentials([]*x509.Certificate{other.leaf.cert, other.inter.cert}, other.leaf.key)
 	wantErr(t, err, nil)
 	all := []*Credentials{otherCreds, creds}
-	if Select(all, &v1, nil) != creds || Select(all, &v1other, nil) != otherCreds || Select(all, nil, nil) != otherCreds {
+	if SelectCredentials(all, &v1, nil) != creds || SelectCredentials(all, &v1other, nil) != otherCreds || SelectCredentials(all, nil, nil) != otherCreds {
 		t.Fatal("Select by CERTREQ")
 	}
 	onlyP := func(c *Credentials) bool { return c == creds }
-	if Select(all, &v1other, onlyP) != creds || Select(all, nil, func(*Credentials) bool { return false }) != nil {
+	if SelectCredentials(all, &v1other, onlyP) != creds || SelectCredentials(all, nil, func(*Credentials) bool { return false }) != nil {
 		t.Fatal("Select filter")
 	}
 }

@@ -196,10 +196,10 @@ func (c *Credentials) ChainFor(req *CertRequest) []*x509.Certificate {
 	return out
 }
 
-// Select picks the credentials to authenticate with when several are configured: the first
-// that accept allows (nil accepts all; IKEv1 passes a filter for the proposal's method) and
-// that answers req, else the first that accept allows. It returns nil if none is allowed.
-func Select(creds []*Credentials, req *CertRequest, accept func(*Credentials) bool) *Credentials {
+// SelectCredentials picks the credentials to authenticate with when several are configured:
+// the first that accept allows (nil accepts all; IKEv1 passes a filter for the proposal's
+// method) and that answers req, else the first that accept allows; nil if none is allowed.
+func SelectCredentials(creds []*Credentials, req *CertRequest, accept func(*Credentials) bool) *Credentials {
 	var first *Credentials
 	for _, c := range creds {
 		if c == nil || accept != nil && !accept(c) {

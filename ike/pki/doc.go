@@ -57,8 +57,8 @@
 // CERTREQ: we ask with the anchors (IKEv1: one DER subject DN per CA; IKEv2: SHA-1 of each
 // CA's SubjectPublicKeyInfo). We send the end entity and the intermediates up to, not
 // including, the first CA the peer's CERTREQ names, never a self-signed root; with several
-// credentials Select picks the first whose chain the CERTREQ names. send_cert = ifasked
-// sends after any CERTREQ, as strongSwan's COND_CERTREQ_SEEN does.
+// credentials SelectCredentials picks the first whose chain the CERTREQ names. send_cert =
+// ifasked sends after any CERTREQ, as strongSwan's COND_CERTREQ_SEEN does.
 //
 // Signatures: IKEv1 RSA signs HASH_I/HASH_R with PKCS#1 v1.5 padding and no DigestInfo;
 // IKEv1 ECDSA signs HASH_I/HASH_R (computed with HMAC of the method's hash, see

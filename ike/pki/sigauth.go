@@ -153,7 +153,8 @@ func (s Scheme) AlgorithmIdentifier() ([]byte, error) {
 	return asn1.Marshal(ai)
 }
 
-// SignatureAuth is decoded RFC 7427 authentication data.
+// SignatureAuth is decoded RFC 7427 authentication data. It is a value; Signature aliases
+// the decoded buffer, so it is safe for concurrent reading as long as that buffer is.
 type SignatureAuth struct {
 	Scheme     Scheme
 	PSSSaltLen int    // RSASSA-PSS only: the saltLength the parameters give
