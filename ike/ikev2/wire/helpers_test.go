@@ -376,6 +376,27 @@ func checkReencode(t testing.TB, first PayloadType, c *Chain) {
 	}
 }
 
+// checkCanonical is checkReencode for input whose ignored RESERVED bits may be set (fuzzing):
+// the re-encoding has the same length, decodes to the same structs and is stable.
+func checkCanonical(t testing.TB, first PayloadType, c *Chain) {
+	t.Helper()
+	out, err := EncodePayloads(c.Payloads)
+	if err != nil {
+		t.Fatalf("re-encode: %v", err)
+	}
+	if len(out.Bytes) != len(c.Bytes) {
+		t.Fatalf("re-encoded %d bytes from %d", len(out.Bytes), len(c.Bytes))
+	}
+	d, err := DecodePayloads(first, out.Bytes)
+	if err != nil || !equalPayloads(d.Payloads, c.Payloads) {
+		t.Fatalf("re-decode: %v", err)
+	}
+	again, err := EncodePayloads(d.Payloads)
+	if err != nil || !bytes.Equal(again.Bytes, out.Bytes) {
+		t.Fatalf("encoding is not stable: %v", err)
+	}
+}
+
 // wantErr asserts err is an *Error wrapping sentinel, for payload pt.
 func wantErr(t testing.TB, err, sentinel error, pt PayloadType) *Error {
 	t.Helper()
