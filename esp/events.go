@@ -17,9 +17,9 @@ import (
 type EventKind uint8
 
 const (
-	EventSoft      EventKind = 1 << iota // a soft byte/packet/sequence limit: rekey
-	EventHard                            // a hard limit: the SA refuses traffic from now on
-	EventFirstUse                        // inbound: the first packet verified under this SA
+	EventSoft     EventKind = 1 << iota // a soft byte/packet/sequence limit: rekey
+	EventHard                           // a hard limit: the SA refuses traffic from now on
+	EventFirstUse                       // inbound: the first packet verified under this SA
 )
 
 func (k EventKind) String() string {

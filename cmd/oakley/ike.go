@@ -83,6 +83,7 @@ func (d *daemon) startIKE(ctx context.Context) error {
 	cfg.Connections, cfg.Dataplane, cfg.Log = conns, d.dp, r.log
 	cfg.IKEPort, cfg.NATTPort = d.cfg.Daemon.IKEPort, d.cfg.Daemon.NATTPort
 	cfg.PathMTU = d.pathMTUFor
+	cfg.Retransmit = ike.Retransmit{Timeout: d.cfg.Daemon.RetransmitTimeout, Base: d.cfg.Daemon.RetransmitBase, Tries: d.cfg.Daemon.RetransmitTries}
 	e, err := ike.New(cfg)
 	if err != nil {
 		return err

@@ -94,7 +94,7 @@ func (sa *ikeSA) amInitiatorMessage2(now time.Time, in *inbound) error {
 	if err := sa.deriveKeys(sa.gxr); err != nil {
 		return err
 	}
-	if err := sa.auth.verify(c, sa.peerHash(c.Body(i))); err != nil {
+	if err := sa.auth.verify(c, sa.peerHash(c.Body(i)), id); err != nil {
 		return err
 	}
 	if !idMatches(sa.Conn.Cfg.RemoteID, id) {
@@ -107,7 +107,11 @@ func (sa *ikeSA) amInitiatorMessage2(now time.Time, in *inbound) error {
 	own := sa.localIDPayload()
 	// HDR*, HASH_I, NAT-D, NAT-D as strongSwan sends it (no INITIAL-CONTACT: optional,
 	// RFC 2407 §4.6.3.3, and Aggressive Mode peers do not expect it here).
-	payloads := append(sa.auth.proof(sa.ourHash(idBody(own))), sa.natdPayloads()...)
+	proof, err := sa.auth.proof(sa.ourHash(idBody(own)))
+	if err != nil {
+		return err
+	}
+	payloads := append(proof, sa.natdPayloads()...)
 	raw, err := sa.encode(isakmp.ExchangeAggressive, 0, payloads, true, true, nil)
 	if err != nil {
 		return err
@@ -143,8 +147,8 @@ func (sa *ikeSA) amResponderMessage1(now time.Time, in *inbound) error {
 		if any := sa.c.responderCandidates(in.From, true, nil); len(any) > 0 {
 			return fail(isakmp.NotifyInvalidIDInformation, ErrInvalidID, "no Aggressive Mode connection for identity %q", idOfPayload(id))
 		}
-		return fail(isakmp.NotifyAuthenticationFailed, ErrAuthenticationFailed,
-			"Aggressive Mode with a pre-shared key from %s refused (needs aggressive = true and insecure_algorithms on a matching connection)", in.From.Addr())
+		return &protoError{notify: isakmp.NotifyAuthenticationFailed, err: fmt.Errorf("%w: %w: Aggressive Mode with a pre-shared key from %s (needs aggressive = true and insecure_algorithms on a matching connection)",
+			ErrAuthenticationFailed, errRefused, in.From.Addr())}
 	}
 	prop, tr, chosen, conn := selectP1(s, cands)
 	if conn == nil {
@@ -165,7 +169,10 @@ func (sa *ikeSA) amResponderMessage1(now time.Time, in *inbound) error {
 	sa.processNATD(c, in)
 	own := sa.localIDPayload()
 	required := []isakmp.Payload{echoSA(s, prop, tr, nil), &isakmp.KeyExchange{Data: sa.gxr}, &isakmp.Nonce{Data: sa.nr}, own}
-	proof := sa.auth.proof(sa.ourHash(idBody(own)))
+	proof, err := sa.auth.proof(sa.ourHash(idBody(own)))
+	if err != nil {
+		return err
+	}
 	required = append(required, proof...)
 	// The irreducible excess over the request: HASH_R, the NAT-D payloads when the initiator
 	// asked for NAT-T, and as much as our nonce and identity are longer than the initiator's
@@ -201,7 +208,7 @@ func (sa *ikeSA) amResponderMessage3(now time.Time, in *inbound) error {
 		}
 		chain, next = d.chain, d.next
 	}
-	if err := sa.auth.verify(chain, sa.peerHash(sa.peerIDB)); err != nil {
+	if err := sa.auth.verify(chain, sa.peerHash(sa.peerIDB), sa.peerID); err != nil {
 		return err
 	}
 	if next != nil {

@@ -119,10 +119,18 @@ func TestUnexpectedPeerID(t *testing.T) {
 	t.Run("initiator", func(t *testing.T) {
 		n, a, b := newPair(t, pairOpts{})
 		b.conns[0].LocalID = core.FQDNIdentity("impostor.test")
-		a.c.Start(n.now)
+		b.conns[0].DPDDelay = 0
+		a.conns[0].StartAction = "none" // one exchange: no retry to blur what B saw
+		connNamed(a.c, "ab").BringUp(n.now, connNamed(a.c, "ab").Children)
 		n.runFor(time.Second)
 		noSA(t, a)
 		mustLog(t, a, "INVALID-ID", `responder identified as "impostor.test"`)
+		// Our notify travels encrypted with the Phase 1 IV advanced past MM6: the responder
+		// decrypts it and drops its ISAKMP SA (strongSwan did not, when the IV lagged).
+		mustLog(t, b, "peer refused the ISAKMP SA: INVALID-ID-INFORMATION")
+		if b.ctr.Get(core.CtrDecryptFailures) != 0 || currentSA(b.c, "ba") != nil {
+			t.Fatalf("responder: %d decrypt failures, still established: %v", b.ctr.Get(core.CtrDecryptFailures), currentSA(b.c, "ba") != nil)
+		}
 	})
 	t.Run("any", func(t *testing.T) {
 		n, a, b := newPair(t, pairOpts{})
@@ -161,6 +169,12 @@ func TestAggressiveResponderNeedsOptIn(t *testing.T) {
 	noSA(t, a)
 	noSA(t, b)
 	mustLog(t, b, "Aggressive Mode with a pre-shared key", "refused")
+	// No key was checked: the log must not blame one (the peer still hears
+	// AUTHENTICATION-FAILED, as from strongSwan).
+	mustLog(t, b, "Aggressive Mode refused")
+	if logged(b, "pre-shared keys differ") {
+		t.Fatal("a policy refusal blamed the pre-shared key")
+	}
 }
 
 func TestTamperedPhase1(t *testing.T) {

@@ -21,7 +21,7 @@ func addrIDPayload(a netip.Addr) *isakmp.Identification { return idPayload(core.
 // Protocol and port are not compared (RFC 2407 §4.6.2.1 lets them be 0/0 or UDP/500, and
 // peers differ).
 func idMatches(id core.Identity, p *isakmp.Identification) bool {
-	return p != nil && id.Matches(core.IDType(p.IDType), p.Data)
+	return p != nil && core.MatchID(id, core.IDType(p.IDType), p.Data)
 }
 
 // idOfPayload renders a received ID payload for logs and status.

@@ -138,6 +138,18 @@ func (sa *ikeSA) handleNotify(now time.Time, n *isakmp.Notification, protected b
 			return
 		}
 	}
+	// A protected error about the ISAKMP SA itself (its cookies as SPI): the peer refused
+	// what Phase 1 concluded, e.g. our identity after our last Main Mode message, and has
+	// dropped the SA; so do we (as strongSwan does).
+	if protected && n.ProtocolID == isakmp.ProtoISAKMP && (len(n.SPI) == 0 || equalBytes(n.SPI, sa.cookies())) {
+		sa.Log.Warn("peer refused the ISAKMP SA: "+n.NotifyType.String()+hint, zap.Bool("protected", protected))
+		sa.c.Ctr.Inc(core.CtrIKEFailed)
+		for _, csa := range sa.ownedChildren() {
+			csa.Remove(now, false, fail(0, ErrPeerNotify, "peer sent %s", n.NotifyType))
+		}
+		sa.destroy(now, false, fail(0, ErrPeerNotify, "peer sent %s%s", n.NotifyType, hint))
+		return
+	}
 	sa.Log.Warn("peer sent "+n.NotifyType.String()+hint, zap.String("spi", hexOf(n.SPI)))
 }
 

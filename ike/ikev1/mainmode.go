@@ -148,7 +148,11 @@ func (sa *ikeSA) mmInitiatorMessage4(now time.Time, in *inbound) error {
 	sa.float()
 	id := sa.localIDPayload()
 	payloads := []isakmp.Payload{id}
-	payloads = append(payloads, sa.auth.proof(sa.ourHash(idBody(id)))...)
+	proof, err := sa.auth.proof(sa.ourHash(idBody(id)))
+	if err != nil {
+		return err
+	}
+	payloads = append(payloads, proof...)
 	if !sa.Conn.HasEstablishedPeer(sa) {
 		payloads = append(payloads, sa.initialContact())
 	}
@@ -167,13 +171,16 @@ func (sa *ikeSA) mmInitiatorMessage6(now time.Time, in *inbound) error {
 	if err != nil {
 		return err
 	}
-	if err := sa.auth.verify(d.chain, sa.peerHash(d.chain.Body(i))); err != nil {
+	if err := sa.auth.verify(d.chain, sa.peerHash(d.chain.Body(i)), id); err != nil {
 		return err
 	}
+	// MM6 is authentic: advance the Phase 1 IV past it before anything else, so that an
+	// INVALID-ID-INFORMATION we send about it is encrypted under the IV the responder
+	// expects (RFC 2409 Appendix B).
+	sa.commitIV(0, d.next, true)
 	if !idMatches(sa.Conn.Cfg.RemoteID, id) {
 		return fail(isakmp.NotifyInvalidIDInformation, ErrInvalidID, "responder identified as %q, expected %q", idOfPayload(id), sa.Conn.Cfg.RemoteID)
 	}
-	sa.commitIV(0, d.next, true)
 	sa.peerID = id
 	sa.processPhase1Notifies(now, d.chain)
 	sa.updatePeer(in)
@@ -232,7 +239,7 @@ func reverse(p []isakmp.Payload) []isakmp.Payload {
 func (sa *ikeSA) bindConn(conn *core.Conn, cands []*core.Conn) {
 	sa.Conn = conn
 	sa.candidates = cands
-	sa.auth = newPSKAuth(conn.Cfg.PSK)
+	sa.auth = newAuthenticator(conn.Cfg)
 	sa.setLog()
 }
 
@@ -285,7 +292,7 @@ func (sa *ikeSA) mmResponderMessage5(now time.Time, in *inbound) error {
 	// identity. Only a peer that proved it holds our keys learns whether its identity is
 	// acceptable, and an INVALID-ID-INFORMATION to it travels protected, with the Phase 1 IV
 	// advanced past this message as the peer's is (RFC 2409 Appendix B).
-	if err := sa.auth.verify(d.chain, sa.peerHash(d.chain.Body(i))); err != nil {
+	if err := sa.auth.verify(d.chain, sa.peerHash(d.chain.Body(i)), id); err != nil {
 		return err
 	}
 	sa.commitIV(0, d.next, true)
@@ -296,7 +303,11 @@ func (sa *ikeSA) mmResponderMessage5(now time.Time, in *inbound) error {
 	sa.updatePeer(in)
 	sa.processPhase1Notifies(now, d.chain)
 	own := sa.localIDPayload()
-	payloads := append([]isakmp.Payload{own}, sa.auth.proof(sa.ourHash(idBody(own)))...)
+	proof, err := sa.auth.proof(sa.ourHash(idBody(own)))
+	if err != nil {
+		return err
+	}
+	payloads := append([]isakmp.Payload{own}, proof...)
 	raw, err := sa.encode(isakmp.ExchangeMainMode, 0, payloads, true, true, nil)
 	if err != nil {
 		return err
@@ -314,8 +325,11 @@ func (sa *ikeSA) pickConnByID(id *isakmp.Identification) error {
 		return nil
 	}
 	for _, cs := range sa.candidates {
-		if cs != sa.Conn && idMatches(cs.Cfg.RemoteID, id) && equalBytes(cs.Cfg.PSK, sa.Conn.Cfg.PSK) && p1Acceptable(props(cs), sa.tr, sa.tr.auth, cs.Cfg.InsecureAlgorithms) {
-			sa.Conn = cs
+		if cs == sa.Conn || !idMatches(cs.Cfg.RemoteID, id) || !p1Acceptable(props(cs), sa.tr, sa.tr.auth, cs.Cfg.InsecureAlgorithms) {
+			continue
+		}
+		if other := newAuthenticator(cs.Cfg); sa.auth.sameSKEYID(other) {
+			sa.Conn, sa.auth = cs, other
 			sa.setLog()
 			return nil
 		}

@@ -295,8 +295,13 @@ func (sa *ikeSA) phase1Failed(now time.Time, err error, to netip.AddrPort, natt 
 	sa.c.CountError(err)
 	sa.c.Ctr.Inc(core.CtrIKEFailed)
 	msg := sa.modeName() + " failed"
-	if errors.Is(err, ErrAuthenticationFailed) {
-		msg = "authentication failed: pre-shared keys differ?"
+	switch {
+	case errors.Is(err, errRefused):
+		msg = sa.modeName() + " refused"
+	case errors.Is(err, ErrAuthenticationFailed) && sa.auth != nil:
+		msg = "authentication failed: " + sa.auth.failureHint()
+	case errors.Is(err, ErrAuthenticationFailed):
+		msg = "authentication failed"
 	}
 	n := notifyFor(err)
 	fields := []zap.Field{zap.Bool("initiator", sa.Initiator), zap.Stringer("state", sa.state), zap.Error(err)}
