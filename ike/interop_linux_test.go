@@ -38,8 +38,11 @@ import (
 const (
 	harnessDir   = "/work/shared/interop/strongswan"
 	interopPSK   = "interop-test-psk-0123456789"
-	interopNSPfx = "ikx"
 )
+
+// interopNSPfx names this run's namespaces (ikxNNNN-left/-right): unique per process, so
+// concurrent test runs on one machine do not trip over each other's namespaces.
+var interopNSPfx = fmt.Sprintf("ikx%04x", os.Getpid()&0xffff)
 
 var (
 	leftInner  = netip.MustParseAddr("192.0.2.1")
