@@ -98,8 +98,10 @@ func startImported(t *testing.T, side *ioSide, name, cfg, sock, conn, psk string
 
 // importCase names the swanCases the import must carry and how the left site is written.
 type importCase struct {
-	swan  string // a swanCases name
-	ipsec bool   // write the left site as ipsec.conf + ipsec.secrets instead of swanctl.conf
+	swan      string // a swanCases name
+	ipsec     bool   // write the left site as ipsec.conf + ipsec.secrets instead of swanctl.conf
+	libreswan bool   // with ipsec: in libreswan's spelling (ikev2=no, phase2alg=, "sha2_256;modp2048")
+	nat       bool   // through the NAT topology (the converted encap = "auto" must pick UDP)
 }
 
 var importCases = []importCase{
@@ -110,12 +112,47 @@ var importCases = []importCase{
 	{swan: "aggressive-aes256-sha256-modp2048-esp-aes128gcm16"},
 	{swan: "main-aes256-sha256-modp2048-esp-aes256-sha256", ipsec: true},
 	{swan: "aggressive-aes128-sha256-ecp256-esp-aes256-sha256-pfs-modp2048", ipsec: true},
+	{swan: "main-aes256-sha256-modp2048-esp-aes256-sha256-pfs-modp2048", ipsec: true, libreswan: true},
+	{swan: "main-aes256-sha256-modp2048-esp-aes256-sha256", nat: true},
 }
 
 // leftIpsecConf writes the left site's ipsec.conf and ipsec.secrets for a case: the stroke
 // equivalent of swanFor(tp, tp.left, psk). The conn is named "net" so that its child (which
 // takes the conn's name) is "net" as in the swanctl.conf cases.
-func leftIpsecConf(tp *ioTopo, c swanCase, psk string) (conf, secrets string) {
+func leftIpsecConf(tp *ioTopo, c swanCase, psk string, libreswan bool) (conf, secrets string) {
+	secrets = fmt.Sprintf("# PSK between the two sites\n%s %s : PSK %q\n", leftID, rightID, psk)
+	if libreswan {
+		// libreswan writes the DH group after ';' and SHA-2 as sha2_256; its proposals are
+		// exact without strongSwan's '!'.
+		lib := func(p string) string {
+			p = strings.ReplaceAll(p, "sha256", "sha2_256")
+			if i := strings.LastIndex(p, "-modp"); i >= 0 {
+				p = p[:i] + ";" + p[i+1:]
+			}
+			return p
+		}
+		conf = fmt.Sprintf(`# the left site (initiator) of the interop tests, libreswan's spelling
+config setup
+	protostack=netkey
+
+conn net
+	ikev2=no
+	authby=secret
+	left=%s
+	leftid=@%s
+	leftsubnet=%s
+	right=%s
+	rightid=@%s
+	rightsubnet=%s
+	ike=%s
+	phase2alg=%s
+	salifetime=1h
+	ikelifetime=3h
+	rekeymargin=9m
+	auto=add
+`, tp.left.outer, leftID, tp.left.net, tp.right.seen, rightID, tp.right.net, lib(c.ike), lib(c.esp))
+		return conf, fmt.Sprintf("@%s @%s : PSK %q\n", leftID, rightID, psk)
+	}
 	aggressive := "no"
 	if c.aggressive {
 		aggressive = "yes"
@@ -143,7 +180,6 @@ conn net
 	esp=%s!
 	auto=add
 `, aggressive, tp.left.outer, leftID, tp.left.net, tp.right.seen, rightID, tp.right.net, c.ike, c.esp)
-	secrets = fmt.Sprintf("# PSK between the two sites\n%s %s : PSK %q\n", leftID, rightID, psk)
 	return conf, secrets
 }
 
@@ -159,6 +195,12 @@ func TestImportInterop(t *testing.T) {
 		if ic.ipsec {
 			names[i] = "ipsec.conf-" + ic.swan
 		}
+		if ic.libreswan {
+			names[i] = "libreswan-" + names[i]
+		}
+		if ic.nat {
+			names[i] = "nat-" + names[i]
+		}
 	}
 	parallelRuns(t, 3, names, func(t *testing.T, i int) {
 		ic := importCases[i]
@@ -171,7 +213,7 @@ func TestImportInterop(t *testing.T) {
 		if c.name == "" {
 			t.Fatalf("no swanCase %q", ic.swan)
 		}
-		tp := newTopo(t, false)
+		tp := newTopo(t, ic.nat)
 		psk := newPSK(t)
 		right := swanFor(tp, tp.right, psk)
 		right.Aggressive, right.Proposals, right.Children[0].ESP = c.aggressive, c.ike, c.esp
@@ -187,7 +229,7 @@ func TestImportInterop(t *testing.T) {
 		}
 		var input, conn string
 		if ic.ipsec {
-			conf, secrets := leftIpsecConf(tp, c, psk)
+			conf, secrets := leftIpsecConf(tp, c, psk, ic.libreswan)
 			input, conn = filepath.Join(src, "ipsec.conf"), "net"
 			writeFile(t, input, conf)
 			writeFile(t, filepath.Join(src, "ipsec.secrets"), secrets)

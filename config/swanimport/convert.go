@@ -38,6 +38,7 @@ type converter struct {
 	conns     []*connOut
 	poolNames map[string]bool
 	userNames map[string]bool
+	libreswan bool // an ipsec.conf with libreswan's keys (exact proposals, other names)
 }
 
 // connOut is a connection being written.

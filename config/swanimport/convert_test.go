@@ -250,3 +250,14 @@ secrets {
 		}
 	}
 }
+
+func TestMiscConversions(t *testing.T) {
+	res := convert(t, "swanctl.conf", "connections {\n a {\n  version = 1\n  remote_port = 4501\n  children { net { local_ts = 192.0.2.0/24\n remote_ts = 198.51.100.0/24 } }\n }\n}\n", Options{FS: mapFS{}})
+	has(t, res, "remote_port = 4501", "remote_natt_port = 4501")
+	res = convert(t, "ipsec.conf", "ca old\n\tcacert=old.crt\n\tcrluri=http://x\nconn a\n\tleft=198.18.0.1\n\tright=198.18.0.2\n\tauthby=secret\n\tkeyexchange=ikev1\n\tauto=add\n",
+		Options{FS: mapFS{}, LocalAddrs: func() []netip.Addr { return nil }})
+	warned(t, res, 1, "ca old has auto=ignore")
+	warned(t, res, 2, "cacert: not converted, with the rest of ca old")
+	warned(t, res, 3, "crluri: not converted, with the rest of ca old")
+	warned(t, res, 7, "no IKE secret matches")
+}

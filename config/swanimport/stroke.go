@@ -57,6 +57,7 @@ func (c *converter) stroke(conf *IpsecConf, secrets []*SecretEntry) {
 	for _, v := range conf.Versions {
 		c.d.warnf(v, "the version line of old ipsec.conf files means nothing to strongSwan 5 or oakley; ignored")
 	}
+	c.libreswan = isLibreswan(conf)
 	cas := c.strokeCAs(conf)
 	for _, st := range conf.Conns {
 		if st.Name == "%default" {
@@ -131,6 +132,12 @@ func (c *converter) strokeCAs(conf *IpsecConf) []caFile {
 				pos = auto.Pos
 			}
 			c.d.warnf(pos, "ca %s has auto=ignore (the default): strongSwan does not load it; not converted", st.Name)
+			for _, kv := range st.Keys {
+				kv.used = true
+				if kv != auto {
+					c.d.warnf(kv.Pos, "%s: not converted, with the rest of ca %s", kv.Key, st.Name)
+				}
+			}
 			continue
 		}
 		auto.used = true
@@ -211,6 +218,7 @@ func (c *converter) chooseSides(eff map[string]*KV, name string) (string, string
 // strokeConn converts one conn; it returns why it was skipped, or "".
 func (c *converter) strokeConn(conf *IpsecConf, st *Stanza, cas []caFile, secrets []*SecretEntry) string {
 	eff, also := conf.Effective(st, c.d)
+	aliasNotes := libreswanAliases(eff)
 	peek := func(k string) string {
 		if kv := eff[k]; kv != nil {
 			return strings.ToLower(strings.TrimSpace(kv.Value))
@@ -260,6 +268,9 @@ func (c *converter) strokeConn(conf *IpsecConf, st *Stanza, cas []caFile, secret
 	sc := &strokeConn{st: st, eff: eff, co: &connOut{b: b, name: name, pos: st.Pos}}
 	sc.l, sc.r = c.chooseSides(eff, st.Name)
 	sc.co.encapFrom = st.Pos
+	for _, n := range aliasNotes {
+		b.notef("%s", n)
+	}
 	for _, a := range also {
 		if c.conf(conf, a.Value) {
 			a.used = true
@@ -416,7 +427,7 @@ func (c *converter) strokeIKE(sc *strokeConn) {
 		if co.version == 1 {
 			proto = crypto.ProtoIKEv1
 		}
-		value := c.strict(kv, "ike")
+		value := c.strict(b, kv, "ike")
 		props, insecure := convertProposals(c.d, kv.Pos, "ike", value, proto, co.version == 1)
 		if co.aggressive {
 			props = sameGroup(c.d, kv.Pos, "ike", props)
@@ -429,7 +440,7 @@ func (c *converter) strokeIKE(sc *strokeConn) {
 		b.notef("ike is not set: strongSwan proposes its defaults, oakley its own (CONFIG.md)")
 	}
 	margin, marginPos := c.strokeTime(sc, "margintime", 9*time.Minute)
-	life, lifePos := c.strokeTime(sc, "ikelifetime", 3*time.Hour)
+	life, lifePos := c.strokeTime(sc, "ikelifetime", c.defaultLife(3*time.Hour))
 	c.rekeyTime(sc, b, life, margin, lifePos, marginPos, "ikelifetime")
 	if kv := sc.get("reauth"); kv != nil {
 		if on, _ := parseBool(kv.Value); on && co.version == 2 {
@@ -516,13 +527,27 @@ func (c *converter) strokeIKE(sc *strokeConn) {
 
 // strict strips the trailing '!' of a proposal list (strongSwan then offers only the list;
 // without it, strongSwan appends its defaults, which oakley does not).
-func (c *converter) strict(kv *KV, key string) string {
+func (c *converter) strict(b *block, kv *KV, key string) string {
 	v := strings.TrimSpace(kv.Value)
 	if strings.HasSuffix(v, "!") {
-		return strings.TrimSuffix(v, "!")
+		v = strings.TrimSuffix(v, "!")
+	} else if !c.libreswan {
+		c.d.warnf(kv.Pos, "%s=%s has no trailing '!': strongSwan also offers its default proposals, oakley offers only these", key, clip(v))
 	}
-	c.d.warnf(kv.Pos, "%s=%s has no trailing '!': strongSwan also offers its default proposals, oakley offers only these", key, clip(v))
+	if out, changed := libreswanProposals(v); changed {
+		b.notef("%s: %s=%s: libreswan's proposal syntax, read as %s", kv.Pos, key, v, out)
+		v = out
+	}
 	return v
+}
+
+// defaultLife is strongSwan's default lifetime, or libreswan's (8h for both the IKE SA and
+// the child) for a libreswan file.
+func (c *converter) defaultLife(strongswan time.Duration) time.Duration {
+	if c.libreswan {
+		return 8 * time.Hour
+	}
+	return strongswan
 }
 
 // strokeTime reads a time parameter with its stroke default.

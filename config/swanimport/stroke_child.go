@@ -24,7 +24,7 @@ func (c *converter) strokeChild(sc *strokeConn) {
 		c.strokeSubnets(sc, side)
 	}
 	if kv := sc.get("ah"); kv != nil && strings.TrimSpace(kv.Value) != "" {
-		props, insecure := convertProposals(c.d, kv.Pos, "ah", c.strict(kv, "ah"), crypto.ProtoAH, co.version == 1)
+		props, insecure := convertProposals(c.d, kv.Pos, "ah", c.strict(cb, kv, "ah"), crypto.ProtoAH, co.version == 1)
 		if len(props) > 0 {
 			cb.setList("ah_proposals", props, kv.Pos)
 			c.noteInsecure(insecure, kv.Pos)
@@ -34,7 +34,7 @@ func (c *converter) strokeChild(sc *strokeConn) {
 			c.d.warnf(e.Pos, "esp: strongSwan does not bundle AH with ESP and uses AH here; not converted")
 		}
 	} else if kv := sc.get("esp"); kv != nil {
-		props, insecure := convertProposals(c.d, kv.Pos, "esp", c.strict(kv, "esp"), crypto.ProtoESP, co.version == 1)
+		props, insecure := convertProposals(c.d, kv.Pos, "esp", c.strict(cb, kv, "esp"), crypto.ProtoESP, co.version == 1)
 		if len(props) > 0 {
 			cb.setList("esp_proposals", props, kv.Pos)
 			c.noteInsecure(insecure, kv.Pos)
@@ -43,7 +43,7 @@ func (c *converter) strokeChild(sc *strokeConn) {
 		cb.notef("esp is not set: strongSwan proposes aes128-sha256 and its defaults, oakley its own (CONFIG.md)")
 	}
 	margin, marginPos := c.strokeTime(sc, "margintime", 9*time.Minute)
-	life, lifePos := c.strokeTime(sc, "lifetime", time.Hour)
+	life, lifePos := c.strokeTime(sc, "lifetime", c.defaultLife(time.Hour))
 	c.rekeyTime(sc, cb, life, margin, lifePos, marginPos, "lifetime")
 	for _, unit := range []string{"bytes", "packets"} {
 		life, margin := sc.get("life"+unit), sc.get("margin"+unit)

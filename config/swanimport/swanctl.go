@@ -199,6 +199,7 @@ func (c *converter) swanAddrs(co *connOut, s *Section) {
 			}
 		}
 	}
+	c.swanRemotePort(co, s)
 	kv := s.Key("remote_addrs")
 	if kv == nil {
 		b.notef("remote_addrs is not set: strongSwan accepts any peer (%%any) and cannot initiate")
@@ -229,6 +230,11 @@ func (c *converter) swanAddrs(co *connOut, s *Section) {
 	if !chosen && (anyPeer || len(items) == 0) {
 		b.setStr("remote_addr", "%any", kv.Pos)
 	}
+}
+
+// swanRemotePort converts remote_port.
+func (c *converter) swanRemotePort(co *connOut, s *Section) {
+	b := co.b
 	if kv := s.Key("remote_port"); kv != nil {
 		n, ok := parseCount(kv.Value)
 		switch {
