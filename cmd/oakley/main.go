@@ -44,6 +44,7 @@ commands:
   terminate NAME          delete a connection's SAs
   rekey NAME[/CHILD]      rekey now
   demo                    two peers in one process, real traffic across
+  import FILE             print the TOML of a strongSwan swanctl.conf or ipsec.conf
   version                 print the version
 
 status, initiate, terminate and rekey take -s PATH to name the control socket
@@ -70,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdControl(cmd, args[1:], stdout)
 	case "demo":
 		err = cmdDemo(args[1:], stdout)
+	case "import":
+		err = cmdImport(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "oakley %s\n", version)
 	case "help", "-h", "--help":
