@@ -36,8 +36,8 @@ import (
 )
 
 const (
-	harnessDir   = "/work/shared/interop/strongswan"
-	interopPSK   = "interop-test-psk-0123456789"
+	harnessDir = "/work/shared/interop/strongswan"
+	interopPSK = "interop-test-psk-0123456789"
 )
 
 // interopNSPfx names this run's namespaces (ikxNNNN-left/-right): unique per process, so
