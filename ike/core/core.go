@@ -76,8 +76,16 @@ type SABase struct {
 	LastRecv      time.Time  // the last authenticated message from the peer
 	ReplacesSA    IKESA      // re-authentication: the SA this one replaces
 	HalfOpen      *HalfOpen  // responder: the half-open table entry, until established
-	Log           *zap.Logger
-	dpd           *dpdState
+	// PeerID is the peer's authenticated identity and SPIKey the SA's SPIs (initiator's
+	// then responder's), set by the protocol before it reports the SA established; the core
+	// uses them to keep one IKE SA per peer (uniqueids, see conn.go).
+	PeerID Identity
+	SPIKey []byte
+	Log    *zap.Logger
+	dpd    *dpdState
+	// retiring: the core decided to delete the SA (a duplicate); it is kept a moment for
+	// messages in flight.
+	retiring bool
 }
 
 // Established reports whether the SA completed its initial exchanges and is not dead.

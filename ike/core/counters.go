@@ -43,6 +43,7 @@ const (
 	CtrChildRekeys         = "child_rekeys"
 	CtrIKEReauths          = "ike_reauths"
 	CtrIKERekeys           = "ike_rekeys"
+	CtrIKEDuplicates       = "ike_duplicates" // IKE SAs deleted because another one with the same peer existed
 	CtrInstallFailures     = "install_failures"
 	CtrUnprotectedDropped  = "unprotected_dropped"
 	CtrUnsupportedExchange = "unsupported_exchange"
@@ -62,7 +63,7 @@ var counterNames = []string{
 	CtrHalfOpenExpired, CtrHalfOpenEvicted, CtrAmplificationDrops, CtrInboxFull, CtrSendErrors,
 	CtrNotifiesIn, CtrErrorNotifiesIn, CtrErrorNotifiesOut, CtrDeletesIn, CtrDeletesOut,
 	CtrDPDRequestsOut, CtrDPDRequestsIn, CtrDPDTimeouts, CtrKeepalives, CtrIKEEstablished,
-	CtrIKEFailed, CtrChildEstablished, CtrChildFailed, CtrChildRekeys, CtrIKEReauths, CtrIKERekeys,
+	CtrIKEFailed, CtrChildEstablished, CtrChildFailed, CtrChildRekeys, CtrIKEReauths, CtrIKERekeys, CtrIKEDuplicates,
 	CtrInstallFailures, CtrUnprotectedDropped, CtrUnsupportedExchange, CtrRepliesMisdirected,
 	CtrExchangesRefused, CtrPairsEvicted, CtrSoftExpires, CtrHardExpires, CtrAcquires, GaugeHalfOpen,
 }

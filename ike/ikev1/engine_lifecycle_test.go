@@ -375,3 +375,49 @@ func TestTransportModeThroughNAT(t *testing.T) {
 		t.Fatalf("responder: %v %s %s", p.RemoteTS, p.Encap, p.Detail)
 	}
 }
+
+// ikeCount is the number of established ISAKMP SAs of a node's connection not on their way
+// out (replaced or duplicate SAs linger for core.RekeyGrace).
+func ikeCount(nd *node) int {
+	n := 0
+	for _, sa := range nd.c.Conns()[0].IKEs() {
+		if sa.Base().Established() && !sa.Base().Retiring() {
+			n++
+		}
+	}
+	return n
+}
+
+// TestUniqueIKESAs: both ends re-authenticate every minute and start at the same instant,
+// so their ISAKMP SAs collide again and again; at every quiet moment each side keeps
+// exactly one ISAKMP SA with its peer (uniqueids: the same one on both sides), one child
+// pair, and no packet is ever sent on an SA the peer lacks. Without the collision handling
+// the SAs doubled with every round (1 → 2 → 4 → 8).
+func TestUniqueIKESAs(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	b.conns[0].RemoteAddr, b.conns[0].StartAction = ipA, "start"
+	a.conns[0].RekeyTime, b.conns[0].RekeyTime = time.Minute, time.Minute
+	n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
+	a.c.Start(n.now)
+	b.c.Start(n.now)
+	n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, time.Minute)
+	for round := 0; round < 10; round++ {
+		n.runFor(time.Minute)
+		n.runFor(core.RekeyGrace + 2*time.Second) // let the replaced and duplicate SAs go
+		if ia, ib := ikeCount(a), ikeCount(b); ia != 1 || ib != 1 {
+			t.Fatalf("round %d: %d / %d established ISAKMP SAs, want one each", round, ia, ib)
+		}
+		sa, sb := currentSA(a.c, "ab"), currentSA(b.c, "ba")
+		if string(sa.cookies()) != string(sb.cookies()) {
+			t.Fatalf("round %d: the two sides kept different ISAKMP SAs", round)
+		}
+		if !childUp(a, "ab", "net") || !childUp(b, "ba", "net") {
+			t.Fatalf("round %d: child down", round)
+		}
+	}
+	if a.ctr.Get(core.CtrIKEReauths)+b.ctr.Get(core.CtrIKEReauths) < 10 {
+		t.Fatalf("only %d/%d re-authentications", a.ctr.Get(core.CtrIKEReauths), b.ctr.Get(core.CtrIKEReauths))
+	}
+	t.Logf("reauths %d/%d, duplicates dropped %d/%d", a.ctr.Get(core.CtrIKEReauths), b.ctr.Get(core.CtrIKEReauths),
+		a.ctr.Get(core.CtrIKEDuplicates), b.ctr.Get(core.CtrIKEDuplicates))
+}

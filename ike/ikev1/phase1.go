@@ -514,6 +514,10 @@ func (sa *ikeSA) establish(now time.Time) {
 	sa.setState(p1Established)
 	sa.EstablishedAt = now
 	sa.LastRecv = now
+	sa.SPIKey = sa.cookies()
+	if sa.peerID != nil {
+		sa.PeerID = core.Identity{Type: core.IDType(sa.peerID.IDType), Data: append([]byte(nil), sa.peerID.Data...)}
+	}
 	// Lifetime: the negotiated one; we re-authenticate before it ends if configured to
 	// (the RekeyTime of the connection, with jitter), the peer may do it first.
 	sa.lifetime = sa.tr.lifetime()
@@ -543,7 +547,7 @@ func (sa *ikeSA) establish(now time.Time) {
 }
 
 func (sa *ikeSA) reauthDue(now time.Time) {
-	if sa.state != p1Established || sa.Conn == nil {
+	if sa.state != p1Established || sa.Conn == nil || sa.Retiring() {
 		return
 	}
 	sa.c.Ctr.Inc(core.CtrIKEReauths)
