@@ -328,21 +328,27 @@ func (c *Core) FireTimers(now time.Time) {
 func (c *Core) Start(now time.Time) {
 	c.Now = now
 	for _, cs := range c.conns {
-		var want []*ChildState
-		for _, ch := range cs.Children {
-			if ch.Cfg.StartActionOf(cs.Cfg) == "start" {
-				want = append(want, ch)
-			}
-		}
-		if len(want) > 0 || cs.Cfg.StartAction == "start" && len(cs.Children) == 0 {
-			if !cs.Cfg.CanInitiate() {
-				c.Log.Warn("start_action = start needs a remote address; responding only", zap.String("conn", cs.Cfg.Name))
-				continue
-			}
-			cs.persistent = true
-			cs.BringUp(now, want)
+		c.startConn(now, cs)
+	}
+}
+
+// startConn applies a connection's start_action.
+func (c *Core) startConn(now time.Time, cs *Conn) {
+	var want []*ChildState
+	for _, ch := range cs.Children {
+		if ch.Cfg.StartActionOf(cs.Cfg) == "start" {
+			want = append(want, ch)
 		}
 	}
+	if len(want) == 0 && !(cs.Cfg.StartAction == "start" && len(cs.Children) == 0) {
+		return
+	}
+	if !cs.Cfg.CanInitiate() {
+		c.Log.Warn("start_action = start needs a remote address; responding only", zap.String("conn", cs.Cfg.Name))
+		return
+	}
+	cs.persistent = true
+	cs.BringUp(now, want)
 }
 
 // HandleEvents processes what the data plane reported (esp/events.go): byte and packet
