@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -43,6 +44,7 @@ type daemon struct {
 	pathMTU  map[netip.Addr]int
 	devMTU   int
 	fwmark   uint32
+	keylog   *os.File // OAKLEY_KEYLOG, closed at stop
 
 	stopOnce sync.Once
 }
@@ -418,6 +420,9 @@ func (d *daemon) stop() {
 		}
 		if d.ctl != nil {
 			d.ctl.close(time.Until(deadline))
+		}
+		if d.keylog != nil {
+			d.keylog.Close()
 		}
 	})
 }

@@ -185,6 +185,14 @@ func (ch *ChildState) Install(now time.Time, p ChildParams) (*ChildSA, error) {
 	if ch.Proto == esp.AH {
 		cfg.Enc = nil
 	}
+	if kl := c.Cfg.KeyLog; kl != nil {
+		enc := p.Enc
+		if ch.Proto == esp.AH {
+			enc = nil
+		}
+		kl.ESP(p.Local, remote, p.OutSPI, enc, p.EncOut, p.Integ, p.IntegOut)
+		kl.ESP(remote, p.Local, p.InSPI, enc, p.EncIn, p.Integ, p.IntegIn)
+	}
 	wipe := func() { crypto.WipeAll(p.EncIn, p.IntegIn, p.EncOut, p.IntegOut) }
 	out := cfg
 	out.SPI, out.Dir, out.EncKey, out.IntegKey = p.OutSPI, esp.Outbound, p.EncOut, p.IntegOut

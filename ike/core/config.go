@@ -125,6 +125,8 @@ type Config struct {
 	// and split networks that came with them) or lost them; the daemon puts them on the
 	// device and routes. Called from the core's goroutine; it must not block long.
 	OnVirtualIPs func(VirtualIPs)
+	// KeyLog, when set, receives every IKE and ESP key (OAKLEY_KEYLOG; debugging only).
+	KeyLog *KeyLog
 }
 
 // Defaults shared by both versions.

@@ -427,6 +427,7 @@ func (sa *ikeSA) deriveKeys(peerKE []byte) error {
 		return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "%v", err)
 	}
 	sa.keys = k
+	sa.c.Cfg.KeyLog.IKEv1(sa.ckyI[:], k.ka)
 	sa.iv = phase1IV(sa.tr.hash.Hash, sa.gxi, sa.gxr, k.cipher.bs)
 	sa.dh.Wipe()
 	return nil
