@@ -52,3 +52,27 @@ clean:
 BENCHFLAGS ?=
 bench:
 	$(GO) run ./e2e/bench $(BENCHFLAGS)
+
+# Release artefacts and their tests (packaging/README.md):
+#   make dist            static, reproducible binaries for Linux, macOS and Windows (amd64, arm64)
+#                        and SHA256SUMS in dist/
+#   make deb             dist/oakley_VERSION_ARCH.deb for DEB_ARCHS, with dpkg-deb alone
+#   make test-packages   reproducibility; the .deb installed, exercised and purged (root); the
+#                        Windows binary under Wine; the examples; the container image (root, podman)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+DEB_ARCHS ?= amd64 arm64
+PKGENV = GO=$(GO) VERSION=$(VERSION) SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH)
+.PHONY: dist deb test-packages
+
+dist:
+	$(PKGENV) packaging/dist.sh dist
+
+deb: dist
+	$(PKGENV) packaging/deb/build.sh dist $(DEB_ARCHS)
+
+test-packages: deb
+	$(PKGENV) packaging/test-reproducible.sh
+	$(PKGENV) packaging/test-deb.sh dist
+	$(PKGENV) packaging/test-windows.sh dist
+	python3 packaging/check_examples.py dist/oakley_linux_$$($(GO) env GOARCH)
+	$(PKGENV) packaging/test-container.sh dist
