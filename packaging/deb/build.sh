@@ -13,6 +13,7 @@ GO=${GO:-go}
 dist=${1:?usage: build.sh DISTDIR ARCH...}
 shift
 [ $# -gt 0 ] || { echo "usage: build.sh DISTDIR ARCH..." >&2; exit 2; }
+command -v dpkg-deb >/dev/null || { echo "deb: dpkg-deb not found (Debian's dpkg package)" >&2; exit 1; }
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 dist=$(cd "$dist" && pwd)
@@ -21,24 +22,8 @@ VERSION=${VERSION:-$(git describe --always --dirty 2>/dev/null || echo dev)}
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 export SOURCE_DATE_EPOCH
 
-# debVersion maps git describe to a Debian version that sorts in commit order:
-#   v1.2.3 -> 1.2.3    v1.2.3-4-gabc1234 -> 1.2.3+git4.gabc1234    abc1234 -> 0.0~git20260131.gabc1234
-# and appends +dirty to a build from a modified tree.
-debVersion() {
-	local v=$1 dirty=
-	case $v in *-dirty) v=${v%-dirty} dirty=+dirty ;; esac
-	if [[ $v =~ ^v?([0-9][0-9A-Za-z.~+]*)-([0-9]+)-g([0-9a-f]+)$ ]]; then
-		v="${BASH_REMATCH[1]}+git${BASH_REMATCH[2]}.g${BASH_REMATCH[3]}"
-	elif [[ $v =~ ^v?([0-9][0-9A-Za-z.~+]*)$ ]]; then
-		v=${BASH_REMATCH[1]}
-	elif [[ $v =~ ^[0-9a-f]{4,}$ ]]; then
-		v="0.0~git$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y%m%d).g$v"
-	else
-		v="0.0~$(printf '%s' "$v" | tr -c '0-9A-Za-z.+~' '.')"
-	fi
-	printf '%s%s\n' "$v" "$dirty"
-}
-debver=$(debVersion "$VERSION")
+# The Debian version (sorts in commit order; see version.sh).
+debver=$("$here/version.sh" "$VERSION" "$SOURCE_DATE_EPOCH")
 
 # The man page, rendered from the command's own help (the text is the same on every
 # architecture, so the host's build renders it for all).
