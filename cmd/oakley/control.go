@@ -21,7 +21,7 @@ import (
 	"oakley/config"
 )
 
-const defaultControlSocket = "/run/oakley/oakley.sock"
+var defaultControlSocket = config.DefaultControlSocket
 
 // controlTimeout bounds one control request. `initiate` waits for the negotiation to succeed
 // or fail, which with IKE's retransmissions (1+2+4+8+16 s) can take over half a minute, and

@@ -31,7 +31,16 @@ import (
 var version = "dev"
 
 func main() {
+	if runAsService() { // a Windows service: the service manager drives `up` (service_windows.go)
+		return
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// upContext is the context `oakley up` runs under: cancelled by SIGINT or SIGTERM (a
+// Windows service replaces it with one cancelled by the service manager's Stop).
+var upContext = func() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 const usage = `usage: oakley <command> [flags]
@@ -183,7 +192,7 @@ func cmdUp(args []string, stderr io.Writer) error {
 		log.Warn(w.String())
 	}
 	startPprof(log)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := upContext()
 	defer stop()
 	d, err := startDaemon(ctx, cfg, log, daemonOptions{})
 	if err != nil {
