@@ -230,18 +230,25 @@ func (ch *ChildState) Install(now time.Time, p ChildParams) (*ChildSA, error) {
 
 // evictExtraPairs bounds the pairs a unit holds: a peer may negotiate any number of
 // children for the same selectors, and each installs an inbound SA. Beyond MaxPairsPerChild
-// the oldest superseded (else oldest) pairs are deleted.
+// the oldest superseded pairs are deleted, else the oldest that carry no outbound traffic
+// (negotiations the peer has not finished); never the pair the policy sends on, which would
+// cut the working tunnel for unfinished exchanges.
 func (csa *ChildSA) evictExtraPairs(now time.Time) {
 	ch := csa.ch
 	for len(ch.SAs) > MaxPairsPerChild {
-		victim := ch.SAs[0]
+		var victim *ChildSA
 		for _, x := range ch.SAs {
 			if x.state == childSuperseded && x != csa {
 				victim = x
 				break
 			}
 		}
-		if victim == csa {
+		for _, x := range ch.SAs {
+			if victim == nil && !x.bound && x != csa {
+				victim = x
+			}
+		}
+		if victim == nil {
 			return
 		}
 		csa.c.Ctr.Inc(CtrPairsEvicted)
