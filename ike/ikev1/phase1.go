@@ -73,6 +73,7 @@ type ikeSA struct {
 	ckyI, ckyR isakmp.Cookie
 	state      p1State
 	first      firstKey // responder: how its MM1/AM1 is indexed
+	firstLen   int      // responder: the size of that first message (the amplification bound)
 	// undecryptable counts encrypted answers to MM5 that did not decrypt (initiator).
 	undecryptable int
 
@@ -160,6 +161,7 @@ func newResponderSA(c *Protocol, in *inbound) *ikeSA {
 	sa.NATT = in.NATT
 	sa.Local = in.Local.Addr()
 	sa.first = firstKey{sa.ckyI, in.From}
+	sa.firstLen = len(in.Raw)
 	sa.Created = c.Now
 	sa.aggressive = in.msg.Header.ExchangeType == isakmp.ExchangeAggressive
 	sa.setLog()
