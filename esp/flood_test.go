@@ -208,3 +208,85 @@ func TestIKEFloodHeapCheckSeesPerSourceState(t *testing.T) {
 		t.Fatalf("a table of %d endpoints grew the heap by only %d bytes: the check cannot see per-source state", floodSources, growth)
 	}
 }
+
+// TestEventsBoundedUnderTraffic: what the data plane queues for the key manager is bounded
+// by the SAs and policies, not by traffic. 100,000 packets through an SA with soft and hard
+// packet limits leave one soft and one hard event; 100,000 packets of distinct flows on a
+// policy without an SA leave one pending acquire (at most one signal per second).
+func TestEventsBoundedUnderTraffic(t *testing.T) {
+	a, b := floodSites(t, false, func([]byte, netip.AddrPort, netip.AddrPort) {})
+	go func() {
+		for p := range b.dev.Out {
+			memFree(p)
+		}
+	}()
+	e := ocrypto.Lookup("aes128gcm16")
+	netA := []Selector{SelectorFor(netip.MustParsePrefix("192.0.2.0/24"))}
+	netB := []Selector{SelectorFor(netip.MustParsePrefix("198.51.100.0/24"))}
+	limited, err := a.dp.Install(Config{SPI: 0x4004, Dir: Outbound, Proto: ESP, Mode: Tunnel, Enc: e,
+		EncKey: bytes.Repeat([]byte{8}, e.KeyLen()), Local: netA, Remote: netB,
+		LocalAddr: siteAddrA.Addr(), RemoteAddr: siteAddrB.Addr(), MTU: 1400,
+		Life: Lifetime{SoftPackets: 900, HardPackets: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.dp.Bind(a.policy, limited, siteAddrB, netip.Addr{}, EncapUDP, 1400); err != nil {
+		t.Fatal(err)
+	}
+	a.dp.Retire(a.out)
+	heap0 := heapAfterGC()
+	pkt := udpPacket(innerSrc4, innerDst4, 100, 1)
+	for range floodSources {
+		a.dev.In <- pkt
+	}
+	waitFor(t, func() bool { return a.dp.Stat.DevRx.Load() >= floodSources })
+	ev := a.dp.TakeEvents()
+	kinds := map[EventKind]int{}
+	for _, x := range ev.SA {
+		if x.SA != limited {
+			t.Fatalf("event %s for another SA", x.Kind)
+		}
+		kinds[x.Kind]++
+	}
+	t.Logf("%d packets through an SA with soft/hard packet limits 900/1000: events %v, %d sealed", floodSources, kinds, limited.Seq())
+	// The hard limit is checked per batch (sa.go account): the batch that crosses it is
+	// still sealed, so up to a batch minus one packet more than the limit leave.
+	if len(ev.SA) != 2 || kinds[EventSoft] != 1 || kinds[EventHard] != 1 || limited.Seq() < 1000 || limited.Seq() >= 1000+64 {
+		t.Fatalf("events %v (want one soft, one hard), %d packets sealed (want 1000 to 1063)", kinds, limited.Seq())
+	}
+	// The packets after the hard limit found the policy without a live SA: one acquire.
+	if len(ev.Acquires) != 1 {
+		t.Fatalf("%d acquires after the hard limit, want 1", len(ev.Acquires))
+	}
+	if again := a.dp.TakeEvents(); len(again.SA)+len(again.Acquires) != 0 {
+		t.Fatalf("events taken twice: %+v", again)
+	}
+
+	// Acquires: no SA on the policy, 100,000 packets of distinct flows (after the second
+	// the rate limit asks for since the last acquire).
+	a.dp.Unbind(a.policy)
+	time.Sleep(1100 * time.Millisecond)
+	noSA := a.dp.Stat.NoSA.Load()
+	start := time.Now()
+	for i := range floodSources {
+		p := udpPacket(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), innerDst4, 60, 2)
+		binary.BigEndian.PutUint16(p[20:], uint16(i>>8)) // source port
+		a.dev.In <- p
+	}
+	waitFor(t, func() bool { return a.dp.Stat.NoSA.Load()-noSA >= floodSources })
+	elapsed := time.Since(start)
+	ev = a.dp.TakeEvents()
+	signals := a.policy.Acquires.Load() - 1
+	heap1 := heapAfterGC()
+	t.Logf("%d packets of distinct flows on a policy without an SA in %s: %d acquire pending, %d signalled (rate limit 1/s); live heap %d -> %d bytes",
+		floodSources, elapsed.Round(time.Millisecond), len(ev.Acquires), signals, heap0, heap1)
+	if len(ev.Acquires) != 1 || ev.Acquires[0].Policy != a.policy {
+		t.Fatalf("%d acquires pending, want 1 for the policy", len(ev.Acquires))
+	}
+	if max := uint64(elapsed/time.Second) + 1; signals > max {
+		t.Fatalf("%d acquire signals in %s (at most one per second)", signals, elapsed)
+	}
+	if !raceEnabled && int64(heap1)-int64(heap0) > floodHeapLimit {
+		t.Fatalf("the live heap grew by %d bytes", int64(heap1)-int64(heap0))
+	}
+}
