@@ -331,7 +331,9 @@ func (csa *ChildSA) Activate(now time.Time) {
 // responder installs the new pair only when the last Quick Mode message arrives (RFC 2409
 // §5.5 leaves that race open).
 func (csa *ChildSA) ActivateLater(now time.Time, d time.Duration) {
-	if csa.in.Stats.Packets.Load() > 0 || csa.oldOutboundDead() {
+	// Nothing to wait for when no pair sends any more (the old one reached its hard limit
+	// before the rekey completed): waiting would only prolong the outage.
+	if csa.in.Stats.Packets.Load() > 0 || csa.oldOutboundDead() || !csa.ch.anyBound() {
 		csa.Activate(now)
 		return
 	}
