@@ -46,8 +46,8 @@ type seamCase struct {
 func TestInteropSeam(t *testing.T) {
 	needInterop(t)
 	t.Parallel()
-	// The cases with bulk traffic run one after the other (the machine may have two CPUs and
-	// a lost ping must mean a lost ping), beside the light ones.
+	// The light cases run side by side, then the ones with bulk traffic one after the other
+	// (the machine may have two CPUs, and a lost ping must mean a lost ping).
 	traffic := []seamCase{
 		{"rekey-by-bytes", func(t *testing.T) { seamRekeyUnderLoad(t, "2MB", 0, "8M", false) }},
 		{"rekey-by-packets", func(t *testing.T) { seamRekeyUnderLoad(t, "", 2000, "8M", false) }},
@@ -62,20 +62,18 @@ func TestInteropSeam(t *testing.T) {
 		{"shutdown-deletes", seamShutdownDeletes},
 		{"no-keys-in-log", seamNoKeysInLog},
 	}
-	t.Run("traffic", func(t *testing.T) {
-		t.Parallel()
-		needTools(t, "iperf3")
-		for _, c := range traffic {
-			t.Run(c.name, c.run)
-		}
-	})
 	t.Run("control", func(t *testing.T) {
-		t.Parallel()
 		names := make([]string, len(light))
 		for i, c := range light {
 			names[i] = c.name
 		}
 		parallelRuns(t, 3, names, func(t *testing.T, i int) { light[i].run(t) })
+	})
+	t.Run("traffic", func(t *testing.T) {
+		needTools(t, "iperf3")
+		for _, c := range traffic {
+			t.Run(c.name, c.run)
+		}
 	})
 }
 
