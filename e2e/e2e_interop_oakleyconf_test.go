@@ -25,6 +25,8 @@ type ikeChild struct {
 	ESP, AH           []string
 	RekeyTime         string
 	StartAction       string
+	LifeBytes         string // "" = unlimited, e.g. "2MB"
+	LifePackets       int    // 0 = unlimited
 }
 
 // ikeSite is an oakley configuration with one IKE connection.
@@ -151,6 +153,12 @@ func (s *ikeSite) toml(sock string) string {
 		if c.StartAction != "" {
 			line("  start_action = %s", q(c.StartAction))
 		}
+		if c.LifeBytes != "" {
+			line("  life_bytes = %s", q(c.LifeBytes))
+		}
+		if c.LifePackets != 0 {
+			line("  life_packets = %d", c.LifePackets)
+		}
 	}
 	return b.String()
 }
@@ -268,11 +276,13 @@ type ikeStatus struct {
 			DPD         string `json:"dpd"`
 		} `json:"ike_sas"`
 		Children []struct {
-			Name  string `json:"name"`
-			Mode  string `json:"mode"`
-			State string `json:"state"`
-			PFS   string `json:"pfs"`
-			SAs   []ioSA `json:"sas"`
+			Name     string   `json:"name"`
+			Mode     string   `json:"mode"`
+			State    string   `json:"state"`
+			PFS      string   `json:"pfs"`
+			LocalTS  []string `json:"local_ts"`
+			RemoteTS []string `json:"remote_ts"`
+			SAs      []ioSA   `json:"sas"`
 		} `json:"children"`
 	} `json:"connections"`
 	Counters    map[string]uint64 `json:"counters"`
