@@ -133,22 +133,25 @@ func saReport(sa *esp.SA, b *esp.Binding, expires time.Time) saStatus {
 }
 
 func (d *daemon) status() *statusReport {
+	d.mu.RLock() // a reload changes the engine's connections and policies under the write lock
+	defer d.mu.RUnlock()
+	cfg, children := d.cfg, d.children
 	r := &statusReport{Version: version, Uptime: time.Since(d.started).Round(time.Second).String()}
-	r.Device = deviceStatus{Kind: d.cfg.Device.Kind, Name: d.deviceName(), MTU: d.devMTU}
-	for _, p := range d.cfg.Device.Addresses {
+	r.Device = deviceStatus{Kind: cfg.Device.Kind, Name: d.deviceName(), MTU: d.devMTU}
+	for _, p := range cfg.Device.Addresses {
 		r.Device.Addresses = append(r.Device.Addresses, p.String())
 	}
 	if d.tun != nil {
 		r.Device.Offload = d.tun.Offload()
 	}
 	var engine []ike.ConnStatus
-	for _, c := range d.cfg.Connections {
+	for _, c := range cfg.Connections {
 		cs := connStatus{Name: c.Name, Keying: c.Keying, Local: orAny(c.LocalAddr), Remote: orAny(c.RemoteAddr),
 			LocalID: c.LocalID.String(), RemoteID: c.RemoteID.String()}
 		if c.Keying == "ike" {
 			cs.Version = c.Version
 		}
-		for _, ch := range d.children {
+		for _, ch := range children {
 			if ch.conn != c {
 				continue
 			}
@@ -173,7 +176,7 @@ func (d *daemon) status() *statusReport {
 			if engine == nil {
 				engine = d.ike.engine.Status()
 			}
-			d.ike.fillStatus(&cs, engine, d.policies())
+			d.ike.fillStatus(&cs, engine, d.policiesLocked(children))
 		}
 		r.Connections = append(r.Connections, cs)
 	}
