@@ -54,8 +54,15 @@ func startControl(path string, d *daemon) (*controlServer, error) {
 		return nil, nil
 	}
 	dir := filepath.Dir(path)
+	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("control socket directory %s: %w", dir, err)
+	}
+	if statErr != nil {
+		// Created here: [daemon] user must be able to remove the socket from it at exit.
+		if err := chownForUser(d.cfg, dir); err != nil {
+			return nil, fmt.Errorf("control socket directory %s: %w", dir, err)
+		}
 	}
 	if _, err := os.Stat(path); err == nil {
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
@@ -72,6 +79,11 @@ func startControl(path string, d *daemon) (*controlServer, error) {
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if err := chownForUser(d.cfg, path); err != nil {
+		ln.Close()
+		os.Remove(path)
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
 	s := &controlServer{ln: ln, path: path, d: d}

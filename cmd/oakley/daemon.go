@@ -125,6 +125,14 @@ func startDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, opts 
 			return d, err
 		}
 	}
+	// Everything that needs root is open and bound: run as [daemon] user from here on.
+	drop := opts.privDrop
+	if drop == nil {
+		drop = dropPrivileges
+	}
+	if err = drop(d); err != nil {
+		return d, err
+	}
 	log.Info("oakley up", zap.String("version", version), zap.String("config", cfg.File),
 		zap.String("device", d.deviceName()), zap.Int("mtu", d.devMTU),
 		zap.Int("connections", len(cfg.Connections)), zap.Uint16("ike_port", cfg.Daemon.IKEPort),
