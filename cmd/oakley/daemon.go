@@ -35,9 +35,10 @@ type daemon struct {
 	opts    daemonOptions
 	started time.Time
 
-	mu       sync.RWMutex
-	cfg      *config.Config
-	children []*childRuntime
+	mu           sync.RWMutex
+	cfg          *config.Config
+	children     []*childRuntime
+	manualErrors map[string]string // "conn/child" → why a reload could not install it
 
 	dev     esp.Device
 	tun     *tun.TUN
@@ -82,7 +83,7 @@ type childRuntime struct {
 func (c *childRuntime) name() string { return c.conn.Name + "/" + c.child.Name }
 
 func startDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, opts daemonOptions) (d *daemon, err error) {
-	d = &daemon{cfg: cfg, log: log, opts: opts, started: time.Now(), pathMTU: map[netip.Addr]int{}}
+	d = &daemon{cfg: cfg, log: log, opts: opts, started: time.Now(), pathMTU: map[netip.Addr]int{}, manualErrors: map[string]string{}}
 	defer func() {
 		if err != nil {
 			d.stop()

@@ -292,9 +292,11 @@ func (d *daemon) applyManual(old, next *config.Config, rep *reloadReport) (manua
 			r := d.newManualChild(c, ch)
 			if err := d.installManual(r); err != nil {
 				rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", r.name(), err))
+				d.manualErrors[r.name()] = err.Error()
 				d.retireManual([]*childRuntime{r})
 				continue
 			}
+			delete(d.manualErrors, r.name())
 			children = append(children, r)
 		}
 	}
