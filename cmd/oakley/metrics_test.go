@@ -83,15 +83,16 @@ func metricsFixture() metricsInput {
 	sa := func(dir, spi string) saStatus {
 		return saStatus{Dir: dir, SPI: spi, Packets: 10, Bytes: 1000, Errors: map[string]uint64{"replay": 2, "auth": 1}}
 	}
-	r := &statusReport{Schema: statusSchema, Version: `v1.0 "quoted" \ back`, Device: deviceStatus{Name: "oakley0", MTU: 1400},
+	ts := []string{"192.0.2.0/24"}
+	r := &statusReport{Schema: statusSchema, Version: `v1.0 "quoted" \ back`, Device: deviceStatus{Name: "oakley0", MTU: 1400, Addresses: ts},
 		Counters: counters, IKECounters: map[string]uint64{"ike_established": 1, "deletes_in": 2},
 		Connections: []connStatus{
 			{Name: "up", Keying: "ike", State: "established", IKESAs: []ikeSAStatus{{State: "established"}},
-				Children: []childStatus{{Name: "net", State: "installed", SAs: []saStatus{sa("in", "0x00001000"), sa("out", "0x00002000")}}}},
+				Children: []childStatus{{Name: "net", State: "installed", LocalTS: ts, RemoteTS: ts, SAs: []saStatus{sa("in", "0x00001000"), sa("out", "0x00002000")}}}},
 			{Name: "down", Keying: "ike", State: "down", LastError: "ike: timeout", NextAttempt: "12s",
-				Children: []childStatus{{Name: "net", State: "down", LastError: "ike: timeout", SAs: []saStatus{}}}},
+				Children: []childStatus{{Name: "net", State: "down", LastError: "ike: timeout", LocalTS: ts, RemoteTS: ts, SAs: []saStatus{}}}},
 			{Name: "fixed", Keying: "manual", State: "manual",
-				Children: []childStatus{{Name: "lan", State: "installed", NoSA: 4, SAs: []saStatus{sa("in", "0x00003000"), sa("out", "0x00004000")}}}},
+				Children: []childStatus{{Name: "lan", State: "installed", NoSA: 4, LocalTS: ts, RemoteTS: ts, SAs: []saStatus{sa("in", "0x00003000"), sa("out", "0x00004000")}}}},
 		},
 		Runtime: runtimeStatus{Goroutines: 12, HeapBytes: 1 << 20, Mallocs: 99}}
 	return metricsInput{status: r, started: time.Unix(1_700_000_000, 0), reloadsOK: 2, reloadsFailed: 1, lastReloadOK: 1_700_000_100}

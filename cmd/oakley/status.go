@@ -146,7 +146,7 @@ func (d *daemon) status() *statusReport {
 	cfg, children := d.cfg, d.children
 	r := &statusReport{Schema: statusSchema, Version: version, Started: d.started.UTC().Format(time.RFC3339),
 		Uptime: time.Since(d.started).Round(time.Second).String()}
-	r.Device = deviceStatus{Kind: cfg.Device.Kind, Name: d.deviceName(), MTU: d.devMTU}
+	r.Device = deviceStatus{Kind: cfg.Device.Kind, Name: d.deviceName(), MTU: d.devMTU, Addresses: []string{}}
 	for _, p := range cfg.Device.Addresses {
 		r.Device.Addresses = append(r.Device.Addresses, p.String())
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -110,5 +111,13 @@ func TestTrapAndMetrics(t *testing.T) {
 		if !strings.Contains(string(m), want) {
 			t.Errorf("metrics lack %s:\n%s", want, m)
 		}
+	}
+	// Both ends' status JSON (IKE SAs, child SAs, counters) follows docs/status.md.
+	for _, s := range []*manualSite{a, b} {
+		raw, err := json.Marshal(s.d.status())
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkStatusJSON(t, raw)
 	}
 }
