@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -198,4 +199,64 @@ func TestReloadAfterStop(t *testing.T) {
 	if _, err := s.d.reload("test"); err == nil {
 		t.Fatal("reload after stop succeeded")
 	}
+}
+
+// TestControlSocketRemovedOnFailedStart: a start that fails after the control socket exists
+// (here: the metrics port is taken) removes the socket again.
+func TestControlSocketRemovedOnFailedStart(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	ike, _ := freeUDPPort()
+	natt, _ := freeUDPPort()
+	sock := filepath.Join(t.TempDir(), "oakley.sock")
+	text := fmt.Sprintf(reloadHeader, ike, natt, "info", 1400) + manualConn("keep", 1, 0x1000, 0x11, "udp")
+	text = strings.Replace(text, "[daemon]\n", fmt.Sprintf("[daemon]\ncontrol_socket = %q\nmetrics = %q\n", sock, taken.Addr().String()), 1)
+	cfg, err := config.Parse("fail.toml", []byte(text), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Wipe()
+	if _, err := startDaemon(context.Background(), cfg, zaptest.NewLogger(t), daemonOptions{}); err == nil || !strings.Contains(err.Error(), "metrics") {
+		t.Fatalf("start with the metrics port taken: %v", err)
+	}
+	if _, err := os.Stat(sock); err == nil {
+		t.Errorf("control socket %s left behind by a failed start", sock)
+	}
+}
+
+// TestReloadWhileStatusRuns: status, metrics and control lookups run concurrently with
+// reloads (run with -race).
+func TestReloadWhileStatusRuns(t *testing.T) {
+	s := startReloadSite(t, manualConn("keep", 1, 0x1000, 0x11, "udp"))
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s.d.status()
+			s.d.metricsInput()
+			s.d.connection("keep", "net")
+			s.d.policies()
+		}
+	}()
+	for i := range 6 {
+		conns := []string{manualConn("keep", 1, 0x1000, 0x11, "udp")}
+		if i%2 == 0 {
+			conns = append(conns, manualConn("other", 2, 0x2000, byte(0x20+i), "udp"))
+		}
+		s.write(t, "info", 1400, conns...)
+		if _, err := s.d.reload("test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-done
 }
