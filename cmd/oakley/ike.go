@@ -144,7 +144,7 @@ func until(t *time.Time) string {
 	if t == nil {
 		return ""
 	}
-	return time.Until(*t).Round(time.Second).String()
+	return max(time.Until(*t), 0).Round(time.Second).String()
 }
 
 // fillStatus adds the engine's IKE SAs and children (one entry per negotiable unit: the
@@ -155,8 +155,10 @@ func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies [
 		if s.Name != cs.Name {
 			continue
 		}
-		cs.LastError = s.LastError
-		cs.NextAttempt = until(s.NextAttempt)
+		cs.LastError, cs.NextAttempt = s.LastError, until(s.NextAttempt)
+		if s.LastErrorAt != nil {
+			cs.LastErrorAt = s.LastErrorAt.UTC().Format(time.RFC3339)
+		}
 		state := "connecting"
 		if len(s.IKESAs) == 0 {
 			state = "down"
@@ -196,7 +198,7 @@ func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies [
 				i = len(cs.Children)
 				unit[ch.Name] = i
 				st := childStatus{Name: ch.Name, Mode: ch.Mode, State: ch.State,
-					LocalTS: ch.LocalTS, RemoteTS: ch.RemoteTS, LastError: ch.LastError}
+					LocalTS: ch.LocalTS, RemoteTS: ch.RemoteTS, LastError: ch.LastError, SAs: []saStatus{}}
 				if p := policyNamed(policies, cs.Name+"/"+ch.Name); p != nil {
 					st.NoSA, st.TooBig = p.NoSA.Load(), p.TooBig.Load()
 				}
