@@ -53,6 +53,14 @@ const (
 	CtrHardExpires         = "hard_expires"        // byte/packet hard limits the data plane reported
 	CtrAcquires            = "acquires"            // acquires the data plane reported
 	GaugeHalfOpen          = "half_open"           // a gauge: half-open responder IKE SAs right now
+
+	// IKE fragmentation (IKEv1 vendor-ID extension, RFC 7383).
+	CtrFragmentsIn          = "fragments_in"          // fragments received
+	CtrFragmentsOut         = "fragments_out"         // fragments sent
+	CtrFragmentsReassembled = "fragments_reassembled" // messages reassembled from fragments
+	CtrFragmentsDropped     = "fragments_dropped"     // fragments refused: malformed, duplicate, over a bound
+	CtrFragmentsExpired     = "fragments_expired"     // reassemblies that timed out or were evicted
+	GaugeReassemblies       = "reassemblies"          // a gauge: incomplete reassemblies right now
 )
 
 var counterNames = []string{
@@ -65,6 +73,8 @@ var counterNames = []string{
 	CtrIKEFailed, CtrChildEstablished, CtrChildFailed, CtrChildRekeys, CtrIKEReauths, CtrIKERekeys,
 	CtrInstallFailures, CtrUnprotectedDropped, CtrUnsupportedExchange, CtrRepliesMisdirected,
 	CtrExchangesRefused, CtrPairsEvicted, CtrSoftExpires, CtrHardExpires, CtrAcquires, GaugeHalfOpen,
+	CtrFragmentsIn, CtrFragmentsOut, CtrFragmentsReassembled, CtrFragmentsDropped, CtrFragmentsExpired,
+	GaugeReassemblies,
 }
 
 // Counters is a fixed set of atomic counters: written by the goroutine that owns the Core

@@ -105,8 +105,13 @@ func (sa *ikeSA) handleNotify(now time.Time, n *isakmp.Notification, protected b
 	}
 	sa.c.Ctr.Inc(core.CtrErrorNotifiesIn)
 	hint := ""
-	if n.NotifyType == isakmp.NotifyAuthenticationFailed || n.NotifyType == isakmp.NotifyInvalidHashInformation {
-		hint = " (pre-shared keys differ?)"
+	switch n.NotifyType {
+	case isakmp.NotifyAuthenticationFailed, isakmp.NotifyInvalidHashInformation:
+		hint = " (" + sa.hint() + ")"
+	case isakmp.NotifyNoProposalChosen:
+		if sa.Conn != nil && authFamily(sa.Conn.Cfg) == authPubkey && !sa.established() {
+			hint = " (with certificates, IKEv1 peers must sign with the same key type: an RSA peer and an ECDSA peer cannot meet)"
+		}
 	}
 	// A Quick Mode of ours the peer refused (SPI = our proposal's SPI)?
 	if len(n.SPI) == 4 {
@@ -122,7 +127,7 @@ func (sa *ikeSA) handleNotify(now time.Time, n *isakmp.Notification, protected b
 	if !sa.established() {
 		msg := sa.modeName() + " failed: peer sent " + n.NotifyType.String() + hint
 		if n.NotifyType == isakmp.NotifyAuthenticationFailed {
-			msg = "authentication failed: pre-shared keys differ? (peer sent AUTHENTICATION-FAILED)"
+			msg = "authentication failed: " + sa.hint() + " (peer sent AUTHENTICATION-FAILED)"
 			sa.c.Ctr.Inc(core.CtrAuthFailures)
 		}
 		sa.Log.Warn(msg, zap.Bool("protected", protected), zap.Stringer("state", sa.state))
@@ -323,5 +328,5 @@ func (sa *ikeSA) undecryptableAnswer(now time.Time, in *inbound, err error) erro
 		return err
 	}
 	return sa.phase1Failed(now, fail(0, ErrAuthenticationFailed,
-		"the peer's encrypted answers to Main Mode message 5 do not decrypt (pre-shared keys differ?): %v", err), in.From, in.NATT)
+		"the peer's encrypted answers to Main Mode message 5 do not decrypt (%s): %v", sa.hint(), err), in.From, in.NATT)
 }

@@ -96,7 +96,10 @@ type ikeSA struct {
 	expiresAt time.Time
 	ext       extensions
 	nat       natState
-	dpdSeq    uint32 // RFC 3706: the last R-U-THERE sequence number sent
+	cert      certState // certificates: CERTREQs received, the peer's verified certificate
+	pke       pkeState  // public-key encryption: the peer's key, decryption outcome
+	frag      fragState // IKEv1 fragmentation of what we send
+	dpdSeq    uint32    // RFC 3706: the last R-U-THERE sequence number sent
 
 	retrans *core.Retransmitter
 	replies core.ReplyCache
@@ -133,7 +136,7 @@ func newIKESA(c *Protocol, initiator bool) *ikeSA {
 func (sa *ikeSA) dest() (netip.Addr, netip.AddrPort, bool) { return sa.Local, sa.Remote, sa.NATT }
 
 // send sends a message of this SA to the peer.
-func (sa *ikeSA) send(msg []byte) { sa.c.Send(msg, sa.Local, sa.Remote, sa.NATT) }
+func (sa *ikeSA) send(msg []byte) { sa.transmit(msg, sa.Local, sa.Remote, sa.NATT) }
 
 // newInitiatorSA starts an ISAKMP SA towards a connection's peer.
 func newInitiatorSA(c *Protocol, cs *core.Conn, now time.Time) *ikeSA {
@@ -145,7 +148,8 @@ func newInitiatorSA(c *Protocol, cs *core.Conn, now time.Time) *ikeSA {
 	sa.NATT = cs.Cfg.RemoteIKEPort() == cs.Cfg.RemoteNATTPortOf()
 	sa.Local = cs.Cfg.LocalAddr
 	sa.Created = now
-	sa.auth = newAuthenticator(cs.Cfg)
+	sa.auth = newAuthenticator(cs.Cfg, 0)
+	sa.retrans.Transmit = sa.transmit
 	sa.setLog()
 	c.initiating[sa.ckyI] = sa
 	return sa
@@ -162,6 +166,7 @@ func newResponderSA(c *Protocol, in *inbound) *ikeSA {
 	sa.first = firstKey{sa.ckyI, in.From}
 	sa.Created = c.Now
 	sa.aggressive = in.msg.Header.ExchangeType == isakmp.ExchangeAggressive
+	sa.retrans.Transmit = sa.transmit
 	sa.setLog()
 	return sa
 }
@@ -204,7 +209,7 @@ func (sa *ikeSA) handle(now time.Time, in *inbound) {
 			sa.Log.Debug("not answering a duplicate from an address this SA does not know", zap.Stringer("from", in.From))
 			return
 		}
-		sa.c.Send(reply, sa.Local, in.From, in.NATT)
+		sa.transmit(reply, sa.Local, in.From, in.NATT)
 		return
 	}
 	if sa.nudgeForAM3(now, in) {
@@ -311,15 +316,40 @@ func (sa *ikeSA) phase1Failed(now time.Time, err error, to netip.AddrPort, natt 
 	sa.Log.Warn(msg, fields...)
 	switch {
 	case n == 0:
-	case errors.Is(err, ErrInvalidID) && sa.keys != nil:
+	case sa.keys != nil && (errors.Is(err, ErrInvalidID) || sa.peerSharesKeys() && errors.Is(err, ErrAuthenticationFailed)):
 		sa.c.Ctr.Inc(core.CtrErrorNotifiesOut)
 		sa.sendInformationalTo([]isakmp.Payload{&isakmp.Notification{DOI: isakmp.DOIIPsec,
 			ProtocolID: isakmp.ProtoISAKMP, NotifyType: n, SPI: sa.cookies()}}, to, natt)
+		if sa.Initiator && sa.state == p1MM5Sent || !sa.Initiator && sa.state == p1AM2Sent {
+			// The peer completed Phase 1 when it sent its last message (MM6, AM3): it
+			// holds an established SA that our notification alone would not end
+			// (strongSwan logs an error notify on an established SA and keeps it).
+			// Delete it.
+			sa.sendDeleteISAKMP()
+		}
 	default:
 		sa.sendPlainNotify(n, to, natt)
 	}
 	sa.destroy(now, false, err)
 	return errStop
+}
+
+// hint is the authenticator's failure hint (or the pre-shared key's before one exists).
+func (sa *ikeSA) hint() string {
+	if sa.auth == nil {
+		return "pre-shared keys differ?"
+	}
+	return sa.auth.failureHint()
+}
+
+// peerSharesKeys reports whether a peer that failed authentication still holds our keys, so
+// the notification can be protected (peers such as strongSwan ignore unprotected ones once
+// they have keys): with signatures SKEYID depends only on the nonces and g^xy, never on a
+// credential. With a pre-shared key or public-key encryption a failure may mean the keys
+// differ (and for the latter, whether they do must not show).
+func (sa *ikeSA) peerSharesKeys() bool {
+	_, sig := sa.auth.(*sigAuth)
+	return sig
 }
 
 // Message protection (RFC 2409 Appendix B).
@@ -414,12 +444,18 @@ func (sa *ikeSA) deriveKeys(peerKE []byte) error {
 		return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "%v", err)
 	}
 	gxy, err := sa.dh.SharedSecret(peerKE)
+	if err != nil && sa.usesPKE() {
+		// The KE of the revised mode was encrypted: a bad one must fail where every other
+		// bad decryption does, at the HASH check (pke.go).
+		sa.pke.bad = 1
+		gxy, err = crypto.Key(sa.c.RandBytes(len(peerKE))), nil
+	}
 	if err != nil {
 		return fail(isakmp.NotifyInvalidKeyInformation, ErrInvalidKE, "%v", err)
 	}
 	defer gxy.Wipe()
 	k := &phase1Keys{prf: prf}
-	k.skeyid = sa.auth.skeyid(prf, sa.ni, sa.nr, gxy)
+	k.skeyid = sa.auth.skeyid(prf, skeyidInput{niB: sa.ni, nrB: sa.nr, gxy: gxy, ckyI: sa.ckyI, ckyR: sa.ckyR})
 	k.skeyidD, k.skeyidA, k.skeyidE = skeyidFamily(prf, k.skeyid, gxy, sa.ckyI, sa.ckyR)
 	k.ka = encryptionKey(prf, k.skeyidE, sa.tr.enc.KeyLen())
 	if k.cipher, err = newIKECipher(sa.tr.enc, k.ka); err != nil {
@@ -433,18 +469,21 @@ func (sa *ikeSA) deriveKeys(peerKE []byte) error {
 }
 
 // ourHash and peerHash are HASH_I / HASH_R from each side's view (RFC 2409 §5).
+// Their PRF is the negotiated one, except for ECDSA signatures (authenticator.hashPRF).
 func (sa *ikeSA) ourHash(idB []byte) []byte {
+	prf := sa.auth.hashPRF(sa.keys.prf)
 	if sa.Initiator {
-		return hashI(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
+		return hashI(prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
 	}
-	return hashR(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
+	return hashR(prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
 }
 
 func (sa *ikeSA) peerHash(idB []byte) []byte {
+	prf := sa.auth.hashPRF(sa.keys.prf)
 	if sa.Initiator {
-		return hashR(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
+		return hashR(prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
 	}
-	return hashI(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
+	return hashI(prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
 }
 
 // localID returns the ID payload we send (RFC 2407 §4.6.2): the configured identity, or
@@ -494,10 +533,10 @@ func (sa *ikeSA) retransmitGiveUp(now time.Time) {
 	sa.c.Ctr.Inc(core.CtrIKEFailed)
 	switch {
 	case sa.state == p1MM5Sent && sa.undecryptable > 0:
-		err = fmt.Errorf("%w: %d answers to Main Mode message 5 did not decrypt (pre-shared keys differ?)", ErrAuthenticationFailed, sa.undecryptable)
+		err = fmt.Errorf("%w: %d answers to Main Mode message 5 did not decrypt (%s)", ErrAuthenticationFailed, sa.undecryptable, sa.hint())
 		sa.Log.Warn("authentication failed", zap.Error(err))
 	case sa.state == p1MM5Sent:
-		sa.Log.Warn("Main Mode failed: no answer to message 5 (the responder may have dropped the exchange, or rejected our identity or key silently)", zap.Error(err))
+		sa.Log.Warn("Main Mode failed: no answer to message 5 (the responder may have dropped the exchange, or rejected our identity or credentials silently)", zap.Error(err))
 	default:
 		sa.Log.Warn(sa.modeName()+" failed: peer did not answer", zap.Error(err))
 	}
