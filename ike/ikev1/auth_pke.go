@@ -29,8 +29,9 @@ type pkeState struct {
 	// verify; the exchange then fails at the HASH check, like any wrong nonce.
 	bad int
 	// peerKey is the key we encrypt to; peerCert the certificate it came from.
-	peerKey  *rsa.PublicKey
-	peerCert *x509.Certificate
+	peerKey   *rsa.PublicKey
+	peerCert  *x509.Certificate
+	peerChain []*x509.Certificate // the certificates the peer sent (revised mode), or nil
 	// peerIDB is the peer's decrypted ID body (IDii_b / IDir_b), used in its HASH.
 	peerIDB []byte
 }
@@ -156,7 +157,11 @@ func (sa *ikeSA) pkeCheckPeer(id *isakmp.Identification) error {
 	if err := pki.BindID(sa.pke.peerCert, pid); err != nil {
 		return fail(isakmp.NotifyAuthenticationFailed, ErrAuthenticationFailed, "identity %s is not in the peer's certificate: %v", pid, err)
 	}
-	v, err := sa.Conn.Cfg.Trust.Verify([]*x509.Certificate{sa.pke.peerCert}, sa.c.Now)
+	chain := sa.pke.peerChain
+	if chain == nil {
+		chain = []*x509.Certificate{sa.pke.peerCert}
+	}
+	v, err := sa.Conn.Cfg.Trust.Verify(chain, sa.c.Now)
 	if err != nil {
 		return fail(isakmp.NotifyAuthenticationFailed, ErrAuthenticationFailed, "the peer's certificate is not acceptable: %v", err)
 	}

@@ -105,11 +105,14 @@ func (sa *ikeSA) pkeOwnPayloads() ([]isakmp.Payload, error) {
 	encID, _ := pkeSymEncrypt(sa.tr.enc, key, idB)
 	out := []isakmp.Payload{&isakmp.Nonce{Data: encN}, &isakmp.KeyExchange{Data: encKE}, payloadFromBody(isakmp.PayloadID, encID)}
 	// §5.3: the initiator may send its certificate, so that a responder without
-	// remote_cert learns the key to answer to.
+	// remote_cert learns the key to answer to. Its intermediates follow in CERT payloads of
+	// their own, encrypted the same way (the RFC shows one; a chain needs them).
 	if sa.Initiator && sa.Conn.Cfg.SendCert != pki.SendCertNever {
-		body := append([]byte{byte(isakmp.CertX509Signature)}, sa.Conn.Cfg.Creds.Leaf().Raw...)
-		encCert, _ := pkeSymEncrypt(sa.tr.enc, key, body)
-		out = append(out, payloadFromBody(isakmp.PayloadCert, encCert))
+		for _, cert := range sa.Conn.Cfg.Creds.ChainFor(nil) {
+			body := append([]byte{byte(isakmp.CertX509Signature)}, cert.Raw...)
+			encCert, _ := pkeSymEncrypt(sa.tr.enc, key, body)
+			out = append(out, payloadFromBody(isakmp.PayloadCert, encCert))
+		}
 	}
 	return out, nil
 }
@@ -117,7 +120,7 @@ func (sa *ikeSA) pkeOwnPayloads() ([]isakmp.Payload, error) {
 // pkeOpened is what the peer's encrypted message carried, decrypted (or replaced).
 type pkeOpened struct {
 	nonce, ke, idB []byte
-	certI          *x509.Certificate // revised mode: the initiator's certificate, if sent
+	certI          []*x509.Certificate // revised mode: the initiator's certificate (and intermediates), if sent
 }
 
 // pkeOpen decrypts the peer's nonce, KE and identity (and, revised mode, certificate). Only
@@ -131,8 +134,9 @@ func (sa *ikeSA) pkeOpen(c *isakmp.Chain) (*pkeOpened, error) {
 		return nil, fail(isakmp.NotifyInvalidPayloadType, ErrMalformed, "public-key encryption needs Nonce, KE and ID payloads")
 	}
 	priv := a.privateKey()
-	// HASH(1) names the certificate the peer encrypted to: it must be ours.
-	if h, hi := payloadOf[*isakmp.Hash](c); hi >= 0 {
+	// HASH(1) names the certificate the initiator encrypted to: it must be ours. (In AM2
+	// the HASH payload is HASH_R.)
+	if h, hi := payloadOf[*isakmp.Hash](c); hi >= 0 && !sa.Initiator {
 		want := hashTrunc(sa.tr.hash.Hash, 0, sa.Conn.Cfg.Creds.Leaf().Raw)
 		sa.pke.markBad(subtle.ConstantTimeCompare(h.Data, want))
 	}
@@ -161,11 +165,17 @@ func (sa *ikeSA) pkeOpen(c *isakmp.Chain) (*pkeOpened, error) {
 		sa.pke.markBad(ok)
 		o.idB, ok = pkeSymDecrypt(sa.tr.enc, key, ip.Body(), fallbackID)
 		sa.pke.markBad(ok)
-		if cp, ci := payloadOf[*isakmp.Certificate](c); ci >= 0 && !sa.Initiator {
+		for _, p := range c.Payloads {
+			cp, isCert := p.(*isakmp.Certificate)
+			if !isCert || sa.Initiator || len(o.certI) >= maxPeerCertPayloads {
+				continue
+			}
 			body, ok := pkeSymDecrypt(sa.tr.enc, key, cp.Body(), nil)
 			sa.pke.markBad(ok)
 			if len(body) > 1 && body[0] == byte(isakmp.CertX509Signature) {
-				o.certI, _ = x509.ParseCertificate(body[1:])
+				if cert, err := x509.ParseCertificate(body[1:]); err == nil {
+					o.certI = append(o.certI, cert)
+				}
 			}
 		}
 		key.Wipe()
@@ -216,10 +226,10 @@ func (sa *ikeSA) pkeResponderPick(o *pkeOpened) {
 // pkeResponderKey sets the key the responder encrypts to.
 func (sa *ikeSA) pkeResponderKey(o *pkeOpened) {
 	cfg := sa.Conn.Cfg
-	if o.certI != nil && sa.pkeAuth().revised() {
-		if v, err := cfg.Trust.Verify([]*x509.Certificate{o.certI}, sa.c.Now); err == nil {
+	if len(o.certI) > 0 && sa.pkeAuth().revised() {
+		if v, err := cfg.Trust.Verify(o.certI, sa.c.Now); err == nil {
 			if k, ok := v.PublicKey.(*rsa.PublicKey); ok {
-				sa.pke.peerKey, sa.pke.peerCert = k, v.Leaf
+				sa.pke.peerKey, sa.pke.peerCert, sa.pke.peerChain = k, v.Leaf, o.certI
 				return
 			}
 		}
