@@ -8,6 +8,7 @@ package e2e
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -42,6 +43,14 @@ type swanConf struct {
 	RekeyTime   string // IKEv1: reauthentication
 	Extra       string // more lines inside the connection
 	Children    []swanChild
+
+	// Certificates: Auth "pubkey" authenticates both ways with LocalCerts (file names in
+	// x509/), and RemoteCerts pins the peer's; Files are written into the swanctl directory
+	// (x509/, x509ca/, x509crl/, private/).
+	Auth        string // "" = psk
+	LocalCerts  string
+	RemoteCerts string
+	Files       map[string][]byte
 }
 
 func (c *swanConf) connName() string {
@@ -77,13 +86,20 @@ func (c *swanConf) render() string {
 		line("    rekey_time = %s", c.RekeyTime)
 	}
 	b.WriteString(c.Extra)
+	auth := or(c.Auth, "psk")
 	line("    local {")
-	line("      auth = psk")
-	line("      id = %s", c.LocalID)
+	line("      auth = %s", auth)
+	line("      id = %s", swanValue(c.LocalID))
+	if c.LocalCerts != "" {
+		line("      certs = %s", c.LocalCerts)
+	}
 	line("    }")
 	line("    remote {")
-	line("      auth = psk")
-	line("      id = %s", c.RemoteID)
+	line("      auth = %s", auth)
+	line("      id = %s", swanValue(c.RemoteID))
+	if c.RemoteCerts != "" {
+		line("      certs = %s", c.RemoteCerts)
+	}
 	line("    }")
 	line("    children {")
 	for _, ch := range c.Children {
@@ -108,6 +124,9 @@ func (c *swanConf) render() string {
 	line("    }")
 	line("  }")
 	line("}")
+	if auth != "psk" {
+		return b.String()
+	}
 	line("secrets {")
 	line("  ike-1 {")
 	line("    id-1 = %s", c.LocalID)
@@ -116,6 +135,14 @@ func (c *swanConf) render() string {
 	line("  }")
 	line("}")
 	return b.String()
+}
+
+// swanValue quotes a value for swanctl.conf when it needs it (a DN: spaces, commas).
+func swanValue(s string) string {
+	if strings.ContainsAny(s, " ,=") {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // swanFor returns the usual strongSwan configuration of a site: the mirror of siteFor.
@@ -148,7 +175,7 @@ func startSwan(t *testing.T, side *ioSide, name string, conf swanConf) *swan {
 	if out, err := side.ns.run("ip", "addr", "replace", side.host+"/32", "dev", "lo"); err != nil {
 		t.Fatalf("ip addr replace %s dev lo: %v\n%s", side.host, err, out)
 	}
-	c, err := l.StartCharon(string(side.ns), name, conf.render(), nil, "ike=2 cfg=1 knl=1 net=1 enc=1")
+	c, err := l.StartCharon(string(side.ns), name, conf.render(), conf.Files, "ike=2 cfg=1 knl=1 net=1 enc=1")
 	if err != nil {
 		t.Fatalf("starting charon in %s: %v", side.ns, err) // (its swanctl.conf holds the PSK)
 	}

@@ -188,6 +188,18 @@ func (sa *ikeSA) processPhase1Notifies(now time.Time, c *isakmp.Chain) {
 	}
 }
 
+// refusedAfterPhase1 is how soon after Phase 1 a Delete of the new SA means the peer
+// refused what the last message proved.
+const refusedAfterPhase1 = 10 * time.Second
+
+// refusedWhat names what an authentication method proves, for that log line.
+func (sa *ikeSA) refusedWhat() string {
+	if sa.Conn != nil && usesCerts(sa.Conn.Cfg) {
+		return "certificate, identity or signature?"
+	}
+	return "identity?"
+}
+
 // handleDelete removes what a Delete names (RFC 2408 §3.15): an ISAKMP SA by its cookies,
 // IPsec SAs by the SPIs the peer receives on (our outbound SPIs).
 func (sa *ikeSA) handleDelete(now time.Time, d *isakmp.Delete) {
@@ -203,6 +215,15 @@ func (sa *ikeSA) handleDelete(now time.Time, d *isakmp.Delete) {
 			copy(k.r[:], spi[8:])
 			target := sa.c.sas[k]
 			if target == nil || target.Conn != sa.Conn {
+				continue
+			}
+			if !target.Initiator && target.established() && now.Sub(target.EstablishedAt) < refusedAfterPhase1 && len(target.ownedChildren()) == 0 {
+				// A Main Mode responder completes when it sends MM6; an initiator that then
+				// refuses it (strongSwan, for a certificate it does not accept) deletes the
+				// SA at once instead of sending an error.
+				sa.c.Ctr.Inc(core.CtrIKEFailed)
+				target.Log.Warn("peer deleted the ISAKMP SA right after Phase 1: it refused our " + target.refusedWhat())
+				target.destroy(now, false, fail(0, ErrPeerNotify, "peer deleted the ISAKMP SA right after Phase 1"))
 				continue
 			}
 			target.Log.Info("peer deleted the ISAKMP SA")
