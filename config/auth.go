@@ -118,6 +118,10 @@ func (l *loader) certificates(t *table, c *Connection, files map[string]string, 
 	}
 	if needPeer && len(cacerts) == 0 && files["remote_cert"] == "" {
 		l.r.errorf(t.line(), "%s: %s", t.name, peer)
+	} else if isPKE(c.Auth) && files["remote_cert"] == "" && c.RemoteAddr != "" && c.RemoteAddr != "%any" {
+		// RFC 2409 §5.2/§5.3: the initiator encrypts its first message to the responder's
+		// public key, so it must have the certificate beforehand.
+		l.r.errorf(t.keyLine("auth"), `auth = %q can initiate (remote_addr is set) and so needs remote_cert, the peer's certificate: the first message is encrypted to it; only a responder (remote_addr = "%%any") may rely on cacerts`, c.Auth)
 	}
 	check := func(key, written string, line int) string {
 		p := resolvePath(l.cfg.Dir, written)
