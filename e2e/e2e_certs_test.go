@@ -201,14 +201,24 @@ func (p *e2ePKI) oakleyCerts(t *testing.T, s *ikeSite, ee *e2eCert) string {
 	return dir
 }
 
-// swanCerts gives strongSwan its end entity, its key and the CAs it trusts (the root, and
-// its own intermediate, from which it builds the chain it sends).
+// swanCerts gives strongSwan (the right site) its end entity, its key and the CAs it trusts
+// (the root, and its own intermediate, from which it builds the chain it sends).
 func (p *e2ePKI) swanCerts(t *testing.T, w *swanConf, ee *e2eCert) {
-	w.Auth, w.LocalCerts = "pubkey", "right.pem"
+	p.swanCertsAs(t, w, ee, "right")
+}
+
+// swanCertsAs is swanCerts for either site (a charon on the left for strongSwan against
+// strongSwan).
+func (p *e2ePKI) swanCertsAs(t *testing.T, w *swanConf, ee *e2eCert, site string) {
+	inter := p.right
+	if site == "left" {
+		inter = p.left
+	}
+	w.Auth, w.LocalCerts = "pubkey", site+".pem"
 	w.Files = map[string][]byte{
-		"x509/right.pem":         ee.certPEM(),
-		"private/right.pem":      ee.keyPEM(t),
-		"x509ca/root.pem":        p.root.certPEM(),
-		"x509ca/inter-right.pem": p.right.certPEM(),
+		"x509/" + site + ".pem":         ee.certPEM(),
+		"private/" + site + ".pem":      ee.keyPEM(t),
+		"x509ca/root.pem":               p.root.certPEM(),
+		"x509ca/inter-" + site + ".pem": inter.certPEM(),
 	}
 }
