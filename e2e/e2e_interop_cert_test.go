@@ -207,7 +207,7 @@ func TestInteropCertificates(t *testing.T) {
 	for i, c := range certSwanCases {
 		names[i] = c.name
 	}
-	parallelRuns(t, 4, names, func(t *testing.T, i int) {
+	parallelRuns(t, 3, names, func(t *testing.T, i int) {
 		c := certSwanCases[i]
 		tp := newTopo(t, false)
 		f := newCertFixture(t, tp, c)
