@@ -10,10 +10,12 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"oakley/ike/core"
+	"oakley/ike/core/coretest"
 	"oakley/ike/isakmp"
 	"oakley/ike/pki"
 )
@@ -99,9 +101,16 @@ func TestPublicKeyEncryptionRefusals(t *testing.T) {
 		_, cb := pairConfig(t, []string{"aes256-sha256-modp2048"}, []string{"aes256-sha256"})
 		p := newTestPKI(t, "rsa2048")
 		useCerts(t, p, "rsa2048", cb, cb)
-		cb.Auth = "pke"
-		if _, err := newTestCore(core.Config{Connections: []*core.Connection{cb}, Dataplane: nil}, core.NewCounters()); err == nil {
-			t.Fatal("auth = pke accepted without insecure_algorithms")
+		cb.Auth, cb.Trust = "pke", pinnedTrust(t, cb.Creds.Leaf())
+		cb.InsecureAlgorithms = false
+		_, err := newTestCore(core.Config{Connections: []*core.Connection{cb}, Dataplane: coretest.NewFakeDP()}, core.NewCounters())
+		if err == nil || !strings.Contains(err.Error(), "needs insecure_algorithms") {
+			t.Fatalf("auth = pke without insecure_algorithms: %v", err)
+		}
+		// The control: with the opt-in the same connection is accepted.
+		cb.InsecureAlgorithms = true
+		if _, err := newTestCore(core.Config{Connections: []*core.Connection{cb}, Dataplane: coretest.NewFakeDP()}, core.NewCounters()); err != nil {
+			t.Fatalf("auth = pke with insecure_algorithms refused: %v", err)
 		}
 	})
 }
