@@ -10,11 +10,17 @@ package e2e
 // each a clear error on both sides and no SA. oakley is the left site, charon the right.
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -31,6 +37,9 @@ type certSwanCase struct {
 	// skipAgree: do not compare `swanctl --list-sas --raw` (its reader splits values at
 	// spaces, and a DN identity has them); the logs and traffic are still checked.
 	skipAgree bool
+	// capture: tshark records the exchange on charon's side and must dissect it (AM2 carries
+	// CERT and SIG in the clear) without a malformed packet.
+	capture bool
 	// For a refusal: the patterns of both logs.
 	fail               bool
 	oakleyLog, swanLog string
@@ -120,7 +129,7 @@ var certSwanCases = []certSwanCase{
 	{name: "main-ecdsa256-oakley-responder", kind: "p256", want: []string{`authentication of 'left.example' with ECDSA_WITH_NULL successful`}},
 	{name: "main-ecdsa384-oakley-initiator", kind: "p384", oakleyInitiates: true},
 	{name: "main-ecdsa384-oakley-responder", kind: "p384"},
-	{name: "aggressive-rsa2048-oakley-initiator", kind: "rsa2048", oakleyInitiates: true, aggressive: true,
+	{name: "aggressive-rsa2048-oakley-initiator", kind: "rsa2048", oakleyInitiates: true, aggressive: true, capture: true,
 		want: []string{`authentication of 'left.example' with RSA_EMSA_PKCS1_NULL successful`}},
 	// strongSwan trusts oakley's intermediate: its CERTREQ names it, so oakley sends only its
 	// end entity (pki.Credentials.ChainFor).
@@ -211,6 +220,13 @@ func TestInteropCertificates(t *testing.T) {
 		c := certSwanCases[i]
 		tp := newTopo(t, false)
 		f := newCertFixture(t, tp, c)
+		var pcap string
+		var capture *proc
+		if c.capture && haveTool("tshark") {
+			pcap = filepath.Join(t.TempDir(), "ike.pcap")
+			capture = startProc(t, "tshark", tp.right.ns.args("tshark", "-i", "veth0", "-n", "-l", "-P", "-f", "udp port 500 or udp port 4500", "-w", pcap)...)
+			waitCapturing(t, capture)
+		}
 		sp := startCertPair(t, tp, f)
 		if c.fail {
 			certRefusal(t, sp, c)
@@ -232,6 +248,16 @@ func TestInteropCertificates(t *testing.T) {
 			if strings.Contains(slog, w) {
 				t.Errorf("charon's log has %q", w)
 			}
+		}
+		// The private key never reaches oakley's log or status.
+		keyDER := strings.Join(strings.Split(strings.TrimSpace(string(f.eeL.keyPEM(t))), "\n")[1:3], "")
+		text, _ := sp.o.statusText()
+		assertNoSecrets(t, "oakley's log and status", sp.o.p.out.String()+text, []string{keyDER, privateHex(f.eeL.key)})
+		if capture != nil {
+			time.Sleep(200 * time.Millisecond)
+			capture.signal(syscall.SIGINT)
+			capture.wait(10 * time.Second)
+			checkTsharkCerts(t, pcap)
 		}
 		recordResult(t, "%s + Quick Mode with %s certificates against strongSwan (%s): %s to the first ping",
 			map[bool]string{false: "Main Mode", true: "Aggressive Mode"}[c.aggressive], c.kind,
@@ -294,4 +320,41 @@ func certRefusal(t *testing.T, sp *swanPair, c certSwanCase) {
 	}
 	checkNoSA(t, sp, false)
 	pingNone(t, sp.tp.left, sp.tp.right, 1)
+}
+
+// checkTsharkCerts dissects a capture of an exchange with certificates in the clear
+// (Aggressive Mode): no malformed packet, and the CERT and SIG payloads are recognised.
+func checkTsharkCerts(t *testing.T, pcap string) {
+	t.Helper()
+	count := func(filter string) int {
+		out, _ := run("tshark", "-r", pcap, "-n", "-Y", filter)
+		n := 0
+		for _, l := range strings.Split(out, "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "Running as user") {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count("_ws.malformed || _ws.expert.severity >= error"); n != 0 {
+		all, _ := run("tshark", "-r", pcap, "-n", "-V")
+		t.Errorf("tshark reports %d malformed packets:\n%s", n, tail(all, 8000))
+	}
+	certs, sigs := count("isakmp.cert.encoding == 4"), count("isakmp.typepayload == 9")
+	if certs == 0 || sigs == 0 {
+		t.Errorf("tshark found %d datagrams with X.509 CERT payloads and %d with SIG payloads, want both", certs, sigs)
+	}
+	t.Logf("tshark dissected the exchange without a malformed packet (%d with CERT, %d with SIG in the clear)", certs, sigs)
+}
+
+// privateHex is the private scalar of a key in hex (what a careless log line would print).
+func privateHex(k crypto.Signer) string {
+	switch k := k.(type) {
+	case *rsa.PrivateKey:
+		return hex.EncodeToString(k.D.Bytes())
+	case *ecdsa.PrivateKey:
+		b, _ := k.Bytes()
+		return hex.EncodeToString(b)
+	}
+	return ""
 }
