@@ -7,8 +7,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	"go.uber.org/zap"
 
 	"oakley/ike/pki"
 )
@@ -61,5 +65,21 @@ func TestValidateCredentials(t *testing.T) {
 	}
 	if got := (&Connection{}).FragmentationOf(); got != "yes" {
 		t.Errorf("default fragmentation %q", got)
+	}
+}
+
+// TestRetransmitterTransmit: a protocol's Transmit sends the message on the first try and
+// on every retransmission, instead of the core's outbox.
+func TestRetransmitterTransmit(t *testing.T) {
+	c := &Core{Ctr: NewCounters(), Cfg: Config{Retransmit: Retransmit{Timeout: time.Second, Base: 1, Tries: 2}}}
+	c.Log = zap.NewNop()
+	var sent int
+	r := c.NewRetransmitter(func() (netip.Addr, netip.AddrPort, bool) { return netip.Addr{}, netip.AddrPort{}, false }, func(time.Time) {})
+	r.Transmit = func(msg []byte, _ netip.Addr, _ netip.AddrPort, _ bool) { sent++ }
+	r.Start(epoch, "test", []byte{1})
+	c.Timers.Fire(epoch.Add(time.Second))
+	c.Timers.Fire(epoch.Add(2 * time.Second))
+	if sent != 3 || len(c.TakeOut()) != 0 {
+		t.Fatalf("Transmit called %d times (want 3), outbox %d", sent, len(c.out))
 	}
 }
