@@ -87,7 +87,7 @@ func TestErrors(t *testing.T) {
 		{"local_addr name", strings.Replace(minimal, "psk =", "local_addr = \"gw.example\" #!\npsk =", 1), `local_addr = "gw.example" is not an IP address`, nil},
 		{"address families", strings.Replace(minimal, `remote_addr = "198.51.100.2"`, "local_addr = \"2001:db8::1\"\nremote_addr = \"198.51.100.2\" #!", 1), "different IP versions", nil},
 		{"manual without remote_addr", "[[connection]] #!\nname = \"m\"\nkeying = \"manual\"\n", `keying = "manual" needs remote_addr`, nil},
-		{"auth enum", strings.Replace(minimal, "psk =", "auth = \"eap\" #!\npsk =", 1), `auth = "eap" is not valid; want "psk", "pubkey" or "pke"`, nil},
+		{"auth enum", strings.Replace(minimal, "psk =", "auth = \"eap\" #!\npsk =", 1), `auth = "eap" is not valid; want "psk", "pubkey", "pke", "pke-revised" or "pke-original"`, nil},
 		{"psk and psk_file", strings.Replace(minimal, "psk =", "psk_file = \"secrets/b.psk\" #!\npsk =", 1), "set psk or psk_file, not both", map[string]string{"secrets/b.psk": testPSK}},
 		{"no psk", strings.Replace(hdrMarked, `psk = "@PSK@"`, "", 1) + "", `auth = "psk" needs psk or psk_file`, nil},
 		{"psk_file mode", strings.Replace(minimal, `psk = "@PSK@"`, `psk_file = "secrets/x.open" #!`, 1), "psk_file secrets/x.open is readable by group/other (mode 0644); chmod 600 it", map[string]string{"secrets/x.open": testPSK}},

@@ -29,8 +29,6 @@ var notImplemented = map[feature]bool{
 	featIKEv2:      true,
 	featMOBIKE:     true,
 	featEAP:        true,
-	featPubkey:     true,
-	featPKE:        true,
 	featXAUTH:      true,
 	featVIPsIKEv1:  true,
 	featVIPsIKEv2:  true,

@@ -413,7 +413,7 @@ var featureExamples = map[feature]string{
 	featMOBIKE:     conn("version = 2\nmobike = true #!"),
 	featEAP:        connAuth(strings.Replace(eapClient, `eap = "mschapv2"`, `eap = "mschapv2" #!`, 1)),
 	featPubkey:     connAuth(strings.Replace(pubkeyAuth, `auth = "pubkey"`, `auth = "pubkey" #!`, 1)),
-	featPKE:        "[daemon]\ninsecure_algorithms = true\n" + connAuth(strings.Replace(pubkeyAuth, `auth = "pubkey"`, `auth = "pke" #!`, 1)),
+	featPKE:        "[daemon]\ninsecure_algorithms = true\n" + connAuth(strings.Replace(strings.Replace(pubkeyAuth, `auth = "pubkey"`, `auth = "pke" #!`, 1), `cacerts = ["ca.pem"]`, `remote_cert = "c.pem"`, 1)),
 	featXAUTH:      conn("xauth = \"client\" #!\nxauth_id = \"alice\"\npassword_file = \"private/p.pass\""),
 	featVIPsIKEv1:  conn(`vips = ["0.0.0.0"] #!`),
 	featVIPsIKEv2:  conn("version = 2\nvips = [\"0.0.0.0\"] #!"),

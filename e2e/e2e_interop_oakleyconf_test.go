@@ -53,6 +53,15 @@ type ikeSite struct {
 	RemotePort     int
 	RemoteNATTPort int
 	Children       []ikeChild
+
+	// Certificates (auth = "pubkey" / "pke"); file paths as written into the TOML.
+	Auth          string // "" = "psk"
+	Cert, Key     string
+	CACerts, CRLs []string
+	RemoteCert    string
+	SendCert      string
+	Fragmentation string
+	Extra         string // more lines of the [daemon] table (retransmit_*)
 }
 
 func (s *ikeSite) connName() string {
@@ -88,6 +97,9 @@ func (s *ikeSite) toml(sock string) string {
 	if s.NATTPort != 0 {
 		line("natt_port = %d", s.NATTPort)
 	}
+	if s.Extra != "" {
+		line("%s", s.Extra)
+	}
 	line("\n[device]")
 	line("addresses = [%s]", quoteList(s.Addresses))
 	line("\n[[connection]]")
@@ -101,8 +113,23 @@ func (s *ikeSite) toml(sock string) string {
 	opt("remote_addr", s.RemoteAddr)
 	opt("local_id", s.LocalID)
 	opt("remote_id", s.RemoteID)
-	line(`auth = "psk"`)
-	line("psk = %s", q(s.PSK))
+	if s.Auth == "" || s.Auth == "psk" {
+		line(`auth = "psk"`)
+		line("psk = %s", q(s.PSK))
+	} else {
+		line("auth = %s", q(s.Auth))
+		opt("cert", s.Cert)
+		opt("key", s.Key)
+		if len(s.CACerts) > 0 {
+			line("cacerts = [%s]", quoteList(s.CACerts))
+		}
+		opt("remote_cert", s.RemoteCert)
+		if len(s.CRLs) > 0 {
+			line("crls = [%s]", quoteList(s.CRLs))
+		}
+		opt("send_cert", s.SendCert)
+	}
+	opt("fragmentation", s.Fragmentation)
 	if len(s.Proposals) > 0 {
 		line("proposals = [%s]", quoteList(s.Proposals))
 	}
@@ -274,6 +301,11 @@ type ikeStatus struct {
 			NAT         string `json:"nat"`
 			Established string `json:"established"`
 			DPD         string `json:"dpd"`
+			PeerCert    *struct {
+				Subject     string `json:"subject"`
+				Issuer      string `json:"issuer"`
+				Fingerprint string `json:"sha256"`
+			} `json:"peer_cert"`
 		} `json:"ike_sas"`
 		Children []struct {
 			Name     string   `json:"name"`

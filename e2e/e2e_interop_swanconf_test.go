@@ -8,6 +8,7 @@ package e2e
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -43,6 +44,14 @@ type swanConf struct {
 	Extra       string // more lines inside the connection
 	Children    []swanChild
 	LogLevels   string // charon's filelog levels; "" = "ike=2 cfg=1 knl=1 net=1 enc=1"
+
+	// Certificates: Auth "pubkey" authenticates both ways with LocalCerts (file names in
+	// x509/), and RemoteCerts pins the peer's; Files are written into the swanctl directory
+	// (x509/, x509ca/, x509crl/, private/).
+	Auth        string // "" = psk
+	LocalCerts  string
+	RemoteCerts string
+	Files       map[string][]byte
 }
 
 func (c *swanConf) connName() string {
@@ -78,13 +87,20 @@ func (c *swanConf) render() string {
 		line("    rekey_time = %s", c.RekeyTime)
 	}
 	b.WriteString(c.Extra)
+	auth := or(c.Auth, "psk")
 	line("    local {")
-	line("      auth = psk")
-	line("      id = %s", c.LocalID)
+	line("      auth = %s", auth)
+	line("      id = %s", swanValue(c.LocalID))
+	if c.LocalCerts != "" {
+		line("      certs = %s", c.LocalCerts)
+	}
 	line("    }")
 	line("    remote {")
-	line("      auth = psk")
-	line("      id = %s", c.RemoteID)
+	line("      auth = %s", auth)
+	line("      id = %s", swanValue(c.RemoteID))
+	if c.RemoteCerts != "" {
+		line("      certs = %s", c.RemoteCerts)
+	}
 	line("    }")
 	line("    children {")
 	for _, ch := range c.Children {
@@ -109,6 +125,9 @@ func (c *swanConf) render() string {
 	line("    }")
 	line("  }")
 	line("}")
+	if auth != "psk" {
+		return b.String()
+	}
 	line("secrets {")
 	line("  ike-1 {")
 	line("    id-1 = %s", c.LocalID)
@@ -117,6 +136,14 @@ func (c *swanConf) render() string {
 	line("  }")
 	line("}")
 	return b.String()
+}
+
+// swanValue quotes a value for swanctl.conf when it needs it (a DN: spaces, commas).
+func swanValue(s string) string {
+	if strings.ContainsAny(s, " ,=") {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // swanFor returns the usual strongSwan configuration of a site: the mirror of siteFor.
@@ -153,7 +180,7 @@ func startSwan(t *testing.T, side *ioSide, name string, conf swanConf) *swan {
 	if levels == "" {
 		levels = "ike=2 cfg=1 knl=1 net=1 enc=1"
 	}
-	c, err := l.StartCharon(string(side.ns), name, conf.render(), nil, levels)
+	c, err := l.StartCharon(string(side.ns), name, conf.render(), conf.Files, levels)
 	if err != nil {
 		t.Fatalf("starting charon in %s: %v", side.ns, err) // (its swanctl.conf holds the PSK)
 	}

@@ -28,6 +28,7 @@ type (
 	ConnStatus  = core.ConnStatus
 	IKESAStatus = core.IKESAStatus
 	ChildStatus = core.ChildStatus
+	CertInfo    = core.CertInfo
 )
 
 // Identity constructors and types, for the daemon.
