@@ -17,6 +17,7 @@ const (
 	outboundSwitchDelay = 1 * time.Second // rekey initiator: new outbound SA used this long after QM3 at the latest
 	amSettle            = 50 * time.Millisecond
 	maxResponderQMs     = 16 // Quick Modes a peer may have in progress with us per ISAKMP SA
+	recentMIDs          = 64 // Phase 2 / Informational message IDs remembered per ISAKMP SA (replays)
 )
 
 // defaultIKE are the IKE proposals of a connection that names none.
