@@ -84,3 +84,9 @@ test-packages:
 	$(PKGENV) packaging/test-windows.sh $(CI_DIST)
 	python3 packaging/check_examples.py $(CI_DIST)/oakley_linux_$$($(GO) env GOARCH)
 	$(PKGENV) packaging/test-container.sh $(CI_DIST)
+
+# The in-process IKE engine against strongSwan through the shared interop harness (root;
+# the e2e suite covers the same through the binary in `make test`).
+SWAN_HARNESS ?= ../shared/interop/strongswan
+interop-harness:
+	OAKLEY_SWAN_HARNESS=$(abspath $(SWAN_HARNESS)) $(GO) test -count=1 -v -run 'TestStrongSwanInterop' ./ike/
