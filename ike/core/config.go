@@ -67,6 +67,8 @@ type Connection struct {
 	// algorithms; the protocols check the rest, e.g. an Aggressive Mode PSK responder).
 	InsecureAlgorithms bool
 
+	Credentials // auth = "pubkey": certificates and trust (credentials.go)
+
 	Children []*Child
 }
 
@@ -143,6 +145,14 @@ func validate(c *Connection) error {
 	case "", "psk":
 		if len(c.PSK) == 0 {
 			return bad("no pre-shared key")
+		}
+	case "pubkey":
+		// IKEv2 signs with certificates; IKEv1's certificate authentication comes separately.
+		if c.Version != 2 {
+			return bad("auth = %q is not implemented for IKE version %d", c.Auth, c.Version)
+		}
+		if err := validateCredentials(c); err != nil {
+			return err
 		}
 	default:
 		return bad("auth = %q is not implemented", c.Auth)
