@@ -70,7 +70,9 @@ func (l *loader) authentication(t *table, c *Connection) {
 		}
 	case "pubkey", "pke":
 		if c.Auth == "pubkey" {
-			l.refuseUnimplemented(featPubkey, t.keyLine("auth"))
+			if c.Version == 1 {
+				l.refuseUnimplemented(featPubkey, t.keyLine("auth"))
+			}
 		} else {
 			l.refuseUnimplemented(featPKE, t.keyLine("auth"))
 			if c.Version != 1 {

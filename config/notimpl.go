@@ -13,7 +13,7 @@ const (
 	featIKEv2      feature = iota + 1 // version = 2
 	featMOBIKE                        // mobike = true (RFC 4555)
 	featEAP                           // eap = "mschapv2" | "tls" (RFC 7296 §2.16)
-	featPubkey                        // auth = "pubkey" (certificate signatures)
+	featPubkey                        // auth = "pubkey" (certificate signatures) with IKEv1
 	featPKE                           // auth = "pke" (IKEv1 public-key encryption)
 	featXAUTH                         // xauth = "client" | "server"
 	featVIPsIKEv1                     // vips on an IKEv1 connection (Mode Config client)
@@ -26,7 +26,6 @@ const (
 // whoever implements a feature in the daemon deletes that feature's line here (the test
 // TestNotImplemented then checks that its example configuration is accepted instead).
 var notImplemented = map[feature]bool{
-	featIKEv2:      true,
 	featMOBIKE:     true,
 	featEAP:        true,
 	featPubkey:     true,
@@ -43,7 +42,7 @@ var featureText = map[feature]string{
 	featIKEv2:      "IKEv2 is not implemented yet; use version = 1",
 	featMOBIKE:     "mobike (RFC 4555) is not implemented yet",
 	featEAP:        "eap (IKEv2 EAP authentication) is not implemented yet",
-	featPubkey:     `auth = "pubkey" (certificate signatures) is not implemented yet; use auth = "psk"`,
+	featPubkey:     `auth = "pubkey" (certificate signatures) with IKEv1 is not implemented yet; use version = 2 or auth = "psk"`,
 	featPKE:        `auth = "pke" (IKEv1 public-key encryption) is not implemented yet; use auth = "psk"`,
 	featXAUTH:      "xauth (IKEv1 XAUTH) is not implemented yet",
 	featVIPsIKEv1:  "vips with IKEv1 (Mode Config) is not implemented yet",

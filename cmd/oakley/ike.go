@@ -15,6 +15,7 @@ import (
 	"oakley/config"
 	"oakley/esp"
 	"oakley/ike"
+	"oakley/ike/pki"
 )
 
 // ikeAvailable says whether this build carries the IKE engine (the demo uses it when so).
@@ -42,8 +43,9 @@ func childMode(ch *config.Child) esp.Mode {
 	return esp.Tunnel
 }
 
-// ikeConnection converts a configured connection for the engine.
-func (d *daemon) ikeConnection(c *config.Connection) *ike.Connection {
+// ikeConnection converts a configured connection for the engine, loading its certificates
+// and trust (auth = "pubkey").
+func (d *daemon) ikeConnection(c *config.Connection) (*ike.Connection, error) {
 	ic := &ike.Connection{
 		Name: c.Name, Version: uint8(c.Version), Aggressive: c.Aggressive,
 		LocalAddr: c.LocalIP, RemoteAddr: c.RemoteIP,
@@ -63,7 +65,39 @@ func (d *daemon) ikeConnection(c *config.Connection) *ike.Connection {
 			ReplayWindow: ch.ReplayWindow, StartAction: ch.StartAction,
 		})
 	}
-	return ic
+	if err := ikeCredentials(ic, c); err != nil {
+		return nil, err
+	}
+	return ic, nil
+}
+
+// ikeCredentials loads cert/key, cacerts/remote_cert/crls and send_cert of a connection with
+// auth = "pubkey" (CONFIG.md), and passes fragmentation on.
+func ikeCredentials(ic *ike.Connection, c *config.Connection) error {
+	ic.Fragmentation = c.Fragmentation
+	sc, err := pki.ParseSendCert(c.SendCert)
+	if err != nil {
+		return fmt.Errorf("connection %q: %w", c.Name, err)
+	}
+	ic.SendCert = sc
+	if c.Auth != "pubkey" {
+		return nil
+	}
+	if c.Cert != "" && c.Key != "" {
+		if ic.Creds, err = pki.LoadCredentials(c.Cert, c.Key); err != nil {
+			return fmt.Errorf("connection %q: %w", c.Name, err)
+		}
+	}
+	if len(c.CACerts) > 0 || c.RemoteCert != "" {
+		if ic.Trust, err = pki.LoadTrust(c.CACerts, c.RemoteCert, c.CRLs); err != nil {
+			return fmt.Errorf("connection %q: %w", c.Name, err)
+		}
+		if ic.Creds != nil {
+			// CAs a CERTREQ may name although our chain file stops below them.
+			ic.Creds = ic.Creds.WithCAs(ic.Trust.Anchors())
+		}
+	}
+	return nil
 }
 
 func (d *daemon) startIKE(ctx context.Context) error {
@@ -74,7 +108,11 @@ func (d *daemon) startIKE(ctx context.Context) error {
 			continue
 		}
 		r.conns[c.Name] = true
-		conns = append(conns, d.ikeConnection(c))
+		ic, err := d.ikeConnection(c)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, ic)
 	}
 	if len(conns) == 0 {
 		return nil
