@@ -35,12 +35,18 @@ type ikeSite struct {
 	IKEPort, NATTPort int
 
 	Conn           string // connection name, "" = "peer"
+	Version        int    // IKE version, 0 = 1
 	Aggressive     bool
 	LocalAddr      string
 	RemoteAddr     string
 	LocalID        string
 	RemoteID       string
 	PSK            string
+	Auth           string // "" = psk; "pubkey" uses Cert, Key, CACerts
+	Cert, Key      string // file names in Files
+	CACerts        []string
+	SendCert       string
+	Files          map[string][]byte // written beside the configuration (keys 0600)
 	Proposals      []string
 	RekeyTime      string
 	DPDDelay       string // "" = "0s" (off), so that only the tests about DPD see it
@@ -91,7 +97,11 @@ func (s *ikeSite) toml(sock string) string {
 	line("\n[[connection]]")
 	line("name = %s", q(s.connName()))
 	line(`keying = "ike"`)
-	line("version = 1")
+	if s.Version == 0 {
+		line("version = 1")
+	} else {
+		line("version = %d", s.Version)
+	}
 	if s.Aggressive {
 		line("aggressive = true")
 	}
@@ -99,8 +109,18 @@ func (s *ikeSite) toml(sock string) string {
 	opt("remote_addr", s.RemoteAddr)
 	opt("local_id", s.LocalID)
 	opt("remote_id", s.RemoteID)
-	line(`auth = "psk"`)
-	line("psk = %s", q(s.PSK))
+	if s.Auth == "pubkey" {
+		line(`auth = "pubkey"`)
+		opt("cert", s.Cert)
+		opt("key", s.Key)
+		if len(s.CACerts) > 0 {
+			line("cacerts = [%s]", quoteList(s.CACerts))
+		}
+		opt("send_cert", s.SendCert)
+	} else {
+		line(`auth = "psk"`)
+		line("psk = %s", q(s.PSK))
+	}
 	if len(s.Proposals) > 0 {
 		line("proposals = [%s]", quoteList(s.Proposals))
 	}
@@ -182,6 +202,11 @@ func startIKE(t *testing.T, side *ioSide, name string, s ikeSite) *oakley {
 		spec: siteSpec{Socket: sock, ConnName: s.connName(), Keying: "ike", PSK: s.PSK, Children: make([]childSpec, len(s.Children))}}
 	if err := os.WriteFile(o.cfg, []byte(s.toml(sock)), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	for name, data := range s.Files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	o.p = startProc(t, "oakley-"+name, side.ns.args(oakleyBin, "up", "-c", o.cfg)...)
 	t.Cleanup(func() {

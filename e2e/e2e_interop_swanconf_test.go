@@ -30,6 +30,7 @@ type swanChild struct {
 // swanConf is a swanctl.conf with one IKEv1 PSK connection.
 type swanConf struct {
 	Conn        string // "" = "oakley"
+	Version     int    // IKE version, 0 = 1
 	Aggressive  bool
 	Proposals   string // "" = aes256-sha256-modp2048
 	LocalAddrs  string // "" = %any
@@ -37,7 +38,10 @@ type swanConf struct {
 	LocalID     string
 	RemoteID    string
 	PSK         string
-	DPDDelay    string // "" = off
+	Auth        string            // "" = psk; "pubkey": LocalCert, the CA in Files
+	LocalCert   string            // pubkey: the certificate file in x509/
+	Files       map[string][]byte // files in the swanctl directory (x509/, x509ca/, private/...)
+	DPDDelay    string            // "" = off
 	DPDTimeout  string
 	RekeyTime   string // IKEv1: reauthentication
 	Extra       string // more lines inside the connection
@@ -62,8 +66,14 @@ func (c *swanConf) render() string {
 	}
 	line("connections {")
 	line("  %s {", c.connName())
-	line("    version = 1")
-	line("    aggressive = %s", map[bool]string{true: "yes", false: "no"}[c.Aggressive])
+	if c.Version == 0 {
+		line("    version = 1")
+	} else {
+		line("    version = %d", c.Version)
+	}
+	if c.Version != 2 {
+		line("    aggressive = %s", map[bool]string{true: "yes", false: "no"}[c.Aggressive])
+	}
 	line("    proposals = %s", or(c.Proposals, "aes256-sha256-modp2048"))
 	line("    local_addrs = %s", or(c.LocalAddrs, "%any"))
 	line("    remote_addrs = %s", or(c.RemoteAddrs, "%any"))
@@ -77,12 +87,16 @@ func (c *swanConf) render() string {
 		line("    rekey_time = %s", c.RekeyTime)
 	}
 	b.WriteString(c.Extra)
+	auth := or(c.Auth, "psk")
 	line("    local {")
-	line("      auth = psk")
+	line("      auth = %s", auth)
 	line("      id = %s", c.LocalID)
+	if c.LocalCert != "" {
+		line("      certs = %s", c.LocalCert)
+	}
 	line("    }")
 	line("    remote {")
-	line("      auth = psk")
+	line("      auth = %s", auth)
 	line("      id = %s", c.RemoteID)
 	line("    }")
 	line("    children {")
@@ -148,7 +162,7 @@ func startSwan(t *testing.T, side *ioSide, name string, conf swanConf) *swan {
 	if out, err := side.ns.run("ip", "addr", "replace", side.host+"/32", "dev", "lo"); err != nil {
 		t.Fatalf("ip addr replace %s dev lo: %v\n%s", side.host, err, out)
 	}
-	c, err := l.StartCharon(string(side.ns), name, conf.render(), nil, "ike=2 cfg=1 knl=1 net=1 enc=1")
+	c, err := l.StartCharon(string(side.ns), name, conf.render(), conf.Files, "ike=2 cfg=1 knl=1 net=1 enc=1")
 	if err != nil {
 		t.Fatalf("starting charon in %s: %v", side.ns, err) // (its swanctl.conf holds the PSK)
 	}
@@ -310,7 +324,7 @@ func swanNames(f map[string]string) (enc, integ, dh string) {
 	case e == "3DES":
 		enc = "3des"
 	default:
-		enc = strings.ToLower(e)
+		enc = strings.ReplaceAll(strings.ToLower(e), "_", "") // CHACHA20_POLY1305 → chacha20poly1305
 	}
 	integ = map[string]string{
 		"HMAC_SHA1_96": "sha1", "HMAC_SHA2_256_128": "sha256", "HMAC_SHA2_384_192": "sha384",
