@@ -58,7 +58,7 @@ func (sa *ikeSA) sendInit(now time.Time) error {
 		&wire.KeyExchange{Group: sa.dh.Group(), Data: sa.dh.Public()},
 		&wire.Nonce{Data: sa.ni})
 	payloads = append(payloads, sa.natNotifies(wire.SPI{})...)
-	if cfg.Auth == "pubkey" {
+	if cfg.Auth == "pubkey" && !sa.p.hooks.noSigHash {
 		payloads = append(payloads, hashAlgsNotify())
 	}
 	m, err := wire.EncodeMessage(wire.Header{SPIi: sa.spiI, Exchange: wire.ExchangeIKESAInit, Flags: wire.FlagInitiator}, payloads)
@@ -408,7 +408,7 @@ func (sa *ikeSA) respondInit(now time.Time, d *core.Datagram, h wire.Header, m *
 	if req := sa.certReqData(); req != nil {
 		payloads = append(payloads, &wire.CertificateRequest{Encoding: wire.CertX509Signature, Data: req})
 	}
-	if sa.anyPubkey() {
+	if sa.anyPubkey() && !p.hooks.noSigHash {
 		payloads = append(payloads, hashAlgsNotify())
 	}
 	resp, err := wire.EncodeMessage(wire.Header{SPIi: sa.spiI, SPIr: sa.spiR, Exchange: wire.ExchangeIKESAInit, Flags: wire.FlagResponse}, payloads)

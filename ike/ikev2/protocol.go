@@ -29,6 +29,8 @@ type testHooks struct {
 	spi   func() wire.SPI
 	nonce func() []byte
 	dh    func(group uint16) (keyExchange, error)
+	// noSigHash: do not announce SIGNATURE_HASH_ALGORITHMS (a pre-RFC 7427 peer).
+	noSigHash bool
 }
 
 // firstKey names a responder's half-open SA by what its IKE_SA_INIT request carried, so a
