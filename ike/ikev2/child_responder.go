@@ -3,8 +3,8 @@ package ikev2
 // Child SAs as responder (RFC 7296 §1.3, §2.9, §2.17, §2.25): choose the configured child by
 // the proposed traffic selectors (or, for a rekey, the pair REKEY_SA names), a proposal,
 // narrow the selectors, install the pair, and answer. The pair's inbound SA takes traffic at
-// once; we send on it when the initiator is seen using it, when the pair it replaces is
-// deleted, or after outboundSwitchFallback. A refusal is a notification in the response:
+// once; a new child sends at once, a rekeyed one when the initiator is seen using it, when
+// the pair it replaces is deleted, or after outboundSwitchFallback. A refusal is a notification in the response:
 // TS_UNACCEPTABLE, NO_PROPOSAL_CHOSEN, INVALID_KE_PAYLOAD, CHILD_SA_NOT_FOUND,
 // TEMPORARY_FAILURE.
 
@@ -171,10 +171,9 @@ func (sa *ikeSA) respondChild(now time.Time, c *wire.Chain, inAuth bool) ([]wire
 	resp = append(resp, &wire.TrafficSelectors{Selectors: rmt}, &wire.TrafficSelectors{Responder: true, Selectors: local})
 	return resp, func(now time.Time) {
 		if rekeyOf == nil && !anyBound(ch) {
-			// A new child: nothing sends for the unit yet; the initiator installs the pair
-			// when our response arrives, so we send once it does (or its first packet shows
-			// it has).
-			csa.ActivateLater(now, newChildSwitchDelay)
+			// A new child: nothing else could carry the unit's traffic, so we send on it at
+			// once (a packet that overtakes our response is lost, one held back would be too).
+			csa.Activate(now)
 		} else {
 			csa.ActivateLater(now, outboundSwitchFallback)
 		}

@@ -27,10 +27,6 @@ const (
 	// pair at the first packet the peer sends on it, when the old pair is deleted, or after
 	// this long at the latest (strongSwan switches on the Delete).
 	outboundSwitchFallback = 30 * time.Second
-	// newChildSwitchDelay: the responder of a new child (no older pair to fall back on)
-	// sends on it at the initiator's first packet, or after this long, about the time the
-	// response takes to arrive and be installed.
-	newChildSwitchDelay = 50 * time.Millisecond
 	// amplificationFactor bounds the answer to an unauthenticated IKE_SA_INIT request, as a
 	// multiple of the request's size (the anti-amplification limit of QUIC, RFC 9000 §8).
 	amplificationFactor = 3

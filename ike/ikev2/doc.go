@@ -41,7 +41,7 @@
 //     (the limit QUIC uses against amplification, RFC 9000 §8); refusals are one
 //     notification and keep no state.
 //   - A rekey responder sends on the new pair when the initiator is seen using it, when the
-//     old pair is deleted, or after 30 s; a new child's responder after 50 ms at the latest.
+//     old pair is deleted, or after 30 s; the responder of a new child sends on it at once.
 //     The initiator of a rekey deletes the old pair 3 s after switching (core.RekeyGrace).
 //   - The IKE SA is deleted at once on Delete, Terminate or expiry; the Delete is sent with
 //     the next Message ID even when a request is unanswered, so it is not lost at shutdown.

@@ -412,14 +412,16 @@ func checkKeysMatch(t testing.TB, a, b *core.ChildSA) {
 }
 
 // noLossInvariant checks that whatever SA a node sends on is installed inbound at its peer
-// with the same keys (so no packet could be lost).
+// with the same keys (so no packet could be lost). A unit's first pair is exempt: its
+// responder sends at once, before its response reaches the initiator, since nothing else
+// could carry the traffic.
 func noLossInvariant(t testing.TB, n *lnet) func() {
 	return func() {
 		for _, from := range n.nodes {
 			for _, cs := range from.core.Conns() {
 				for _, ch := range cs.Children {
 					b := ch.Policy.Binding()
-					if b == nil {
+					if b == nil || len(ch.SAs) == 1 && from.ctr.Get(core.CtrChildRekeys) == 0 && from.ctr.Get(core.CtrChildEstablished) <= uint64(len(cs.Children)) {
 						continue
 					}
 					found := false
