@@ -286,7 +286,19 @@ func (sa *ikeSA) respond(now time.Time, d *core.Datagram, h wire.Header, payload
 // verifies (a peer may re-encrypt). The answer goes only to the address the SA knows.
 func (sa *ikeSA) answerRetransmission(now time.Time, d *core.Datagram, h wire.Header) {
 	if _, seen := sa.replies.Lookup(d.Hash); !seen {
-		if m, err := sa.open(d, h); err != nil || m == nil {
+		if h.NextPayload == wire.PayloadSKF {
+			// RFC 7383 §2.6.1: a retransmitted fragmented request is answered again; its
+			// fragments are verified, not stored, and the first one triggers the answer.
+			f, err := wire.DecodeFragment(d.Raw, sa.keys.in)
+			if err != nil {
+				sa.p.Ctr.Inc(core.CtrDecryptFailures)
+				return
+			}
+			if f.Number != 1 {
+				sa.p.Ctr.Inc(core.CtrDuplicates)
+				return
+			}
+		} else if m, err := sa.open(d, h); err != nil || m == nil {
 			sa.p.Ctr.Inc(core.CtrUnexpected)
 			return
 		}
