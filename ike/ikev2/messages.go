@@ -238,6 +238,9 @@ func (sa *ikeSA) handleRequest(now time.Time, d *core.Datagram, h wire.Header) {
 			sa.p.Ctr.Inc(core.CtrUnexpected)
 			return
 		}
+		// The initiator proved it receives at its address: under a flood of first
+		// messages its half-open entry is evicted last (core/halfopen.go).
+		sa.p.Answered(sa.HalfOpen)
 		resp, after = sa.handleAuthRequest(now, d, m)
 	case wire.ExchangeCreateChildSA:
 		if sa.state != stEstablished && sa.state != stRekeyed {
