@@ -206,12 +206,13 @@ func (sa *ikeSA) establish(now time.Time) {
 	sa.EstablishedAt = now
 	sa.LastRecv = now
 	cfg := sa.Conn.Cfg
-	sa.lifetime, _ = cfg.Lifetime()
-	sa.expiresAt = now.Add(sa.lifetime)
-	sa.p.Timers.Arm(sa.expireTimer, sa.expiresAt)
 	// IKEv2 negotiates no lifetime (§2.8): each side rekeys at its own rekey_time (with
-	// jitter, so both sides rarely start at once), before its own hard limit.
-	if _, rekey := cfg.Lifetime(); rekey {
+	// jitter, so both sides rarely start at once), before its own hard limit of rekey_time
+	// + 10%. rekey_time = 0: never rekeyed, never expired.
+	if life, rekey := cfg.Lifetime(); rekey {
+		sa.lifetime = life
+		sa.expiresAt = now.Add(sa.lifetime)
+		sa.p.Timers.Arm(sa.expireTimer, sa.expiresAt)
 		at := min(cfg.RekeyTime, sa.lifetime*9/10)
 		sa.rekeyAt = now.Add(sa.p.Jitter(at, 0.05))
 		sa.p.Timers.Arm(sa.rekeyTimer, sa.rekeyAt)

@@ -177,7 +177,7 @@ func (r *ikeRekey) failed(now time.Time, err error) {
 		if errors.Is(err, ErrTemporary) {
 			delay = retryTemporary + sa.p.Jitter(retryTemporary, 1)
 		}
-		if at := now.Add(delay); at.Before(sa.expiresAt) {
+		if at := now.Add(delay); sa.expiresAt.IsZero() || at.Before(sa.expiresAt) {
 			sa.p.Timers.Arm(sa.rekeyTimer, at)
 		}
 	}

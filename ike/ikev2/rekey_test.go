@@ -206,3 +206,26 @@ func TestIKERekeyCollision(t *testing.T) {
 		}
 	}
 }
+
+// TestIKERekeyOnTimer: the connection's rekey_time rekeys the IKE SA again and again, the
+// child stays; rekey_time = 0 never rekeys and never expires.
+func TestIKERekeyOnTimer(t *testing.T) {
+	a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
+	a.RekeyTime, b.RekeyTime = time.Hour, 0
+	a.Children[0].RekeyTime, b.Children[0].RekeyTime = 0, 0
+	n, x, y := pair(t, a, b)
+	n.traffic = true
+	n.afterStep = noLossInvariant(t, n)
+	x.core.Start(n.now)
+	pa, _ := onePair(t, n, x, y)
+	n.runFor(5*time.Hour + time.Minute)
+	if r := x.ctr.Get(core.CtrIKERekeys); r < 4 || y.ctr.Get(core.CtrIKERekeys) < 4 {
+		t.Fatalf("%d IKE rekeys in 5 h with rekey_time 1 h", r)
+	}
+	if p, _ := onePair(t, n, x, y); p != pa || len(x.p.SAs()) != 1 || len(y.p.SAs()) != 1 {
+		t.Fatal("the child or the IKE SA count changed")
+	}
+	if st := currentSA(y, "ba").Status(); st.ExpiresAt != nil || st.ReauthAt != nil {
+		t.Fatalf("rekey_time = 0 side: expires %v, rekey %v", st.ExpiresAt, st.ReauthAt)
+	}
+}
