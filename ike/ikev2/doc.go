@@ -43,8 +43,11 @@
 //   - A rekey responder sends on the new pair when the initiator is seen using it, when the
 //     old pair is deleted, or after 30 s; the responder of a new child sends on it at once.
 //     The initiator of a rekey deletes the old pair 3 s after switching (core.RekeyGrace).
-//   - The IKE SA is deleted at once on Delete, Terminate or expiry; the Delete is sent with
-//     the next Message ID even when a request is unanswered, so it is not lost at shutdown.
+//   - On Terminate, shutdown or expiry the IKE SA leaves the core at once and its Delete
+//     goes out with the next Message ID even when a request of ours is unanswered (waiting
+//     for the window would lose it at shutdown); it is retransmitted until answered.
+//   - rekey_time = 0 neither rekeys nor expires the IKE SA; otherwise it is rekeyed at
+//     rekey_time (with jitter) and expires at rekey_time + 10% (strongSwan's over_time).
 //   - A request unanswered after every retransmission means the peer is dead (§2.4): the
 //     connection's dpd_action applies (core.PeerDead).
 //
