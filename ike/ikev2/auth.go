@@ -145,11 +145,12 @@ func (sa *ikeSA) handleAuthRequest(now time.Time, d *core.Datagram, m *wire.Mess
 	}
 	idi, _ := c.Find(wire.PayloadIDi).(*wire.Identification)
 	auth, _ := c.Find(wire.PayloadAUTH).(*wire.Auth)
-	if idi == nil || auth == nil {
-		return refuse(fail(wire.NotifyInvalidSyntax, ErrMalformed, "IKE_AUTH request without IDi or AUTH"))
+	if idi == nil {
+		return refuse(fail(wire.NotifyInvalidSyntax, ErrMalformed, "IKE_AUTH request without IDi"))
 	}
-	if c.Find(wire.PayloadEAP) != nil || auth == nil {
-		return refuse(fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "EAP is not supported"))
+	if auth == nil {
+		// §2.16: an initiator that wants EAP leaves AUTH out.
+		return refuse(fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "the peer %s wants EAP, which is not supported", idString(idi)))
 	}
 	id, err := peerIdentity(idi)
 	if err != nil {
