@@ -9,7 +9,7 @@ package ikev2
 // KE (PFS) is sent when the child's proposals name a DH group, never in IKE_AUTH (§1.2). The
 // initiator installs the pair when the response arrives and sends on it at once (the
 // responder installed it before answering); the pair a rekey replaces is deleted a moment
-// later (core.RekeyGrace). child_responder.go is the other side.
+// later (retireLater). child_responder.go is the other side.
 
 import (
 	"bytes"
@@ -275,6 +275,43 @@ func (x *childExchange) complete(now time.Time, c *wire.Chain) {
 	}
 	csa.Activate(now)
 	csa.Established(now)
+	if x.rekeyOf != nil {
+		sa.p.Ctr.Inc(core.CtrChildRekeys)
+		sa.retireLater(now, x.rekeyOf)
+	}
+}
+
+// retireLater deletes the pair a rekey of ours replaced (§2.8: the initiator of the rekey
+// deletes the old SA), core.RekeyGrace after we switched to the new one. Its inbound SA stays
+// installed until the peer answers the Delete: the peer may send on the old pair until it
+// processes the Delete (strongSwan switches then), and those packets arrive before the
+// answer.
+func (sa *ikeSA) retireLater(now time.Time, old *core.ChildSA) {
+	t := core.NewTimer("child-retire", func(now time.Time) {
+		if !old.Alive() || old.Current() {
+			return
+		}
+		cur, _ := old.IKE().(*ikeSA)
+		for cur != nil && cur.state == stRekeyed && cur.successor != nil {
+			cur = cur.successor
+		}
+		if cur == nil || cur.state != stEstablished {
+			old.Remove(now, false, fail(0, ErrDeleted, "rekeyed"))
+			return
+		}
+		spi, proto := old.InSPI(), protoOf(old)
+		done := func(now time.Time) { old.Remove(now, false, fail(0, ErrDeleted, "rekeyed")) }
+		cur.p.Ctr.Inc(core.CtrDeletesOut)
+		cur.enqueue(now, &request{exch: wire.ExchangeInformational, what: "INFORMATIONAL (Delete rekeyed child)",
+			build: func(time.Time) ([]wire.Payload, error) {
+				return []wire.Payload{&wire.Delete{Protocol: proto, SPIs: []uint32{spi}}}, nil
+			},
+			onResp: func(now time.Time, _ *wire.Message) error { done(now); return nil },
+			onFail: func(now time.Time, _ error) { done(now) },
+			rebind: func(*ikeSA) {},
+		})
+	})
+	sa.p.Timers.Arm(t, now.Add(core.RekeyGrace))
 }
 
 // finish ends the exchange successfully.
@@ -385,9 +422,8 @@ func (sa *ikeSA) installChild(now time.Time, ch *core.ChildState, p childParams)
 	if ch.Proto == esp.AH {
 		params.Enc = nil
 	}
-	if p.rekeyOf != nil && p.rekeyOf.Alive() {
-		params.RekeyOf = p.rekeyOf
-	}
+	// No params.RekeyOf: the core would delete the old pair itself, retiring its inbound SA
+	// at once; retireLater keeps it until the peer answered the Delete.
 	csa, err := ch.Install(now, params)
 	if err != nil {
 		return nil, err

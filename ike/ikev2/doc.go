@@ -42,7 +42,9 @@
 //     notification and keep no state.
 //   - A rekey responder sends on the new pair when the initiator is seen using it, when the
 //     old pair is deleted, or after 30 s; the responder of a new child sends on it at once.
-//     The initiator of a rekey deletes the old pair 3 s after switching (core.RekeyGrace).
+//     The initiator of a rekey deletes the old pair 3 s after switching (core.RekeyGrace)
+//     and keeps its inbound SA until the peer answers the Delete, so nothing the peer sent
+//     on it before switching is lost.
 //   - On Terminate, shutdown or expiry the IKE SA leaves the core at once and its Delete
 //     goes out with the next Message ID even when a request of ours is unanswered (waiting
 //     for the window would lose it at shutdown); it is retransmitted until answered.
