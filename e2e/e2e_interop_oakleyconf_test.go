@@ -37,12 +37,14 @@ type ikeSite struct {
 	IKEPort, NATTPort int
 
 	Conn           string // connection name, "" = "peer"
+	Version        int    // IKE version, 0 = 1
 	Aggressive     bool
 	LocalAddr      string
 	RemoteAddr     string
 	LocalID        string
 	RemoteID       string
 	PSK            string
+	Files          map[string][]byte // written beside the configuration (keys 0600)
 	Proposals      []string
 	RekeyTime      string
 	DPDDelay       string // "" = "0s" (off), so that only the tests about DPD see it
@@ -105,7 +107,11 @@ func (s *ikeSite) toml(sock string) string {
 	line("\n[[connection]]")
 	line("name = %s", q(s.connName()))
 	line(`keying = "ike"`)
-	line("version = 1")
+	if s.Version == 0 {
+		line("version = 1")
+	} else {
+		line("version = %d", s.Version)
+	}
 	if s.Aggressive {
 		line("aggressive = true")
 	}
@@ -217,6 +223,11 @@ func startIKE(t *testing.T, side *ioSide, name string, s ikeSite) *oakley {
 		spec: siteSpec{Socket: sock, ConnName: s.connName(), Keying: "ike", PSK: s.PSK, Children: make([]childSpec, len(s.Children))}}
 	if err := os.WriteFile(o.cfg, []byte(s.toml(sock)), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	for name, data := range s.Files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	o.p = startProc(t, "oakley-"+name, side.ns.args(oakleyBin, "up", "-c", o.cfg)...)
 	t.Cleanup(func() {

@@ -31,6 +31,7 @@ type swanChild struct {
 // swanConf is a swanctl.conf with one IKEv1 PSK connection.
 type swanConf struct {
 	Conn        string // "" = "oakley"
+	Version     int    // IKE version, 0 = 1
 	Aggressive  bool
 	Proposals   string // "" = aes256-sha256-modp2048
 	LocalAddrs  string // "" = %any
@@ -72,8 +73,14 @@ func (c *swanConf) render() string {
 	}
 	line("connections {")
 	line("  %s {", c.connName())
-	line("    version = 1")
-	line("    aggressive = %s", map[bool]string{true: "yes", false: "no"}[c.Aggressive])
+	if c.Version == 0 {
+		line("    version = 1")
+	} else {
+		line("    version = %d", c.Version)
+	}
+	if c.Version != 2 {
+		line("    aggressive = %s", map[bool]string{true: "yes", false: "no"}[c.Aggressive])
+	}
 	line("    proposals = %s", or(c.Proposals, "aes256-sha256-modp2048"))
 	line("    local_addrs = %s", or(c.LocalAddrs, "%any"))
 	line("    remote_addrs = %s", or(c.RemoteAddrs, "%any"))
@@ -342,7 +349,7 @@ func swanNames(f map[string]string) (enc, integ, dh string) {
 	case e == "3DES":
 		enc = "3des"
 	default:
-		enc = strings.ToLower(e)
+		enc = strings.ReplaceAll(strings.ToLower(e), "_", "") // CHACHA20_POLY1305 → chacha20poly1305
 	}
 	integ = map[string]string{
 		"HMAC_SHA1_96": "sha1", "HMAC_SHA2_256_128": "sha256", "HMAC_SHA2_384_192": "sha384",

@@ -228,7 +228,7 @@ func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies [
 			cs.IKESAs = append(cs.IKESAs, ikeSAStatus{
 				Initiator: sa.Initiator, Cookies: sa.InitiatorCookie + ":" + sa.ResponderCookie,
 				State: sa.State, Peer: sa.Remote, Mode: sa.Mode,
-				Algorithms: fmt.Sprintf("%s-%s-%s", sa.Encryption, sa.Hash, sa.DHGroup),
+				Algorithms: ikeAlgorithms(sa),
 				Auth:       sa.Auth, NAT: strings.Join(facts, ", "), Established: est, Expires: until(sa.ReauthAt), DPD: dpd,
 				PeerCert: peerCert(sa.PeerCert),
 			})
@@ -270,6 +270,22 @@ func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies [
 			st.SAs = append(st.SAs, saReport(ch.InSA, nil, exp), saReport(ch.OutSA, b, exp))
 		}
 	}
+}
+
+// ikeAlgorithms renders an IKE SA's algorithms in proposal syntax: IKEv1 enc-hash-group,
+// IKEv2 enc[-integ]-prf-group (an AEAD has no integrity algorithm).
+func ikeAlgorithms(sa ike.IKESAStatus) string {
+	parts := []string{sa.Encryption, sa.Hash}
+	if sa.Version == 2 {
+		parts = append(parts, sa.PRF)
+	}
+	var out []string
+	for _, p := range append(parts, sa.DHGroup) {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "-")
 }
 
 func policyNamed(ps []*esp.Policy, name string) *esp.Policy {

@@ -157,7 +157,11 @@ func validate(c *Connection) error {
 		if len(c.PSK) == 0 {
 			return bad("no pre-shared key")
 		}
-	case "pubkey", "pke", "pke-revised", "pke-original":
+	case "pubkey":
+	case "pke", "pke-revised", "pke-original":
+		if c.Version == 2 {
+			return bad("auth = %q is IKEv1 only (RFC 2409 public-key encryption)", c.Auth)
+		}
 	default:
 		return bad("auth = %q is not implemented", c.Auth)
 	}
