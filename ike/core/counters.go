@@ -54,6 +54,7 @@ const (
 	CtrHardExpires         = "hard_expires"        // byte/packet hard limits the data plane reported
 	CtrAcquires            = "acquires"            // acquires the data plane reported
 	CtrPoolExhausted       = "pool_exhausted"      // virtual IP requests no pool could serve
+	CtrVirtualIPFailures   = "virtual_ip_failures" // client: virtual IPs requested but not assigned
 	GaugeHalfOpen          = "half_open"           // a gauge: half-open responder IKE SAs right now
 
 	// IKE fragmentation (IKEv1 vendor-ID extension, RFC 7383).
@@ -74,7 +75,7 @@ var counterNames = []string{
 	CtrDPDRequestsOut, CtrDPDRequestsIn, CtrDPDTimeouts, CtrKeepalives, CtrIKEEstablished,
 	CtrIKEFailed, CtrChildEstablished, CtrChildFailed, CtrChildRekeys, CtrIKEReauths, CtrIKERekeys, CtrIKEDuplicates,
 	CtrInstallFailures, CtrUnprotectedDropped, CtrUnsupportedExchange, CtrRepliesMisdirected,
-	CtrExchangesRefused, CtrPairsEvicted, CtrSoftExpires, CtrHardExpires, CtrAcquires, CtrPoolExhausted, GaugeHalfOpen,
+	CtrExchangesRefused, CtrPairsEvicted, CtrSoftExpires, CtrHardExpires, CtrAcquires, CtrPoolExhausted, CtrVirtualIPFailures, GaugeHalfOpen,
 	CtrFragmentsIn, CtrFragmentsOut, CtrFragmentsReassembled, CtrFragmentsDropped, CtrFragmentsExpired,
 	GaugeReassemblies,
 }

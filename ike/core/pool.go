@@ -135,11 +135,16 @@ type Lease struct {
 // honouring the client's requested address when possible. The lease is released when sa
 // dies (Gone).
 func (c *Core) AcquireVirtualIP(sa IKESA, family int, requested netip.Addr) (Lease, error) {
+	return c.AcquireVirtualIPFor(sa, sa.Base().PeerID.String(), family, requested)
+}
+
+// AcquireVirtualIPFor is AcquireVirtualIP for a protocol that names the client's identity
+// itself (IKEv2 leaves SABase.PeerID unset: it handles duplicate SAs its own way).
+func (c *Core) AcquireVirtualIPFor(sa IKESA, id string, family int, requested netip.Addr) (Lease, error) {
 	b := sa.Base()
 	if b.Conn == nil {
 		return Lease{}, fmt.Errorf("%w: no connection", ErrPoolExhausted)
 	}
-	id := b.PeerID.String()
 	for _, name := range b.Conn.Cfg.Pools {
 		p := c.pools[name]
 		if p == nil || p.Family() != family {

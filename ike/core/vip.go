@@ -53,3 +53,35 @@ func (c *Core) withdrawVirtualIPs(sa IKESA) {
 
 // AssignedVirtualIPs returns what the gateway gave this client SA, or nil.
 func (b *SABase) AssignedVirtualIPs() *VirtualIPs { return b.vips }
+
+// TransferVirtualIPs moves what an IKE SA holds (a gateway's leases, a client's assigned
+// virtual IPs) to the SA that replaces it by a rekey (IKEv2 §2.8), so that the old SA's
+// death neither frees the addresses nor withdraws them from the device.
+func (c *Core) TransferVirtualIPs(from, to IKESA) {
+	fb, tb := from.Base(), to.Base()
+	for _, l := range fb.leases {
+		if pl := l.Pool.inUse[l.Addr]; pl != nil && pl.sa == from {
+			pl.sa = to
+		}
+		tb.leases = append(tb.leases, l)
+	}
+	fb.leases = nil
+	if fb.vips != nil {
+		tb.vips, fb.vips = fb.vips, nil
+	}
+}
+
+// VirtualIPStrings lists an SA's virtual IPs for status: the addresses a gateway leased to
+// the peer, or those a client was assigned.
+func (b *SABase) VirtualIPStrings() []string {
+	var out []string
+	for _, l := range b.leases {
+		out = append(out, l.Addr.String())
+	}
+	if b.vips != nil {
+		for _, a := range b.vips.Addrs {
+			out = append(out, a.String())
+		}
+	}
+	return out
+}

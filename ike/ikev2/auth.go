@@ -11,9 +11,8 @@ package ikev2
 // The responder picks its connection by IDi (and IDr when sent) among the candidates for
 // the initiator's address; a failure to authenticate is AUTHENTICATION_FAILED in the
 // response (responder) or in an INFORMATIONAL (initiator, §2.21.2). A child the responder
-// refuses (TS_UNACCEPTABLE, NO_PROPOSAL_CHOSEN) does not stop the IKE SA (§1.2). A
-// configuration payload exchange (remote access) would be one more step of buildAuthRequest
-// and handleAuthRequest; none is done yet.
+// refuses (TS_UNACCEPTABLE, NO_PROPOSAL_CHOSEN) does not stop the IKE SA (§1.2). The
+// configuration payload of remote access (CP, cp.go) rides in the same exchange.
 
 import (
 	"time"
@@ -56,6 +55,9 @@ func (sa *ikeSA) buildAuthRequest(now time.Time) ([]wire.Payload, error) {
 		return nil, err
 	}
 	payloads = append(payloads, auth)
+	if cp := sa.cpRequest(); cp != nil {
+		payloads = append(payloads, cp)
+	}
 	if !sa.Conn.HasEstablishedPeer(sa) {
 		payloads = append(payloads, wire.NewNotify(wire.NotifyInitialContact, nil))
 	}
@@ -115,6 +117,10 @@ func (sa *ikeSA) handleAuthResponse(now time.Time, m *wire.Message) error {
 	sa.peerID = idr
 	sa.processStatusNotifies(now, c)
 	sa.establish(now)
+	if err := sa.takeCPReply(now, c); err != nil {
+		sa.cpFailed(now, err)
+		return errStop
+	}
 	if fc := sa.first1; fc != nil {
 		sa.first1 = nil
 		fc.completeInAuth(now, c)
@@ -177,7 +183,7 @@ func (sa *ikeSA) handleAuthRequest(now time.Time, d *core.Datagram, m *wire.Mess
 		return refuse(err)
 	}
 	resp = append(resp, ourAuth)
-	childResp, commit := sa.respondChild(now, c, true)
+	childResp, commit := sa.respondAuthChild(now, c, id)
 	resp = append(resp, childResp...)
 	return resp, func(now time.Time) {
 		sa.processStatusNotifies(now, c)

@@ -137,7 +137,7 @@ func (x *childExchange) requestPayloads(now time.Time) ([]wire.Payload, error) {
 
 // childTS are a unit's selectors, or the endpoints in transport mode without any.
 func (sa *ikeSA) childTS(ch *core.ChildState) (local, remote []wire.TrafficSelector) {
-	local, remote = toTS(ch.LocalTS), toTS(ch.RemoteTS)
+	local, remote = toTS(ch.LocalTS), sa.leaseTS(toTS(ch.RemoteTS))
 	if len(local) == 0 {
 		local = []wire.TrafficSelector{hostTS(sa.ourIP())}
 	}

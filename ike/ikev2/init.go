@@ -219,6 +219,7 @@ func (sa *ikeSA) installKeys(k *ikeKeys) error {
 		k.out, k.in = er, ei
 	}
 	sa.keys = k
+	sa.logIKEKeys(k)
 	return nil
 }
 

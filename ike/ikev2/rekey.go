@@ -242,6 +242,7 @@ func (sa *ikeSA) takeOver(now time.Time, n *ikeSA) {
 	}
 	sa.queue = nil
 	sa.successor = n
+	sa.p.TransferVirtualIPs(sa, n)
 	sa.setState(stRekeyed)
 	for _, t := range []*core.Timer{sa.rekeyTimer, sa.expireTimer, sa.keepalive} {
 		sa.p.Timers.Stop(t)

@@ -15,7 +15,7 @@ func (sa *ikeSA) Status() core.IKESAStatus {
 		Created: sa.Created, EstablishedAt: core.TimePtr(sa.EstablishedAt), ReauthAt: core.TimePtr(sa.rekeyAt),
 		ExpiresAt: core.TimePtr(sa.expiresAt), NATT: sa.NATT, NATLocal: sa.nat.local, NATRemote: sa.nat.remote,
 		NATForced: sa.nat.fake, DPD: sa.DPDOn(), DPDPending: sa.DPDPending(), Auth: sa.authDesc,
-		PeerCert: certDesc(sa.peerCert),
+		PeerCert: certDesc(sa.peerCert), VirtualIPs: sa.VirtualIPStrings(),
 	}
 	if sa.Local.IsValid() {
 		s.Local = fmt.Sprintf("%s:%d", sa.Local, sa.ourPort())

@@ -1,0 +1,190 @@
+package ikev2
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"oakley/crypto"
+	"oakley/esp"
+	"oakley/ike/core"
+	"oakley/ike/core/coretest"
+)
+
+// addNodeWith is addNode with a hook on the core's configuration (pools, key log, ...).
+func (n *lnet) addNodeWith(name string, ip netip.Addr, seed byte, tweak func(*core.Config), conns ...*core.Connection) *node {
+	n.t.Helper()
+	lc, obs := observer.New(zap.DebugLevel)
+	nd := &node{name: name, ip: ip, dp: coretest.NewFakeDP(), logs: obs, ctr: core.NewCounters(), used: map[*esp.SA]bool{}}
+	cfg := core.Config{Connections: conns, Dataplane: nd.dp, Rand: coretest.NewSeededRand(seed), Log: zap.New(lc).Named(name),
+		LocalAddrFor: func(netip.Addr) netip.Addr { return ip }, Retransmit: testRetransmit}
+	tweak(&cfg)
+	p := New()
+	c, err := core.New(cfg, nd.ctr, p)
+	if err != nil {
+		n.t.Fatalf("%s: %v", name, err)
+	}
+	nd.core, nd.p = c, p
+	n.nodes = append(n.nodes, nd)
+	return nd
+}
+
+// rwClient is a remote-access client asking for an IPv4 virtual IP.
+func rwClient(t *testing.T, name, id string, local, remote netip.Addr) *core.Connection {
+	return &core.Connection{Version: 2, Name: name, LocalAddr: local, RemoteAddr: remote,
+		LocalID: core.FQDNIdentity(id), RemoteID: core.FQDNIdentity("gw.test"),
+		PSK: testPSK, RekeyTime: 4 * time.Hour, StartAction: "none", Encap: "auto",
+		VIPs: []netip.Addr{netip.IPv4Unspecified()},
+		Children: []*core.Child{{
+			Name: "net", LocalTS: []esp.Selector{sel("0.0.0.0/0")}, RemoteTS: []esp.Selector{sel("198.51.100.0/24")},
+			ESPProposals: props(t, crypto.ProtoESP, "aes128gcm16"), RekeyTime: time.Hour,
+		}},
+	}
+}
+
+// TestConfigPayload: a client gets the gateway's only pool address, its DNS server and split
+// network; both children carry the virtual IP as the client's selector; the key log has the
+// IKE SA's keys (again after an IKE SA rekey, which keeps the lease and the assignment) and
+// the ESP keys. Negative controls: a second client finds the pool exhausted
+// (INTERNAL_ADDRESS_FAILURE, counted on both sides, no child, its IKE SA deleted); when the
+// first client's IKE SA goes, its addresses are withdrawn and the lease freed.
+func TestConfigPayload(t *testing.T) {
+	ipC := netip.MustParseAddr("198.18.0.3")
+	pool, err := core.NewPool("rw", netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.10"),
+		[]netip.Addr{netip.MustParseAddr("203.0.113.53")}, []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := &core.Connection{Version: 2, Name: "gw", LocalAddr: ipB,
+		LocalID: core.FQDNIdentity("gw.test"), RemoteID: core.AnyIdentity,
+		PSK: testPSK, RekeyTime: 4 * time.Hour, StartAction: "none", Encap: "auto", Pools: []string{"rw"},
+		Children: []*core.Child{{
+			Name: "net", LocalTS: []esp.Selector{sel("198.51.100.0/24")}, RemoteTS: []esp.Selector{sel("203.0.113.0/24")},
+			ESPProposals: props(t, crypto.ProtoESP, "aes128gcm16"), RekeyTime: time.Hour,
+		}},
+	}
+	var klA, klB bytes.Buffer
+	var events []core.VirtualIPs
+	var eventsC []core.VirtualIPs
+	n := newLnet(t)
+	x := n.addNodeWith("A", ipA, 1, func(c *core.Config) {
+		c.KeyLog = core.NewKeyLog(&klA)
+		c.OnVirtualIPs = func(v core.VirtualIPs) { events = append(events, v) }
+	}, rwClient(t, "rw", "a.test", ipA, ipB))
+	y := n.addNodeWith("B", ipB, 2, func(c *core.Config) {
+		c.KeyLog = core.NewKeyLog(&klB)
+		c.Pools = []*core.Pool{pool}
+	}, gw)
+	z := n.addNodeWith("C", ipC, 3, func(c *core.Config) {
+		c.OnVirtualIPs = func(v core.VirtualIPs) { eventsC = append(eventsC, v) }
+	}, rwClient(t, "rw", "c.test", ipC, ipB))
+
+	csA, _ := x.core.Conn("rw")
+	csA.BringUp(n.now, csA.Children)
+	n.runUntil(func() bool { return childUp(x, "rw", "net") && childUp(y, "gw", "net") }, time.Minute)
+	vip := netip.MustParseAddr("203.0.113.10")
+	if len(events) != 1 || !events[0].Up || len(events[0].Addrs) != 1 || events[0].Addrs[0] != vip ||
+		len(events[0].DNS) != 1 || events[0].DNS[0] != netip.MustParseAddr("203.0.113.53") ||
+		len(events[0].Split) != 1 || events[0].Split[0] != netip.MustParsePrefix("198.51.100.0/24") || events[0].Gateway != ipB {
+		t.Fatalf("client's virtual IP events: %+v", events)
+	}
+	ca, cb := unit(x, "rw", "net").Newest(), unit(y, "gw", "net").Newest()
+	checkKeysMatch(t, ca, cb)
+	if l := ca.Params().LocalTS; len(l) != 1 || l[0].Prefix != netip.PrefixFrom(vip, 32) {
+		t.Fatalf("client child's local selectors %v, want the virtual IP", l)
+	}
+	if r := cb.Params().RemoteTS; len(r) != 1 || r[0].Prefix != netip.PrefixFrom(vip, 32) {
+		t.Fatalf("gateway child's remote selectors %v, want the lease", r)
+	}
+	for _, nd := range []*node{x, y} {
+		if st := currentSA(nd, map[*node]string{x: "rw", y: "gw"}[nd]).Status(); len(st.VirtualIPs) != 1 || st.VirtualIPs[0] != vip.String() {
+			t.Fatalf("%s: status virtual IPs %v", nd.name, st.VirtualIPs)
+		}
+	}
+	if pool.InUse() != 1 {
+		t.Fatalf("pool in use %d", pool.InUse())
+	}
+	sa := currentSA(x, "rw")
+	ikeLine := "ikev2_decryption_table " + sa.spiI.String() + "," + sa.spiR.String() + ","
+	for name, kl := range map[string]string{"A": klA.String(), "B": klB.String()} {
+		if !strings.Contains(kl, ikeLine) || !strings.Contains(kl, `"AES-GCM-128 with 16 octet ICV [RFC5282]"`) {
+			t.Fatalf("%s's key log lacks the IKE SA:\n%s", name, kl)
+		}
+		if strings.Count(kl, "esp_sa ") != 2 {
+			t.Fatalf("%s's key log has %d ESP SAs, want 2:\n%s", name, strings.Count(kl, "esp_sa "), kl)
+		}
+	}
+	if a, b := klA.String(), klB.String(); a[strings.Index(a, ikeLine):strings.Index(a, ikeLine)+200] != b[strings.Index(b, ikeLine):strings.Index(b, ikeLine)+200] {
+		t.Fatal("the two sides log different IKE keys")
+	}
+
+	// IKE SA rekey: the new SA holds the lease and the assignment; its keys are logged.
+	sa.Rekey(n.now)
+	n.runUntil(func() bool { s := currentSA(x, "rw"); return s != nil && s != sa && s.state == stEstablished }, time.Minute)
+	n.runFor(time.Minute)
+	sa2 := currentSA(x, "rw")
+	if strings.Count(klA.String(), "ikev2_decryption_table ") != 2 || !strings.Contains(klA.String(), sa2.spiI.String()+","+sa2.spiR.String()) {
+		t.Fatalf("key log after the IKE SA rekey:\n%s", klA.String())
+	}
+	if len(events) != 1 || pool.InUse() != 1 || len(sa2.VirtualIPStrings()) != 1 || len(currentSA(y, "gw").VirtualIPStrings()) != 1 {
+		t.Fatalf("after the IKE SA rekey: events %+v, pool in use %d", events, pool.InUse())
+	}
+
+	// Negative control: the pool's only address is taken.
+	csC, _ := z.core.Conn("rw")
+	csC.BringUp(n.now, csC.Children)
+	n.runFor(time.Minute)
+	if childUp(z, "rw", "net") || len(eventsC) != 0 {
+		t.Fatalf("the second client got a child or a virtual IP from an exhausted pool: %+v", eventsC)
+	}
+	if e := unit(z, "rw", "net").LastError; !errors.Is(e, ErrNoVirtualIP) || !strings.Contains(e.Error(), "INTERNAL_ADDRESS_FAILURE") {
+		t.Fatalf("second client's child error: %v", e)
+	}
+	if y.ctr.Get(core.CtrPoolExhausted) != 1 || z.ctr.Get(core.CtrVirtualIPFailures) != 1 {
+		t.Fatalf("pool_exhausted %d, virtual_ip_failures %d", y.ctr.Get(core.CtrPoolExhausted), z.ctr.Get(core.CtrVirtualIPFailures))
+	}
+	if csC.Current() != nil {
+		t.Fatal("the second client kept its IKE SA without a virtual IP")
+	}
+	if !childUp(x, "rw", "net") || pool.InUse() != 1 {
+		t.Fatal("the first client lost its child or lease")
+	}
+
+	// Negative control: when the IKE SA goes, the client withdraws, the gateway frees.
+	csA.Terminate(n.now, errors.New("test"))
+	n.runFor(time.Minute)
+	if len(events) != 2 || events[1].Up || len(events[1].Addrs) != 1 || events[1].Addrs[0] != vip {
+		t.Fatalf("events after terminate: %+v", events)
+	}
+	if pool.InUse() != 0 {
+		t.Fatalf("pool in use %d after the client left", pool.InUse())
+	}
+}
+
+// TestConfigPayloadNoPool: a gateway whose connection names no pools ignores the
+// CFG_REQUEST; the client, which got no address, fails clearly and deletes the IKE SA.
+func TestConfigPayloadNoPool(t *testing.T) {
+	a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
+	a.StartAction, a.VIPs = "none", []netip.Addr{netip.IPv4Unspecified()}
+	a.Children[0].LocalTS = []esp.Selector{sel("0.0.0.0/0")}
+	b.Children[0].RemoteTS = []esp.Selector{sel("0.0.0.0/0")}
+	n, x, _ := pair(t, a, b)
+	cs, _ := x.core.Conn("ab")
+	cs.BringUp(n.now, cs.Children)
+	n.runFor(time.Minute)
+	if childUp(x, "ab", "net") || cs.Current() != nil {
+		t.Fatal("the client kept a child or IKE SA without a virtual IP")
+	}
+	if e := unit(x, "ab", "net").LastError; !errors.Is(e, ErrNoVirtualIP) {
+		t.Fatalf("client's child error: %v", e)
+	}
+	if x.ctr.Get(core.CtrVirtualIPFailures) != 1 {
+		t.Fatalf("virtual_ip_failures %d", x.ctr.Get(core.CtrVirtualIPFailures))
+	}
+}
