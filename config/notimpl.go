@@ -30,9 +30,7 @@ var notImplemented = map[feature]bool{
 	featEAP:        true,
 	featXAUTH:      true,
 	featVIPsIKEv1:  true,
-	featVIPsIKEv2:  true,
 	featPoolsIKEv1: true,
-	featPoolsIKEv2: true,
 }
 
 // featureText names a feature in the refusal, with a hint where there is an alternative.

@@ -172,7 +172,9 @@ func Open(opts Options, log *zap.Logger) (*TUN, error) {
 		events:  make(chan Event, 16),
 		evDone:  make(chan struct{}),
 	}
-	if len(opts.PolicyRoutes) > 0 {
+	if len(opts.PolicyRoutes) > 0 || opts.FwMark != 0 && opts.Table != 0 {
+		// A mark and table without routes yet: UpdateRoutes may add policy routes later
+		// (the routes of virtual IPs).
 		t.policyTable, t.policyMark = opts.Table, opts.FwMark
 	}
 	go t.forwardEvents(dev.Events())

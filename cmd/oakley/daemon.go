@@ -52,6 +52,7 @@ type daemon struct {
 	fwmark  uint32
 	hasRaw  bool     // the data plane has raw ESP/AH sockets (encap = "raw" or "auto")
 	keylog  *os.File // OAKLEY_KEYLOG, closed at stop
+	vips    *vipState
 
 	pathMu  sync.Mutex
 	pathMTU map[netip.Addr]int
@@ -86,6 +87,7 @@ func (c *childRuntime) name() string { return c.conn.Name + "/" + c.child.Name }
 
 func startDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, opts daemonOptions) (d *daemon, err error) {
 	d = &daemon{cfg: cfg, log: log, opts: opts, started: time.Now(), pathMTU: map[netip.Addr]int{}, manualErrors: map[string]string{}}
+	d.vips = newVIPState(d)
 	defer func() {
 		if err != nil {
 			d.stop()
@@ -231,7 +233,8 @@ func (d *daemon) openDevice() error {
 		opts := tun.Options{Name: cfg.Device.Name, MTU: mtu, Addresses: cfg.Device.Addresses, Offload: cfg.Device.Offload}
 		if cfg.Device.Routes {
 			opts.Routes, opts.PolicyRoutes = d.routes(cfg)
-			if len(opts.PolicyRoutes) > 0 {
+			if len(opts.PolicyRoutes) > 0 || hasVIPs(cfg) {
+				// Virtual IPs are routed by policy routes added when they are assigned.
 				opts.FwMark, opts.Table = tun.FwMark, tun.Table
 				d.fwmark = tun.FwMark
 			}
@@ -264,12 +267,17 @@ func hasIPv6(cfg *config.Config) bool {
 }
 
 // routes lists what to route through the device: every child's remote traffic selectors,
-// planned by tun (policy routes for those that would capture a peer's own address).
+// planned by tun (policy routes for those that would capture a peer's own address), and the
+// routes of the virtual IPs in force (vip.go). A connection that asks for virtual IPs is
+// routed only while it has them.
 func (d *daemon) routes(cfg *config.Config) (plain []netip.Prefix, policy []tun.PolicyRoute) {
 	var specs []tun.RouteSpec
 	var peers []netip.Addr
 	for _, c := range cfg.Connections {
 		peers = append(peers, c.RemoteIP)
+		if c.Keying == "ike" && len(c.VIPs) > 0 {
+			continue
+		}
 		for _, ch := range c.Children {
 			for _, ts := range ch.RemoteTS {
 				s := tun.RouteSpec{Prefix: ts.Prefix, Transport: ch.Mode == "transport"}
@@ -280,7 +288,11 @@ func (d *daemon) routes(cfg *config.Config) (plain []netip.Prefix, policy []tun.
 			}
 		}
 	}
-	return tun.PlanRoutes(specs, peers)
+	plain, policy = tun.PlanRoutes(specs, peers)
+	if d.vips != nil {
+		policy = append(policy, d.vips.routes(cfg)...)
+	}
+	return plain, policy
 }
 
 func (d *daemon) deviceName() string {
@@ -449,6 +461,7 @@ func (d *daemon) stop() {
 		if d.ike != nil {
 			d.ike.stop(time.Until(deadline))
 		}
+		d.vips.shutdown() // the engine withdrew every virtual IP as it stopped
 		d.reloadMu.Lock() // a reload in flight finishes first; none starts after this
 		d.stopped = true
 		d.reloadMu.Unlock()

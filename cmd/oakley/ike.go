@@ -58,6 +58,7 @@ func (d *daemon) ikeConnection(c *config.Connection) (*ike.Connection, error) {
 		DPDDelay: c.DPDDelay, DPDTimeout: c.DPDTimeout, DPDAction: c.DPDAction,
 		StartAction: c.StartAction, Encap: c.Encap,
 		InsecureAlgorithms: d.cfg.Daemon.InsecureAlgorithms,
+		VIPs:               c.VIPs, Pools: c.Pools,
 	}
 	for _, ch := range c.Children {
 		ic.Children = append(ic.Children, &ike.Child{
@@ -127,6 +128,14 @@ func (d *daemon) startIKE(ctx context.Context) error {
 	cfg.Connections, cfg.Dataplane, cfg.Log = conns, d.dp, r.log
 	cfg.IKEPort, cfg.NATTPort = d.cfg.Daemon.IKEPort, d.cfg.Daemon.NATTPort
 	cfg.PathMTU = d.pathMTUFor
+	for _, p := range d.cfg.Pools {
+		pool, err := core.NewPool(p.Name, p.First, p.Last, p.DNS, p.Split)
+		if err != nil {
+			return err
+		}
+		cfg.Pools = append(cfg.Pools, pool)
+	}
+	cfg.OnVirtualIPs = d.vips.event
 	if path := os.Getenv("OAKLEY_KEYLOG"); path != "" {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
@@ -230,7 +239,7 @@ func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies [
 				State: sa.State, Peer: sa.Remote, Mode: sa.Mode,
 				Algorithms: ikeAlgorithms(sa),
 				Auth:       sa.Auth, NAT: strings.Join(facts, ", "), Established: est, Expires: until(sa.ReauthAt), DPD: dpd,
-				PeerCert: peerCert(sa.PeerCert),
+				PeerCert: peerCert(sa.PeerCert), VirtualIPs: sa.VirtualIPs,
 			})
 		}
 		cs.State = state

@@ -85,6 +85,8 @@ type ikeSAStatus struct {
 	DPD         string `json:"dpd,omitempty"`
 	// PeerCert is the certificate the peer authenticated with (auth = "pubkey" / "pke").
 	PeerCert *peerCertStatus `json:"peer_cert,omitempty"`
+	// VirtualIPs: what the gateway assigned us (vips), or leased to the peer (pools).
+	VirtualIPs []string `json:"virtual_ips,omitempty"`
 }
 
 // peerCertStatus names a peer's certificate: subject, issuer, SHA-256 fingerprint of the DER.
@@ -237,6 +239,9 @@ func (d *daemon) counters() map[string]uint64 {
 		"too_many_segments": s.TooManySegments.Load(), "parallel_batches": s.ParallelBatches.Load(),
 		"batches_out": s.BatchesOut.Load(), "batches_in": s.BatchesIn.Load(),
 	}
+	if d.vips != nil {
+		m["virtual_ip_errors"] = d.vips.errorCount()
+	}
 	return m
 }
 
@@ -297,6 +302,9 @@ func writeStatus(w io.Writer, r *statusReport) {
 			}
 			if s.Expires != "" {
 				fmt.Fprintf(w, ", rekey in %s", s.Expires)
+			}
+			if len(s.VirtualIPs) > 0 {
+				fmt.Fprintf(w, ", virtual IPs %s", strings.Join(s.VirtualIPs, " "))
 			}
 			fmt.Fprintln(w)
 			if pc := s.PeerCert; pc != nil {
