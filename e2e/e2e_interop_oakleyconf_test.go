@@ -64,6 +64,13 @@ type ikeSite struct {
 	SendCert      string
 	Fragmentation string
 	Extra         string // more lines of the [daemon] table (retransmit_*)
+
+	// Remote access: the client's vips, the gateway's pools (names) and its [[pool]] tables
+	// (TOML text); Env is more environment for the daemon (KEY=VALUE, e.g. OAKLEY_KEYLOG).
+	VIPs     []string
+	Pools    []string
+	PoolTOML string
+	Env      []string
 }
 
 func (s *ikeSite) connName() string {
@@ -136,6 +143,12 @@ func (s *ikeSite) toml(sock string) string {
 		opt("send_cert", s.SendCert)
 	}
 	opt("fragmentation", s.Fragmentation)
+	if len(s.VIPs) > 0 {
+		line("vips = [%s]", quoteList(s.VIPs))
+	}
+	if len(s.Pools) > 0 {
+		line("pools = [%s]", quoteList(s.Pools))
+	}
 	if len(s.Proposals) > 0 {
 		line("proposals = [%s]", quoteList(s.Proposals))
 	}
@@ -193,6 +206,9 @@ func (s *ikeSite) toml(sock string) string {
 			line("  life_packets = %d", c.LifePackets)
 		}
 	}
+	if s.PoolTOML != "" {
+		line("\n%s", s.PoolTOML)
+	}
 	return b.String()
 }
 
@@ -229,7 +245,11 @@ func startIKE(t *testing.T, side *ioSide, name string, s ikeSite) *oakley {
 			t.Fatal(err)
 		}
 	}
-	o.p = startProc(t, "oakley-"+name, side.ns.args(oakleyBin, "up", "-c", o.cfg)...)
+	cmd := []string{oakleyBin, "up", "-c", o.cfg}
+	if len(s.Env) > 0 {
+		cmd = append(append([]string{"env"}, s.Env...), cmd...)
+	}
+	o.p = startProc(t, "oakley-"+name, side.ns.args(cmd[0], cmd[1:]...)...)
 	t.Cleanup(func() {
 		if o.p.exited() {
 			return
@@ -317,6 +337,7 @@ type ikeStatus struct {
 				Issuer      string `json:"issuer"`
 				Fingerprint string `json:"sha256"`
 			} `json:"peer_cert"`
+			VirtualIPs []string `json:"virtual_ips"`
 		} `json:"ike_sas"`
 		Children []struct {
 			Name     string   `json:"name"`

@@ -53,6 +53,13 @@ type swanConf struct {
 	LocalCerts  string
 	RemoteCerts string
 	Files       map[string][]byte
+
+	// Pools is a top-level pools section's body (remote access: a connection names a pool
+	// with Extra = "pools = NAME", a client asks with Extra = "vips = 0.0.0.0").
+	Pools string
+	// Tail is more top-level text (strongSwan merges sections of the same name: a second
+	// connections or secrets section adds to the first).
+	Tail string
 }
 
 func (c *swanConf) connName() string {
@@ -132,6 +139,12 @@ func (c *swanConf) render() string {
 	line("    }")
 	line("  }")
 	line("}")
+	if c.Pools != "" {
+		line("pools {")
+		b.WriteString(c.Pools)
+		line("}")
+	}
+	b.WriteString(c.Tail)
 	if auth != "psk" {
 		return b.String()
 	}

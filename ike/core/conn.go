@@ -230,7 +230,7 @@ func (cs *Conn) IKEEstablished(now time.Time, sa IKESA) {
 			if csa.ike != nil {
 				ob = csa.ike.Base()
 			}
-			if ob == nil || !ob.Established() || ob.EstablishedAt.Before(b.EstablishedAt) || csa.ike == b.ReplacesSA {
+			if csa.ike == b.ReplacesSA || (ob == nil || !ob.Established() || ob.EstablishedAt.Before(b.EstablishedAt)) && !cs.RemoteAccess() {
 				csa.ike = sa
 			}
 		}
@@ -318,6 +318,11 @@ func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 	return false
 }
 
+// RemoteAccess reports whether the connection is a gateway handing out virtual IPs: its
+// IKE SAs belong to different clients, so a child never moves from one to another (a rekey
+// of the IKE SA moves its children itself), and goes with its IKE SA.
+func (cs *Conn) RemoteAccess() bool { return len(cs.Cfg.Pools) > 0 }
+
 // Retiring reports whether the core decided to delete the SA (a replaced or duplicate
 // SA kept a moment for messages in flight): it is not rekeyed and carries no new children.
 func (b *SABase) Retiring() bool { return b.retiring }
@@ -339,7 +344,7 @@ func (cs *Conn) IKEGone(now time.Time, sa IKESA, wasEstablished bool, reason err
 			if csa.ike != sa {
 				continue
 			}
-			if next != nil {
+			if next != nil && !cs.RemoteAccess() {
 				csa.ike = next
 				continue
 			}

@@ -139,7 +139,17 @@ func TestConfigPayload(t *testing.T) {
 	// Negative control: the pool's only address is taken.
 	csC, _ := z.core.Conn("rw")
 	csC.BringUp(n.now, csC.Children)
+	moved := false
+	n.afterStep = func() {
+		if x := unit(y, "gw", "net").Newest(); x != nil && x.IKE().Base().Remote.Addr() == ipC {
+			moved = true
+		}
+	}
 	n.runFor(time.Minute)
+	n.afterStep = nil
+	if moved {
+		t.Fatal("the first client's child moved to the second client's IKE SA on the gateway")
+	}
 	if childUp(z, "rw", "net") || len(eventsC) != 0 {
 		t.Fatalf("the second client got a child or a virtual IP from an exhausted pool: %+v", eventsC)
 	}
