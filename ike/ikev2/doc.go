@@ -24,11 +24,18 @@
 //     narrowing (§2.9), TS_UNACCEPTABLE; a range that is not a prefix becomes several
 //     data-plane selectors.
 //   - Keys (keys.go): SKEYSEED and SK_* (§2.14), the rekeyed SKEYSEED (§2.18), child KEYMAT
-//     (§2.17), the octets AUTH covers (§2.15), over crypto.PRF.Plus (prf+, §2.13).
+//     (§2.17), the octets AUTH covers (§2.15), over crypto.PRF.Plus (prf+, §2.13). Every IKE
+//     SA's SK_e/SK_a go to the key log (keylog.go, OAKLEY_KEYLOG) when derived, after a rekey
+//     too; the core logs the children's ESP keys.
+//   - The configuration payload of remote access (cp.go, §2.19, §3.15): a client with vips
+//     sends CFG_REQUEST and gives the CFG_REPLY (addresses, DNS, split networks) to the core;
+//     a gateway with pools leases addresses (core pools), answers CFG_REPLY or
+//     INTERNAL_ADDRESS_FAILURE, and narrows the client's TSi to the lease.
 //
 // Not yet: MOBIKE, sending RFC 7383 fragments (we reassemble the peer's, and so do not
-// announce IKEV2_FRAGMENTATION_SUPPORTED), configuration payloads (virtual IPs; IKE_AUTH has
-// the place for that step), EAP, the key log.
+// announce IKEV2_FRAGMENTATION_SUPPORTED), EAP, CFG_SET/CFG_ACK. A remote-access gateway
+// connection serves one client with a child at a time: the core keeps one SPD entry (one
+// outbound SA) per configured child, so a second client's child would take over the first's.
 //
 // # Choices
 //
