@@ -127,6 +127,9 @@ func (s *vipState) apply(v core.VirtualIPs) {
 		}
 		s.syncRoutes(log)
 		for _, p := range added {
+			if d.tun == nil {
+				break
+			}
 			if err := d.tun.RemoveAddress(p); err != nil {
 				s.failed(log, "removing a virtual IP", err)
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -196,5 +197,63 @@ func TestConfigPayloadNoPool(t *testing.T) {
 	}
 	if x.ctr.Get(core.CtrVirtualIPFailures) != 1 {
 		t.Fatalf("virtual_ip_failures %d", x.ctr.Get(core.CtrVirtualIPFailures))
+	}
+}
+
+// TestConfigPayloadDualStack: a client asking for any IPv4 and a given IPv6 address gets one
+// of each (the IPv6 hint honoured) from two pools, its child's selectors are both leases, and
+// IPv6 DNS and split networks arrive as INTERNAL_IP6_DNS / INTERNAL_IP6_SUBNET. Control: a
+// gateway with only an IPv4 pool serves the IPv4 request and leaves IPv6 out.
+func TestConfigPayloadDualStack(t *testing.T) {
+	for _, both := range []bool{true, false} {
+		p4, _ := core.NewPool("rw", netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.20"), nil, nil)
+		p6, _ := core.NewPool("rw6", netip.MustParseAddr("2001:db8:2::10"), netip.MustParseAddr("2001:db8:2::ff"),
+			[]netip.Addr{netip.MustParseAddr("2001:db8:2::53")}, []netip.Prefix{netip.MustParsePrefix("2001:db8:1::/64")})
+		pools, names := []*core.Pool{p4}, []string{"rw"}
+		if both {
+			pools, names = append(pools, p6), append(names, "rw6")
+		}
+		cl := rwClient(t, "rw", "a.test", ipA, ipB)
+		cl.VIPs = append(cl.VIPs, netip.MustParseAddr("2001:db8:2::42"))
+		cl.Children[0].LocalTS = append(cl.Children[0].LocalTS, sel("::/0"))
+		cl.Children[0].RemoteTS = append(cl.Children[0].RemoteTS, sel("2001:db8:1::/64"))
+		gw := &core.Connection{Version: 2, Name: "gw", LocalAddr: ipB,
+			LocalID: core.FQDNIdentity("gw.test"), RemoteID: core.AnyIdentity,
+			PSK: testPSK, StartAction: "none", Encap: "auto", Pools: names,
+			Children: []*core.Child{{
+				Name: "net", LocalTS: []esp.Selector{sel("198.51.100.0/24"), sel("2001:db8:1::/64")},
+				RemoteTS:     []esp.Selector{sel("203.0.113.0/24"), sel("2001:db8:2::/64")},
+				ESPProposals: props(t, crypto.ProtoESP, "aes128gcm16"),
+			}},
+		}
+		var events []core.VirtualIPs
+		n := newLnet(t)
+		x := n.addNodeWith("A", ipA, 1, func(c *core.Config) { c.OnVirtualIPs = func(v core.VirtualIPs) { events = append(events, v) } }, cl)
+		y := n.addNodeWith("B", ipB, 2, func(c *core.Config) { c.Pools = pools }, gw)
+		cs, _ := x.core.Conn("rw")
+		cs.BringUp(n.now, cs.Children)
+		n.runUntil(func() bool { return childUp(x, "rw", "net") && childUp(y, "gw", "net") }, time.Minute)
+		want := []netip.Addr{netip.MustParseAddr("203.0.113.10")}
+		if both {
+			want = append(want, netip.MustParseAddr("2001:db8:2::42"))
+		}
+		if len(events) != 1 || !slices.Equal(events[0].Addrs, want) {
+			t.Fatalf("both pools %v: events %+v, want addresses %v", both, events, want)
+		}
+		if both && (!slices.Equal(events[0].DNS, []netip.Addr{netip.MustParseAddr("2001:db8:2::53")}) ||
+			!slices.Equal(events[0].Split, []netip.Prefix{netip.MustParsePrefix("2001:db8:1::/64")})) {
+			t.Fatalf("IPv6 DNS / split: %+v", events[0])
+		}
+		var local []netip.Prefix
+		for _, s := range unit(x, "rw", "net").Newest().Params().LocalTS {
+			local = append(local, s.Prefix)
+		}
+		var wantTS []netip.Prefix
+		for _, a := range want {
+			wantTS = append(wantTS, netip.PrefixFrom(a, a.BitLen()))
+		}
+		if !slices.Equal(local, wantTS) {
+			t.Fatalf("both pools %v: client's local selectors %v, want %v", both, local, wantTS)
+		}
 	}
 }
