@@ -9,6 +9,7 @@ package e2e
 // wrong key).
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -18,64 +19,90 @@ import (
 	"time"
 )
 
-// TestInteropV2VirtualIPFromSwan: oakley (left) asks charon's pool for an IPv4 address
-// (vips = ["0.0.0.0"]), puts it on its TUN and pings charon's inner host from it through
-// the tunnel; `oakley status` shows it. Negative control: after `oakley terminate` the
-// address is gone from the device and the ping fails.
+// TestInteropV2VirtualIPFromSwan: oakley (left) asks charon's pools for an IPv4 address
+// (vips = ["0.0.0.0"]), and in the dual-stack case also an IPv6 one (["0.0.0.0", "::"]), puts
+// them on its TUN and pings charon's inner hosts from them through the tunnel; `oakley
+// status` shows them. Negative control: after `oakley terminate` the addresses are gone from
+// the device and no route keeps them as source.
 func TestInteropV2VirtualIPFromSwan(t *testing.T) {
 	needInterop(t)
 	t.Parallel()
-	tp := newTopo(t, false)
-	c := v2Case{ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16"}
-	sp := startV2Pair(t, tp, c, true, func(s *ikeSite, w *swanConf) {
-		s.Addresses = nil
-		s.VIPs = []string{"0.0.0.0"}
-		s.Children[0].LocalTS = []string{"0.0.0.0/0"}
-		w.Pools = "  rw {\n    addrs = 203.0.113.0/28\n    dns = 203.0.113.53\n  }\n"
-		w.Extra = "    pools = rw\n"
-		w.Children[0].RemoteTS = "dynamic"
-	})
-	t0 := time.Now()
-	sp.o.mustCtl(t, "initiate", sp.site.connName()+"/net")
-	st := waitChildUp(t, sp.o, 20*time.Second)
-	ike := st.Connections[0].IKESAs[0]
-	if len(ike.VirtualIPs) != 1 {
-		t.Fatalf("oakley status shows virtual IPs %v, want one:\n%s", ike.VirtualIPs, st.raw)
-	}
-	vip := netip.MustParseAddr(ike.VirtualIPs[0])
-	if !netip.MustParsePrefix("203.0.113.0/28").Contains(vip) {
-		t.Fatalf("virtual IP %s is not from charon's pool 203.0.113.0/28", vip)
-	}
-	if ch := st.Connections[0].Children[0]; len(ch.LocalTS) == 0 {
-		t.Fatalf("child without local selectors:\n%s", st.raw)
-	}
-	sas := sp.sw.listSAs(t)
-	if len(sas) != 1 || !strings.Contains(sas[0].Fields["remote-vips"], vip.String()) {
-		t.Fatalf("charon's IKE SA does not list %s as the peer's virtual IP: %+v", vip, sas)
-	}
-	if out := tp.left.ns.mustRun(t, "ip", "-o", "addr", "show"); !strings.Contains(out, vip.String()+"/32") {
-		t.Fatalf("the virtual IP %s is not on oakley's device:\n%s", vip, out)
-	}
-	mustPing(t, tp.left.ns, vip.String(), tp.right.host, 3)
-	recordResult(t, "IKEv2 virtual IP from a strongSwan pool onto oakley's TUN: %s, from `oakley initiate` to a ping from it through the tunnel: %s",
-		vip, time.Since(t0).Round(time.Millisecond))
-	text, _ := sp.o.statusText()
-	if !strings.Contains(text, "virtual IPs "+vip.String()) {
-		t.Errorf("oakley status (text) does not show the virtual IP:\n%s", text)
-	}
-
-	// Negative control: the IKE SA goes, and the address and its route with it (and no route keeps it as source).
-	sp.o.mustCtl(t, "terminate", sp.site.connName())
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Contains(tp.left.ns.mustRun(t, "ip", "-o", "addr", "show"), vip.String()+"/32") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the virtual IP %s stayed on the device after the IKE SA was deleted", vip)
+	parallelRuns(t, 2, []string{"ipv4", "dual-stack"}, func(t *testing.T, i int) {
+		dual := i == 1
+		tp := newTopo(t, false)
+		c := v2Case{ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16"}
+		sp := startV2Pair(t, tp, c, true, func(s *ikeSite, w *swanConf) {
+			s.Addresses = nil
+			s.VIPs = []string{"0.0.0.0"}
+			s.Children[0].LocalTS = []string{"0.0.0.0/0"}
+			w.Pools = "  rw {\n    addrs = 203.0.113.0/28\n    dns = 203.0.113.53\n  }\n"
+			w.Extra = "    pools = rw\n"
+			w.Children[0].RemoteTS = "dynamic"
+			if dual {
+				s.VIPs = append(s.VIPs, "::")
+				s.Children[0].LocalTS = append(s.Children[0].LocalTS, "::/0")
+				s.Children[0].RemoteTS = append(s.Children[0].RemoteTS, netB6)
+				w.Pools += "  rw6 {\n    addrs = 2001:db8:2::/120\n  }\n"
+				w.Extra = "    pools = rw, rw6\n"
+				w.Children[0].LocalTS += "," + netB6
+			}
+		})
+		if dual {
+			tp.right.ns.mustRun(t, "ip", "addr", "replace", hostB6+"/128", "dev", "lo")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if routes := tp.left.ns.mustRun(t, "ip", "route", "show", "table", "all"); strings.Contains(routes, "src "+vip.String()) {
-		t.Errorf("a route with the withdrawn virtual IP as source is left:\n%s", routes)
-	}
+		t0 := time.Now()
+		sp.o.mustCtl(t, "initiate", sp.site.connName()+"/net")
+		st := waitChildUp(t, sp.o, 20*time.Second)
+		ike := st.Connections[0].IKESAs[0]
+		want := map[bool]int{false: 1, true: 2}[dual]
+		if len(ike.VirtualIPs) != want {
+			t.Fatalf("oakley status shows virtual IPs %v, want %d:\n%s", ike.VirtualIPs, want, st.raw)
+		}
+		var vips []netip.Addr
+		for _, s := range ike.VirtualIPs {
+			vip := netip.MustParseAddr(s)
+			pool := map[bool]string{true: "203.0.113.0/28", false: "2001:db8:2::/120"}[vip.Is4()]
+			if !netip.MustParsePrefix(pool).Contains(vip) {
+				t.Fatalf("virtual IP %s is not from charon's pool %s", vip, pool)
+			}
+			vips = append(vips, vip)
+		}
+		sas := sp.sw.listSAs(t)
+		addrs := tp.left.ns.mustRun(t, "ip", "-o", "addr", "show")
+		for _, vip := range vips {
+			if len(sas) != 1 || !strings.Contains(sas[0].Fields["remote-vips"], vip.String()) {
+				t.Fatalf("charon's IKE SA does not list %s as the peer's virtual IP: %+v", vip, sas)
+			}
+			if !strings.Contains(addrs, fmt.Sprintf("%s/%d", vip, vip.BitLen())) {
+				t.Fatalf("the virtual IP %s is not on oakley's device:\n%s", vip, addrs)
+			}
+			dst := map[bool]string{true: tp.right.host, false: hostB6}[vip.Is4()]
+			mustPing(t, tp.left.ns, vip.String(), dst, 3)
+		}
+		recordResult(t, "IKEv2 virtual IPs from strongSwan's pools onto oakley's TUN: %v, from `oakley initiate` to pings from them through the tunnel: %s",
+			vips, time.Since(t0).Round(time.Millisecond))
+		text, _ := sp.o.statusText()
+		if !strings.Contains(text, "virtual IPs "+vips[0].String()) {
+			t.Errorf("oakley status (text) does not show the virtual IP:\n%s", text)
+		}
+
+		// Negative control: the IKE SA goes, and the addresses and their routes with it.
+		sp.o.mustCtl(t, "terminate", sp.site.connName())
+		deadline := time.Now().Add(10 * time.Second)
+		for _, vip := range vips {
+			for strings.Contains(tp.left.ns.mustRun(t, "ip", "-o", "addr", "show"), fmt.Sprintf("%s/%d", vip, vip.BitLen())) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the virtual IP %s stayed on the device after the IKE SA was deleted", vip)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			for _, fam := range []string{"-4", "-6"} {
+				if routes := tp.left.ns.mustRun(t, "ip", fam, "route", "show", "table", "all"); strings.Contains(routes, "src "+vip.String()) {
+					t.Errorf("a route with the withdrawn virtual IP %s as source is left:\n%s", vip, routes)
+				}
+			}
+		}
+	})
 }
 
 // TestInteropV2VirtualIPToSwan: oakley's pool (one address) gives it to a strongSwan client
