@@ -15,7 +15,8 @@ package ikev2
 //
 // The gateway leases an address per requested family from the connection's pools
 // (core.AcquireVirtualIPFor: stable per client identity, released when the IKE SA dies, moved
-// to the new SA on an IKE SA rekey), answers with the addresses, the pools' DNS servers and
+// to the new SA on an IKE SA rekey; a client's INITIAL_CONTACT ends its stale IKE SA first,
+// so that a client that restarted gets its address back), answers with the addresses, the pools' DNS servers and
 // their split networks (INTERNAL_IP4_SUBNET / INTERNAL_IP6_SUBNET), and narrows the
 // client's TSi to the leased addresses (within its remote_ts). When no requested address can
 // be leased it answers INTERNAL_ADDRESS_FAILURE and creates no child (§3.10.1); the IKE SA
@@ -158,6 +159,11 @@ func (sa *ikeSA) cpFailed(now time.Time, err error) {
 // respondAuthChild is the gateway's part of IKE_AUTH after authentication: the
 // configuration payload (leases), then the first child with TSi narrowed to the leases.
 func (sa *ikeSA) respondAuthChild(now time.Time, c *wire.Chain, id core.Identity) ([]wire.Payload, func(time.Time)) {
+	if sa.Conn.RemoteAccess() {
+		// A client that restarted (INITIAL_CONTACT) gets its address back: its stale IKE SA
+		// goes, and its leases with it, before the new ones are made.
+		sa.processStatusNotifies(now, c)
+	}
 	reply, err := sa.answerCP(c, id)
 	if err != nil {
 		sa.p.CountError(err)

@@ -257,3 +257,54 @@ func TestConfigPayloadDualStack(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigPayloadStableLease: leases are stable per identity. A client that restarts
+// (its old IKE SA still alive at the gateway; the new one carries INITIAL_CONTACT) gets the
+// same address again, not the pool's other one, which another client then gets.
+func TestConfigPayloadStableLease(t *testing.T) {
+	pool, _ := core.NewPool("rw", netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.11"), nil, nil)
+	gw := &core.Connection{Version: 2, Name: "gw", LocalAddr: ipB,
+		LocalID: core.FQDNIdentity("gw.test"), RemoteID: core.AnyIdentity,
+		PSK: testPSK, StartAction: "none", Encap: "auto", Pools: []string{"rw"},
+		Children: []*core.Child{{
+			Name: "net", LocalTS: []esp.Selector{sel("198.51.100.0/24")}, RemoteTS: []esp.Selector{sel("203.0.113.0/24")},
+			ESPProposals: props(t, crypto.ProtoESP, "aes128gcm16"),
+		}},
+	}
+	n := newLnet(t)
+	got := map[string][]netip.Addr{}
+	client := func(name, id string, ip netip.Addr, seed byte) *node {
+		nd := n.addNodeWith(name, ip, seed, func(c *core.Config) {
+			c.OnVirtualIPs = func(v core.VirtualIPs) {
+				if v.Up {
+					got[name] = append(got[name], v.Addrs...)
+				}
+			}
+		}, rwClient(t, "rw", id, ip, ipB))
+		cs, _ := nd.core.Conn("rw")
+		cs.BringUp(n.now, cs.Children)
+		return nd
+	}
+	y := n.addNodeWith("B", ipB, 2, func(c *core.Config) { c.Pools = []*core.Pool{pool} }, gw)
+	x := client("A", "a.test", ipA, 1)
+	n.runUntil(func() bool { return childUp(x, "rw", "net") }, time.Minute)
+	// A restarts: a new node at its address, the old one gone without a word.
+	for i, nd := range n.nodes {
+		if nd == x {
+			n.nodes = append(n.nodes[:i], n.nodes[i+1:]...)
+			break
+		}
+	}
+	x2 := client("A2", "a.test", ipA, 7)
+	n.runUntil(func() bool { return childUp(x2, "rw", "net") }, time.Minute)
+	ipC := netip.MustParseAddr("198.18.0.3")
+	z := client("C", "c.test", ipC, 3)
+	n.runUntil(func() bool { return childUp(z, "rw", "net") }, time.Minute)
+	a, c := netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.11")
+	if !slices.Equal(got["A"], []netip.Addr{a}) || !slices.Equal(got["A2"], []netip.Addr{a}) || !slices.Equal(got["C"], []netip.Addr{c}) {
+		t.Fatalf("addresses: %v", got)
+	}
+	if pool.InUse() != 2 || y.ctr.Get(core.CtrPoolExhausted) != 0 {
+		t.Fatalf("pool in use %d, pool_exhausted %d", pool.InUse(), y.ctr.Get(core.CtrPoolExhausted))
+	}
+}
