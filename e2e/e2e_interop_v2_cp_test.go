@@ -4,7 +4,7 @@ package e2e
 
 // IKEv2 remote access and the key log against strongSwan (issue 10): a virtual IP from a
 // strongSwan pool onto oakley's TUN, oakley's pool giving one to a strongSwan client (and
-// refusing a second client when it is exhausted), and tshark decrypting IKE_AUTH and ESP of
+// two clients at once and refusing a third when it is exhausted), and tshark decrypting IKE_AUTH and ESP of
 // an oakley⇄strongSwan IKEv2 tunnel with the keys of OAKLEY_KEYLOG (and failing to with a
 // wrong key).
 
@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -105,35 +106,38 @@ func TestInteropV2VirtualIPFromSwan(t *testing.T) {
 	})
 }
 
-// TestInteropV2VirtualIPToSwan: oakley's pool (one address) gives it to a strongSwan client
-// (vips = 0.0.0.0) with a DNS server and a split network; the client pings oakley's inner
-// host from it. Negative control: a second client (another identity) finds the pool exhausted:
-// oakley answers INTERNAL_ADDRESS_FAILURE and counts pool_exhausted, charon gets no child;
-// the first client keeps its tunnel.
+// TestInteropV2VirtualIPToSwan: oakley's pool (two addresses) gives one to each of two
+// strongSwan clients (vips = 0.0.0.0, two identities of one charon) with a DNS server and a
+// split network; each pings oakley's inner host from its address, over its own child.
+// Negative control: a third client finds the pool exhausted: oakley answers
+// INTERNAL_ADDRESS_FAILURE and counts pool_exhausted, charon gets no child; the first two
+// keep their tunnels.
 func TestInteropV2VirtualIPToSwan(t *testing.T) {
 	needInterop(t)
 	t.Parallel()
 	tp := newTopo(t, false)
 	c := v2Case{ike: "aes256-sha384-ecp384", esp: "aes256-sha256"}
-	var psk string
+	extra := func(name, id, child, psk string) string {
+		return "connections {\n  " + name + " {\n    version = 2\n    proposals = " + c.ike + "\n    local_addrs = " + tp.right.outer +
+			"\n    remote_addrs = " + tp.left.seen + "\n    vips = 0.0.0.0\n    local {\n      auth = psk\n      id = " + id + "\n    }\n" +
+			"    remote {\n      auth = psk\n      id = " + leftID + "\n    }\n    children {\n      " + child + " {\n        local_ts = dynamic\n" +
+			"        remote_ts = " + tp.left.net + "\n        esp_proposals = " + c.esp + "\n      }\n    }\n  }\n}\n" +
+			"secrets {\n  ike-" + name + " {\n    id-1 = " + id + "\n    id-2 = " + leftID + "\n    secret = \"" + psk + "\"\n  }\n}\n"
+	}
 	sp := startV2Pair(t, tp, c, false, func(s *ikeSite, w *swanConf) {
-		psk = s.PSK
 		s.RemoteID = "%any"
 		s.Pools = []string{"rw"}
-		s.PoolTOML = "[[pool]]\nname = \"rw\"\naddrs = \"203.0.113.10-203.0.113.10\"\ndns = [\"203.0.113.53\"]\nsplit = [\"" + tp.left.net + "\"]\n"
+		s.PoolTOML = "[[pool]]\nname = \"rw\"\naddrs = \"203.0.113.10-203.0.113.11\"\ndns = [\"203.0.113.53\"]\nsplit = [\"" + tp.left.net + "\"]\n"
 		s.Children[0].RemoteTS = []string{"203.0.113.0/24"}
 		w.Extra = "    vips = 0.0.0.0\n"
 		w.Children[0].LocalTS = "dynamic"
-		second := "connections {\n  second {\n    version = 2\n    proposals = " + c.ike + "\n    local_addrs = " + tp.right.outer +
-			"\n    remote_addrs = " + tp.left.seen + "\n    vips = 0.0.0.0\n    local {\n      auth = psk\n      id = second.example\n    }\n" +
-			"    remote {\n      auth = psk\n      id = " + leftID + "\n    }\n    children {\n      net2 {\n        local_ts = dynamic\n" +
-			"        remote_ts = " + tp.left.net + "\n        esp_proposals = " + c.esp + "\n      }\n    }\n  }\n}\n"
-		w.Tail = second + "secrets {\n  ike-2 {\n    id-1 = second.example\n    id-2 = " + leftID + "\n    secret = \"" + psk + "\"\n  }\n}\n"
+		w.Tail = extra("second", "second.example", "net2", s.PSK) + extra("third", "third.example", "net3", s.PSK)
 	})
 	t0 := time.Now()
 	sp.sw.swanctl(t, "--initiate", "--child", "net", "--timeout", "30")
 	st := waitChildUp(t, sp.o, 20*time.Second)
-	const vip = "203.0.113.10"
+	took := time.Since(t0)
+	const vip, vip2 = "203.0.113.10", "203.0.113.11"
 	if ike := st.Connections[0].IKESAs[0]; len(ike.VirtualIPs) != 1 || ike.VirtualIPs[0] != vip {
 		t.Fatalf("oakley status shows virtual IPs %v, want [%s]:\n%s", ike.VirtualIPs, vip, st.raw)
 	}
@@ -148,17 +152,33 @@ func TestInteropV2VirtualIPToSwan(t *testing.T) {
 	}
 	mustPing(t, tp.right.ns, vip, tp.left.host, 3)
 	recordResult(t, "IKEv2 virtual IP from oakley's pool to a strongSwan client: %s, from `swanctl --initiate` to the child up at oakley %s",
-		vip, time.Since(t0).Round(time.Millisecond))
+		vip, took.Round(time.Millisecond))
 
-	// Negative control: a second client finds the one-address pool taken.
-	out, err := sp.sw.Swanctl("--initiate", "--child", "net2", "--timeout", "30")
+	// A second client at once, on the same connection: its own address and child.
+	sp.sw.swanctl(t, "--initiate", "--child", "net2", "--timeout", "30")
+	var vips []string
+	for _, sa := range sp.sw.listSAs(t) {
+		vips = append(vips, sa.Fields["local-vips"])
+	}
+	if slices.Sort(vips); !slices.Equal(vips, []string{vip, vip2}) {
+		t.Fatalf("charon's two clients have virtual IPs %v, want %s and %s", vips, vip, vip2)
+	}
+	mustPing(t, tp.right.ns, vip2, tp.left.host, 3)
+	mustPing(t, tp.right.ns, vip, tp.left.host, 3)
+	st = sp.o.mustIKEStatus(t)
+	if n := len(st.Connections[0].IKESAs); n != 2 {
+		t.Fatalf("oakley shows %d IKE SAs, want 2:\n%s", n, st.raw)
+	}
+
+	// Negative control: a third client finds the pool taken.
+	out, err := sp.sw.Swanctl("--initiate", "--child", "net3", "--timeout", "30")
 	if err == nil && !strings.Contains(out, "failed") {
-		t.Fatalf("the second client's child came up from an exhausted pool:\n%s", out)
+		t.Fatalf("the third client's child came up from an exhausted pool:\n%s", out)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(sp.sw.Log(), "INTERNAL_ADDRESS_FAILURE") {
 		if time.Now().After(deadline) {
-			t.Fatalf("charon's log shows no INTERNAL_ADDRESS_FAILURE for the second client:\n%s", tail(sp.sw.Log(), 4000))
+			t.Fatalf("charon's log shows no INTERNAL_ADDRESS_FAILURE for the third client:\n%s", tail(sp.sw.Log(), 4000))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -170,6 +190,7 @@ func TestInteropV2VirtualIPToSwan(t *testing.T) {
 		t.Errorf("oakley's log does not name INTERNAL_ADDRESS_FAILURE")
 	}
 	mustPing(t, tp.right.ns, vip, tp.left.host, 3)
+	mustPing(t, tp.right.ns, vip2, tp.left.host, 3)
 }
 
 // TestInteropV2KeyLog: tshark decrypts the IKE_AUTH exchange (both identities), a Delete

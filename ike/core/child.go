@@ -134,8 +134,9 @@ type ChildSA struct {
 	life      time.Duration
 	lifeBytes uint64
 	state     childSAState
-	replaces  *ChildSA // a rekey we initiated: the pair to delete once this one is in use
-	rekeyDue  bool     // soft expiry passed without a rekey yet
+	replaces  *ChildSA    // a rekey we initiated: the pair to delete once this one is in use
+	raPolicy  *esp.Policy // remote access: the client's own SPD entry (ra.go)
+	rekeyDue  bool        // soft expiry passed without a rekey yet
 
 	softTimer, hardTimer, switchTimer, deleteTimer *Timer
 }
@@ -215,6 +216,7 @@ func (ch *ChildState) Install(now time.Time, p ChildParams) (*ChildSA, error) {
 	c.inbound[p.InSPI] = csa
 	c.bySA[csa.in], c.bySA[csa.out] = csa, csa
 	ch.SAs = append(ch.SAs, csa)
+	csa.attachPolicy()
 	ch.LastError = nil
 	if p.RekeyOf != nil && p.RekeyOf.state != childDead {
 		csa.replaces = p.RekeyOf
@@ -243,16 +245,16 @@ func (ch *ChildState) Install(now time.Time, p ChildParams) (*ChildSA, error) {
 // cut the working tunnel for unfinished exchanges.
 func (csa *ChildSA) evictExtraPairs(now time.Time) {
 	ch := csa.ch
-	for len(ch.SAs) > MaxPairsPerChild {
+	for ch.pairsLike(csa) > MaxPairsPerChild {
 		var victim *ChildSA
 		for _, x := range ch.SAs {
-			if x.state == childSuperseded && x != csa {
+			if x.state == childSuperseded && x != csa && csa.sameClient(x) {
 				victim = x
 				break
 			}
 		}
 		for _, x := range ch.SAs {
-			if victim == nil && !x.bound && x != csa {
+			if victim == nil && !x.bound && x != csa && csa.sameClient(x) {
 				victim = x
 			}
 		}
@@ -310,13 +312,16 @@ func (csa *ChildSA) Activate(now time.Time) {
 	}
 	c := csa.c
 	c.Timers.Stop(csa.switchTimer)
-	if err := c.DP.Bind(csa.ch.Policy, csa.out, csa.p.Peer, csa.p.Local, csa.p.Encap, csa.mtu); err != nil {
+	if err := c.DP.Bind(csa.policy(), csa.out, csa.p.Peer, csa.p.Local, csa.p.Encap, csa.mtu); err != nil {
 		c.Ctr.Inc(CtrInstallFailures)
 		csa.Logger().Warn("cannot bind the outbound SA", zap.Error(err))
 		return
 	}
 	csa.bound = true
 	for _, old := range csa.ch.SAs {
+		if !csa.sameClient(old) {
+			continue
+		}
 		if old != csa {
 			old.bound = false
 		}
@@ -341,7 +346,7 @@ func (csa *ChildSA) Activate(now time.Time) {
 func (csa *ChildSA) ActivateLater(now time.Time, d time.Duration) {
 	// Nothing to wait for when no pair sends any more (the old one reached its hard limit
 	// before the rekey completed): waiting would only prolong the outage.
-	if csa.in.Stats.Packets.Load() > 0 || csa.oldOutboundDead() || !csa.ch.anyBound() {
+	if csa.in.Stats.Packets.Load() > 0 || csa.oldOutboundDead() || !csa.ch.anyBoundLike(csa) {
 		csa.Activate(now)
 		return
 	}
@@ -351,7 +356,7 @@ func (csa *ChildSA) ActivateLater(now time.Time, d time.Duration) {
 // oldOutboundDead reports whether the pair this one replaces can no longer send.
 func (csa *ChildSA) oldOutboundDead() bool {
 	for _, x := range csa.ch.SAs {
-		if x != csa && x.bound && x.out.Expired() {
+		if x != csa && x.bound && x.out.Expired() && csa.sameClient(x) {
 			return true
 		}
 	}
@@ -393,14 +398,15 @@ func (csa *ChildSA) Remove(now time.Time, sendDelete bool, reason error) {
 		}
 	}
 	if wasCurrent {
-		if next := ch.Newest(); next != nil {
+		if next := ch.newestLike(csa); next != nil {
 			next.bound = false
 			next.Activate(now)
 		}
-		if !ch.anyBound() {
-			c.DP.Unbind(ch.Policy)
+		if !ch.anyBoundLike(csa) {
+			c.DP.Unbind(csa.policy())
 		}
 	}
+	csa.detachPolicy()
 	c.DP.Retire(csa.in)
 	c.DP.Retire(csa.out)
 	delete(c.inbound, csa.p.InSPI)
@@ -493,7 +499,7 @@ func (csa *ChildSA) PeerMoved(now time.Time, peer netip.AddrPort, local netip.Ad
 	}
 	csa.p.Peer, csa.p.Local = peer, local
 	if csa.bound {
-		if err := csa.c.DP.Bind(csa.ch.Policy, csa.out, peer, local, csa.p.Encap, csa.mtu); err != nil {
+		if err := csa.c.DP.Bind(csa.policy(), csa.out, peer, local, csa.p.Encap, csa.mtu); err != nil {
 			csa.Logger().Warn("cannot rebind the outbound SA to the peer's new address", zap.Error(err))
 		}
 	}

@@ -200,7 +200,9 @@ func New(cfg Config, ctr *Counters, protos ...Protocol) (*Core, error) {
 		c.conns = append(c.conns, cs)
 		c.byName[conn.Name] = cs
 		for _, ch := range cs.Children {
-			c.DP.AddPolicy(ch.Policy)
+			if !cs.RemoteAccess() { // remote access: an entry per client (ra.go)
+				c.DP.AddPolicy(ch.Policy)
+			}
 		}
 	}
 	return c, nil

@@ -60,7 +60,9 @@ func (c *Core) Reconfigure(now time.Time, conns []*Connection) (ReloadResult, er
 		}
 		cs := newConn(c, conn, c.Protocol(conn.Version))
 		for _, ch := range cs.Children {
-			c.DP.AddPolicy(ch.Policy)
+			if !cs.RemoteAccess() { // remote access: an entry per client (ra.go)
+				c.DP.AddPolicy(ch.Policy)
+			}
 		}
 		next = append(next, cs)
 		byName[conn.Name] = cs

@@ -308,3 +308,64 @@ func TestConfigPayloadStableLease(t *testing.T) {
 		t.Fatalf("pool in use %d, pool_exhausted %d", pool.InUse(), y.ctr.Get(core.CtrPoolExhausted))
 	}
 }
+
+// TestConfigPayloadTwoClients: a gateway serves two clients at once on one connection: each
+// client's pair sends through its own SPD entry (remote selector = its lease), both stay
+// bound, and one client leaving takes only its own entry. Control: the child's own entry
+// (the pool's whole network) is not in the SPD, so no packet for an unleased address finds
+// an SA.
+func TestConfigPayloadTwoClients(t *testing.T) {
+	pool, _ := core.NewPool("rw", netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.11"), nil, nil)
+	gw := &core.Connection{Version: 2, Name: "gw", LocalAddr: ipB,
+		LocalID: core.FQDNIdentity("gw.test"), RemoteID: core.AnyIdentity,
+		PSK: testPSK, StartAction: "none", Encap: "auto", Pools: []string{"rw"},
+		Children: []*core.Child{{
+			Name: "net", LocalTS: []esp.Selector{sel("198.51.100.0/24")}, RemoteTS: []esp.Selector{sel("203.0.113.0/24")},
+			ESPProposals: props(t, crypto.ProtoESP, "aes128gcm16"),
+		}},
+	}
+	n := newLnet(t)
+	y := n.addNodeWith("B", ipB, 2, func(c *core.Config) { c.Pools = []*core.Pool{pool} }, gw)
+	ipC := netip.MustParseAddr("198.18.0.3")
+	var clients []*node
+	for i, c := range []struct {
+		id string
+		ip netip.Addr
+	}{{"a.test", ipA}, {"c.test", ipC}} {
+		nd := n.addNodeWith(c.id, c.ip, byte(10+i), func(*core.Config) {}, rwClient(t, "rw", c.id, c.ip, ipB))
+		cs, _ := nd.core.Conn("rw")
+		cs.BringUp(n.now, cs.Children)
+		clients = append(clients, nd)
+	}
+	n.runUntil(func() bool { return childUp(clients[0], "rw", "net") && childUp(clients[1], "rw", "net") }, time.Minute)
+	n.runFor(10 * time.Second)
+	ch := unit(y, "gw", "net")
+	byRemote := map[string]*esp.SA{}
+	for _, p := range y.dp.Policies() {
+		if p == ch.Policy {
+			t.Fatal("the child's own SPD entry is in the SPD of a remote-access gateway")
+		}
+		if b := p.Binding(); b != nil {
+			byRemote[core.SelectorsString(p.Remote)] = b.SA
+		}
+	}
+	if len(ch.SAs) != 2 || len(byRemote) != 2 {
+		t.Fatalf("gateway: %d pairs, bound entries %v", len(ch.SAs), byRemote)
+	}
+	for _, csa := range ch.SAs {
+		_, out := csa.SAs()
+		if !csa.Bound() || byRemote[core.SelectorsString(csa.Params().RemoteTS)] != out {
+			t.Fatalf("the pair for %s does not send through its own entry", core.SelectorsString(csa.Params().RemoteTS))
+		}
+	}
+	// Client A leaves: only its entry goes; C's pair stays bound.
+	csA, _ := clients[0].core.Conn("rw")
+	csA.Terminate(n.now, errors.New("test"))
+	n.runFor(time.Minute)
+	if len(ch.SAs) != 1 || !ch.SAs[0].Bound() || len(y.dp.Policies()) != 1 || y.dp.Policies()[0].Binding() == nil {
+		t.Fatalf("after A left: %d pairs, %d SPD entries", len(ch.SAs), len(y.dp.Policies()))
+	}
+	if r := core.SelectorsString(y.dp.Policies()[0].Remote); !strings.Contains(r, "203.0.113.11") {
+		t.Fatalf("the entry left is for %s, want C's lease", r)
+	}
+}

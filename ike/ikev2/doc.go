@@ -30,12 +30,11 @@
 //   - The configuration payload of remote access (cp.go, §2.19, §3.15): a client with vips
 //     sends CFG_REQUEST and gives the CFG_REPLY (addresses, DNS, split networks) to the core;
 //     a gateway with pools leases addresses (core pools), answers CFG_REPLY or
-//     INTERNAL_ADDRESS_FAILURE, and narrows the client's TSi to the lease.
+//     INTERNAL_ADDRESS_FAILURE, and narrows the client's TSi to the lease; each client's
+//     pairs get their own SPD entry (core, ra.go), so one connection serves many clients.
 //
 // Not yet: MOBIKE, sending RFC 7383 fragments (we reassemble the peer's, and so do not
-// announce IKEV2_FRAGMENTATION_SUPPORTED), EAP, CFG_SET/CFG_ACK. A remote-access gateway
-// connection serves one client with a child at a time: the core keeps one SPD entry (one
-// outbound SA) per configured child, so a second client's child would take over the first's.
+// announce IKEV2_FRAGMENTATION_SUPPORTED), EAP, CFG_SET/CFG_ACK.
 //
 // # Choices
 //
