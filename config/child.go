@@ -35,7 +35,15 @@ func (l *loader) child(t *table, c *Connection) *Child {
 	}
 	ch.Mode = t.enum("mode", defaultMode, "tunnel", "transport")
 	ikev1 := !manual && c.Version == 1
-	ch.LocalTS = l.selectors(t, "local_ts", ch.Mode, c.LocalIP, "local_addr", ikev1)
+	if len(c.VIPs) > 0 && !manual && ch.Mode != "transport" && !t.has("local_ts") {
+		// A remote-access client proposes everything of the families it asks an address
+		// for; the gateway narrows that to the address it assigns (strongSwan's dynamic).
+		for _, v := range c.VIPs {
+			ch.LocalTS = append(ch.LocalTS, TrafficSelector{Prefix: netip.PrefixFrom(v, 0).Masked(), PortHi: 65535})
+		}
+	} else {
+		ch.LocalTS = l.selectors(t, "local_ts", ch.Mode, c.LocalIP, "local_addr", ikev1)
+	}
 	ch.RemoteTS = l.selectors(t, "remote_ts", ch.Mode, c.RemoteIP, "remote_addr", ikev1)
 	l.childProposals(t, c, ch)
 	ch.RekeyTime = t.rekeyTime(defaultChildRekey)

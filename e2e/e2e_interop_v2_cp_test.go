@@ -35,13 +35,13 @@ func TestInteropV2VirtualIPFromSwan(t *testing.T) {
 		sp := startV2Pair(t, tp, c, true, func(s *ikeSite, w *swanConf) {
 			s.Addresses = nil
 			s.VIPs = []string{"0.0.0.0"}
-			s.Children[0].LocalTS = []string{"0.0.0.0/0"}
+			s.Children[0].LocalTS = nil // a vips client's default: 0.0.0.0/0
 			w.Pools = "  rw {\n    addrs = 203.0.113.0/28\n    dns = 203.0.113.53\n  }\n"
 			w.Extra = "    pools = rw\n"
 			w.Children[0].RemoteTS = "dynamic"
 			if dual {
 				s.VIPs = append(s.VIPs, "::")
-				s.Children[0].LocalTS = append(s.Children[0].LocalTS, "::/0")
+				s.Children[0].LocalTS = []string{"0.0.0.0/0", "::/0"}
 				s.Children[0].RemoteTS = append(s.Children[0].RemoteTS, netB6)
 				w.Pools += "  rw6 {\n    addrs = 2001:db8:2::/120\n  }\n"
 				w.Extra = "    pools = rw, rw6\n"
