@@ -65,12 +65,17 @@ func loadExamples(t *testing.T) map[string]*Config {
 // TestExamples: every examples/*.toml is valid, and the pairs match each other.
 func TestExamples(t *testing.T) {
 	ex := loadExamples(t)
-	for _, name := range []string{"site-a.toml", "site-b.toml", "sidecar.toml", "manual-a.toml", "manual-b.toml", "strongswan-peer.toml"} {
+	for _, name := range []string{"site-a.toml", "site-b.toml", "sidecar.toml", "manual-a.toml", "manual-b.toml", "strongswan-peer.toml", "rw-gateway.toml", "rw-client.toml"} {
 		if ex[name] == nil {
 			t.Fatalf("%s missing or invalid", name)
 		}
 	}
 
+	gw, rw := ex["rw-gateway.toml"], ex["rw-client.toml"].Connections[0]
+	if len(gw.Pools) != 1 || len(gw.Connections[0].Pools) != 1 || len(rw.VIPs) != 1 || len(rw.Children[0].LocalTS) != 1 ||
+		rw.Children[0].LocalTS[0].Prefix.String() != "0.0.0.0/0" || !gw.Pools[0].Split[0].Contains(rw.Children[0].RemoteTS[0].Prefix.Addr()) {
+		t.Errorf("remote-access examples do not match: pools %+v, client %+v", gw.Pools, rw)
+	}
 	a, b := ex["site-a.toml"].Connections[0], ex["site-b.toml"].Connections[0]
 	if a.LocalIP != b.RemoteIP || a.RemoteIP != b.LocalIP || a.LocalID.Raw != b.RemoteID.Raw ||
 		a.RemoteID.Raw != b.LocalID.Raw || !bytes.Equal(a.PSK, b.PSK) || len(a.PSK) == 0 {
