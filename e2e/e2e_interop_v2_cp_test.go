@@ -86,6 +86,17 @@ func TestInteropV2VirtualIPFromSwan(t *testing.T) {
 		if !strings.Contains(text, "virtual IPs "+vips[0].String()) {
 			t.Errorf("oakley status (text) does not show the virtual IP:\n%s", text)
 		}
+		// An IKE SA rekey keeps the assignment: the address stays, the new SA shows it.
+		first := ike.Cookies
+		sp.o.mustCtl(t, "rekey", sp.site.connName())
+		waitIKE(t, sp.o, "the rekeyed IKE SA", 15*time.Second, func(s *ikeStatus) bool {
+			sas := s.Connections[0].IKESAs
+			return len(sas) == 1 && sas[0].Cookies != first && sas[0].State == "established" && len(sas[0].VirtualIPs) == len(vips)
+		})
+		if out := tp.left.ns.mustRun(t, "ip", "-o", "addr", "show"); !strings.Contains(out, vips[0].String()+"/") {
+			t.Fatalf("the virtual IP %s left the device with the IKE SA rekey:\n%s", vips[0], out)
+		}
+		mustPing(t, tp.left.ns, vips[0].String(), tp.right.host, 2)
 
 		// Negative control: the IKE SA goes, and the addresses and their routes with it.
 		sp.o.mustCtl(t, "terminate", sp.site.connName())
@@ -153,6 +164,14 @@ func TestInteropV2VirtualIPToSwan(t *testing.T) {
 	mustPing(t, tp.right.ns, vip, tp.left.host, 3)
 	recordResult(t, "IKEv2 virtual IP from oakley's pool to a strongSwan client: %s, from `swanctl --initiate` to the child up at oakley %s",
 		vip, took.Round(time.Millisecond))
+	// charon rekeys the IKE SA: oakley's lease follows it to the new SA.
+	first := st.Connections[0].IKESAs[0].Cookies
+	sp.sw.swanctl(t, "--rekey", "--ike", sp.conf.connName())
+	waitIKE(t, sp.o, "the rekeyed IKE SA", 15*time.Second, func(s *ikeStatus) bool {
+		sas := s.Connections[0].IKESAs
+		return len(sas) == 1 && sas[0].Cookies != first && sas[0].State == "established" && len(sas[0].VirtualIPs) == 1 && sas[0].VirtualIPs[0] == vip
+	})
+	mustPing(t, tp.right.ns, vip, tp.left.host, 2)
 
 	// A second client at once, on the same connection: its own address and child.
 	sp.sw.swanctl(t, "--initiate", "--child", "net2", "--timeout", "30")
