@@ -91,8 +91,9 @@ type ikeSA struct {
 	queue    []*request // our requests waiting for the window
 	retrans  *core.Retransmitter
 	replies  core.ReplyCache // responses to the peer's requests, by request hash
-	lastResp []byte          // the response to the peer's last request (MID peerMID-1)
+	lastResp [][]byte        // the response to the peer's last request (MID peerMID-1), its fragments
 	reasm    *wire.Reassembler
+	frag     fragState // RFC 7383 (fragsend.go)
 
 	// Rekeying (rekey.go, child.go).
 	ikeRekey     *ikeRekey                       // our IKE SA rekey in flight
@@ -118,6 +119,7 @@ func newIKESA(p *Protocol, initiator bool, now time.Time) *ikeSA {
 	sa.Initiator = initiator
 	sa.Created = now
 	sa.retrans = p.NewRetransmitter(sa.dest, sa.retransmitGiveUp)
+	sa.retrans.Transmit = sa.transmit
 	sa.rekeyTimer = core.NewTimer("ike-rekey", sa.rekeyDue)
 	sa.expireTimer = core.NewTimer("ike-expire", sa.hardExpired)
 	sa.keepalive = core.NewTimer("keepalive", sa.sendKeepalive)
