@@ -82,6 +82,9 @@ func TestFragmentSending(t *testing.T) {
 				if x.ctr.Get(core.CtrFragmentsOut) < 2 || y.ctr.Get(core.CtrFragmentsOut) < 2 {
 					t.Fatalf("fragments out: A %d, B %d", x.ctr.Get(core.CtrFragmentsOut), y.ctr.Get(core.CtrFragmentsOut))
 				}
+				if x.ctr.Get(core.CtrFragmentsReassembled) != 1 || y.ctr.Get(core.CtrFragmentsReassembled) != 1 {
+					t.Fatalf("reassembled: A %d, B %d", x.ctr.Get(core.CtrFragmentsReassembled), y.ctr.Get(core.CtrFragmentsReassembled))
+				}
 				if fp.dropped != 0 || fp.skf == 0 {
 					t.Fatalf("%d datagrams too large, %d SKF", fp.dropped, fp.skf)
 				}

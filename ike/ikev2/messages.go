@@ -110,13 +110,18 @@ func (sa *ikeSA) open(d *core.Datagram, h wire.Header) (*wire.Message, error) {
 		if ferr != nil {
 			return nil, sa.openFailed(ferr)
 		}
+		sa.p.Ctr.Inc(core.CtrFragmentsIn)
 		m, err = sa.reasm.Add(f)
 		if err == nil && m == nil {
 			return nil, nil
 		}
 		if errors.Is(err, wire.ErrFragmentRefused) {
 			sa.p.Ctr.Inc(core.CtrMalformed)
+			sa.p.Ctr.Inc(core.CtrFragmentsDropped)
 			return nil, fail(0, ErrMalformed, "fragment refused: %v", err)
+		}
+		if err == nil {
+			sa.p.Ctr.Inc(core.CtrFragmentsReassembled)
 		}
 	}
 	if err != nil {
