@@ -59,6 +59,7 @@ func (sa *ikeSA) buildAuthRequest(now time.Time) ([]wire.Payload, error) {
 	if !sa.Conn.HasEstablishedPeer(sa) {
 		payloads = append(payloads, wire.NewNotify(wire.NotifyInitialContact, nil))
 	}
+	payloads = append(payloads, sa.mobikeNotify()...)
 	if sa.first1 != nil {
 		child, err := sa.first1.requestPayloads(now)
 		if err != nil {
@@ -113,6 +114,7 @@ func (sa *ikeSA) handleAuthResponse(now time.Time, m *wire.Message) error {
 		return errStop
 	}
 	sa.peerID = idr
+	sa.mobikeAuthResponse(c)
 	sa.processStatusNotifies(now, c)
 	sa.establish(now)
 	if fc := sa.first1; fc != nil {
@@ -177,6 +179,7 @@ func (sa *ikeSA) handleAuthRequest(now time.Time, d *core.Datagram, m *wire.Mess
 		return refuse(err)
 	}
 	resp = append(resp, ourAuth)
+	resp = append(resp, sa.mobikeAuthRequest(c)...)
 	childResp, commit := sa.respondChild(now, c, true)
 	resp = append(resp, childResp...)
 	return resp, func(now time.Time) {

@@ -93,7 +93,8 @@ type ikeSA struct {
 	replies  core.ReplyCache // responses to the peer's requests, by request hash
 	lastResp [][]byte        // the response to the peer's last request (MID peerMID-1), its fragments
 	reasm    *wire.Reassembler
-	frag     fragState // RFC 7383 (fragsend.go)
+	frag     fragState   // RFC 7383 (fragsend.go)
+	mob      mobikeState // RFC 4555 (mobike.go)
 
 	// Rekeying (rekey.go, child.go).
 	ikeRekey     *ikeRekey                       // our IKE SA rekey in flight
@@ -222,10 +223,11 @@ func (sa *ikeSA) establish(now time.Time) {
 	if sa.nat.local {
 		sa.p.Timers.Arm(sa.keepalive, now.Add(core.KeepaliveEvery))
 	}
+	sa.startMOBIKE(now)
 	sa.Log.Info("IKE SA established", zap.Bool("initiator", sa.Initiator), zap.Stringer("spi_r", sa.spiR),
 		zap.String("proposal", sa.tr.String()), zap.String("remote_id", idString(sa.peerID)),
 		zap.String("auth", sa.authDesc), zap.Bool("nat_local", sa.nat.local), zap.Bool("nat_remote", sa.nat.remote),
-		zap.Bool("natt", sa.NATT))
+		zap.Bool("natt", sa.NATT), zap.Bool("mobike", sa.mob.on))
 	sa.p.Established(now, sa)
 }
 
@@ -277,6 +279,7 @@ func (sa *ikeSA) destroy(now time.Time, sendDelete bool, reason error) {
 	}
 	wasEstablished := sa.state == stEstablished || sa.state == stRekeyed
 	sa.abortExchanges(now, reason)
+	sa.stopMOBIKE()
 	for _, t := range []*core.Timer{sa.rekeyTimer, sa.expireTimer, sa.keepalive, sa.deleteTimer} {
 		sa.p.Timers.Stop(t)
 	}

@@ -259,6 +259,10 @@ func (sa *ikeSA) handleRequest(now time.Time, d *core.Datagram, h wire.Header) {
 			sa.p.Ctr.Inc(core.CtrUnexpected)
 			return
 		}
+		if isAddressUpdate(m) {
+			resp = sa.respondUpdateSA(now, d, m) // RFC 4555 §3.5 (mobike.go)
+			break
+		}
 		sa.updatePeer(now, d)
 		resp, after = sa.handleInformational(now, m)
 	default:
