@@ -139,6 +139,7 @@ func newInitiatorSA(p *Protocol, cs *core.Conn, now time.Time) *ikeSA {
 	sa.Remote = netip.AddrPortFrom(cs.Cfg.RemoteAddr, cs.Cfg.RemoteIKEPort())
 	sa.NATT = cs.Cfg.RemoteIKEPort() == cs.Cfg.RemoteNATTPortOf()
 	sa.Local = cs.Cfg.LocalAddr
+	sa.mobikeInitialLocal()
 	sa.setLog()
 	p.register(sa)
 	return sa

@@ -77,6 +77,19 @@ func (sa *ikeSA) mobikeAuthResponse(c *wire.Chain) {
 	sa.mob.client = true
 }
 
+// mobikeInitialLocal: a new IKE SA of a MOBIKE connection whose local_addr is no longer
+// one of ours (the client moved away from it) starts from the address the route to the
+// peer uses now.
+func (sa *ikeSA) mobikeInitialLocal() {
+	if !sa.mobikeWanted() || !sa.Local.IsValid() || slices.Contains(sa.p.localAddrs(), sa.Local) {
+		return
+	}
+	if nw := sa.p.routeFrom(sa.Remote.Addr()); nw.IsValid() && !nw.IsUnspecified() {
+		sa.p.Log.Info("MOBIKE: local_addr is not one of our addresses; starting from the route's", zap.Stringer("local_addr", sa.Local), zap.Stringer("from", nw))
+		sa.Local = nw
+	}
+}
+
 // startMOBIKE arms the client's address check once the IKE SA is established.
 func (sa *ikeSA) startMOBIKE(now time.Time) {
 	if !sa.mob.on || !sa.mob.client {
