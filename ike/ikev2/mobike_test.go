@@ -118,3 +118,29 @@ func TestMOBIKE(t *testing.T) {
 		})
 	}
 }
+
+// TestMOBIKELocalAddrGone: a MOBIKE connection whose local_addr is no longer one of ours
+// starts its IKE SA from the address the route to the peer uses; without mobike the
+// configured local_addr stays (the control).
+func TestMOBIKELocalAddrGone(t *testing.T) {
+	newA := netip.MustParseAddr("198.18.0.11")
+	for _, mob := range []bool{true, false} {
+		a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
+		a.MOBIKE, b.MOBIKE = mob, mob
+		n, x, y := pair(t, a, b)
+		x.ip = newA
+		x.p.hooks.localAddrs = func() []netip.Addr { return []netip.Addr{newA} }
+		x.p.hooks.routeFrom = func(netip.Addr) netip.Addr { return newA }
+		x.core.Start(n.now)
+		sa := anySA(x)
+		if want := map[bool]netip.Addr{true: newA, false: ipA}[mob]; sa.Local != want {
+			t.Fatalf("mobike %v: the IKE SA starts from %s, want %s", mob, sa.Local, want)
+		}
+		if mob {
+			n.runUntil(func() bool { return childUp(x, "ab", "net") && childUp(y, "ba", "net") }, time.Minute)
+			if currentSA(y, "ba").Remote.Addr() != newA {
+				t.Fatalf("B sees A at %s", currentSA(y, "ba").Remote)
+			}
+		}
+	}
+}
