@@ -173,13 +173,13 @@ func (sa *ikeSA) handleAuthRequest(now time.Time, d *core.Datagram, m *wire.Mess
 	sa.updatePeer(now, d)
 	sa.localID = idPayload(sa.localIdentity(), true)
 	resp := []wire.Payload{sa.localID}
+	resp = append(resp, sa.mobikeAuthRequest(c)...)
 	resp = append(resp, sa.ourCerts(cs.Cfg)...)
 	ourAuth, err := sa.ourAuth(cs.Cfg, sa.authOctets(true, sa.localID))
 	if err != nil {
 		return refuse(err)
 	}
 	resp = append(resp, ourAuth)
-	resp = append(resp, sa.mobikeAuthRequest(c)...)
 	childResp, commit := sa.respondChild(now, c, true)
 	resp = append(resp, childResp...)
 	return resp, func(now time.Time) {
