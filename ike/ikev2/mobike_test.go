@@ -144,3 +144,43 @@ func TestMOBIKELocalAddrGone(t *testing.T) {
 		}
 	}
 }
+
+// TestMOBIKEAfterIKERekey: the IKE SA that replaces a MOBIKE SA (rekeyed by either side)
+// keeps MOBIKE, the client role and the address it moved to, and follows the next move.
+func TestMOBIKEAfterIKERekey(t *testing.T) {
+	second, third := netip.MustParseAddr("198.18.0.11"), netip.MustParseAddr("198.18.0.12")
+	for _, bRekeys := range []bool{false, true} {
+		a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
+		a.MOBIKE, b.MOBIKE, a.Encap, b.Encap = true, true, "udp", "udp"
+		n, x, y := pair(t, a, b)
+		addrs := []netip.Addr{ipA}
+		x.p.hooks.localAddrs = func() []netip.Addr { return addrs }
+		x.p.hooks.routeFrom = func(netip.Addr) netip.Addr { return addrs[len(addrs)-1] }
+		x.core.Start(n.now)
+		n.runUntil(func() bool { return childUp(x, "ab", "net") && childUp(y, "ba", "net") }, time.Minute)
+		move := func(to netip.Addr) {
+			addrs, x.ip = []netip.Addr{to}, to
+			n.runFor(3 * time.Second)
+			if sy := currentSA(y, "ba"); sy.Remote.Addr() != to {
+				t.Fatalf("B's IKE SA goes to %s, want %s", sy.Remote, to)
+			}
+		}
+		move(second)
+		old := currentSA(x, "ab")
+		if bRekeys {
+			currentSA(y, "ba").Rekey(n.now)
+		} else {
+			old.Rekey(n.now)
+		}
+		n.runUntil(func() bool { return currentSA(x, "ab") != old && currentSA(y, "ba").spiI == currentSA(x, "ab").spiI }, time.Minute)
+		nx, ny := currentSA(x, "ab"), currentSA(y, "ba")
+		if !nx.mob.on || !nx.mob.client || !ny.mob.on || ny.mob.client || nx.Local != second || ny.Remote.Addr() != second {
+			t.Fatalf("B rekeyed %v: new SAs: A on %v client %v from %s; B on %v client %v to %s",
+				bRekeys, nx.mob.on, nx.mob.client, nx.Local, ny.mob.on, ny.mob.client, ny.Remote)
+		}
+		move(third)
+		if x.ctr.Get(core.CtrMOBIKEMoves) != 2 || y.ctr.Get(core.CtrMOBIKEMoves) != 2 {
+			t.Fatalf("mobike_moves: A %d, B %d", x.ctr.Get(core.CtrMOBIKEMoves), y.ctr.Get(core.CtrMOBIKEMoves))
+		}
+	}
+}
