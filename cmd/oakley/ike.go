@@ -55,7 +55,7 @@ func (d *daemon) ikeConnection(c *config.Connection) (*ike.Connection, error) {
 		LocalID: ikeIdentity(c.LocalID), RemoteID: ikeIdentity(c.RemoteID),
 		Auth: c.Auth, PSK: c.PSK, Proposals: c.Proposals, RekeyTime: c.RekeyTime,
 		DPDDelay: c.DPDDelay, DPDTimeout: c.DPDTimeout, DPDAction: c.DPDAction,
-		StartAction: c.StartAction, Encap: c.Encap,
+		StartAction: c.StartAction, Encap: c.Encap, MOBIKE: c.MOBIKE,
 		InsecureAlgorithms: d.cfg.Daemon.InsecureAlgorithms,
 	}
 	for _, ch := range c.Children {
