@@ -63,6 +63,7 @@ type ikeSite struct {
 	RemoteCert    string
 	SendCert      string
 	Fragmentation string
+	MOBIKE        bool
 	Extra         string // more lines of the [daemon] table (retransmit_*)
 
 	// Remote access: the client's vips, the gateway's pools (names) and its [[pool]] tables
@@ -166,6 +167,9 @@ func (s *ikeSite) toml(sock string) string {
 		opt("start_action", s.StartAction)
 	}
 	opt("encap", s.Encap)
+	if s.MOBIKE {
+		line("mobike = true")
+	}
 	if s.RemotePort != 0 {
 		line("remote_port = %d", s.RemotePort)
 	}

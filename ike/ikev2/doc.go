@@ -20,6 +20,17 @@
 //   - Message IDs, window size 1 with retransmission (core.Retransmitter), the reply cache
 //     for retransmitted requests (answered only towards the SA's known peer), SKF fragments
 //     reassembled with a bounded wire.Reassembler per IKE SA (messages.go).
+//   - RFC 7383 fragmentation (fragsend.go): IKEV2_FRAGMENTATION_SUPPORTED in IKE_SA_INIT
+//     unless fragmentation = "no"; with "yes" (and "force") a protected message larger than
+//     one 1280-byte datagram goes as SKF fragments once both sides announced support;
+//     retransmissions and answers from the reply cache resend every fragment.
+//   - MOBIKE, RFC 4555 (mobike.go), with mobike = true: MOBIKE_SUPPORTED in IKE_AUTH, the
+//     initiator on the NAT-T port from IKE_AUTH on; the original initiator checks every
+//     second whether its address is gone and, if the route to the peer now leaves from
+//     another one, moves the IKE SA and its children's outbound bindings there and sends
+//     UPDATE_SA_ADDRESSES with NAT detection; the responder of an authenticated
+//     UPDATE_SA_ADDRESSES moves the IKE SA and rebinds its children (same SPIs, no rekey).
+//     With MOBIKE in use only UPDATE_SA_ADDRESSES changes the peer's address (§3.5).
 //   - Traffic selectors (ts.go): several per child, ranges and ports, the responder's
 //     narrowing (§2.9), TS_UNACCEPTABLE; a range that is not a prefix becomes several
 //     data-plane selectors.
@@ -33,8 +44,8 @@
 //     INTERNAL_ADDRESS_FAILURE, and narrows the client's TSi to the lease; each client's
 //     pairs get their own SPD entry (core, ra.go), so one connection serves many clients.
 //
-// Not yet: MOBIKE, sending RFC 7383 fragments (we reassemble the peer's, and so do not
-// announce IKEV2_FRAGMENTATION_SUPPORTED), EAP, CFG_SET/CFG_ACK.
+// Not yet: MOBIKE's ADDITIONAL_*_ADDRESS lists and return routability checks (mobike.go
+// says why), EAP, CFG_SET/CFG_ACK.
 //
 // # Choices
 //
