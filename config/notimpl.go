@@ -28,10 +28,7 @@ const (
 var notImplemented = map[feature]bool{
 	featMOBIKE:     true,
 	featEAP:        true,
-	featXAUTH:      true,
-	featVIPsIKEv1:  true,
 	featVIPsIKEv2:  true,
-	featPoolsIKEv1: true,
 	featPoolsIKEv2: true,
 }
 
