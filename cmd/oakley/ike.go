@@ -234,7 +234,7 @@ func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies [
 				State: sa.State, Peer: sa.Remote, Mode: sa.Mode,
 				Algorithms: ikeAlgorithms(sa),
 				Auth:       sa.Auth, NAT: strings.Join(facts, ", "), Established: est, Expires: until(sa.ReauthAt), DPD: dpd,
-				PeerCert: peerCert(sa.PeerCert),
+				PeerCert: peerCert(sa.PeerCert), VirtualIPs: sa.VirtualIPs,
 			})
 		}
 		cs.State = state

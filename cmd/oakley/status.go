@@ -85,6 +85,8 @@ type ikeSAStatus struct {
 	DPD         string `json:"dpd,omitempty"`
 	// PeerCert is the certificate the peer authenticated with (auth = "pubkey" / "pke").
 	PeerCert *peerCertStatus `json:"peer_cert,omitempty"`
+	// VirtualIPs: a client's addresses from its gateway, or a gateway's leases to the peer.
+	VirtualIPs []string `json:"virtual_ips,omitempty"`
 }
 
 // peerCertStatus names a peer's certificate: subject, issuer, SHA-256 fingerprint of the DER.
@@ -299,6 +301,9 @@ func writeStatus(w io.Writer, r *statusReport) {
 				fmt.Fprintf(w, ", rekey in %s", s.Expires)
 			}
 			fmt.Fprintln(w)
+			if len(s.VirtualIPs) > 0 {
+				fmt.Fprintf(w, "    virtual IPs %s\n", strings.Join(s.VirtualIPs, ", "))
+			}
 			if pc := s.PeerCert; pc != nil {
 				fmt.Fprintf(w, "    peer certificate %q, issuer %q\n    sha256 %s\n", pc.Subject, pc.Issuer, pc.Fingerprint)
 			}

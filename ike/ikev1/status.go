@@ -18,6 +18,9 @@ func (sa *ikeSA) Status() core.IKESAStatus {
 		DPD: sa.DPDOn(), DPDPending: sa.DPDPending(),
 		PeerCert: sa.peerCertInfo(),
 	}
+	if sa.txPending() {
+		s.State = "XAUTH / Mode Config"
+	}
 	for _, l := range sa.Leases() {
 		s.VirtualIPs = append(s.VirtualIPs, l.Addr.String())
 	}
