@@ -64,6 +64,8 @@ type ikeSite struct {
 	SendCert      string
 	Fragmentation string
 	Extra         string // more lines of the [daemon] table (retransmit_*)
+	ConnExtra     string // more lines of the [[connection]] table (xauth, vips, pools)
+	TopExtra      string // more tables at the end ([[pool]], [[user]])
 }
 
 func (s *ikeSite) connName() string {
@@ -136,6 +138,9 @@ func (s *ikeSite) toml(sock string) string {
 		opt("send_cert", s.SendCert)
 	}
 	opt("fragmentation", s.Fragmentation)
+	if s.ConnExtra != "" {
+		line("%s", s.ConnExtra)
+	}
 	if len(s.Proposals) > 0 {
 		line("proposals = [%s]", quoteList(s.Proposals))
 	}
@@ -192,6 +197,9 @@ func (s *ikeSite) toml(sock string) string {
 		if c.LifePackets != 0 {
 			line("  life_packets = %d", c.LifePackets)
 		}
+	}
+	if s.TopExtra != "" {
+		line("\n%s", s.TopExtra)
 	}
 	return b.String()
 }

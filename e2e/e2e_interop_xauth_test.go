@@ -1,0 +1,351 @@
+//go:build linux
+
+package e2e
+
+// Remote access with IKEv1 XAUTH and Mode Config against strongSwan (issue 11): oakley as
+// the XAUTH + Mode Config client of a charon gateway (Main Mode PSK round, then an xauth
+// round, a pool), and a charon XAUTH client against an oakley gateway with a [[user]] and a
+// [[pool]]. The virtual IP must show in `oakley status` and in swanctl, the child SA carry
+// traffic from the virtual IP; wrong passwords are refused with a clear error on both sides.
+//
+// Putting the assigned address on oakley's TUN is the daemon's virtual-IP handling (another
+// piece of work): the client test gives the device the address the pool hands out first,
+// so that a ping can leave from it.
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"oakley/e2e/lab"
+)
+
+const (
+	xaPool     = "203.0.113.17-203.0.113.30"
+	xaFirstVIP = "203.0.113.17"
+	xaPoolNet  = "203.0.113.16/28"
+	xaUser     = "alice"
+)
+
+// startSwanRaw starts charon with a swanctl.conf as written and the remote-access plugins.
+func startSwanRaw(t *testing.T, side *ioSide, name, conf string) *swan {
+	t.Helper()
+	l, err := lab.New("oki")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	l.CharonExtra = []string{"attr", "xauth-generic"}
+	if out, err := side.ns.run("ip", "addr", "replace", side.host+"/32", "dev", "lo"); err != nil {
+		t.Fatalf("ip addr replace %s dev lo: %v\n%s", side.host, err, out)
+	}
+	c, err := l.StartCharon(string(side.ns), name, conf, nil, "ike=2 cfg=2 knl=1 net=1 enc=1")
+	if err != nil {
+		t.Fatalf("starting charon in %s: %v", side.ns, err)
+	}
+	sw := &swan{Charon: c, side: side}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("charon %s (%s) log:\n%s", name, side.ns, tail(c.Log(), 12000))
+		}
+	})
+	return sw
+}
+
+// swanGateway is charon's XAUTH gateway configuration: PSK, then XAUTH, a pool.
+func swanGateway(tp *ioTopo, psk, password string, aggressive bool) string {
+	r := tp.right
+	return `connections {
+  rw {
+    version = 1
+    aggressive = ` + map[bool]string{true: "yes", false: "no"}[aggressive] + `
+    proposals = aes256-sha256-modp2048
+    local_addrs = ` + r.outer + `
+    remote_addrs = %any
+    pools = rw
+    local {
+      auth = psk
+      id = ` + rightID + `
+    }
+    remote {
+      auth = psk
+      id = ` + leftID + `
+    }
+    remote-2 {
+      auth = xauth
+    }
+    children {
+      net {
+        local_ts = ` + r.net + `
+        esp_proposals = aes128gcm16
+      }
+    }
+  }
+}
+pools {
+  rw {
+    addrs = ` + xaPool + `
+  }
+}
+secrets {
+  ike-1 {
+    id-1 = ` + rightID + `
+    id-2 = ` + leftID + `
+    secret = "` + psk + `"
+  }
+  xauth-1 {
+    id = ` + xaUser + `
+    secret = "` + password + `"
+  }
+}
+`
+}
+
+// swanXAUTHClient is charon as an XAUTH client requesting a virtual IP.
+func swanXAUTHClient(tp *ioTopo, psk, password string) string {
+	l, r := tp.left, tp.right
+	return `connections {
+  gw {
+    version = 1
+    proposals = aes256-sha256-modp2048
+    local_addrs = ` + l.outer + `
+    remote_addrs = ` + r.seen + `
+    vips = 0.0.0.0
+    local {
+      auth = psk
+      id = ` + leftID + `
+    }
+    local-2 {
+      auth = xauth
+      xauth_id = ` + xaUser + `
+    }
+    remote {
+      auth = psk
+      id = ` + rightID + `
+    }
+    children {
+      net {
+        remote_ts = ` + r.net + `
+        esp_proposals = aes128gcm16
+        start_action = none
+      }
+    }
+  }
+}
+secrets {
+  ike-1 {
+    id-1 = ` + leftID + `
+    id-2 = ` + rightID + `
+    secret = "` + psk + `"
+  }
+  xauth-1 {
+    id = ` + xaUser + `
+    secret = "` + password + `"
+  }
+}
+`
+}
+
+// oakleyXAUTHClient is oakley's client configuration (left).
+func oakleyXAUTHClient(tp *ioTopo, psk, password string, aggressive bool) ikeSite {
+	site := siteFor(tp, tp.left, psk)
+	site.Aggressive, site.Insecure = aggressive, aggressive
+	site.Proposals = []string{"aes256-sha256-modp2048"}
+	site.Addresses = []string{xaFirstVIP + "/32"}
+	site.Children[0].LocalTS = []string{xaPoolNet}
+	site.Children[0].ESP = []string{"aes128gcm16"}
+	site.ConnExtra = `xauth = "client"
+xauth_id = "` + xaUser + `"
+password_file = "alice.pass"
+vips = ["0.0.0.0"]`
+	site.Files = map[string][]byte{"alice.pass": []byte(password + "\n")}
+	return site
+}
+
+// oakleyXAUTHGateway is oakley's gateway configuration (right).
+func oakleyXAUTHGateway(tp *ioTopo, psk, password string) ikeSite {
+	site := siteFor(tp, tp.right, psk)
+	site.Proposals = []string{"aes256-sha256-modp2048"}
+	site.Children[0].RemoteTS = []string{xaPoolNet}
+	site.Children[0].ESP = []string{"aes128gcm16"}
+	site.ConnExtra = `xauth = "server"
+pools = ["rw"]`
+	site.TopExtra = `[[pool]]
+name = "rw"
+addrs = "` + xaPool + `"
+
+[[user]]
+name = "` + xaUser + `"
+password_file = "alice.pass"`
+	site.Files = map[string][]byte{"alice.pass": []byte(password + "\n")}
+	return site
+}
+
+// ikeVIPs returns the virtual IPs `oakley status --json` shows for the established SA.
+func ikeVIPs(t *testing.T, o *oakley) []string {
+	t.Helper()
+	st, _, err := statusJSON[struct {
+		Connections []struct {
+			IKESAs []struct {
+				State      string   `json:"state"`
+				VirtualIPs []string `json:"virtual_ips"`
+			} `json:"ike_sas"`
+		} `json:"connections"`
+	}](o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range st.Connections {
+		for _, s := range c.IKESAs {
+			if s.State == "established" {
+				return s.VirtualIPs
+			}
+		}
+	}
+	return nil
+}
+
+// TestInteropXAUTHClient: oakley logs in to a charon gateway and gets a virtual IP.
+func TestInteropXAUTHClient(t *testing.T) {
+	needInterop(t)
+	t.Parallel()
+	for _, aggressive := range []bool{false, true} {
+		mode := map[bool]string{false: "Main Mode", true: "Aggressive Mode"}[aggressive]
+		t.Run(strings.ReplaceAll(mode, " ", ""), func(t *testing.T) {
+			tp := newTopo(t, false)
+			psk, password := newPSK(t), "pw-"+randomID(t, 16)
+			sw := startSwanRaw(t, tp.right, "gateway", swanGateway(tp, psk, password, aggressive))
+			site := oakleyXAUTHClient(tp, psk, password, aggressive)
+			o := startIKE(t, tp.left, "client", site)
+			t0 := time.Now()
+			o.mustCtl(t, "initiate", site.connName()+"/net")
+			took := time.Since(t0)
+			st := waitChildUp(t, o, 10*time.Second)
+			recordResult(t, "XAUTH + Mode Config client of strongSwan (%s PSK, pull): %s from `oakley initiate` to the child SA installed", mode, took.Round(time.Millisecond))
+
+			if vips := ikeVIPs(t, o); len(vips) != 1 || vips[0] != xaFirstVIP {
+				t.Fatalf("oakley status virtual_ips %v, want [%s]:\n%s", vips, xaFirstVIP, st.raw)
+			}
+			ch := st.Connections[0].Children[0]
+			if len(ch.LocalTS) != 1 || ch.LocalTS[0] != xaFirstVIP+"/32" {
+				t.Fatalf("child local_ts %v, want the virtual IP", ch.LocalTS)
+			}
+			mustPing(t, tp.left.ns, xaFirstVIP, tp.right.host, 3)
+			sas := sw.listSAs(t)
+			if len(sas) != 1 || sas[0].Fields["state"] != "ESTABLISHED" || len(sas[0].Children) != 1 || sas[0].Children[0]["state"] != "INSTALLED" {
+				t.Fatalf("charon's SAs: %+v", sas)
+			}
+			if c := sas[0].Children[0]; c["packets-in"] == "" || c["packets-in"] == "0" {
+				t.Fatalf("charon's child counted no packets: %v", c)
+			}
+			if !strings.Contains(sw.swanctl(t, "--list-pools", "--leases"), xaFirstVIP) {
+				t.Fatal("charon's pool does not list the lease")
+			}
+			assertNoSecrets(t, "oakley's log", o.p.out.String(), []string{password, psk})
+		})
+	}
+	t.Run("wrong-password", func(t *testing.T) {
+		tp := newTopo(t, false)
+		psk := newPSK(t)
+		sw := startSwanRaw(t, tp.right, "gateway", swanGateway(tp, psk, "pw-"+randomID(t, 16), false))
+		wrong := "pw-wrong-" + randomID(t, 8)
+		site := oakleyXAUTHClient(tp, psk, wrong, false)
+		o := startIKE(t, tp.left, "client", site)
+		out, err := o.ctl("initiate", site.connName()+"/net")
+		if err == nil {
+			t.Fatalf("oakley initiate succeeded with a wrong XAUTH password:\n%s", out)
+		}
+		t.Logf("oakley initiate: %v: %s", err, strings.TrimSpace(out))
+		waitLog(t, o, "XAUTH: the gateway refused our login", 10*time.Second)
+		if !strings.Contains(sw.Log(), "XAuth authentication of '"+xaUser+"' failed") && !strings.Contains(sw.Log(), "authentication of '"+xaUser+"' failed") {
+			t.Fatalf("charon does not say the login failed:\n%s", grepLines(sw.Log(), `(?i)xauth`))
+		}
+		if st := o.mustIKEStatus(t); st.established() != 0 || len(st.allSAs()) != 0 || st.IKECounters["auth_failures"] == 0 {
+			t.Fatalf("after a refused login: %d IKE SAs, %d child SAs, auth_failures %d", st.established(), len(st.allSAs()), st.IKECounters["auth_failures"])
+		}
+		assertNoSecrets(t, "oakley's log", o.p.out.String(), []string{wrong, psk})
+	})
+}
+
+// TestInteropXAUTHGateway: a charon client logs in to oakley and gets an address of its
+// pool.
+func TestInteropXAUTHGateway(t *testing.T) {
+	needInterop(t)
+	t.Parallel()
+	t.Run("login", func(t *testing.T) {
+		tp := newTopo(t, false)
+		psk, password := newPSK(t), "pw-"+randomID(t, 16)
+		o := startIKE(t, tp.right, "gateway", oakleyXAUTHGateway(tp, psk, password))
+		sw := startSwanRaw(t, tp.left, "client", swanXAUTHClient(tp, psk, password))
+		t0 := time.Now()
+		sw.swanctl(t, "--initiate", "--child", "net", "--timeout", "30")
+		took := time.Since(t0)
+		st := waitChildUp(t, o, 10*time.Second)
+		recordResult(t, "strongSwan XAUTH + Mode Config client of an oakley gateway (Main Mode PSK, pull): %s for `swanctl --initiate`", took.Round(time.Millisecond))
+		if vips := ikeVIPs(t, o); len(vips) != 1 || vips[0] != xaFirstVIP {
+			t.Fatalf("oakley status virtual_ips %v, want [%s]:\n%s", vips, xaFirstVIP, st.raw)
+		}
+		ch := st.Connections[0].Children[0]
+		if len(ch.RemoteTS) != 1 || ch.RemoteTS[0] != xaFirstVIP+"/32" {
+			t.Fatalf("child remote_ts %v, want the lease", ch.RemoteTS)
+		}
+		raw := sw.swanctl(t, "--list-sas", "--raw")
+		if !strings.Contains(raw, xaFirstVIP) {
+			t.Fatalf("charon does not list the virtual IP:\n%s", raw)
+		}
+		// charon puts the virtual IP on its libipsec device: ping from it.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if out, _ := tp.left.ns.run("ip", "-o", "addr"); strings.Contains(out, xaFirstVIP) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("charon did not install the virtual IP")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		mustPing(t, tp.left.ns, xaFirstVIP, tp.right.host, 3)
+		st = o.mustIKEStatus(t)
+		for _, sa := range st.allSAs() {
+			if sa.Packets == 0 {
+				t.Fatalf("oakley's %s SA counted no packets", sa.Dir)
+			}
+		}
+		if !strings.Contains(o.p.out.String(), "XAUTH: login accepted") {
+			t.Fatal("oakley's log does not record the login")
+		}
+		assertNoSecrets(t, "oakley's log", o.p.out.String(), []string{password, psk})
+	})
+	t.Run("wrong-password", func(t *testing.T) {
+		tp := newTopo(t, false)
+		psk, password := newPSK(t), "pw-"+randomID(t, 16)
+		o := startIKE(t, tp.right, "gateway", oakleyXAUTHGateway(tp, psk, password))
+		wrong := "pw-wrong-" + randomID(t, 8)
+		sw := startSwanRaw(t, tp.left, "client", swanXAUTHClient(tp, psk, wrong))
+		out, err := sw.Swanctl("--initiate", "--child", "net", "--timeout", "30")
+		if err == nil {
+			t.Fatalf("swanctl --initiate succeeded with a wrong password:\n%s", out)
+		}
+		waitLog(t, o, "XAUTH: login refused", 10*time.Second)
+		if !strings.Contains(sw.Log(), "XAuth authentication of '"+xaUser+"' (myself) failed") && !strings.Contains(strings.ToLower(sw.Log()), "xauth authentication") {
+			t.Fatalf("charon does not say the login failed:\n%s", grepLines(sw.Log(), `(?i)xauth`))
+		}
+		st := o.mustIKEStatus(t)
+		if st.established() != 0 || len(st.allSAs()) != 0 || st.IKECounters["auth_failures"] == 0 {
+			t.Fatalf("after a refused login: %d IKE SAs, %d child SAs, auth_failures %d", st.established(), len(st.allSAs()), st.IKECounters["auth_failures"])
+		}
+		assertNoSecrets(t, "oakley's log", o.p.out.String(), []string{wrong, password, psk})
+	})
+}
+
+// waitLog waits until oakley's log contains s.
+func waitLog(t *testing.T, o *oakley, s string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(o.p.out.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("oakley %s did not log %q within %s", o.name, s, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
