@@ -58,6 +58,7 @@ type xaOpts struct {
 	clientPlain bool   // the client does not do XAUTH
 	noVIP       bool   // the client requests no virtual IP
 	clients     int    // default 1
+	certs       string // "rsa2048", "p256": certificates instead of the PSK
 }
 
 // xaClient is a remote-access client connection to B.
@@ -104,7 +105,11 @@ func newXAUTHPair(t *testing.T, o xaOpts) (*lnet, []*node, *node) {
 	var clients []*node
 	ips := []netip.Addr{ipA, ipC}
 	for i := 0; i < max(o.clients, 1); i++ {
-		clients = append(clients, n.addNode(string(rune('A'+2*i)), ips[i], byte(1+2*i), xaClient(t, o, ips[i])))
+		cc := xaClient(t, o, ips[i])
+		if o.certs != "" {
+			useCerts(t, newTestPKI(t, o.certs), o.certs, cc, gw)
+		}
+		clients = append(clients, n.addNode(string(rune('A'+2*i)), ips[i], byte(1+2*i), cc))
 	}
 	b := n.addNodeWith("B", ipB, 2, func(cfg *core.Config) {
 		cfg.Pools = []*core.Pool{pool}
@@ -317,5 +322,29 @@ func TestXAUTHNoQuickModeBefore(t *testing.T) {
 	}
 	if strings.Contains(n.traceTail(5), "panic") {
 		t.Fatal("panic")
+	}
+}
+
+// TestXAUTHOverRSASignatures: XAUTHInitRSA (65005) after a Main Mode with RSA certificates;
+// ECDSA keys have no XAUTH method and are refused at configuration time.
+func TestXAUTHOverRSASignatures(t *testing.T) {
+	n, cl, b := newXAUTHPair(t, xaOpts{certs: "rsa2048"})
+	a := cl[0]
+	startAll(n)
+	n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, 2*time.Minute)
+	sa, sb := currentSA(a.c, "ab"), currentSA(b.c, "ba")
+	if sa.tr.auth != isakmp.AuthXAUTHInitRSA || sb.tr.auth != isakmp.AuthXAUTHInitRSA {
+		t.Fatalf("negotiated %s / %s, want XAUTHInitRSA", sa.tr.auth, sb.tr.auth)
+	}
+	if st := sb.Status(); st.PeerCert == nil || len(st.VirtualIPs) != 1 {
+		t.Fatalf("gateway status: %+v", st)
+	}
+
+	p := newTestPKI(t, "p256")
+	c, g := xaClient(t, xaOpts{}, ipA), &core.Connection{}
+	*g = *c
+	useCerts(t, p, "p256", c, g)
+	if err := New().Validate(c); err == nil || !strings.Contains(err.Error(), "xauth works over a pre-shared key or RSA signatures") {
+		t.Fatalf("ECDSA with xauth: %v", err)
 	}
 }
