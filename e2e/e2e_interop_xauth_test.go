@@ -54,10 +54,16 @@ func startSwanRaw(t *testing.T, side *ioSide, name, conf string) *swan {
 
 // swanGateway is charon's XAUTH gateway configuration: PSK, then XAUTH, a pool.
 func swanGateway(tp *ioTopo, psk, password string, aggressive bool) string {
+	return swanGatewayPull(tp, psk, password, aggressive, true)
+}
+
+// swanGatewayPull is swanGateway in pull mode (the client asks) or push mode (charon SETs).
+func swanGatewayPull(tp *ioTopo, psk, password string, aggressive, pull bool) string {
 	r := tp.right
 	return `connections {
   rw {
     version = 1
+    pull = ` + map[bool]string{true: "yes", false: "no"}[pull] + `
     aggressive = ` + map[bool]string{true: "yes", false: "no"}[aggressive] + `
     proposals = aes256-sha256-modp2048
     local_addrs = ` + r.outer + `
@@ -244,6 +250,29 @@ func TestInteropXAUTHClient(t *testing.T) {
 			assertNoSecrets(t, "oakley's log", o.p.out.String(), []string{password, psk})
 		})
 	}
+	t.Run("push", func(t *testing.T) {
+		// pull = no: charon SETs the address after XAUTH, oakley ACKs.
+		tp := newTopo(t, false)
+		psk, password := newPSK(t), "pw-"+randomID(t, 16)
+		startSwanRaw(t, tp.right, "gateway", swanGatewayPull(tp, psk, password, false, false))
+		site := oakleyXAUTHClient(tp, psk, password, false)
+		o := startIKE(t, tp.left, "client", site)
+		t0 := time.Now()
+		o.mustCtl(t, "initiate", site.connName()+"/net")
+		took := time.Since(t0)
+		waitChildUp(t, o, 10*time.Second)
+		recordResult(t, "XAUTH + Mode Config client of strongSwan (Main Mode PSK, push): %s from `oakley initiate` to the child SA installed", took.Round(time.Millisecond))
+		if vips := ikeVIPs(t, o); len(vips) != 1 || vips[0] != xaFirstVIP {
+			t.Fatalf("oakley status virtual_ips %v, want [%s]", vips, xaFirstVIP)
+		}
+		if !strings.Contains(o.p.out.String(), "ISAKMP_CFG_SET") && !strings.Contains(o.p.out.String(), "Mode Config") {
+			t.Fatal("no Mode Config in oakley's log")
+		}
+		mustPing(t, tp.left.ns, xaFirstVIP, tp.right.host, 2)
+		if testing.Verbose() {
+			t.Log(grepLines(o.p.out.String(), `XAUTH|Mode Config|Quick Mode|retransmit|ISAKMP SA`))
+		}
+	})
 	t.Run("wrong-password", func(t *testing.T) {
 		tp := newTopo(t, false)
 		psk := newPSK(t)
@@ -347,5 +376,52 @@ func waitLog(t *testing.T, o *oakley, s string, timeout time.Duration) {
 			t.Fatalf("oakley %s did not log %q within %s", o.name, s, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestXAUTHOakleyPair: oakley against oakley through the daemons, the gateway and client
+// configurations of the examples (addresses adapted): login, lease, traffic from the virtual
+// IP; then the same client with a wrong password.
+func TestXAUTHOakleyPair(t *testing.T) {
+	needInterop(t)
+	t.Parallel()
+	for _, wrong := range []bool{false, true} {
+		t.Run(map[bool]string{false: "login", true: "wrong-password"}[wrong], func(t *testing.T) {
+			tp := newTopo(t, false)
+			psk, password := newPSK(t), "pw-"+randomID(t, 16)
+			gw := startIKE(t, tp.right, "gateway", oakleyXAUTHGateway(tp, psk, password))
+			clientPW := password
+			if wrong {
+				clientPW = "pw-wrong-" + randomID(t, 8)
+			}
+			site := oakleyXAUTHClient(tp, psk, clientPW, false)
+			o := startIKE(t, tp.left, "client", site)
+			t0 := time.Now()
+			out, err := o.ctl("initiate", site.connName()+"/net")
+			took := time.Since(t0)
+			if wrong {
+				if err == nil {
+					t.Fatalf("oakley initiate succeeded with a wrong password:\n%s", out)
+				}
+				waitLog(t, gw, "XAUTH: login refused", 10*time.Second)
+				waitLog(t, o, "XAUTH: the gateway refused our login", 10*time.Second)
+				if st := gw.mustIKEStatus(t); st.established() != 0 || len(st.allSAs()) != 0 {
+					t.Fatalf("the gateway kept SAs after a refused login:\n%s", st.raw)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("oakley initiate: %v\n%s", err, out)
+			}
+			waitChildUp(t, o, 10*time.Second)
+			waitChildUp(t, gw, 10*time.Second)
+			recordResult(t, "XAUTH + Mode Config, oakley client of an oakley gateway (Main Mode PSK, pull): %s from `oakley initiate` to the child SA installed", took.Round(time.Millisecond))
+			for _, x := range []*oakley{o, gw} {
+				if vips := ikeVIPs(t, x); len(vips) != 1 || vips[0] != xaFirstVIP {
+					t.Fatalf("oakley %s status virtual_ips %v, want [%s]", x.name, vips, xaFirstVIP)
+				}
+			}
+			mustPing(t, tp.left.ns, xaFirstVIP, tp.right.host, 3)
+		})
 	}
 }
