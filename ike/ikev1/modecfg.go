@@ -28,8 +28,21 @@ import (
 // sendModeCfgRequest asks the gateway for the configured virtual IPs (client, pull).
 func (sa *ikeSA) sendModeCfgRequest(now time.Time) {
 	var attrs []isakmp.Attribute
+	var previous []netip.Addr
+	if old, ok := sa.ReplacesSA.(*ikeSA); ok && old != nil {
+		// Re-authentication: ask for the addresses the SA we replace holds, so the children
+		// keep their side (strongSwan gives an identity its online address again).
+		previous = old.tx.vips
+	}
 	for _, v := range sa.Conn.Cfg.VIPs {
 		v = v.Unmap()
+		if v.IsUnspecified() {
+			for _, p := range previous {
+				if p.Is4() == v.Is4() {
+					v = p
+				}
+			}
+		}
 		var val []byte
 		if v.Is4() {
 			if !v.IsUnspecified() {

@@ -348,3 +348,47 @@ func TestXAUTHOverRSASignatures(t *testing.T) {
 		t.Fatalf("ECDSA with xauth: %v", err)
 	}
 }
+
+// TestXAUTHTwoClients: two clients of one gateway connection get distinct leases.
+func TestXAUTHTwoClients(t *testing.T) {
+	n, cl, b := newXAUTHPair(t, xaOpts{clients: 2})
+	startAll(n)
+	n.runUntil(func() bool { return childUp(cl[0], "ab", "net") && childUp(cl[1], "ab", "net") }, 2*time.Minute)
+	seen := map[netip.Addr]bool{}
+	for _, c := range cl {
+		v := currentSA(c.c, "ab").AssignedVirtualIPs()
+		if v == nil || len(v.Addrs) != 1 || seen[v.Addrs[0]] {
+			t.Fatalf("client %s: virtual IPs %+v (seen %v)", c.name, v, seen)
+		}
+		seen[v.Addrs[0]] = true
+	}
+	if got := b.core.Pools()["rw"].InUse(); got != 2 {
+		t.Fatalf("pool in use %d, want 2", got)
+	}
+}
+
+// TestXAUTHReauth: a re-authentication logs in again and asks for the address it has; the
+// children move to the new ISAKMP SA.
+func TestXAUTHReauth(t *testing.T) {
+	n, cl, b := newXAUTHPair(t, xaOpts{})
+	a := cl[0]
+	startAll(n)
+	n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, 2*time.Minute)
+	old := currentSA(a.c, "ab")
+	old.Rekey(n.now)
+	n.runUntil(func() bool { s := currentSA(a.c, "ab"); return s != nil && s != old }, time.Minute)
+	n.runFor(10 * time.Second)
+	sa := currentSA(a.c, "ab")
+	if b.ctr.Get(core.CtrAuthFailures) != 0 || b.logs.FilterMessage("XAUTH: login accepted").Len() != 2 {
+		t.Fatalf("the gateway did not check the login twice: %d", b.logs.FilterMessage("XAUTH: login accepted").Len())
+	}
+	if !loggedAnywhere(a, "203.0.113.10") || sa.AssignedVirtualIPs() == nil {
+		t.Fatal("no virtual IP after the re-authentication")
+	}
+	if !childUp(a, "ab", "net") || connNamed(a.c, "ab").Child("net").Newest().IKE() != core.IKESA(sa) {
+		t.Fatal("the child did not move to the new ISAKMP SA")
+	}
+	if got := b.core.Pools()["rw"].InUse(); got != 1 {
+		t.Fatalf("the gateway holds %d leases after the old SA went, want 1", got)
+	}
+}
