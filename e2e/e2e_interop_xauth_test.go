@@ -29,6 +29,11 @@ const (
 
 // startSwanRaw starts charon with a swanctl.conf as written and the remote-access plugins.
 func startSwanRaw(t *testing.T, side *ioSide, name, conf string) *swan {
+	return startSwanRawFiles(t, side, name, conf, nil)
+}
+
+// startSwanRawFiles is startSwanRaw with files in the swanctl directory (certificates).
+func startSwanRawFiles(t *testing.T, side *ioSide, name, conf string, files map[string][]byte) *swan {
 	t.Helper()
 	l, err := lab.New("oki")
 	if err != nil {
@@ -39,7 +44,7 @@ func startSwanRaw(t *testing.T, side *ioSide, name, conf string) *swan {
 	if out, err := side.ns.run("ip", "addr", "replace", side.host+"/32", "dev", "lo"); err != nil {
 		t.Fatalf("ip addr replace %s dev lo: %v\n%s", side.host, err, out)
 	}
-	c, err := l.StartCharon(string(side.ns), name, conf, nil, "ike=2 cfg=2 knl=1 net=1 enc=1")
+	c, err := l.StartCharon(string(side.ns), name, conf, files, "ike=2 cfg=2 knl=1 net=1 enc=1")
 	if err != nil {
 		t.Fatalf("starting charon in %s: %v", side.ns, err)
 	}
@@ -250,6 +255,35 @@ func TestInteropXAUTHClient(t *testing.T) {
 			assertNoSecrets(t, "oakley's log", o.p.out.String(), []string{password, psk})
 		})
 	}
+	t.Run("RSA", func(t *testing.T) {
+		// XAUTHInitRSA: certificates in Main Mode, then the login.
+		tp := newTopo(t, false)
+		password := "pw-" + randomID(t, 16)
+		site := oakleyXAUTHClient(tp, "", password, false)
+		var w swanConf
+		useCerts(t, &site, &w, "rsa")
+		site.Files["alice.pass"] = []byte(password + "\n")
+		conf := swanGateway(tp, "unused", password, false)
+		conf = strings.Replace(conf, "    local {\n      auth = psk\n", "    local {\n      auth = pubkey\n      certs = right.pem\n", 1)
+		conf = strings.Replace(conf, "    remote {\n      auth = psk\n", "    remote {\n      auth = pubkey\n", 1)
+		sw := startSwanRawFiles(t, tp.right, "gateway", conf, w.Files)
+		o := startIKE(t, tp.left, "client", site)
+		t0 := time.Now()
+		o.mustCtl(t, "initiate", site.connName()+"/net")
+		took := time.Since(t0)
+		st := waitChildUp(t, o, 10*time.Second)
+		recordResult(t, "XAUTH + Mode Config client of strongSwan (Main Mode RSA signatures, XAUTHInitRSA, pull): %s from `oakley initiate` to the child SA installed", took.Round(time.Millisecond))
+		if vips := ikeVIPs(t, o); len(vips) != 1 || vips[0] != xaFirstVIP {
+			t.Fatalf("oakley status virtual_ips %v, want [%s]:\n%s", vips, xaFirstVIP, st.raw)
+		}
+		if a := st.Connections[0].IKESAs[0].Auth; a != "XAUTHInitRSA" {
+			t.Fatalf("oakley's IKE SA auth %q, want XAUTHInitRSA", a)
+		}
+		if sas := sw.listSAs(t); len(sas) != 1 || len(sas[0].Children) != 1 {
+			t.Fatalf("charon's SAs: %+v", sas)
+		}
+		mustPing(t, tp.left.ns, xaFirstVIP, tp.right.host, 2)
+	})
 	t.Run("push", func(t *testing.T) {
 		// pull = no: charon SETs the address after XAUTH, oakley ACKs.
 		tp := newTopo(t, false)
@@ -344,6 +378,30 @@ func TestInteropXAUTHGateway(t *testing.T) {
 			t.Fatal("oakley's log does not record the login")
 		}
 		assertNoSecrets(t, "oakley's log", o.p.out.String(), []string{password, psk})
+	})
+	t.Run("RSA", func(t *testing.T) {
+		tp := newTopo(t, false)
+		password := "pw-" + randomID(t, 16)
+		p := newTestPKI(t, "rsa")
+		site := oakleyXAUTHGateway(tp, "", password)
+		site.Auth, site.Cert, site.Key, site.CACerts = "pubkey", "right.pem", "right.key", []string{"ca.pem"}
+		site.Files["right.pem"], site.Files["right.key"], site.Files["ca.pem"] = p.rightCert, p.rightKey, p.caPEM
+		o := startIKE(t, tp.right, "gateway", site)
+		conf := swanXAUTHClient(tp, "unused", password)
+		conf = strings.Replace(conf, "    local {\n      auth = psk\n", "    local {\n      auth = pubkey\n      certs = left.pem\n", 1)
+		conf = strings.Replace(conf, "    remote {\n      auth = psk\n", "    remote {\n      auth = pubkey\n", 1)
+		sw := startSwanRawFiles(t, tp.left, "client", conf, map[string][]byte{"x509ca/ca.pem": p.caPEM, "x509/left.pem": p.leftCert, "private/left.key": p.leftKey})
+		t0 := time.Now()
+		sw.swanctl(t, "--initiate", "--child", "net", "--timeout", "30")
+		took := time.Since(t0)
+		st := waitChildUp(t, o, 10*time.Second)
+		recordResult(t, "strongSwan XAUTH + Mode Config client of an oakley gateway (Main Mode RSA signatures, XAUTHInitRSA, pull): %s for `swanctl --initiate`", took.Round(time.Millisecond))
+		if a := st.Connections[0].IKESAs[0].Auth; a != "XAUTHInitRSA" {
+			t.Fatalf("oakley's IKE SA auth %q, want XAUTHInitRSA", a)
+		}
+		if vips := ikeVIPs(t, o); len(vips) != 1 || vips[0] != xaFirstVIP {
+			t.Fatalf("oakley status virtual_ips %v, want [%s]:\n%s", vips, xaFirstVIP, st.raw)
+		}
 	})
 	t.Run("wrong-password", func(t *testing.T) {
 		tp := newTopo(t, false)
