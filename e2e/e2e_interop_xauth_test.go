@@ -320,7 +320,7 @@ func TestInteropXAUTHClient(t *testing.T) {
 		}
 		t.Logf("oakley initiate: %v: %s", err, strings.TrimSpace(out))
 		waitLog(t, o, "XAUTH: the gateway refused our login", 10*time.Second)
-		if !strings.Contains(sw.Log(), "XAuth authentication of '"+xaUser+"' failed") && !strings.Contains(sw.Log(), "authentication of '"+xaUser+"' failed") {
+		if !strings.Contains(sw.Log(), "XAuth authentication of '"+xaUser+"' failed") {
 			t.Fatalf("charon does not say the login failed:\n%s", grepLines(sw.Log(), `(?i)xauth`))
 		}
 		if st := o.mustIKEStatus(t); st.established() != 0 || len(st.allSAs()) != 0 || st.IKECounters["auth_failures"] == 0 {
@@ -414,7 +414,7 @@ func TestInteropXAUTHGateway(t *testing.T) {
 			t.Fatalf("swanctl --initiate succeeded with a wrong password:\n%s", out)
 		}
 		waitLog(t, o, "XAUTH: login refused", 10*time.Second)
-		if !strings.Contains(sw.Log(), "XAuth authentication of '"+xaUser+"' (myself) failed") && !strings.Contains(strings.ToLower(sw.Log()), "xauth authentication") {
+		if !strings.Contains(sw.Log(), "XAuth authentication of '"+xaUser+"' (myself) failed") {
 			t.Fatalf("charon does not say the login failed:\n%s", grepLines(sw.Log(), `(?i)xauth`))
 		}
 		st := o.mustIKEStatus(t)
