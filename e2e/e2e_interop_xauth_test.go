@@ -379,6 +379,26 @@ func TestInteropXAUTHGateway(t *testing.T) {
 		}
 		assertNoSecrets(t, "oakley's log", o.p.out.String(), []string{password, psk})
 	})
+	t.Run("push", func(t *testing.T) {
+		// charon with pull = no waits for oakley's CFG_SET.
+		tp := newTopo(t, false)
+		psk, password := newPSK(t), "pw-"+randomID(t, 16)
+		o := startIKE(t, tp.right, "gateway", oakleyXAUTHGateway(tp, psk, password))
+		conf := strings.Replace(swanXAUTHClient(tp, psk, password), "    vips = 0.0.0.0\n", "    vips = 0.0.0.0\n    pull = no\n", 1)
+		sw := startSwanRaw(t, tp.left, "client", conf)
+		t0 := time.Now()
+		sw.swanctl(t, "--initiate", "--child", "net", "--timeout", "30")
+		took := time.Since(t0)
+		waitChildUp(t, o, 10*time.Second)
+		recordResult(t, "strongSwan XAUTH + Mode Config client (pull = no) of an oakley gateway (push after %s): %s for `swanctl --initiate`", "1s", took.Round(time.Millisecond))
+		if vips := ikeVIPs(t, o); len(vips) != 1 || vips[0] != xaFirstVIP {
+			t.Fatalf("oakley status virtual_ips %v, want [%s]", vips, xaFirstVIP)
+		}
+		waitLog(t, o, "the client acknowledged the pushed configuration", 5*time.Second)
+		if raw := sw.swanctl(t, "--list-sas", "--raw"); !strings.Contains(raw, xaFirstVIP) {
+			t.Fatalf("charon does not list the virtual IP:\n%s", raw)
+		}
+	})
 	t.Run("RSA", func(t *testing.T) {
 		tp := newTopo(t, false)
 		password := "pw-" + randomID(t, 16)

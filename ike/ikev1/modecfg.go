@@ -214,10 +214,63 @@ func (sa *ikeSA) modeCfgServe(now time.Time, attrs *isakmp.ConfigAttributes) (*i
 		sa.c.Ctr.Inc(core.CtrUnexpected)
 		return nil, fail(0, ErrUnexpected, "Mode Config request before XAUTH completed")
 	}
-	reply := &isakmp.ConfigAttributes{CfgType: isakmp.CfgReply}
+	sa.tx.served = true
+	return &isakmp.ConfigAttributes{CfgType: isakmp.CfgReply, Attributes: sa.modeCfgLeases(attrs.Attributes)}, nil
+}
+
+// modeCfgPushDelay: a gateway pushes the configuration (CFG_SET) when the client has not
+// asked for it (pull) this long after XAUTH, or after Phase 1 without XAUTH. Clients in pull
+// mode (strongSwan's default, Cisco, oakley) ask within milliseconds; clients in push mode
+// (strongSwan's pull = no) wait for it.
+const modeCfgPushDelay = time.Second
+
+// armModeCfgPush schedules the push of a gateway (a connection with pools).
+func (sa *ikeSA) armModeCfgPush(now time.Time) {
+	if sa.Conn == nil || len(sa.Conn.Cfg.Pools) == 0 || sa.wantsModeCfg() {
+		return
+	}
+	sa.txInit()
+	sa.c.Timers.Arm(sa.tx.push, now.Add(modeCfgPushDelay))
+}
+
+// modeCfgPush sends the client an address of each family the pools have (gateway, push).
+func (sa *ikeSA) modeCfgPush(now time.Time) {
+	if sa.state != p1Established || sa.tx.served || sa.tx.pushed {
+		return
+	}
+	if sa.tx.out != nil {
+		sa.c.Timers.Arm(sa.tx.push, now.Add(modeCfgPushDelay))
+		return
+	}
+	var req []isakmp.Attribute
+	fams := map[int]bool{}
+	for _, name := range sa.Conn.Cfg.Pools {
+		if p := sa.c.Pools()[name]; p != nil && !fams[p.Family()] {
+			fams[p.Family()] = true
+			if p.Family() == 4 {
+				req = append(req, isakmp.TLV(isakmp.CfgInternalIP4Address, nil), isakmp.TLV(isakmp.CfgInternalIP4Netmask, nil), isakmp.TLV(isakmp.CfgInternalIP4DNS, nil))
+			} else {
+				req = append(req, isakmp.TLV(isakmp.CfgInternalIP6Address, nil), isakmp.TLV(isakmp.CfgInternalIP6DNS, nil))
+			}
+		}
+	}
+	req = append(req, isakmp.TLV(isakmp.CfgUnitySplitInclude, nil))
+	attrs := sa.modeCfgLeases(req)
+	if len(sa.Leases()) == 0 {
+		return // modeCfgLeases logged why
+	}
+	sa.tx.pushed = true
+	sa.Log.Info("Mode Config: the client did not ask; pushing its configuration")
+	sa.sendTransaction(now, isakmp.CfgSet, attrs, whatModeCfgPush)
+}
+
+// modeCfgLeases leases an address for each address attribute of a request and returns the
+// attributes of the answer, with the pools' DNS servers and split networks where asked for.
+func (sa *ikeSA) modeCfgLeases(requests []isakmp.Attribute) []isakmp.Attribute {
+	reply := &isakmp.ConfigAttributes{}
 	var pools []*core.Pool
 	want := map[isakmp.AttributeType]bool{}
-	for _, a := range attrs.Attributes {
+	for _, a := range requests {
 		want[a.Type] = true
 		if a.Type != isakmp.CfgInternalIP4Address && a.Type != isakmp.CfgInternalIP6Address {
 			continue
@@ -263,7 +316,7 @@ func (sa *ikeSA) modeCfgServe(now time.Time, attrs *isakmp.ConfigAttributes) (*i
 			}
 		}
 	}
-	return reply, nil
+	return reply.Attributes
 }
 
 // vipLocalSelector is the client's side of a Quick Mode: the virtual IP of the family of

@@ -484,6 +484,7 @@ func (sa *ikeSA) establish(now time.Time) {
 
 // reportEstablished tells the core the SA is up (its children may start).
 func (sa *ikeSA) reportEstablished(now time.Time) {
+	sa.armModeCfgPush(now)
 	if sa.aggressive && sa.Initiator && !sa.tx.started {
 		// AM3 and our first Quick Mode leave back to back; a multi-threaded responder
 		// (strongSwan) may take up the Quick Mode before it has finished AM3 and drop it

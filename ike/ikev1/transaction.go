@@ -41,6 +41,9 @@ type txState struct {
 	out     *txOut
 	retrans *core.Retransmitter
 	wait    *core.Timer // client: the gateway must start XAUTH within txWaitForServer
+	push    *core.Timer // gateway: push the configuration if the client did not ask for it
+	// Gateway: a client's request was answered, or our push sent.
+	served, pushed bool
 	// Server: the login checked (for the log) and a refusal awaiting its ACK.
 	user       string
 	refused    bool
@@ -88,18 +91,29 @@ func (sa *ikeSA) startTransactions(now time.Time) bool {
 	sa.tx.started = true
 	sa.tx.xauthDone = role == ""
 	sa.tx.cfgDone = !sa.wantsModeCfg()
-	sa.tx.retrans = sa.c.NewRetransmitter(sa.dest, sa.txGiveUp)
-	sa.tx.retrans.Transmit = sa.transmit
-	sa.tx.wait = core.NewTimer("xauth-wait", sa.txWaitExpired)
+	sa.txInit()
 	switch role {
 	case "server":
 		sa.sendXAUTHRequest(now)
 	case "client":
 		sa.c.Timers.Arm(sa.tx.wait, now.Add(txWaitForServer))
 	default:
-		sa.sendModeCfgRequest(now)
+		if !sa.c.hooks.modeCfgWaitPush {
+			sa.sendModeCfgRequest(now)
+		}
 	}
 	return true
+}
+
+// txInit makes the retransmitter and timers of the transactions (once).
+func (sa *ikeSA) txInit() {
+	if sa.tx.retrans != nil {
+		return
+	}
+	sa.tx.retrans = sa.c.NewRetransmitter(sa.dest, sa.txGiveUp)
+	sa.tx.retrans.Transmit = sa.transmit
+	sa.tx.wait = core.NewTimer("xauth-wait", sa.txWaitExpired)
+	sa.tx.push = core.NewTimer("modecfg-push", sa.modeCfgPush)
 }
 
 // txNext moves on after one step completed: Mode Config after XAUTH, then the SA is
@@ -112,7 +126,7 @@ func (sa *ikeSA) txNext(now time.Time) {
 		return
 	}
 	if !sa.tx.cfgDone {
-		if sa.tx.out == nil {
+		if sa.tx.out == nil && !sa.c.hooks.modeCfgWaitPush {
 			sa.sendModeCfgRequest(now)
 		}
 		return
@@ -128,6 +142,7 @@ func (sa *ikeSA) txStop() {
 	sa.tx.retrans.Stop()
 	if sa.tx.wait != nil {
 		sa.c.Timers.Stop(sa.tx.wait)
+		sa.c.Timers.Stop(sa.tx.push)
 	}
 	sa.tx.out = nil
 }
@@ -302,6 +317,8 @@ func (sa *ikeSA) txAnswer(now time.Time, out *txOut, attrs *isakmp.ConfigAttribu
 		return sa.xauthServerAck(now)
 	case whatModeCfgRequest:
 		return sa.modeCfgReply(now, attrs)
+	case whatModeCfgPush:
+		sa.Log.Info("Mode Config: the client acknowledged the pushed configuration")
 	}
 	return nil
 }

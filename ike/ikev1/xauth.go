@@ -32,6 +32,7 @@ const (
 	whatXAUTHRequest   = "XAUTH request"
 	whatXAUTHStatus    = "XAUTH status"
 	whatModeCfgRequest = "Mode Config request"
+	whatModeCfgPush    = "Mode Config push"
 )
 
 // sendXAUTHRequest asks the client for its login (server).

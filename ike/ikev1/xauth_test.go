@@ -392,3 +392,30 @@ func TestXAUTHReauth(t *testing.T) {
 		t.Fatalf("the gateway holds %d leases after the old SA went, want 1", got)
 	}
 }
+
+// TestModeConfigPush: a client that does not ask (push mode) gets the gateway's CFG_SET
+// and acknowledges it; the gateway holds the lease.
+func TestModeConfigPush(t *testing.T) {
+	n, cl, b := newXAUTHPair(t, xaOpts{})
+	a := cl[0]
+	a.c.hooks.modeCfgWaitPush = true
+	startAll(n)
+	n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, 2*time.Minute)
+	if !logged(b, "pushing its configuration") || !logged(b, "the client acknowledged the pushed configuration") {
+		t.Fatal("the gateway did not push")
+	}
+	if v := currentSA(a.c, "ab").AssignedVirtualIPs(); v == nil || len(v.Addrs) != 1 || v.Addrs[0].String() != "203.0.113.10" {
+		t.Fatalf("client's virtual IPs %+v", v)
+	}
+	if got := b.core.Pools()["rw"].InUse(); got != 1 {
+		t.Fatalf("pool in use %d", got)
+	}
+	// Negative control: a client that asks is served, never pushed to.
+	n2, cl2, b2 := newXAUTHPair(t, xaOpts{})
+	startAll(n2)
+	n2.runUntil(func() bool { return childUp(cl2[0], "ab", "net") }, 2*time.Minute)
+	n2.runFor(5 * time.Second)
+	if logged(b2, "pushing its configuration") {
+		t.Fatal("the gateway pushed to a client that asked")
+	}
+}
