@@ -467,7 +467,9 @@ func TestXAUTHOakleyPair(t *testing.T) {
 		t.Run(map[bool]string{false: "login", true: "wrong-password"}[wrong], func(t *testing.T) {
 			tp := newTopo(t, false)
 			psk, password := newPSK(t), "pw-"+randomID(t, 16)
-			gw := startIKE(t, tp.right, "gateway", oakleyXAUTHGateway(tp, psk, password))
+			gs := oakleyXAUTHGateway(tp, psk, password)
+			gs.RemoteAddr, gs.RemoteID = "%any", "%any" // as examples/xauth-gateway.toml
+			gw := startIKE(t, tp.right, "gateway", gs)
 			clientPW := password
 			if wrong {
 				clientPW = "pw-wrong-" + randomID(t, 8)
