@@ -40,7 +40,7 @@ func startSwanRawFiles(t *testing.T, side *ioSide, name, conf string, files map[
 		t.Fatal(err)
 	}
 	t.Cleanup(l.Close)
-	l.CharonExtra = []string{"attr", "xauth-generic"}
+	l.CharonExtra = []string{"attr", "xauth-generic", "unity"}
 	if out, err := side.ns.run("ip", "addr", "replace", side.host+"/32", "dev", "lo"); err != nil {
 		t.Fatalf("ip addr replace %s dev lo: %v\n%s", side.host, err, out)
 	}
@@ -96,6 +96,8 @@ func swanGatewayPull(tp *ioTopo, psk, password string, aggressive, pull bool) st
 pools {
   rw {
     addrs = ` + xaPool + `
+    dns = 198.51.100.53
+    split_include = ` + r.net + `
   }
 }
 secrets {
@@ -240,6 +242,11 @@ func TestInteropXAUTHClient(t *testing.T) {
 			ch := st.Connections[0].Children[0]
 			if len(ch.LocalTS) != 1 || ch.LocalTS[0] != xaFirstVIP+"/32" {
 				t.Fatalf("child local_ts %v, want the virtual IP", ch.LocalTS)
+			}
+			// The pool's DNS server and Cisco Unity split network reached the client.
+			got := grepLines(o.p.out.String(), `virtual IPs assigned`)
+			if !strings.Contains(got, `"dns": ["198.51.100.53"]`) || !strings.Contains(got, `"split": ["`+tp.right.net+`"]`) {
+				t.Fatalf("oakley's log of the assignment lacks the DNS server or the split network:\n%s", got)
 			}
 			mustPing(t, tp.left.ns, xaFirstVIP, tp.right.host, 3)
 			sas := sw.listSAs(t)

@@ -145,22 +145,31 @@ const (
 	XAUTHStatusOK    uint16 = 1
 )
 
-// splitIncludeLen is the size of one UNITY_SPLIT_INCLUDE entry: an IPv4 network (4), its
-// mask (4), then protocol, source and destination port (0 = any) and padding (6).
-const splitIncludeLen = 14
+// splitIncludeLen is the size of one UNITY_SPLIT_INCLUDE entry as Cisco sends it: an IPv4
+// network (4), its mask (4), then protocol, source and destination port (0 = any) and
+// padding (6). strongSwan's pools send each network alone without the last 6 bytes.
+const (
+	splitIncludeLen      = 14
+	splitIncludeShortLen = 8
+)
 
-// DecodeSplitInclude parses a UNITY_SPLIT_INCLUDE value into IPv4 networks. The mask must
-// be contiguous; host bits are cleared.
+// DecodeSplitInclude parses a UNITY_SPLIT_INCLUDE value into IPv4 networks: entries of 14
+// bytes, or of 8 (network and mask only). The mask must be contiguous; host bits are
+// cleared.
 func DecodeSplitInclude(v []byte) ([]netip.Prefix, error) {
+	size := splitIncludeLen
 	if len(v)%splitIncludeLen != 0 {
-		return nil, fmt.Errorf("%w: UNITY_SPLIT_INCLUDE of %d bytes is not a multiple of %d", ErrMalformed, len(v), splitIncludeLen)
+		size = splitIncludeShortLen
+	}
+	if len(v)%size != 0 {
+		return nil, fmt.Errorf("%w: UNITY_SPLIT_INCLUDE of %d bytes is not a multiple of %d or %d", ErrMalformed, len(v), splitIncludeLen, splitIncludeShortLen)
 	}
 	var out []netip.Prefix
-	for i := 0; i < len(v); i += splitIncludeLen {
+	for i := 0; i < len(v); i += size {
 		addr := netip.AddrFrom4([4]byte(v[i : i+4]))
 		bits, err := maskBits(v[i+4 : i+8])
 		if err != nil {
-			return nil, fmt.Errorf("%w: UNITY_SPLIT_INCLUDE entry %d: %v", ErrMalformed, i/splitIncludeLen, err)
+			return nil, fmt.Errorf("%w: UNITY_SPLIT_INCLUDE entry %d: %v", ErrMalformed, i/size, err)
 		}
 		out = append(out, netip.PrefixFrom(addr, bits).Masked())
 	}
