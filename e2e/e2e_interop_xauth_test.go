@@ -186,6 +186,8 @@ pools = ["rw"]`
 	site.TopExtra = `[[pool]]
 name = "rw"
 addrs = "` + xaPool + `"
+dns = ["198.51.100.53"]
+split = ["` + tp.right.net + `"]
 
 [[user]]
 name = "` + xaUser + `"
@@ -402,6 +404,10 @@ func TestInteropXAUTHGateway(t *testing.T) {
 			t.Fatalf("oakley status virtual_ips %v, want [%s]", vips, xaFirstVIP)
 		}
 		waitLog(t, o, "the client acknowledged the pushed configuration", 5*time.Second)
+		// charon's unity plugin took the pushed split network (our 14-byte Cisco form).
+		if l := sw.Log(); !strings.Contains(l, "processing UNITY_SPLIT_INCLUDE attribute") || strings.Contains(l, "handling UNITY_SPLIT_INCLUDE attribute failed") {
+			t.Fatalf("charon did not take the split network:\n%s", grepLines(l, `(?i)unity|attribute`))
+		}
 		if raw := sw.swanctl(t, "--list-sas", "--raw"); !strings.Contains(raw, xaFirstVIP) {
 			t.Fatalf("charon does not list the virtual IP:\n%s", raw)
 		}
