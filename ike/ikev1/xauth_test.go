@@ -59,6 +59,7 @@ type xaOpts struct {
 	noVIP       bool   // the client requests no virtual IP
 	clients     int    // default 1
 	certs       string // "rsa2048", "p256": certificates instead of the PSK
+	dualStack   bool   // the client asks for IPv4 and IPv6, the gateway has both pools
 }
 
 // xaClient is a remote-access client connection to B.
@@ -78,6 +79,9 @@ func xaClient(t *testing.T, o xaOpts, local netip.Addr) *core.Connection {
 	}
 	if !o.noVIP {
 		c.VIPs = []netip.Addr{netip.IPv4Unspecified()}
+		if o.dualStack {
+			c.VIPs = append(c.VIPs, netip.IPv6Unspecified())
+		}
 	}
 	c.Children[0].LocalTS = []esp.Selector{sel("203.0.113.0/24")}
 	return c
@@ -101,6 +105,16 @@ func newXAUTHPair(t *testing.T, o xaOpts) (*lnet, []*node, *node) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pools := []*core.Pool{pool}
+	if o.dualStack {
+		p6, err := core.NewPool("rw6", netip.MustParseAddr("2001:db8:f::10"), netip.MustParseAddr("2001:db8:f::20"),
+			[]netip.Addr{netip.MustParseAddr("2001:db8::53")}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pools = append(pools, p6)
+		gw.Pools = append(gw.Pools, "rw6")
+	}
 	n := newLnet(t)
 	var clients []*node
 	ips := []netip.Addr{ipA, ipC}
@@ -112,7 +126,7 @@ func newXAUTHPair(t *testing.T, o xaOpts) (*lnet, []*node, *node) {
 		clients = append(clients, n.addNode(string(rune('A'+2*i)), ips[i], byte(1+2*i), cc))
 	}
 	b := n.addNodeWith("B", ipB, 2, func(cfg *core.Config) {
-		cfg.Pools = []*core.Pool{pool}
+		cfg.Pools = pools
 		cfg.Users = []core.User{{Name: "bob", Password: crypto.Key("bob's secret")}, {Name: xaUser, Password: crypto.Key(xaPassword)}}
 	}, gw)
 	t.Cleanup(func() {
@@ -417,5 +431,24 @@ func TestModeConfigPush(t *testing.T) {
 	n2.runFor(5 * time.Second)
 	if logged(b2, "pushing its configuration") {
 		t.Fatal("the gateway pushed to a client that asked")
+	}
+}
+
+// TestModeConfigDualStack: an IPv4 and an IPv6 virtual IP (INTERNAL_IP6_ADDRESS) with
+// the IPv6 DNS server; the IPv4 child uses the IPv4 one.
+func TestModeConfigDualStack(t *testing.T) {
+	n, cl, b := newXAUTHPair(t, xaOpts{dualStack: true})
+	a := cl[0]
+	startAll(n)
+	n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, 2*time.Minute)
+	v := currentSA(a.c, "ab").AssignedVirtualIPs()
+	if v == nil || fmt.Sprint(v.Addrs) != "[203.0.113.10 2001:db8:f::10]" || fmt.Sprint(v.DNS) != "[198.51.100.53 2001:db8::53]" {
+		t.Fatalf("client's virtual IPs %+v", v)
+	}
+	if lt := connNamed(a.c, "ab").Child("net").Newest().Params().LocalTS; lt[0].Prefix.String() != "203.0.113.10/32" {
+		t.Fatalf("local TS %v", lt)
+	}
+	if st := currentSA(b.c, "ba").Status(); len(st.VirtualIPs) != 2 {
+		t.Fatalf("gateway leases %v", st.VirtualIPs)
 	}
 }
