@@ -83,6 +83,10 @@ func (sa *ikeSA) xauthServerAck(now time.Time) error {
 		return nil
 	}
 	sa.tx.xauthDone = true
+	// From now on the peer is its login: clients of a gateway often share the group's IKE
+	// identity, so uniqueness (one SA per peer) and stable leases go by the XAUTH user, as
+	// in strongSwan.
+	sa.PeerID = core.KeyIDIdentity([]byte("xauth:" + sa.tx.user))
 	sa.txNext(now)
 	return nil
 }

@@ -120,6 +120,9 @@ func newXAUTHPair(t *testing.T, o xaOpts) (*lnet, []*node, *node) {
 	ips := []netip.Addr{ipA, ipC}
 	for i := 0; i < max(o.clients, 1); i++ {
 		cc := xaClient(t, o, ips[i])
+		if i == 1 && o.user == "" {
+			cc.XAuthID, cc.XAuthPassword = "bob", crypto.Key("bob's secret") // the same IKE identity, another login
+		}
 		if o.certs != "" {
 			useCerts(t, newTestPKI(t, o.certs), o.certs, cc, gw)
 		}
@@ -378,6 +381,23 @@ func TestXAUTHTwoClients(t *testing.T) {
 	}
 	if got := b.core.Pools()["rw"].InUse(); got != 2 {
 		t.Fatalf("pool in use %d, want 2", got)
+	}
+	// They share the IKE identity but not the login: both stay.
+	n.runFor(30 * time.Second)
+	if !childUp(cl[0], "ab", "net") || !childUp(cl[1], "ab", "net") || len(b.c.SAs()) != 2 || b.ctr.Get(core.CtrIKEDuplicates) != 0 {
+		t.Fatalf("two logins behind one IKE identity: %d gateway SAs, duplicates %d", len(b.c.SAs()), b.ctr.Get(core.CtrIKEDuplicates))
+	}
+}
+
+// TestXAUTHSameUserTwice: the same login from a second machine replaces the first (one SA
+// per peer identity, which for XAUTH is the login).
+func TestXAUTHSameUserTwice(t *testing.T) {
+	n, cl, b := newXAUTHPair(t, xaOpts{clients: 2, user: xaUser})
+	startAll(n)
+	n.runUntil(func() bool { return childUp(cl[0], "ab", "net") && childUp(cl[1], "ab", "net") }, 2*time.Minute)
+	n.runFor(30 * time.Second)
+	if b.ctr.Get(core.CtrIKEDuplicates) == 0 || len(b.c.SAs()) != 1 {
+		t.Fatalf("the same login twice: %d gateway SAs, duplicates %d", len(b.c.SAs()), b.ctr.Get(core.CtrIKEDuplicates))
 	}
 }
 
