@@ -26,7 +26,6 @@ const (
 // whoever implements a feature in the daemon deletes that feature's line here (the test
 // TestNotImplemented then checks that its example configuration is accepted instead).
 var notImplemented = map[feature]bool{
-	featMOBIKE:     true,
 	featEAP:        true,
 	featVIPsIKEv2:  true,
 	featPoolsIKEv2: true,

@@ -63,6 +63,7 @@ type ikeSite struct {
 	RemoteCert    string
 	SendCert      string
 	Fragmentation string
+	MOBIKE        bool
 	Extra         string // more lines of the [daemon] table (retransmit_*)
 	ConnExtra     string // more lines of the [[connection]] table (xauth, vips, pools)
 	TopExtra      string // more tables at the end ([[pool]], [[user]])
@@ -158,6 +159,9 @@ func (s *ikeSite) toml(sock string) string {
 		opt("start_action", s.StartAction)
 	}
 	opt("encap", s.Encap)
+	if s.MOBIKE {
+		line("mobike = true")
+	}
 	if s.RemotePort != 0 {
 		line("remote_port = %d", s.RemotePort)
 	}

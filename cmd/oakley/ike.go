@@ -28,7 +28,6 @@ type ikeRuntime struct {
 	log    *zap.Logger
 	cancel context.CancelFunc
 	done   chan struct{}
-	conns  map[string]bool
 }
 
 func ikeIdentity(id config.Identity) ike.Identity {
@@ -56,7 +55,7 @@ func (d *daemon) ikeConnection(c *config.Connection) (*ike.Connection, error) {
 		LocalID: ikeIdentity(c.LocalID), RemoteID: ikeIdentity(c.RemoteID),
 		Auth: c.Auth, PSK: c.PSK, Proposals: c.Proposals, RekeyTime: c.RekeyTime,
 		DPDDelay: c.DPDDelay, DPDTimeout: c.DPDTimeout, DPDAction: c.DPDAction,
-		StartAction: c.StartAction, Encap: c.Encap,
+		StartAction: c.StartAction, Encap: c.Encap, MOBIKE: c.MOBIKE,
 		InsecureAlgorithms: d.cfg.Daemon.InsecureAlgorithms,
 	}
 	for _, ch := range c.Children {
@@ -108,13 +107,12 @@ func ikeCredentials(ic *ike.Connection, c *config.Connection) error {
 }
 
 func (d *daemon) startIKE(ctx context.Context) error {
-	r := &ikeRuntime{conns: map[string]bool{}, log: d.log.Named("ike")}
+	r := &ikeRuntime{log: d.log.Named("ike")}
 	var conns []*ike.Connection
 	for _, c := range d.cfg.Connections {
 		if c.Keying != "ike" {
 			continue
 		}
-		r.conns[c.Name] = true
 		ic, err := d.ikeConnection(c)
 		if err != nil {
 			return err
@@ -169,8 +167,6 @@ func (r *ikeRuntime) stop(timeout time.Duration) {
 		r.log.Warn("IKE engine did not stop in time", zap.Duration("waited", timeout))
 	}
 }
-
-func (r *ikeRuntime) manages(conn string) bool { return r.conns[conn] }
 
 func (r *ikeRuntime) command(cmd, conn, child string) error {
 	switch cmd {

@@ -485,10 +485,14 @@ func (csa *ChildSA) firstUse(now time.Time) {
 	}
 }
 
-// PeerMoved rebinds the outbound SA after the peer's address changed (NAT-T float, NAT
-// rebinding, MOBIKE).
+// PeerMoved rebinds the outbound SA after the peer's address or ours changed (NAT-T float,
+// NAT rebinding, MOBIKE). peer is the peer's NAT-T address and port with ESP-in-UDP, its
+// address (port 0) with raw ESP.
 func (csa *ChildSA) PeerMoved(now time.Time, peer netip.AddrPort, local netip.Addr) {
-	if csa.p.Encap != esp.EncapUDP || csa.state == childDead || (csa.p.Peer == peer && csa.p.Local == local) {
+	if csa.p.Encap != esp.EncapUDP {
+		peer = netip.AddrPortFrom(peer.Addr(), 0)
+	}
+	if csa.state == childDead || (csa.p.Peer == peer && csa.p.Local == local) {
 		return
 	}
 	csa.p.Peer, csa.p.Local = peer, local

@@ -64,6 +64,9 @@ type Connection struct {
 	// Encap: "udp" (the default, "") forces RFC 3948 UDP encapsulation (as strongSwan's
 	// encap = yes); "auto" uses it only when a NAT is detected; "raw" never uses NAT-T.
 	Encap string
+	// MOBIKE (RFC 4555, IKEv2): announce MOBIKE_SUPPORTED; as the IKE SA's initiator follow
+	// a change of our address with UPDATE_SA_ADDRESSES, as responder accept the peer's.
+	MOBIKE bool
 	// InsecureAlgorithms allows what needs the opt-in (the proposal parser checked the
 	// algorithms; the protocols check the rest, e.g. an Aggressive Mode PSK responder).
 	InsecureAlgorithms bool

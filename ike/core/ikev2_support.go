@@ -10,9 +10,10 @@ import "net/netip"
 const (
 	CtrCookiesSent    = "cookies_sent"    // IKE_SA_INIT requests answered with a COOKIE
 	CtrCookiesInvalid = "cookies_invalid" // IKE_SA_INIT requests with a wrong or stale COOKIE
+	CtrMOBIKEMoves    = "mobike_moves"    // address changes followed with MOBIKE (RFC 4555)
 )
 
-func init() { counterNames = append(counterNames, CtrCookiesSent, CtrCookiesInvalid) }
+func init() { counterNames = append(counterNames, CtrCookiesSent, CtrCookiesInvalid, CtrMOBIKEMoves) }
 
 // HalfOpenFrom is the number of half-open SAs of one source address now.
 func (c *Core) HalfOpenFrom(src netip.Addr) int { return c.half.bySrc[src] }

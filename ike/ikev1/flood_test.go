@@ -452,3 +452,33 @@ func TestPairsPerChild(t *testing.T) {
 	}
 	checkKeysMatch(t, cha.Newest(), chb.Newest())
 }
+
+// TestAmplifyingNotifyNotCounted: a refusal of a first message that would be larger than
+// that message is dropped and counted as an amplification drop, not as an error notify sent;
+// the same refusal within the bound is sent and counted as sent (the control).
+func TestAmplifyingNotifyNotCounted(t *testing.T) {
+	_, _, b := newPair(t, pairOpts{})
+	from := netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, 113, 9}), 500)
+	for _, tc := range []struct {
+		firstLen         int
+		sent, amplifying uint64
+	}{{firstLen: 20, amplifying: 1}, {firstLen: 1000, sent: 1}} {
+		sa := newIKESA(b.c, false)
+		sa.ckyI, sa.ckyR, sa.Local, sa.firstLen = isakmp.Cookie{1}, isakmp.Cookie{2}, b.ip, tc.firstLen
+		before := b.ctr.Snapshot()
+		sa.sendPlainNotify(isakmp.NotifyNoProposalChosen, from, false)
+		after := b.ctr.Snapshot()
+		out := 0
+		for _, o := range b.c.TakeOut() {
+			if o.To == from {
+				out++
+			}
+		}
+		sent := after[core.CtrErrorNotifiesOut] - before[core.CtrErrorNotifiesOut]
+		amp := after[core.CtrAmplificationDrops] - before[core.CtrAmplificationDrops]
+		if sent != tc.sent || amp != tc.amplifying || uint64(out) != tc.sent {
+			t.Errorf("first message of %d bytes: error_notifies_out +%d, amplification_drops +%d, %d datagrams; want +%d, +%d, %d",
+				tc.firstLen, sent, amp, out, tc.sent, tc.amplifying, tc.sent)
+		}
+	}
+}

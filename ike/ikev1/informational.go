@@ -289,37 +289,42 @@ func (sa *ikeSA) sendInformationalTo(payloads []isakmp.Payload, to netip.AddrPor
 
 // sendNotify sends a protected notification (or an unprotected one before Phase 1 ends).
 func (sa *ikeSA) sendNotify(t isakmp.NotifyType, proto isakmp.ProtocolID, spi, data []byte) {
-	if t.IsError() {
+	n := &isakmp.Notification{DOI: isakmp.DOIIPsec, ProtocolID: proto, NotifyType: t, SPI: spi, Data: data}
+	sent := true
+	if !sa.established() {
+		sent = sa.sendPlainNotifyPayload(n, sa.Remote, sa.NATT)
+	} else {
+		sa.sendInformational([]isakmp.Payload{n})
+	}
+	if sent && t.IsError() {
 		sa.c.Ctr.Inc(core.CtrErrorNotifiesOut)
 	}
-	n := &isakmp.Notification{DOI: isakmp.DOIIPsec, ProtocolID: proto, NotifyType: t, SPI: spi, Data: data}
-	if !sa.established() {
-		sa.sendPlainNotifyPayload(n, sa.Remote, sa.NATT)
-		return
-	}
-	sa.sendInformational([]isakmp.Payload{n})
 }
 
 // sendPlainNotify sends an unprotected error notification about this ISAKMP SA (SPI = the
 // cookies), for failures before the peer shares our keys.
 func (sa *ikeSA) sendPlainNotify(t isakmp.NotifyType, to netip.AddrPort, natt bool) {
-	sa.c.Ctr.Inc(core.CtrErrorNotifiesOut)
-	sa.sendPlainNotifyPayload(&isakmp.Notification{DOI: isakmp.DOIIPsec, ProtocolID: isakmp.ProtoISAKMP, NotifyType: t, SPI: sa.cookies()}, to, natt)
+	if sa.sendPlainNotifyPayload(&isakmp.Notification{DOI: isakmp.DOIIPsec, ProtocolID: isakmp.ProtoISAKMP, NotifyType: t, SPI: sa.cookies()}, to, natt) {
+		sa.c.Ctr.Inc(core.CtrErrorNotifiesOut)
+	}
 }
 
-func (sa *ikeSA) sendPlainNotifyPayload(n *isakmp.Notification, to netip.AddrPort, natt bool) {
+// sendPlainNotifyPayload sends n unprotected; false when it was not sent (it could not be
+// encoded, or it would be larger than the unproven first message it answers).
+func (sa *ikeSA) sendPlainNotifyPayload(n *isakmp.Notification, to netip.AddrPort, natt bool) bool {
 	h := isakmp.Header{InitiatorCookie: sa.ckyI, ResponderCookie: sa.ckyR, ExchangeType: isakmp.ExchangeInformational, MessageID: sa.c.newMID(sa)}
 	m, err := isakmp.EncodeMessage(h, []isakmp.Payload{n})
 	if err != nil {
-		return
+		return false
 	}
 	// A refusal of a first message is an answer to an unproven address: no larger than
 	// what that message carried (STANDARDS.md: no amplification).
 	if !sa.Initiator && sa.state == p1Start && len(m.Raw) > sa.firstLen {
 		sa.c.Ctr.Inc(core.CtrAmplificationDrops)
-		return
+		return false
 	}
 	sa.c.Send(m.Raw, sa.Local, to, natt)
+	return true
 }
 
 // sendDeleteISAKMP tells the peer this ISAKMP SA is gone (SPI = CKY-I | CKY-R).

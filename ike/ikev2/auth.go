@@ -59,6 +59,7 @@ func (sa *ikeSA) buildAuthRequest(now time.Time) ([]wire.Payload, error) {
 	if !sa.Conn.HasEstablishedPeer(sa) {
 		payloads = append(payloads, wire.NewNotify(wire.NotifyInitialContact, nil))
 	}
+	payloads = append(payloads, sa.mobikeNotify()...)
 	if sa.first1 != nil {
 		child, err := sa.first1.requestPayloads(now)
 		if err != nil {
@@ -113,6 +114,7 @@ func (sa *ikeSA) handleAuthResponse(now time.Time, m *wire.Message) error {
 		return errStop
 	}
 	sa.peerID = idr
+	sa.mobikeAuthResponse(c)
 	sa.processStatusNotifies(now, c)
 	sa.establish(now)
 	if fc := sa.first1; fc != nil {
@@ -171,6 +173,7 @@ func (sa *ikeSA) handleAuthRequest(now time.Time, d *core.Datagram, m *wire.Mess
 	sa.updatePeer(now, d)
 	sa.localID = idPayload(sa.localIdentity(), true)
 	resp := []wire.Payload{sa.localID}
+	resp = append(resp, sa.mobikeAuthRequest(c)...)
 	resp = append(resp, sa.ourCerts(cs.Cfg)...)
 	ourAuth, err := sa.ourAuth(cs.Cfg, sa.authOctets(true, sa.localID))
 	if err != nil {

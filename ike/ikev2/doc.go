@@ -20,14 +20,25 @@
 //   - Message IDs, window size 1 with retransmission (core.Retransmitter), the reply cache
 //     for retransmitted requests (answered only towards the SA's known peer), SKF fragments
 //     reassembled with a bounded wire.Reassembler per IKE SA (messages.go).
+//   - RFC 7383 fragmentation (fragsend.go): IKEV2_FRAGMENTATION_SUPPORTED in IKE_SA_INIT
+//     unless fragmentation = "no"; with "yes" (and "force") a protected message larger than
+//     one 1280-byte datagram goes as SKF fragments once both sides announced support;
+//     retransmissions and answers from the reply cache resend every fragment.
+//   - MOBIKE, RFC 4555 (mobike.go), with mobike = true: MOBIKE_SUPPORTED in IKE_AUTH, the
+//     initiator on the NAT-T port from IKE_AUTH on; the original initiator checks every
+//     second whether its address is gone and, if the route to the peer now leaves from
+//     another one, moves the IKE SA and its children's outbound bindings there and sends
+//     UPDATE_SA_ADDRESSES with NAT detection; the responder of an authenticated
+//     UPDATE_SA_ADDRESSES moves the IKE SA and rebinds its children (same SPIs, no rekey).
+//     With MOBIKE in use only UPDATE_SA_ADDRESSES changes the peer's address (§3.5).
 //   - Traffic selectors (ts.go): several per child, ranges and ports, the responder's
 //     narrowing (§2.9), TS_UNACCEPTABLE; a range that is not a prefix becomes several
 //     data-plane selectors.
 //   - Keys (keys.go): SKEYSEED and SK_* (§2.14), the rekeyed SKEYSEED (§2.18), child KEYMAT
 //     (§2.17), the octets AUTH covers (§2.15), over crypto.PRF.Plus (prf+, §2.13).
 //
-// Not yet: MOBIKE, sending RFC 7383 fragments (we reassemble the peer's, and so do not
-// announce IKEV2_FRAGMENTATION_SUPPORTED), configuration payloads (virtual IPs; IKE_AUTH has
+// Not yet: MOBIKE's ADDITIONAL_*_ADDRESS lists and return routability checks (mobike.go
+// says why), configuration payloads (virtual IPs; IKE_AUTH has
 // the place for that step), EAP, the key log.
 //
 // # Choices

@@ -22,8 +22,8 @@ func TestReassembly(t *testing.T) {
 		h, err := wire.DecodeHeader(m)
 		if err != nil || from != x || h.IsResponse() || h.Exchange == wire.ExchangeIKESAInit {
 			if h.Exchange == wire.ExchangeIKESAInit && from == y {
-				if mm, _ := wire.DecodeMessage(m); mm != nil && hasNotify(&mm.Chain, wire.NotifyIKEv2FragmentationSupported) {
-					t.Error("IKEV2_FRAGMENTATION_SUPPORTED announced")
+				if mm, _ := wire.DecodeMessage(m); mm != nil && !hasNotify(&mm.Chain, wire.NotifyIKEv2FragmentationSupported) {
+					t.Error("IKEV2_FRAGMENTATION_SUPPORTED not announced in answer to the initiator's")
 				}
 			}
 			return m

@@ -91,8 +91,10 @@ type ikeSA struct {
 	queue    []*request // our requests waiting for the window
 	retrans  *core.Retransmitter
 	replies  core.ReplyCache // responses to the peer's requests, by request hash
-	lastResp []byte          // the response to the peer's last request (MID peerMID-1)
+	lastResp [][]byte        // the response to the peer's last request (MID peerMID-1), its fragments
 	reasm    *wire.Reassembler
+	frag     fragState   // RFC 7383 (fragsend.go)
+	mob      mobikeState // RFC 4555 (mobike.go)
 
 	// Rekeying (rekey.go, child.go).
 	ikeRekey     *ikeRekey                       // our IKE SA rekey in flight
@@ -118,6 +120,7 @@ func newIKESA(p *Protocol, initiator bool, now time.Time) *ikeSA {
 	sa.Initiator = initiator
 	sa.Created = now
 	sa.retrans = p.NewRetransmitter(sa.dest, sa.retransmitGiveUp)
+	sa.retrans.Transmit = sa.transmit
 	sa.rekeyTimer = core.NewTimer("ike-rekey", sa.rekeyDue)
 	sa.expireTimer = core.NewTimer("ike-expire", sa.hardExpired)
 	sa.keepalive = core.NewTimer("keepalive", sa.sendKeepalive)
@@ -136,6 +139,7 @@ func newInitiatorSA(p *Protocol, cs *core.Conn, now time.Time) *ikeSA {
 	sa.Remote = netip.AddrPortFrom(cs.Cfg.RemoteAddr, cs.Cfg.RemoteIKEPort())
 	sa.NATT = cs.Cfg.RemoteIKEPort() == cs.Cfg.RemoteNATTPortOf()
 	sa.Local = cs.Cfg.LocalAddr
+	sa.mobikeInitialLocal()
 	sa.setLog()
 	p.register(sa)
 	return sa
@@ -220,10 +224,11 @@ func (sa *ikeSA) establish(now time.Time) {
 	if sa.nat.local {
 		sa.p.Timers.Arm(sa.keepalive, now.Add(core.KeepaliveEvery))
 	}
+	sa.startMOBIKE(now)
 	sa.Log.Info("IKE SA established", zap.Bool("initiator", sa.Initiator), zap.Stringer("spi_r", sa.spiR),
 		zap.String("proposal", sa.tr.String()), zap.String("remote_id", idString(sa.peerID)),
 		zap.String("auth", sa.authDesc), zap.Bool("nat_local", sa.nat.local), zap.Bool("nat_remote", sa.nat.remote),
-		zap.Bool("natt", sa.NATT))
+		zap.Bool("natt", sa.NATT), zap.Bool("mobike", sa.mob.on))
 	sa.p.Established(now, sa)
 }
 
@@ -275,6 +280,7 @@ func (sa *ikeSA) destroy(now time.Time, sendDelete bool, reason error) {
 	}
 	wasEstablished := sa.state == stEstablished || sa.state == stRekeyed
 	sa.abortExchanges(now, reason)
+	sa.stopMOBIKE()
 	for _, t := range []*core.Timer{sa.rekeyTimer, sa.expireTimer, sa.keepalive, sa.deleteTimer} {
 		sa.p.Timers.Stop(t)
 	}

@@ -58,6 +58,7 @@ func (sa *ikeSA) sendInit(now time.Time) error {
 		&wire.KeyExchange{Group: sa.dh.Group(), Data: sa.dh.Public()},
 		&wire.Nonce{Data: sa.ni})
 	payloads = append(payloads, sa.natNotifies(wire.SPI{})...)
+	payloads = append(payloads, sa.fragNotify()...)
 	if cfg.Auth == "pubkey" && !sa.p.hooks.noSigHash {
 		payloads = append(payloads, hashAlgsNotify())
 	}
@@ -169,6 +170,7 @@ func checkNonce(n []byte, prf *crypto.Algorithm) error {
 
 // peerInitNotifies records what the peer's IKE_SA_INIT message announced.
 func (sa *ikeSA) peerInitNotifies(c *wire.Chain) {
+	sa.peerFragNotify(c)
 	for _, n := range c.Notifies() {
 		if n.NotifyType == wire.NotifySignatureHashAlgorithms {
 			if hs, err := pki.ParseHashAlgs(n.Data); err == nil {
@@ -405,6 +407,7 @@ func (sa *ikeSA) respondInit(now time.Time, d *core.Datagram, h wire.Header, m *
 		&wire.Nonce{Data: sa.nr},
 	}
 	payloads = append(payloads, sa.natNotifies(sa.spiR)...)
+	payloads = append(payloads, sa.fragNotify()...)
 	if req := sa.certReqData(); req != nil {
 		payloads = append(payloads, &wire.CertificateRequest{Encoding: wire.CertX509Signature, Data: req})
 	}

@@ -67,14 +67,14 @@ func (sa *ikeSA) sendRequest(now time.Time, r *request) error {
 	if err != nil {
 		return err
 	}
-	raw, err := sa.encode(r.exch, sa.nextMID, false, payloads)
+	msgs, err := sa.seal(r.exch, sa.nextMID, false, payloads, sa.Remote, sa.NATT)
 	if err != nil {
 		return err
 	}
 	r.mid = sa.nextMID
 	sa.nextMID++
 	sa.out = r
-	sa.retrans.Start(now, r.what, raw)
+	sa.startRequest(now, r.what, msgs)
 	return nil
 }
 
@@ -110,13 +110,18 @@ func (sa *ikeSA) open(d *core.Datagram, h wire.Header) (*wire.Message, error) {
 		if ferr != nil {
 			return nil, sa.openFailed(ferr)
 		}
+		sa.p.Ctr.Inc(core.CtrFragmentsIn)
 		m, err = sa.reasm.Add(f)
 		if err == nil && m == nil {
 			return nil, nil
 		}
 		if errors.Is(err, wire.ErrFragmentRefused) {
 			sa.p.Ctr.Inc(core.CtrMalformed)
+			sa.p.Ctr.Inc(core.CtrFragmentsDropped)
 			return nil, fail(0, ErrMalformed, "fragment refused: %v", err)
+		}
+		if err == nil {
+			sa.p.Ctr.Inc(core.CtrFragmentsReassembled)
 		}
 	}
 	if err != nil {
@@ -254,6 +259,10 @@ func (sa *ikeSA) handleRequest(now time.Time, d *core.Datagram, h wire.Header) {
 			sa.p.Ctr.Inc(core.CtrUnexpected)
 			return
 		}
+		if isAddressUpdate(m) {
+			resp = sa.respondUpdateSA(now, d, m) // RFC 4555 §3.5 (mobike.go)
+			break
+		}
 		sa.updatePeer(now, d)
 		resp, after = sa.handleInformational(now, m)
 	default:
@@ -272,36 +281,37 @@ func (sa *ikeSA) handleRequest(now time.Time, d *core.Datagram, h wire.Header) {
 
 // respond seals and sends the response to a request, and remembers it for retransmissions.
 func (sa *ikeSA) respond(now time.Time, d *core.Datagram, h wire.Header, payloads []wire.Payload) {
-	raw, err := sa.encode(h.Exchange, h.MessageID, true, payloads)
+	msgs, err := sa.seal(h.Exchange, h.MessageID, true, payloads, d.From, d.NATT)
 	if err != nil {
 		sa.Log.Warn("cannot encode response", zap.Error(err))
 		return
 	}
 	sa.peerMID = h.MessageID + 1
-	sa.lastResp = raw
-	sa.replies.Remember(d.Hash, raw)
+	sa.lastResp = msgs
+	sa.replies.Remember(d.Hash, msgs[0])
 	// §2.11: the response goes where the request came from, from where it arrived.
-	sa.p.Send(raw, sa.Local, d.From, d.NATT)
+	sa.sendAll(msgs, sa.Local, d.From, d.NATT)
 }
 
 // answerRetransmission resends the cached response to the peer's previous request. A
 // byte-identical request is answered at once; another one with that Message ID only if it
 // verifies (a peer may re-encrypt). The answer goes only to the address the SA knows.
 func (sa *ikeSA) answerRetransmission(now time.Time, d *core.Datagram, h wire.Header) {
-	if _, seen := sa.replies.Lookup(d.Hash); !seen {
-		if h.NextPayload == wire.PayloadSKF {
-			// RFC 7383 §2.6.1: a retransmitted fragmented request is answered again; its
-			// fragments are verified, not stored, and the first one triggers the answer.
-			f, err := wire.DecodeFragment(d.Raw, sa.keys.in)
-			if err != nil {
-				sa.p.Ctr.Inc(core.CtrDecryptFailures)
-				return
-			}
-			if f.Number != 1 {
-				sa.p.Ctr.Inc(core.CtrDuplicates)
-				return
-			}
-		} else if m, err := sa.open(d, h); err != nil || m == nil {
+	if h.NextPayload == wire.PayloadSKF {
+		// RFC 7383 §2.6.1: a retransmitted fragmented request is answered again; its
+		// fragments are verified, not stored, and only the first one triggers the answer
+		// (once per retransmission, whichever fragment completed the original).
+		f, err := wire.DecodeFragment(d.Raw, sa.keys.in)
+		if err != nil {
+			sa.p.Ctr.Inc(core.CtrDecryptFailures)
+			return
+		}
+		if f.Number != 1 {
+			sa.p.Ctr.Inc(core.CtrDuplicates)
+			return
+		}
+	} else if _, seen := sa.replies.Lookup(d.Hash); !seen {
+		if m, err := sa.open(d, h); err != nil || m == nil {
 			sa.p.Ctr.Inc(core.CtrUnexpected)
 			return
 		}
@@ -312,7 +322,7 @@ func (sa *ikeSA) answerRetransmission(now time.Time, d *core.Datagram, h wire.He
 		sa.Log.Debug("not answering a retransmission from an address this SA does not know", zap.Stringer("from", d.From))
 		return
 	}
-	sa.p.Send(sa.lastResp, sa.Local, d.From, d.NATT)
+	sa.sendAll(sa.lastResp, sa.Local, d.From, d.NATT)
 }
 
 // abortExchanges fails our request in flight and the queued ones (the SA is going).

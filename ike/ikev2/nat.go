@@ -94,7 +94,8 @@ func (sa *ikeSA) nattInUse() bool {
 // float moves the initiator to the peer's NAT-T port after IKE_SA_INIT (§2.23: "the
 // initiator MUST" when a NAT was detected).
 func (sa *ikeSA) float() {
-	if !sa.nattInUse() || sa.NATT || sa.Conn == nil {
+	// RFC 4555 §3.3: a MOBIKE initiator moves to the NAT-T port even without a NAT.
+	if !sa.nattInUse() && !sa.mobikeWanted() || sa.NATT || sa.Conn == nil {
 		return
 	}
 	sa.NATT = true
@@ -110,6 +111,10 @@ func (sa *ikeSA) updatePeer(now time.Time, d *core.Datagram) {
 		return
 	}
 	if !(d.NATT || !sa.NATT) || (!sa.nattInUse() && d.From.Addr() != sa.Remote.Addr()) {
+		return
+	}
+	if sa.mob.on && d.From.Addr() != sa.Remote.Addr() {
+		// RFC 4555 §3.5: with MOBIKE only UPDATE_SA_ADDRESSES moves the SA (mobike.go).
 		return
 	}
 	sa.Remote, sa.NATT = d.From, d.NATT

@@ -31,6 +31,9 @@ type testHooks struct {
 	dh    func(group uint16) (keyExchange, error)
 	// noSigHash: do not announce SIGNATURE_HASH_ALGORITHMS (a pre-RFC 7427 peer).
 	noSigHash bool
+	// localAddrs and routeFrom replace the host's addresses and routing lookup (MOBIKE).
+	localAddrs func() []netip.Addr
+	routeFrom  func(remote netip.Addr) netip.Addr
 }
 
 // firstKey names a responder's half-open SA by what its IKE_SA_INIT request carried, so a

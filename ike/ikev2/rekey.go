@@ -206,6 +206,8 @@ func (sa *ikeSA) rekeyedSA(now time.Time, initiator bool, spii, spir wire.SPI, c
 	n.tr = ikeTransform{enc: ch.enc, integ: ch.integ, prf: ch.prf, dh: ch.dh}
 	n.ni, n.nr = append([]byte(nil), ni...), append([]byte(nil), nr...)
 	n.nat, n.peerHashes, n.peerSigHash = sa.nat, sa.peerHashes, sa.peerSigHash
+	n.frag.peer = sa.frag.peer
+	n.mob = mobikeState{peer: sa.mob.peer, on: sa.mob.on, client: sa.mob.client}
 	n.localID, n.peerID, n.peerCert, n.authDesc = sa.localID, sa.peerID, sa.peerCert, sa.authDesc
 	n.nextMID, n.peerMID = 0, 0
 	prf, err := crypto.NewPRF(ch.prf)

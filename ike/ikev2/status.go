@@ -32,5 +32,11 @@ func (sa *ikeSA) Status() core.IKESAStatus {
 	if sa.peerSigHash {
 		s.PeerExtensions = append(s.PeerExtensions, "signature-hash-algorithms")
 	}
+	if sa.frag.peer {
+		s.PeerExtensions = append(s.PeerExtensions, "fragmentation")
+	}
+	if sa.mob.on {
+		s.PeerExtensions = append(s.PeerExtensions, "mobike")
+	}
 	return s
 }
