@@ -51,15 +51,16 @@ func (n *lnet) addNodeWith(name string, ip netip.Addr, seed byte, tweak func(*co
 
 // xaOpts varies an XAUTH pair.
 type xaOpts struct {
-	aggressive  bool
-	password    string // the client's; default xaPassword
-	user        string // the client's; default xaUser
-	poolLast    string // the pool's last address; default 203.0.113.20
-	clientPlain bool   // the client does not do XAUTH
-	noVIP       bool   // the client requests no virtual IP
-	clients     int    // default 1
-	certs       string // "rsa2048", "p256": certificates instead of the PSK
-	dualStack   bool   // the client asks for IPv4 and IPv6, the gateway has both pools
+	aggressive   bool
+	password     string // the client's; default xaPassword
+	user         string // the client's; default xaUser
+	poolLast     string // the pool's last address; default 203.0.113.20
+	clientPlain  bool   // the client does not do XAUTH
+	noVIP        bool   // the client requests no virtual IP
+	clients      int    // default 1
+	certs        string // "rsa2048", "p256": certificates instead of the PSK
+	dualStack    bool   // the client asks for IPv4 and IPv6, the gateway has both pools
+	gatewayPlain bool   // the gateway does not do XAUTH
 }
 
 // xaClient is a remote-access client connection to B.
@@ -93,7 +94,9 @@ func newXAUTHPair(t *testing.T, o xaOpts) (*lnet, []*node, *node) {
 	_, gw := pairConfig(t, []string{"aes256-sha256-modp2048"}, []string{"aes256gcm16"})
 	gw.Aggressive = o.aggressive
 	gw.InsecureAlgorithms = o.aggressive
-	gw.XAuth = "server"
+	if !o.gatewayPlain {
+		gw.XAuth = "server"
+	}
 	gw.Pools = []string{"rw"}
 	gw.Children[0].RemoteTS = []esp.Selector{sel("203.0.113.0/24")}
 	last := o.poolLast
@@ -470,5 +473,20 @@ func TestModeConfigDualStack(t *testing.T) {
 	}
 	if st := currentSA(b.c, "ba").Status(); len(st.VirtualIPs) != 2 {
 		t.Fatalf("gateway leases %v", st.VirtualIPs)
+	}
+}
+
+// TestModeConfigWithoutXAUTH: vips and pools over a plain PSK Phase 1: the client pulls
+// right after Main Mode.
+func TestModeConfigWithoutXAUTH(t *testing.T) {
+	n, cl, b := newXAUTHPair(t, xaOpts{clientPlain: true, gatewayPlain: true})
+	a := cl[0]
+	startAll(n)
+	n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, 2*time.Minute)
+	if v := currentSA(a.c, "ab").AssignedVirtualIPs(); v == nil || len(v.Addrs) != 1 {
+		t.Fatalf("client's virtual IPs %+v", v)
+	}
+	if sa := currentSA(a.c, "ab"); sa.tr.auth != isakmp.AuthPreSharedKey || logged(b, "XAUTH") {
+		t.Fatalf("negotiated %s; XAUTH in the gateway's log: %v", sa.tr.auth, logged(b, "XAUTH"))
 	}
 }
