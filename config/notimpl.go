@@ -26,10 +26,7 @@ const (
 // whoever implements a feature in the daemon deletes that feature's line here (the test
 // TestNotImplemented then checks that its example configuration is accepted instead).
 var notImplemented = map[feature]bool{
-	featEAP:        true,
-	featXAUTH:      true,
-	featVIPsIKEv1:  true,
-	featPoolsIKEv1: true,
+	featEAP: true,
 }
 
 // featureText names a feature in the refusal, with a hint where there is an alternative.

@@ -68,10 +68,12 @@ type ikeSite struct {
 
 	// Remote access: the client's vips, the gateway's pools (names) and its [[pool]] tables
 	// (TOML text); Env is more environment for the daemon (KEY=VALUE, e.g. OAKLEY_KEYLOG).
-	VIPs     []string
-	Pools    []string
-	PoolTOML string
-	Env      []string
+	VIPs      []string
+	Pools     []string
+	PoolTOML  string
+	Env       []string
+	ConnExtra string // more lines of the [[connection]] table (xauth, vips, pools)
+	TopExtra  string // more tables at the end ([[pool]], [[user]])
 }
 
 func (s *ikeSite) connName() string {
@@ -150,6 +152,9 @@ func (s *ikeSite) toml(sock string) string {
 	if len(s.Pools) > 0 {
 		line("pools = [%s]", quoteList(s.Pools))
 	}
+	if s.ConnExtra != "" {
+		line("%s", s.ConnExtra)
+	}
 	if len(s.Proposals) > 0 {
 		line("proposals = [%s]", quoteList(s.Proposals))
 	}
@@ -212,6 +217,9 @@ func (s *ikeSite) toml(sock string) string {
 	}
 	if s.PoolTOML != "" {
 		line("\n%s", s.PoolTOML)
+	}
+	if s.TopExtra != "" {
+		line("\n%s", s.TopExtra)
 	}
 	return b.String()
 }

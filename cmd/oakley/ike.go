@@ -68,6 +68,7 @@ func (d *daemon) ikeConnection(c *config.Connection) (*ike.Connection, error) {
 			ReplayWindow: ch.ReplayWindow, StartAction: ch.StartAction,
 		})
 	}
+	remoteAccess(ic, c)
 	if err := ikeCredentials(ic, c); err != nil {
 		return nil, fmt.Errorf("connection %q: %w", c.Name, err)
 	}
@@ -126,12 +127,8 @@ func (d *daemon) startIKE(ctx context.Context) error {
 	cfg.Connections, cfg.Dataplane, cfg.Log = conns, d.dp, r.log
 	cfg.IKEPort, cfg.NATTPort = d.cfg.Daemon.IKEPort, d.cfg.Daemon.NATTPort
 	cfg.PathMTU = d.pathMTUFor
-	for _, p := range d.cfg.Pools {
-		pool, err := core.NewPool(p.Name, p.First, p.Last, p.DNS, p.Split)
-		if err != nil {
-			return err
-		}
-		cfg.Pools = append(cfg.Pools, pool)
+	if err := remoteAccessConfig(&cfg.Config, d.cfg); err != nil {
+		return err
 	}
 	cfg.OnVirtualIPs = d.vips.event
 	if path := os.Getenv("OAKLEY_KEYLOG"); path != "" {
@@ -308,4 +305,29 @@ func peerCert(c *ike.CertInfo) *peerCertStatus {
 		return nil
 	}
 	return &peerCertStatus{Subject: c.Subject, Issuer: c.Issuer, Fingerprint: c.Fingerprint}
+}
+
+// remoteAccess fills the remote-access fields of a connection: a client's virtual IPs and
+// XAUTH login, a gateway's pools.
+func remoteAccess(ic *ike.Connection, c *config.Connection) {
+	ic.VIPs, ic.Pools = c.VIPs, c.Pools
+	ic.XAuth = c.XAuth
+	if c.XAuth == "client" {
+		ic.XAuthID, ic.XAuthPassword = c.XAuthID, c.Password
+	}
+}
+
+// remoteAccessConfig gives the engine the [[pool]]s and [[user]]s.
+func remoteAccessConfig(cfg *core.Config, c *config.Config) error {
+	for _, p := range c.Pools {
+		pool, err := core.NewPool(p.Name, p.First, p.Last, p.DNS, p.Split)
+		if err != nil {
+			return err
+		}
+		cfg.Pools = append(cfg.Pools, pool)
+	}
+	for _, u := range c.Users {
+		cfg.Users = append(cfg.Users, core.User{Name: u.Name, Password: u.Password})
+	}
+	return nil
 }

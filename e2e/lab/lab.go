@@ -30,10 +30,13 @@ import (
 type Lab struct {
 	Prefix string // namespace name prefix, unique per lab
 	Dir    string // scratch directory, removed by Close
-	nss    []string
-	procs  []*Proc
-	mu     sync.Mutex
-	closed bool
+	// CharonExtra are more charon plugins StartCharon loads when installed, e.g. "attr",
+	// "xauth-generic", "unity" (remote access).
+	CharonExtra []string
+	nss         []string
+	procs       []*Proc
+	mu          sync.Mutex
+	closed      bool
 }
 
 // Root reports whether the process can create namespaces.

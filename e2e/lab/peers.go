@@ -121,6 +121,13 @@ func (l *Lab) StartCharon(ns, name, swanctl string, files map[string][]byte, log
 			plugins += " " + p
 		}
 	}
+	for _, p := range l.CharonExtra {
+		if _, err := os.Stat("/usr/lib/ipsec/plugins/libstrongswan-" + p + ".so"); err == nil {
+			plugins += " " + p
+		} else {
+			return nil, fmt.Errorf("charon plugin %s is not installed (Debian: libcharon-extauth-plugins / libcharon-extra-plugins)", p)
+		}
+	}
 	plugins += " kernel-libipsec kernel-netlink socket-default vici"
 	var levels strings.Builder
 	for _, kv := range strings.Fields(logSubsys) {

@@ -74,6 +74,12 @@ type Connection struct {
 	// Remote access: a client's requested virtual IPs and a gateway's pools.
 	VIPs  []netip.Addr // client: addresses to request; the unspecified address = any of that family
 	Pools []string     // gateway: names of Config.Pools to hand addresses from
+	// XAuth is IKEv1 XAUTH after Phase 1 (draft-beaulieu-ike-xauth-02): "" (none), "client"
+	// (log in as XAuthID with XAuthPassword) or "server" (check the peer against
+	// Config.Users).
+	XAuth         string
+	XAuthID       string
+	XAuthPassword crypto.Key
 
 	Children []*Child
 }
@@ -94,6 +100,12 @@ type Child struct {
 	LifePackets  uint64
 	ReplayWindow int
 	StartAction  string // "" = the connection's
+}
+
+// User is one login of a gateway; Password is a secret.
+type User struct {
+	Name     string
+	Password crypto.Key
 }
 
 // Retransmit is the retransmission schedule (strongSwan's charon.retransmit_*): a request
@@ -125,6 +137,8 @@ type Config struct {
 	PathMTU func(remote netip.Addr) int
 	// Pools are the address pools gateways hand virtual IPs from (by name).
 	Pools []*Pool
+	// Users are the logins an XAUTH server checks (config [[user]]).
+	Users []User
 	// OnVirtualIPs is told when a client connection got virtual IPs (and the DNS servers
 	// and split networks that came with them) or lost them; the daemon puts them on the
 	// device and routes. Called from the core's goroutine; it must not block long.
@@ -170,6 +184,15 @@ func validate(c *Connection) error {
 	}
 	if err := validateCredentials(c, bad); err != nil {
 		return err
+	}
+	switch c.XAuth {
+	case "", "server":
+	case "client":
+		if c.XAuthID == "" || len(c.XAuthPassword) == 0 {
+			return bad("xauth = \"client\" needs a user name and a password")
+		}
+	default:
+		return bad("xauth = %q", c.XAuth)
 	}
 	switch c.DPDAction {
 	case "", "clear", "hold", "restart":

@@ -70,6 +70,38 @@ func authFamily(cfg *core.Connection) string {
 // accepts (responder): the pre-shared key; the signature method of our key (RSA 3,
 // ECDSA 9–11); or the revised (5) then the original (4) public-key encryption mode.
 func authMethods(cfg *core.Connection) []isakmp.AuthMethod {
+	ms := baseAuthMethods(cfg)
+	if cfg.XAuth == "" {
+		return ms
+	}
+	// XAUTH (draft-beaulieu-ike-xauth-02 §7.2): the Phase 1 method names the base method
+	// and that the initiator (the client) logs in afterwards.
+	var out []isakmp.AuthMethod
+	for _, m := range ms {
+		switch m {
+		case isakmp.AuthPreSharedKey:
+			out = append(out, isakmp.AuthXAUTHInitPreShared)
+		case isakmp.AuthRSASig:
+			out = append(out, isakmp.AuthXAUTHInitRSA)
+		}
+	}
+	return out
+}
+
+// xauthBase returns the Phase 1 method an XAUTH method builds on (m itself otherwise).
+func xauthBase(m isakmp.AuthMethod) isakmp.AuthMethod {
+	switch m {
+	case isakmp.AuthXAUTHInitPreShared, isakmp.AuthXAUTHRespPreShared:
+		return isakmp.AuthPreSharedKey
+	case isakmp.AuthXAUTHInitRSA, isakmp.AuthXAUTHRespRSA:
+		return isakmp.AuthRSASig
+	case isakmp.AuthXAUTHInitDSS, isakmp.AuthXAUTHRespDSS:
+		return isakmp.AuthDSS
+	}
+	return m
+}
+
+func baseAuthMethods(cfg *core.Connection) []isakmp.AuthMethod {
 	switch authFamily(cfg) {
 	case authPubkey:
 		if m, err := sigMethodOf(cfg); err == nil {
@@ -90,6 +122,7 @@ func newAuthenticator(cfg *core.Connection, m isakmp.AuthMethod) authenticator {
 			m = ms[0]
 		}
 	}
+	m = xauthBase(m)
 	switch authFamily(cfg) {
 	case authPubkey:
 		return newSigAuth(cfg, m)

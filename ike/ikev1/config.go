@@ -31,6 +31,12 @@ func (c *Protocol) Validate(conn *core.Connection) error {
 	if err := validateAuth(conn, bad); err != nil {
 		return err
 	}
+	if conn.XAuth != "" && len(authMethods(conn)) == 0 {
+		return bad("xauth works over a pre-shared key or RSA signatures (XAUTHInitPreShared, XAUTHInitRSA), not with auth = %q and this key", conn.Auth)
+	}
+	if conn.XAuth == "server" && c.Core != nil && len(c.Cfg.Users) == 0 {
+		return bad("xauth = \"server\" needs at least one user")
+	}
 	for _, p := range conn.Proposals {
 		if p == nil || len(p.Encr) == 0 || len(p.Integ) == 0 || len(p.DH) == 0 {
 			return bad("IKE proposal %v needs encryption, hash and DH group", p)

@@ -159,6 +159,13 @@ func FuzzPhase2(f *testing.F) {
 		f.Add(uint8(m.msg.Header.ExchangeType), mid, uint8(c.Payloads[1].Type()), c.Bytes[c.Spans[0].End:])
 	}
 	f.Add(uint8(isakmp.ExchangeInformational), uint32(7), uint8(isakmp.PayloadDelete), []byte{0, 0, 0, 16, 0, 0, 0, 1, 3, 4, 0, 1, 1, 2, 3, 4})
+	// Transaction exchanges: an XAUTH request and a Mode Config request and push.
+	for _, a := range xauthSeeds() {
+		c, err := isakmp.EncodePayloads([]isakmp.Payload{a})
+		if err == nil {
+			f.Add(uint8(isakmp.ExchangeTransaction), uint32(9), uint8(isakmp.PayloadAttribute), c.Bytes)
+		}
+	}
 	f.Fuzz(func(t *testing.T, exch uint8, mid uint32, next uint8, rest []byte) {
 		s := responderAt(t, r, 6)
 		sa := currentSA(s.c, "c")
@@ -271,4 +278,51 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			fmt.Sprintf("byte(%q)", rune(m.msg.Header.ExchangeType)), fmt.Sprintf("uint32(%d)", mid),
 			fmt.Sprintf("byte(%q)", rune(c.Payloads[1].Type())), bs(c.Bytes[c.Spans[0].End:]))
 	}
+}
+
+// xauthSeeds are Attribute payloads of XAUTH and Mode Config.
+func xauthSeeds() []*isakmp.ConfigAttributes {
+	return []*isakmp.ConfigAttributes{
+		{CfgType: isakmp.CfgRequest, Identifier: 1, Attributes: []isakmp.Attribute{isakmp.TV(isakmp.CfgXAUTHType, 0),
+			isakmp.TLV(isakmp.CfgXAUTHUserName, nil), isakmp.TLV(isakmp.CfgXAUTHUserPassword, nil)}},
+		{CfgType: isakmp.CfgSet, Identifier: 2, Attributes: []isakmp.Attribute{isakmp.TV(isakmp.CfgXAUTHStatus, 1)}},
+		{CfgType: isakmp.CfgRequest, Identifier: 3, Attributes: []isakmp.Attribute{isakmp.TLV(isakmp.CfgInternalIP4Address, nil),
+			isakmp.TLV(isakmp.CfgInternalIP4DNS, nil), isakmp.TLV(isakmp.CfgUnitySplitInclude, nil)}},
+		{CfgType: isakmp.CfgSet, Identifier: 4, Attributes: []isakmp.Attribute{isakmp.TLV(isakmp.CfgInternalIP4Address, []byte{203, 0, 113, 17}),
+			isakmp.TLV(isakmp.CfgUnitySplitInclude, []byte{198, 51, 100, 0, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0}), isakmp.TLV(isakmp.CfgUnityBanner, []byte("hello"))}},
+	}
+}
+
+// FuzzParseModeCfg: a gateway's Mode Config attributes (REPLY or SET) as the client reads
+// them: never a panic, only valid addresses and networks.
+func FuzzParseModeCfg(f *testing.F) {
+	for _, a := range xauthSeeds() {
+		if c, err := isakmp.EncodePayloads([]isakmp.Payload{a}); err == nil {
+			f.Add(c.Bytes)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := isakmp.DecodePayloads(isakmp.PayloadAttribute, b, isakmp.DecodeOptions{})
+		if err != nil {
+			return
+		}
+		attrs, i := payloadOf[*isakmp.ConfigAttributes](c)
+		if i < 0 {
+			return
+		}
+		v, err := parseModeCfg(attrs)
+		if err != nil {
+			return
+		}
+		for _, a := range v.Addrs {
+			if !a.IsValid() || a.IsUnspecified() {
+				t.Fatalf("address %v accepted", a)
+			}
+		}
+		for _, p := range v.Split {
+			if !p.IsValid() || p.Masked() != p {
+				t.Fatalf("split network %v accepted", p)
+			}
+		}
+	})
 }

@@ -217,6 +217,12 @@ func (sa *ikeSA) handleDelete(now time.Time, d *isakmp.Delete) {
 			if target == nil || target.Conn != sa.Conn {
 				continue
 			}
+			if target.txPending() {
+				sa.c.Ctr.Inc(core.CtrIKEFailed)
+				target.Log.Warn("peer deleted the ISAKMP SA before XAUTH / Mode Config completed (login refused, or no address for us?)")
+				target.destroy(now, false, fail(0, ErrPeerNotify, "peer deleted the ISAKMP SA during XAUTH / Mode Config"))
+				continue
+			}
 			if !target.Initiator && target.established() && now.Sub(target.EstablishedAt) < refusedAfterPhase1 && len(target.ownedChildren()) == 0 {
 				// A Main Mode responder completes when it sends MM6; an initiator that then
 				// refuses it (strongSwan, for a certificate it does not accept) deletes the

@@ -101,6 +101,8 @@ type ikeSA struct {
 	pke       pkeState  // public-key encryption: the peer's key, decryption outcome
 	frag      fragState // IKEv1 fragmentation of what we send
 	dpdSeq    uint32    // RFC 3706: the last R-U-THERE sequence number sent
+	tx        txState   // XAUTH and Mode Config after Phase 1 (transaction.go)
+	phase1At  time.Time // when Phase 1 completed
 
 	retrans *core.Retransmitter
 	replies core.ReplyCache
@@ -236,9 +238,7 @@ func (sa *ikeSA) handle(now time.Time, in *inbound) {
 	case isakmp.ExchangeQuickMode:
 		err = sa.handleQuickMode(now, in)
 	case isakmp.ExchangeTransaction:
-		sa.c.Ctr.Inc(core.CtrUnsupportedExchange)
-		sa.Log.Info("ignoring Transaction exchange (XAUTH / Mode Config are not supported)")
-		return
+		err = sa.handleTransaction(now, in)
 	default:
 		sa.c.Ctr.Inc(core.CtrInvalidExchange)
 		sa.Log.Info("ignoring exchange", zap.Stringer("exchange", in.msg.Header.ExchangeType))
@@ -472,7 +472,20 @@ func (sa *ikeSA) establish(now time.Time) {
 		zap.Bool("initiator", sa.Initiator), zap.Stringer("rcookie", sa.ckyR),
 		zap.String("proposal", sa.tr.String()), zap.String("remote_id", idOfPayload(sa.peerID)),
 		zap.Bool("nat_local", sa.nat.local), zap.Bool("nat_remote", sa.nat.remote), zap.Bool("natt", sa.NATT))
-	if sa.aggressive && sa.Initiator {
+	sa.phase1At = now
+	if sa.startTransactions(now) {
+		// XAUTH / Mode Config first: the core hears of the SA when they completed
+		// (transaction.go), so no Quick Mode starts before.
+		sa.EstablishedAt = time.Time{}
+		return
+	}
+	sa.reportEstablished(now)
+}
+
+// reportEstablished tells the core the SA is up (its children may start).
+func (sa *ikeSA) reportEstablished(now time.Time) {
+	sa.armModeCfgPush(now)
+	if sa.aggressive && sa.Initiator && !sa.tx.started {
 		// AM3 and our first Quick Mode leave back to back; a multi-threaded responder
 		// (strongSwan) may take up the Quick Mode before it has finished AM3 and drop it
 		// ("ignoring QUICK_MODE request while phase 1 is incomplete"), costing a
@@ -526,6 +539,7 @@ func (sa *ikeSA) destroy(now time.Time, sendDelete bool, reason error) {
 		sa.sendDeleteISAKMP()
 	}
 	sa.retrans.Stop()
+	sa.txStop()
 	for _, t := range []*core.Timer{sa.reauthTimer, sa.expireTimer, sa.keepalive, sa.deleteTimer, sa.settleTimer} {
 		sa.c.Timers.Stop(t)
 	}

@@ -35,6 +35,9 @@ type testHooks struct {
 	dh     func(group uint16) (keyExchange, error)
 	// fakeNATD, when set, replaces the random bytes of a faked NAT-D hash.
 	fakeNATD func(n int) []byte
+	// modeCfgWaitPush: a Mode Config client does not ask, it waits for the gateway's push
+	// (as strongSwan's pull = no).
+	modeCfgWaitPush bool
 }
 
 // Protocol is IKEv1 (RFC 2407, 2408, 2409) for the core. Create it with New and pass it to

@@ -97,6 +97,11 @@ func (sa *ikeSA) handleQuickMode(now time.Time, in *inbound) error {
 		sa.c.Ctr.Inc(core.CtrUnexpected)
 		return fail(0, ErrUnexpected, "Quick Mode before Phase 1 completed")
 	}
+	if sa.txPending() {
+		sa.c.Ctr.Inc(core.CtrUnexpected)
+		sa.Log.Info("refusing Quick Mode: XAUTH / Mode Config has not completed")
+		return fail(0, ErrUnexpected, "Quick Mode before XAUTH / Mode Config completed")
+	}
 	if !h.Flags.Has(isakmp.FlagEncryption) || h.MessageID == 0 {
 		sa.c.Ctr.Inc(core.CtrMalformed)
 		return fail(0, ErrMalformed, "Quick Mode without encryption or with M-ID 0")
@@ -233,6 +238,10 @@ func (qm *quickMode) ourSelectors() error {
 	}
 	if len(remote) == 0 {
 		remote = []esp.Selector{hostSelector(qm.sa.Remote.Addr())}
+	}
+	if s, ok := qm.sa.vipLocalSelector(local, remote[0]); ok {
+		// A Mode Config client: its side is the virtual IP the gateway assigned.
+		local = []esp.Selector{s}
 	}
 	var err error
 	if qm.idci, err = selectorID(local[0]); err != nil {

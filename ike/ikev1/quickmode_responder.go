@@ -48,6 +48,9 @@ func (qm *quickMode) responderMessage1(now time.Time, in *inbound) error {
 	if err := qm.pickChild(c, s); err != nil {
 		return err
 	}
+	if err := sa.checkLeasedTS(qm.remoteTS); err != nil {
+		return err
+	}
 	if qm.tr.group != nil {
 		if qm.peerKE, err = keData(c); err != nil {
 			return err

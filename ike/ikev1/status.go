@@ -18,6 +18,17 @@ func (sa *ikeSA) Status() core.IKESAStatus {
 		DPD: sa.DPDOn(), DPDPending: sa.DPDPending(),
 		PeerCert: sa.peerCertInfo(),
 	}
+	if sa.txPending() {
+		s.State = "XAUTH / Mode Config"
+	}
+	for _, l := range sa.Leases() {
+		s.VirtualIPs = append(s.VirtualIPs, l.Addr.String())
+	}
+	if v := sa.AssignedVirtualIPs(); v != nil {
+		for _, a := range v.Addrs {
+			s.VirtualIPs = append(s.VirtualIPs, a.String())
+		}
+	}
 	if sa.Local.IsValid() {
 		s.Local = fmt.Sprintf("%s:%d", sa.Local, sa.ourPort())
 	}

@@ -236,3 +236,34 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		}
 	}
 }
+
+// FuzzModeCfgValues: the Mode Config value decoders (addresses, netmask, Cisco Unity split
+// networks) on arbitrary values; what decodes re-encodes to the same networks.
+func FuzzModeCfgValues(f *testing.F) {
+	f.Add(uint16(CfgInternalIP4Address), []byte{203, 0, 113, 17})
+	f.Add(uint16(CfgInternalIP6Address), append(make([]byte, 16), 64))
+	f.Add(uint16(CfgInternalIP4Netmask), []byte{255, 255, 255, 0})
+	f.Add(uint16(CfgUnitySplitInclude), []byte{198, 51, 100, 0, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, typ uint16, v []byte) {
+		at := AttributeType(typ)
+		if a, err := DecodeCfgAddr(at, v); err == nil && len(v) > 0 && !a.IsValid() {
+			t.Fatalf("attribute %d value %x: no address and no error", typ, v)
+		}
+		if bits, err := DecodeIP4Netmask(v); err == nil && (bits < 0 || bits > 32) {
+			t.Fatalf("netmask %x gave /%d", v, bits)
+		}
+		nets, err := DecodeSplitInclude(v)
+		if err != nil {
+			return
+		}
+		again, err := DecodeSplitInclude(AppendSplitInclude(nil, nets))
+		if err != nil || len(again) != len(nets) {
+			t.Fatalf("split networks %v re-encode to %v (%v)", nets, again, err)
+		}
+		for i := range nets {
+			if nets[i] != again[i] {
+				t.Fatalf("split network %v re-encodes as %v", nets[i], again[i])
+			}
+		}
+	})
+}
