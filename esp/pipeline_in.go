@@ -34,12 +34,7 @@ type inState struct {
 	wg    sync.WaitGroup
 }
 
-func (d *Dataplane) runInbound(recv conn.ReceiveFunc, kind srcKind, port uint16, slot *epochSlot) {
-	defer d.wg.Done()
-	bs := d.opts.NATT.BatchSize()
-	if kind != srcNATT && kind != srcIKE {
-		bs = rawBatch
-	}
+func newInState(bs, head int) *inState {
 	st := &inState{
 		b:     NewBatch(bs, bufSize),
 		views: make([][]byte, bs),
@@ -47,14 +42,24 @@ func (d *Dataplane) runInbound(recv conn.ReceiveFunc, kind srcKind, port uint16,
 		eps:   make([]conn.Endpoint, bs),
 		out:   make([][]byte, 0, bs),
 	}
+	for i := range st.views {
+		st.views[i] = st.b.Bufs[i][head : bufSize-Tailroom]
+	}
+	return st
+}
+
+func (d *Dataplane) runInbound(recv conn.ReceiveFunc, kind srcKind, port uint16, slot *epochSlot) {
+	defer d.wg.Done()
+	bs := d.opts.NATT.BatchSize()
+	if kind != srcNATT && kind != srcIKE {
+		bs = rawBatch
+	}
 	// AH over IPv6 arrives without its header; leave room to rebuild it in front.
 	head := Headroom
 	if kind == srcAH6 {
 		head += 40
 	}
-	for i := range st.views {
-		st.views[i] = st.b.Bufs[i][head : bufSize-Tailroom]
-	}
+	st := newInState(bs, head)
 	for {
 		n, err := recv(st.views, st.sizes, st.eps)
 		if err != nil {

@@ -30,9 +30,7 @@ type outState struct {
 	last    *Policy
 }
 
-func (d *Dataplane) runOutbound(slot *epochSlot) {
-	defer d.wg.Done()
-	bs := max(d.opts.Device.BatchSize(), 1)
+func newOutState(bs int) *outState {
 	st := &outState{
 		b:       NewBatch(bs, bufSize),
 		sizes:   make([]int, bs),
@@ -46,6 +44,12 @@ func (d *Dataplane) runOutbound(slot *epochSlot) {
 	for i := range st.icmp {
 		st.icmp[i] = make([]byte, tunOffset+1280+64)
 	}
+	return st
+}
+
+func (d *Dataplane) runOutbound(slot *epochSlot) {
+	defer d.wg.Done()
+	st := newOutState(max(d.opts.Device.BatchSize(), 1))
 	for {
 		n, err := d.opts.Device.Read(st.b.Bufs, st.sizes, Headroom)
 		if err != nil {
