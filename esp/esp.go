@@ -335,6 +335,7 @@ func (sa *SA) Finish(b *Batch, lo, hi int) {
 	}
 	sa.replayMu.Unlock()
 	var bytes, pkts uint64
+	var pc policyCache
 	for j := lo; j < hi; j++ {
 		i, op := b.idx[j], &b.ops[j]
 		if err := op.Err; err != nil {
@@ -350,6 +351,10 @@ func (sa *SA) Finish(b *Batch, lo, hi int) {
 		}
 		if err := sa.finishInbound(b, i, op.Data); err != nil {
 			b.fail(i, &sa.Stats, err)
+			continue
+		}
+		if !pc.allowed(sa, b.Packet(i)) {
+			b.fail(i, &sa.Stats, ErrPolicy)
 			continue
 		}
 		pkts++
@@ -372,7 +377,8 @@ func (sa *SA) Finish(b *Batch, lo, hi int) {
 }
 
 // finishInbound strips the trailer from a decrypted payload and leaves the inner IP packet in
-// b at packet i, RFC 4303 §2.4–2.6 and §3.4.4.
+// b at packet i, RFC 4303 §2.4–2.6 and §3.4.4. The caller then checks it against the SA's
+// selectors (RFC 4301 §5.2).
 func (sa *SA) finishInbound(b *Batch, i int, data []byte) error {
 	n := len(data)
 	padLen, nh := int(data[n-2]), data[n-1]
@@ -402,10 +408,28 @@ func (sa *SA) finishInbound(b *Batch, i int, data []byte) error {
 		payLen += hl
 	}
 	b.Offs[i], b.Sizes[i] = payOff, payLen
-	if !sa.policyOK(b.Bufs[i][payOff : payOff+payLen]) {
-		return ErrPolicy
-	}
 	return nil
+}
+
+// policyCache remembers the inbound policy check's verdict for the last flow key of one SA
+// (the SA's selectors never change), so the packets of a flow after the first are checked by
+// comparing their key.
+type policyCache struct {
+	key  flowKey
+	ok   bool
+	have bool
+}
+
+func (c *policyCache) allowed(sa *SA, pkt []byte) bool {
+	k, keyed := flowKeyOf(pkt)
+	if keyed && c.have && k == c.key {
+		return c.ok
+	}
+	ok := sa.policyOK(pkt)
+	if keyed {
+		c.key, c.ok, c.have = k, ok, true
+	}
+	return ok
 }
 
 // innerLength validates a tunnelled packet's version against the next header and returns its

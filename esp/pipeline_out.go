@@ -27,7 +27,13 @@ type outState struct {
 	icmp    [][]byte
 	icmpN   int
 	wg      sync.WaitGroup
-	last    *Policy
+
+	// The SPD decision for the last flow key seen, valid while the SPD is the snapshot spd
+	// (first match depends only on the key's fields and the SPD's contents).
+	spd       *[]*Policy
+	key       flowKey
+	keyPolicy *Policy
+	keyOK     bool
 }
 
 func newOutState(bs int) *outState {
@@ -84,6 +90,9 @@ func (d *Dataplane) processOutbound(st *outState, n int) {
 	b := st.b
 	b.Reset(n)
 	st.icmpN = 0
+	if l := d.SPD.snapshot(); l != st.spd {
+		st.spd, st.keyOK = l, false
+	}
 	groups := 0
 	var first *Binding
 	for i := range n {
@@ -126,20 +135,25 @@ func (d *Dataplane) processOutbound(st *outState, n int) {
 func (d *Dataplane) route(st *outState, i int) *Binding {
 	b := st.b
 	pkt := b.Packet(i)
-	f, ok := ParseFlow(pkt)
-	if !ok {
-		b.Errs[i] = ErrMalformed
-		d.Stat.Malformed.Add(1)
-		return nil
-	}
-	p := st.last
-	if p == nil || !p.matches(&f) {
-		if p = d.SPD.Lookup(&f); p == nil {
-			b.Errs[i] = errSkip
-			d.Stat.NoPolicy.Add(1)
+	var p *Policy
+	if k, keyed := flowKeyOf(pkt); keyed && st.keyOK && k == st.key {
+		p = st.keyPolicy
+	} else {
+		f, ok := ParseFlow(pkt)
+		if !ok {
+			b.Errs[i] = ErrMalformed
+			d.Stat.Malformed.Add(1)
 			return nil
 		}
-		st.last = p
+		p = lookupIn(st.spd, &f)
+		if keyed {
+			st.key, st.keyPolicy, st.keyOK = k, p, true
+		}
+	}
+	if p == nil {
+		b.Errs[i] = errSkip
+		d.Stat.NoPolicy.Add(1)
+		return nil
 	}
 	if p.Action != Protect {
 		b.Errs[i] = errSkip
@@ -152,6 +166,7 @@ func (d *Dataplane) route(st *outState, i int) *Binding {
 		d.Stat.NoSA.Add(1)
 		p.NoSA.Add(1)
 		if p.acquire(time.Now()) {
+			f, _ := ParseFlow(pkt)
 			p.Acquires.Add(1)
 			d.events.acquire(p, f)
 		}

@@ -118,8 +118,17 @@ func (s *SPD) All() []*Policy {
 }
 
 // Lookup returns the first policy matching the flow, or nil.
-func (s *SPD) Lookup(f *Flow) *Policy {
-	for _, p := range s.All() {
+func (s *SPD) Lookup(f *Flow) *Policy { return lookupIn(s.snapshot(), f) }
+
+// snapshot is the current list; it changes identity with every Add and Remove.
+func (s *SPD) snapshot() *[]*Policy { return s.list.Load() }
+
+// lookupIn returns the first policy of a snapshot matching the flow, or nil.
+func lookupIn(l *[]*Policy, f *Flow) *Policy {
+	if l == nil {
+		return nil
+	}
+	for _, p := range *l {
 		if p.matches(f) {
 			return p
 		}
