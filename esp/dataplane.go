@@ -289,8 +289,11 @@ func (d *Dataplane) NewBinding(sa *SA, peer netip.AddrPort, encap Encap, mtu int
 	return d.newBinding(sa, peer, netip.Addr{}, encap, mtu)
 }
 
+// bindingSerial numbers bindings.
+var bindingSerial atomic.Uint64
+
 func (d *Dataplane) newBinding(sa *SA, peer netip.AddrPort, local netip.Addr, encap Encap, mtu int) (*Binding, error) {
-	o := &Binding{SA: sa, Peer: peer, Encap: encap, MTU: mtu}
+	o := &Binding{SA: sa, Peer: peer, Encap: encap, MTU: mtu, local: local, serial: bindingSerial.Add(1)}
 	if encap == EncapUDP {
 		ep, err := d.endpoint(peer, local)
 		if err != nil {

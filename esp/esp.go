@@ -335,7 +335,9 @@ func (sa *SA) Finish(b *Batch, lo, hi int) {
 	}
 	sa.replayMu.Unlock()
 	var bytes, pkts uint64
-	var pc policyCache
+	if b.verdicts == nil {
+		b.verdicts = new(verdictCache)
+	}
 	for j := lo; j < hi; j++ {
 		i, op := b.idx[j], &b.ops[j]
 		if err := op.Err; err != nil {
@@ -353,7 +355,7 @@ func (sa *SA) Finish(b *Batch, lo, hi int) {
 			b.fail(i, &sa.Stats, err)
 			continue
 		}
-		if !pc.allowed(sa, b.Packet(i)) {
+		if !b.verdicts.allowed(sa, b.Packet(i)) {
 			b.fail(i, &sa.Stats, ErrPolicy)
 			continue
 		}
@@ -409,27 +411,6 @@ func (sa *SA) finishInbound(b *Batch, i int, data []byte) error {
 	}
 	b.Offs[i], b.Sizes[i] = payOff, payLen
 	return nil
-}
-
-// policyCache remembers the inbound policy check's verdict for the last flow key of one SA
-// (the SA's selectors never change), so the packets of a flow after the first are checked by
-// comparing their key.
-type policyCache struct {
-	key  flowKey
-	ok   bool
-	have bool
-}
-
-func (c *policyCache) allowed(sa *SA, pkt []byte) bool {
-	k, keyed := flowKeyOf(pkt)
-	if keyed && c.have && k == c.key {
-		return c.ok
-	}
-	ok := sa.policyOK(pkt)
-	if keyed {
-		c.key, c.ok, c.have = k, ok, true
-	}
-	return ok
 }
 
 // innerLength validates a tunnelled packet's version against the next header and returns its

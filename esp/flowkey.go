@@ -70,3 +70,81 @@ func flowKeyOf(pkt []byte) (flowKey, bool) {
 	}
 	return k, true
 }
+
+func (k *flowKey) hash() uint64 {
+	h := k.w[0]*0x9e3779b97f4a7c15 ^ k.w[1]
+	h = (h^h>>29)*0xbf58476d1ce4e5b9 ^ k.w[2] ^ k.w[3]*0x94d049bb133111eb ^ k.w[4]
+	return (h ^ h>>32) * 0x9e3779b97f4a7c15
+}
+
+const (
+	flowCacheBits = 8
+	flowCacheSize = 1 << flowCacheBits
+)
+
+// policyCache remembers the SPD's decision for recently seen flow keys (direct-mapped), valid
+// for one SPD snapshot: first match depends only on the key's fields and the SPD's contents.
+// It belongs to one goroutine.
+type policyCache struct {
+	spd  *spdState
+	ents [flowCacheSize]struct {
+		key flowKey
+		p   *Policy
+		ok  bool
+	}
+}
+
+// reset empties the cache when the SPD changed.
+func (c *policyCache) reset(spd *spdState) {
+	if c.spd != spd {
+		c.spd = spd
+		clear(c.ents[:])
+	}
+}
+
+// lookup returns the first policy matching pkt (nil: none), or false for a packet that cannot
+// be parsed.
+func (c *policyCache) lookup(pkt []byte) (*Policy, bool) {
+	k, keyed := flowKeyOf(pkt)
+	if keyed {
+		e := &c.ents[k.hash()>>(64-flowCacheBits)]
+		if e.ok && e.key == k {
+			return e.p, true
+		}
+	}
+	f, ok := ParseFlow(pkt)
+	if !ok {
+		return nil, false
+	}
+	p := c.spd.lookup(&f)
+	if keyed {
+		e := &c.ents[k.hash()>>(64-flowCacheBits)]
+		e.key, e.p, e.ok = k, p, true
+	}
+	return p, true
+}
+
+// verdictCache remembers inbound policy-check verdicts (RFC 4301 §5.2) for recently seen
+// (SA, flow key) pairs, direct-mapped. An SA's selectors never change, and SAs are told apart
+// by a serial number that is never reused. It belongs to one goroutine.
+type verdictCache struct {
+	ents [flowCacheSize]struct {
+		key     flowKey
+		sa      uint64
+		allowed bool
+	}
+}
+
+func (c *verdictCache) allowed(sa *SA, pkt []byte) bool {
+	k, keyed := flowKeyOf(pkt)
+	if !keyed {
+		return sa.policyOK(pkt)
+	}
+	e := &c.ents[(k.hash()^sa.serial*0x9e3779b97f4a7c15)>>(64-flowCacheBits)]
+	if e.sa == sa.serial && e.key == k {
+		return e.allowed
+	}
+	ok := sa.policyOK(pkt)
+	e.key, e.sa, e.allowed = k, sa.serial, ok
+	return ok
+}

@@ -20,7 +20,6 @@ type outState struct {
 	b       *Batch
 	sizes   []int
 	outs    []*Binding
-	order   []int
 	tmp     *Batch
 	tmpOuts []*Binding
 	send    [][]byte
@@ -28,12 +27,8 @@ type outState struct {
 	icmpN   int
 	wg      sync.WaitGroup
 
-	// The SPD decision for the last flow key seen, valid while the SPD is the snapshot spd
-	// (first match depends only on the key's fields and the SPD's contents).
-	spd       *[]*Policy
-	key       flowKey
-	keyPolicy *Policy
-	keyOK     bool
+	policies policyCache
+	groupTab groupTable
 }
 
 func newOutState(bs int) *outState {
@@ -41,7 +36,6 @@ func newOutState(bs int) *outState {
 		b:       NewBatch(bs, bufSize),
 		sizes:   make([]int, bs),
 		outs:    make([]*Binding, bs),
-		order:   make([]int, 0, bs),
 		tmp:     &Batch{Bufs: make([][]byte, bs), Offs: make([]int, bs), Sizes: make([]int, bs), Errs: make([]error, bs)},
 		tmpOuts: make([]*Binding, bs),
 		send:    make([][]byte, 0, bs),
@@ -90,9 +84,7 @@ func (d *Dataplane) processOutbound(st *outState, n int) {
 	b := st.b
 	b.Reset(n)
 	st.icmpN = 0
-	if l := d.SPD.snapshot(); l != st.spd {
-		st.spd, st.keyOK = l, false
-	}
+	st.policies.reset(d.SPD.snapshot())
 	groups := 0
 	var first *Binding
 	for i := range n {
@@ -119,9 +111,10 @@ func (d *Dataplane) processOutbound(st *outState, n int) {
 		for j < n && (st.outs[j] == o || st.outs[j] == nil) {
 			j++
 		}
-		d.encapAndSend(st, o, i, j)
+		d.encap(st, o, i, j)
 		i = j
 	}
+	d.sendAll(st, n)
 	if st.icmpN > 0 {
 		if _, err := d.opts.Device.Write(st.icmp[:st.icmpN], tunOffset); err != nil {
 			d.Stat.DevWriteErrors.Add(1)
@@ -135,20 +128,11 @@ func (d *Dataplane) processOutbound(st *outState, n int) {
 func (d *Dataplane) route(st *outState, i int) *Binding {
 	b := st.b
 	pkt := b.Packet(i)
-	var p *Policy
-	if k, keyed := flowKeyOf(pkt); keyed && st.keyOK && k == st.key {
-		p = st.keyPolicy
-	} else {
-		f, ok := ParseFlow(pkt)
-		if !ok {
-			b.Errs[i] = ErrMalformed
-			d.Stat.Malformed.Add(1)
-			return nil
-		}
-		p = lookupIn(st.spd, &f)
-		if keyed {
-			st.key, st.keyPolicy, st.keyOK = k, p, true
-		}
+	p, ok := st.policies.lookup(pkt)
+	if !ok {
+		b.Errs[i] = ErrMalformed
+		d.Stat.Malformed.Add(1)
+		return nil
 	}
 	if p == nil {
 		b.Errs[i] = errSkip
@@ -205,28 +189,35 @@ func (d *Dataplane) tooBig(st *outState, pkt []byte, mtu int) {
 	}
 }
 
-// groupBySA makes the packets of each SA contiguous, keeping their order within an SA (a
-// stable partition through scratch arrays; only batches that mix SAs pay for it).
+// groupBySA makes the packets of each SA contiguous, keeping their order within an SA and
+// the groups in order of first appearance (a stable counting sort, O(n); only batches that
+// mix SAs pay for it). Packets without a binding go first.
 func (d *Dataplane) groupBySA(st *outState, n int) {
-	b, t := st.b, st.tmp
-	st.order = st.order[:0]
+	b, t, g := st.b, st.tmp, &st.groupTab
+	g.reset(n)
+	nilCount := 0
 	for i := range n {
-		if st.outs[i] == nil {
-			st.order = append(st.order, i)
+		if o := st.outs[i]; o == nil {
+			g.of[i] = -1
+			nilCount++
+		} else {
+			g.of[i] = g.id(o)
 		}
 	}
-	for i := range n {
-		o := st.outs[i]
-		if o == nil || seenBefore(st.outs, i) {
-			continue
-		}
-		for j := i; j < n; j++ {
-			if st.outs[j] == o {
-				st.order = append(st.order, j)
-			}
-		}
+	next := g.count[:g.groups] // becomes each group's next destination index
+	pos := nilCount
+	for k, c := range next {
+		next[k], pos = pos, pos+c
 	}
-	for k, i := range st.order {
+	nilNext := 0
+	for i := range n {
+		k := nilNext
+		if id := g.of[i]; id < 0 {
+			nilNext++
+		} else {
+			k = next[id]
+			next[id]++
+		}
 		t.Bufs[k], t.Offs[k], t.Sizes[k], t.Errs[k], st.tmpOuts[k] = b.Bufs[i], b.Offs[i], b.Sizes[i], b.Errs[i], st.outs[i]
 	}
 	copy(b.Bufs[:n], t.Bufs[:n])
@@ -236,17 +227,53 @@ func (d *Dataplane) groupBySA(st *outState, n int) {
 	copy(st.outs[:n], st.tmpOuts[:n])
 }
 
-func seenBefore(outs []*Binding, i int) bool {
-	for k := range i {
-		if outs[k] == outs[i] {
-			return true
-		}
-	}
-	return false
+// groupTable numbers the distinct bindings of a batch in order of first appearance (open
+// addressing on the binding's serial number) and counts their packets.
+type groupTable struct {
+	slots  []*Binding
+	ids    []int
+	used   []int
+	of     []int // packet → group (-1: none)
+	count  []int // group → packets
+	groups int
 }
 
-// encapAndSend protects packets [from, to) with o's SA and sends them to o's peer in order.
-func (d *Dataplane) encapAndSend(st *outState, o *Binding, from, to int) {
+func (g *groupTable) reset(n int) {
+	if len(g.of) < n {
+		size := 1
+		for size < 2*n {
+			size <<= 1
+		}
+		*g = groupTable{slots: make([]*Binding, size), ids: make([]int, size), used: make([]int, 0, n),
+			of: make([]int, n), count: make([]int, n)}
+	}
+	for _, s := range g.used {
+		g.slots[s] = nil
+	}
+	g.used = g.used[:0]
+	clear(g.count[:g.groups])
+	g.groups = 0
+}
+
+func (g *groupTable) id(o *Binding) int {
+	mask := uint64(len(g.slots) - 1)
+	for s := (o.serial * 0x9e3779b97f4a7c15) >> 32 & mask; ; s = (s + 1) & mask {
+		switch g.slots[s] {
+		case o:
+			g.count[g.ids[s]]++
+			return g.ids[s]
+		case nil:
+			g.slots[s], g.ids[s] = o, g.groups
+			g.used = append(g.used, int(s))
+			g.count[g.groups] = 1
+			g.groups++
+			return g.groups - 1
+		}
+	}
+}
+
+// encap protects packets [from, to) with o's SA.
+func (d *Dataplane) encap(st *outState, o *Binding, from, to int) {
 	b, sa := st.b, o.SA
 	if sa.cfg.Proto == AH {
 		sa.ahEncapRange(b, from, to)
@@ -260,25 +287,48 @@ func (d *Dataplane) encapAndSend(st *outState, o *Binding, from, to int) {
 	// rekey) sends nothing more; its keys are still intact until this batch ends.
 	if sa.retired.Load() && !d.life.wipeNow {
 		sa.failRange(b, from, to, ErrExpired)
-		return
 	}
+}
+
+// sameDest reports whether two bindings' packets leave through the same socket to the same
+// address, so one send (one sendmmsg, GSO runs across SAs) carries both.
+func sameDest(a, b *Binding) bool {
+	return a.Encap == b.Encap && a.Peer == b.Peer && a.local == b.local &&
+		(a.Encap == EncapUDP || a.SA.cfg.Proto == b.SA.cfg.Proto)
+}
+
+// sendAll sends the batch's protected packets in batch order, one send per run of packets
+// with the same destination (SAs to one peer share a send).
+func (d *Dataplane) sendAll(st *outState, n int) {
+	b := st.b
 	st.send = st.send[:0]
+	var cur *Binding
 	var bytes uint64
-	for i := from; i < to; i++ {
-		if b.Errs[i] == nil {
-			p := b.Packet(i)
-			st.send = append(st.send, p)
-			bytes += uint64(len(p))
+	for i := range n {
+		o := st.outs[i]
+		if o == nil || b.Errs[i] != nil {
+			continue
 		}
+		if cur != nil && !sameDest(cur, o) {
+			d.send(st, cur, bytes)
+			st.send, bytes = st.send[:0], 0
+		}
+		cur = o
+		p := b.Packet(i)
+		st.send = append(st.send, p)
+		bytes += uint64(len(p))
 	}
-	if len(st.send) == 0 {
-		return
+	if cur != nil {
+		d.send(st, cur, bytes)
 	}
+}
+
+func (d *Dataplane) send(st *outState, o *Binding, bytes uint64) {
 	var err error
 	if o.Encap == EncapUDP {
 		err = d.opts.NATT.Send(st.send, o.ep)
 	} else {
-		err = d.raw.send(st.send, o.Peer.Addr(), sa.cfg.Proto)
+		err = d.raw.send(st.send, o.Peer.Addr(), o.SA.cfg.Proto)
 	}
 	if err != nil {
 		d.Stat.SendErrors.Add(1)
