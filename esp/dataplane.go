@@ -178,6 +178,13 @@ func New(opts Options) (*Dataplane, error) {
 		}
 	}
 	d.pool = newWorkerPool(opts.Workers)
+	// Every packet the data plane writes to the device passed an ESP or AH integrity check
+	// (ESP SAs always have one: crypto.NewCipher refuses encryption without integrity), or
+	// is an ICMP error it built itself; a device that can skip verifying TCP/UDP checksums
+	// for such packets may (tun.TUN.TrustChecksums).
+	if t, ok := opts.Device.(interface{ TrustChecksums() }); ok {
+		t.TrustChecksums()
+	}
 	return d, nil
 }
 
