@@ -26,12 +26,14 @@ package tun
 // to the kernel as CHECKSUM_PARTIAL too, so it skips its own verification, and the rest carry
 // VIRTIO_NET_HDR_F_DATA_VALID for kernels that honour it.
 //
-// Concurrency: a groWriter belongs to the device's one writer goroutine.
+// Concurrency: Write is safe for concurrent use (calls are serialized, as wireguard-go's own
+// device serializes them).
 
 import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -76,6 +78,7 @@ type groSlot struct {
 
 // groWriter writes batches to a vnet-header TUN file. See the file comment.
 type groWriter struct {
+	mu        sync.Mutex // one Write at a time: the scratch below is shared
 	rc        syscall.RawConn
 	udpGSO    bool
 	trust     atomic.Bool
@@ -398,6 +401,8 @@ func (w *groWriter) Write(bufs [][]byte, offset int) (int, error) {
 			return 0, errors.New("tun: empty packet")
 		}
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.plan(bufs, offset)
 	var errs error
 	total := 0

@@ -119,8 +119,9 @@ func familyName(a netip.Addr) string {
 }
 
 // TUN is a kernel TUN interface configured by Open. It implements Device by forwarding to
-// wireguard-go's device. Read and Write follow the package's concurrency contract (one
-// reader, one writer, concurrently); every other method is safe for concurrent use.
+// wireguard-go's device (on Linux with offloads, Write goes through the coalescing writer).
+// Read and Write follow the package's concurrency contract (one reader; writes serialized);
+// every other method is safe for concurrent use.
 type TUN struct {
 	Device // the wireguard-go device; TUN overrides Events and Close
 
