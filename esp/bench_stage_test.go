@@ -67,6 +67,7 @@ type stageSites struct {
 	a, z   *Dataplane
 	bind   *captureBind
 	out    *outState
+	reader outReader
 	in     *inState
 	flows  [][]byte // inner packets, one per flow the traffic is spread over
 	spread int
@@ -85,8 +86,8 @@ func newStageSites(b *testing.B, s suite, size, nSA, spread int) *stageSites {
 		b.Fatal(err)
 	}
 	installStagePairs(b, st.a, st.z, s, nSA)
-	st.out = newOutState(128)
-	st.in = newInState(128, Headroom)
+	st.out = newOutState(128, Headroom+st.a.outRoom+Tailroom)
+	st.in = newInState(128, Headroom, Headroom+st.z.inRoom+Tailroom)
 	st.bind.st = st.in
 	src := netip.MustParseAddr("2001:db8:a::10")
 	step := nSA / st.spread
@@ -109,7 +110,7 @@ func stageRemote(i int) netip.Addr {
 }
 
 // installStagePairs installs n SA pairs and policies, a sending and z receiving.
-func installStagePairs(b *testing.B, a, z *Dataplane, s suite, n int) {
+func installStagePairs(b testing.TB, a, z *Dataplane, s suite, n int) {
 	e := ocrypto.Lookup(s.enc)
 	var ia *ocrypto.Algorithm
 	if s.integ != "" {
@@ -162,7 +163,7 @@ func (st *stageSites) iteration(i int, roundtrip, mixed bool) {
 		st.bind.st = nil
 	}
 	st.bind.n = 0
-	st.a.processOutbound(o, stageBatch)
+	st.a.processOutbound(&st.reader, o, stageBatch)
 	if roundtrip {
 		st.z.processInbound(st.in, st.bind.n, srcNATT, 4500, Headroom)
 	}

@@ -15,7 +15,7 @@ func TestGroupBySA(t *testing.T) {
 	}
 	for round := range 300 {
 		n := 1 + rng.IntN(128)
-		st := newOutState(128)
+		st := newOutState(128, 256)
 		st.b.Reset(n)
 		for i := range n {
 			st.b.Set(i, Headroom, i+1) // the size names the packet
@@ -46,7 +46,7 @@ func TestGroupBySA(t *testing.T) {
 		for i := range n {
 			outsBefore[i+1] = st.outs[i]
 		}
-		new(Dataplane).groupBySA(st, n)
+		groupBySA(st, new(groupTable), n)
 		for k := range n {
 			if st.b.Sizes[k] != want[k] {
 				t.Fatalf("round %d: position %d holds packet %d, want %d", round, k, st.b.Sizes[k], want[k])
