@@ -25,6 +25,8 @@ type ikeChild struct {
 	ESP, AH           []string
 	RekeyTime         string
 	StartAction       string
+	LifeBytes         string // "" = unlimited, e.g. "2MB"
+	LifePackets       int    // 0 = unlimited
 }
 
 // ikeSite is an oakley configuration with one IKE connection.
@@ -35,12 +37,14 @@ type ikeSite struct {
 	IKEPort, NATTPort int
 
 	Conn           string // connection name, "" = "peer"
+	Version        int    // IKE version, 0 = 1
 	Aggressive     bool
 	LocalAddr      string
 	RemoteAddr     string
 	LocalID        string
 	RemoteID       string
 	PSK            string
+	Files          map[string][]byte // written beside the configuration (keys 0600)
 	Proposals      []string
 	RekeyTime      string
 	DPDDelay       string // "" = "0s" (off), so that only the tests about DPD see it
@@ -51,6 +55,15 @@ type ikeSite struct {
 	RemotePort     int
 	RemoteNATTPort int
 	Children       []ikeChild
+
+	// Certificates (auth = "pubkey" / "pke"); file paths as written into the TOML.
+	Auth          string // "" = "psk"
+	Cert, Key     string
+	CACerts, CRLs []string
+	RemoteCert    string
+	SendCert      string
+	Fragmentation string
+	Extra         string // more lines of the [daemon] table (retransmit_*)
 }
 
 func (s *ikeSite) connName() string {
@@ -86,12 +99,19 @@ func (s *ikeSite) toml(sock string) string {
 	if s.NATTPort != 0 {
 		line("natt_port = %d", s.NATTPort)
 	}
+	if s.Extra != "" {
+		line("%s", s.Extra)
+	}
 	line("\n[device]")
 	line("addresses = [%s]", quoteList(s.Addresses))
 	line("\n[[connection]]")
 	line("name = %s", q(s.connName()))
 	line(`keying = "ike"`)
-	line("version = 1")
+	if s.Version == 0 {
+		line("version = 1")
+	} else {
+		line("version = %d", s.Version)
+	}
 	if s.Aggressive {
 		line("aggressive = true")
 	}
@@ -99,8 +119,23 @@ func (s *ikeSite) toml(sock string) string {
 	opt("remote_addr", s.RemoteAddr)
 	opt("local_id", s.LocalID)
 	opt("remote_id", s.RemoteID)
-	line(`auth = "psk"`)
-	line("psk = %s", q(s.PSK))
+	if s.Auth == "" || s.Auth == "psk" {
+		line(`auth = "psk"`)
+		line("psk = %s", q(s.PSK))
+	} else {
+		line("auth = %s", q(s.Auth))
+		opt("cert", s.Cert)
+		opt("key", s.Key)
+		if len(s.CACerts) > 0 {
+			line("cacerts = [%s]", quoteList(s.CACerts))
+		}
+		opt("remote_cert", s.RemoteCert)
+		if len(s.CRLs) > 0 {
+			line("crls = [%s]", quoteList(s.CRLs))
+		}
+		opt("send_cert", s.SendCert)
+	}
+	opt("fragmentation", s.Fragmentation)
 	if len(s.Proposals) > 0 {
 		line("proposals = [%s]", quoteList(s.Proposals))
 	}
@@ -151,6 +186,12 @@ func (s *ikeSite) toml(sock string) string {
 		if c.StartAction != "" {
 			line("  start_action = %s", q(c.StartAction))
 		}
+		if c.LifeBytes != "" {
+			line("  life_bytes = %s", q(c.LifeBytes))
+		}
+		if c.LifePackets != 0 {
+			line("  life_packets = %d", c.LifePackets)
+		}
 	}
 	return b.String()
 }
@@ -182,6 +223,11 @@ func startIKE(t *testing.T, side *ioSide, name string, s ikeSite) *oakley {
 		spec: siteSpec{Socket: sock, ConnName: s.connName(), Keying: "ike", PSK: s.PSK, Children: make([]childSpec, len(s.Children))}}
 	if err := os.WriteFile(o.cfg, []byte(s.toml(sock)), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	for name, data := range s.Files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	o.p = startProc(t, "oakley-"+name, side.ns.args(oakleyBin, "up", "-c", o.cfg)...)
 	t.Cleanup(func() {
@@ -266,13 +312,20 @@ type ikeStatus struct {
 			NAT         string `json:"nat"`
 			Established string `json:"established"`
 			DPD         string `json:"dpd"`
+			PeerCert    *struct {
+				Subject     string `json:"subject"`
+				Issuer      string `json:"issuer"`
+				Fingerprint string `json:"sha256"`
+			} `json:"peer_cert"`
 		} `json:"ike_sas"`
 		Children []struct {
-			Name  string `json:"name"`
-			Mode  string `json:"mode"`
-			State string `json:"state"`
-			PFS   string `json:"pfs"`
-			SAs   []ioSA `json:"sas"`
+			Name     string   `json:"name"`
+			Mode     string   `json:"mode"`
+			State    string   `json:"state"`
+			PFS      string   `json:"pfs"`
+			LocalTS  []string `json:"local_ts"`
+			RemoteTS []string `json:"remote_ts"`
+			SAs      []ioSA   `json:"sas"`
 		} `json:"children"`
 	} `json:"connections"`
 	Counters    map[string]uint64 `json:"counters"`

@@ -110,6 +110,9 @@ type memBind struct {
 	drop   func([]byte) bool // optional: drop (or tamper with) datagrams on receive
 	eps    map[netip.AddrPort]conn.Endpoint
 	big    func([]byte, conn.Endpoint) // the data plane's Oversize hook
+	// uncached boxes a fresh endpoint per datagram instead of keeping one per source, so a
+	// flood from many sources leaves no state in the test network itself.
+	uncached bool
 }
 
 // SetOversize takes the hook for datagrams larger than the receive buffers, as UDPBind does.
@@ -117,6 +120,9 @@ func (b *memBind) SetOversize(fn func([]byte, conn.Endpoint)) { b.big = fn }
 
 // endpoint returns one boxed endpoint per peer (boxing per datagram would allocate).
 func (b *memBind) endpoint(ap netip.AddrPort) conn.Endpoint {
+	if b.uncached {
+		return memEndpoint{ap}
+	}
 	if ep, ok := b.eps[ap]; ok {
 		return ep
 	}
@@ -207,4 +213,12 @@ func (b *memBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 		}
 	}
 	return nil
+}
+
+// inject delivers a datagram to b as if it came from any address (spoofed sources).
+func (b *memBind) inject(from netip.AddrPort, p []byte) {
+	select {
+	case b.rx <- memDatagram{from: from, data: memCopy(p)}:
+	case <-b.closed:
+	}
 }

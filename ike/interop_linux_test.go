@@ -36,10 +36,13 @@ import (
 )
 
 const (
-	harnessDir   = "/work/shared/interop/strongswan"
-	interopPSK   = "interop-test-psk-0123456789"
-	interopNSPfx = "ikx"
+	harnessDir = "/work/shared/interop/strongswan"
+	interopPSK = "interop-test-psk-0123456789"
 )
+
+// interopNSPfx names this run's namespaces (ikxNNNN-left/-right): unique per process, so
+// concurrent test runs on one machine do not trip over each other's namespaces.
+var interopNSPfx = fmt.Sprintf("ikx%04x", os.Getpid()&0xffff)
 
 var (
 	leftInner  = netip.MustParseAddr("192.0.2.1")
@@ -55,9 +58,11 @@ func interopHarness(t *testing.T) string {
 	if os.Geteuid() != 0 {
 		t.Skip("interop with strongSwan needs root (network namespaces)")
 	}
-	dir := harnessDir
-	if d := os.Getenv("OAKLEY_SWAN_HARNESS"); d != "" {
-		dir = d
+	// Opt-in: the e2e suite runs the same interop through the real binary in `make test`;
+	// this in-process variant (minutes) runs with `make interop-harness`.
+	dir := os.Getenv("OAKLEY_SWAN_HARNESS")
+	if dir == "" {
+		t.Skip("in-process strongSwan interop: set OAKLEY_SWAN_HARNESS=" + harnessDir + " (make interop-harness)")
 	}
 	for _, f := range []string{"/usr/lib/ipsec/charon", "/usr/sbin/swanctl", dir + "/netns.sh", dir + "/peer.sh"} {
 		if _, err := os.Stat(f); err != nil {

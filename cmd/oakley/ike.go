@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 	"oakley/config"
 	"oakley/esp"
 	"oakley/ike"
+	"oakley/ike/core"
+	"oakley/ike/pki"
 )
 
 // ikeAvailable says whether this build carries the IKE engine (the demo uses it when so).
@@ -25,7 +28,6 @@ type ikeRuntime struct {
 	log    *zap.Logger
 	cancel context.CancelFunc
 	done   chan struct{}
-	conns  map[string]bool
 }
 
 func ikeIdentity(id config.Identity) ike.Identity {
@@ -42,8 +44,10 @@ func childMode(ch *config.Child) esp.Mode {
 	return esp.Tunnel
 }
 
-// ikeConnection converts a configured connection for the engine.
-func (d *daemon) ikeConnection(c *config.Connection) *ike.Connection {
+// ikeConnection converts a configured connection for the engine, loading its certificates,
+// key, trust anchors and CRLs (auth = "pubkey" / "pke"). Errors name the file, never key
+// material.
+func (d *daemon) ikeConnection(c *config.Connection) (*ike.Connection, error) {
 	ic := &ike.Connection{
 		Name: c.Name, Version: uint8(c.Version), Aggressive: c.Aggressive,
 		LocalAddr: c.LocalIP, RemoteAddr: c.RemoteIP,
@@ -63,18 +67,56 @@ func (d *daemon) ikeConnection(c *config.Connection) *ike.Connection {
 			ReplayWindow: ch.ReplayWindow, StartAction: ch.StartAction,
 		})
 	}
-	return ic
+	if err := ikeCredentials(ic, c); err != nil {
+		return nil, fmt.Errorf("connection %q: %w", c.Name, err)
+	}
+	return ic, nil
+}
+
+// ikeCredentials fills the certificate fields of a connection (ike/core/credentials.go).
+func ikeCredentials(ic *ike.Connection, c *config.Connection) error {
+	ic.Fragmentation = c.Fragmentation
+	sc, err := pki.ParseSendCert(c.SendCert)
+	if err != nil {
+		return err
+	}
+	ic.SendCert = sc
+	if c.Auth == "psk" || c.Auth == "" {
+		return nil
+	}
+	if c.Cert != "" || c.Key != "" {
+		creds, err := pki.LoadCredentials(c.Cert, c.Key)
+		if err != nil {
+			return err
+		}
+		ic.Creds = creds
+	}
+	if len(c.CACerts) > 0 || c.RemoteCert != "" {
+		trust, err := pki.LoadTrust(c.CACerts, c.RemoteCert, c.CRLs)
+		if err != nil {
+			return err
+		}
+		ic.Trust = trust
+		if ic.Creds != nil {
+			// Our CAs above the chain file, to recognise a CERTREQ that names them.
+			ic.Creds = ic.Creds.WithCAs(trust.Anchors())
+		}
+	}
+	return nil
 }
 
 func (d *daemon) startIKE(ctx context.Context) error {
-	r := &ikeRuntime{conns: map[string]bool{}, log: d.log.Named("ike")}
+	r := &ikeRuntime{log: d.log.Named("ike")}
 	var conns []*ike.Connection
 	for _, c := range d.cfg.Connections {
 		if c.Keying != "ike" {
 			continue
 		}
-		r.conns[c.Name] = true
-		conns = append(conns, d.ikeConnection(c))
+		ic, err := d.ikeConnection(c)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, ic)
 	}
 	if len(conns) == 0 {
 		return nil
@@ -83,6 +125,15 @@ func (d *daemon) startIKE(ctx context.Context) error {
 	cfg.Connections, cfg.Dataplane, cfg.Log = conns, d.dp, r.log
 	cfg.IKEPort, cfg.NATTPort = d.cfg.Daemon.IKEPort, d.cfg.Daemon.NATTPort
 	cfg.PathMTU = d.pathMTUFor
+	if path := os.Getenv("OAKLEY_KEYLOG"); path != "" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("OAKLEY_KEYLOG: %w", err)
+		}
+		d.keylog = f
+		cfg.KeyLog = core.NewKeyLog(f)
+		d.log.Warn("OAKLEY_KEYLOG is set: every IKE and ESP key is written to the key log; for debugging only", zap.String("file", path))
+	}
 	cfg.Retransmit = ike.Retransmit{Timeout: d.cfg.Daemon.RetransmitTimeout, Base: d.cfg.Daemon.RetransmitBase, Tries: d.cfg.Daemon.RetransmitTries}
 	e, err := ike.New(cfg)
 	if err != nil {
@@ -113,8 +164,6 @@ func (r *ikeRuntime) stop(timeout time.Duration) {
 	}
 }
 
-func (r *ikeRuntime) manages(conn string) bool { return r.conns[conn] }
-
 func (r *ikeRuntime) command(cmd, conn, child string) error {
 	switch cmd {
 	case "initiate":
@@ -133,7 +182,7 @@ func until(t *time.Time) string {
 	if t == nil {
 		return ""
 	}
-	return time.Until(*t).Round(time.Second).String()
+	return max(time.Until(*t), 0).Round(time.Second).String()
 }
 
 // fillStatus adds the engine's IKE SAs and children (one entry per negotiable unit: the
@@ -144,8 +193,10 @@ func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies [
 		if s.Name != cs.Name {
 			continue
 		}
-		cs.LastError = s.LastError
-		cs.NextAttempt = until(s.NextAttempt)
+		cs.LastError, cs.NextAttempt = s.LastError, until(s.NextAttempt)
+		if s.LastErrorAt != nil {
+			cs.LastErrorAt = s.LastErrorAt.UTC().Format(time.RFC3339)
+		}
 		state := "connecting"
 		if len(s.IKESAs) == 0 {
 			state = "down"
@@ -173,8 +224,9 @@ func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies [
 			cs.IKESAs = append(cs.IKESAs, ikeSAStatus{
 				Initiator: sa.Initiator, Cookies: sa.InitiatorCookie + ":" + sa.ResponderCookie,
 				State: sa.State, Peer: sa.Remote, Mode: sa.Mode,
-				Algorithms: fmt.Sprintf("%s-%s-%s", sa.Encryption, sa.Hash, sa.DHGroup),
+				Algorithms: ikeAlgorithms(sa),
 				Auth:       sa.Auth, NAT: strings.Join(facts, ", "), Established: est, Expires: until(sa.ReauthAt), DPD: dpd,
+				PeerCert: peerCert(sa.PeerCert),
 			})
 		}
 		cs.State = state
@@ -185,7 +237,7 @@ func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies [
 				i = len(cs.Children)
 				unit[ch.Name] = i
 				st := childStatus{Name: ch.Name, Mode: ch.Mode, State: ch.State,
-					LocalTS: ch.LocalTS, RemoteTS: ch.RemoteTS, LastError: ch.LastError}
+					LocalTS: ch.LocalTS, RemoteTS: ch.RemoteTS, LastError: ch.LastError, SAs: []saStatus{}}
 				if p := policyNamed(policies, cs.Name+"/"+ch.Name); p != nil {
 					st.NoSA, st.TooBig = p.NoSA.Load(), p.TooBig.Load()
 				}
@@ -216,6 +268,22 @@ func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies [
 	}
 }
 
+// ikeAlgorithms renders an IKE SA's algorithms in proposal syntax: IKEv1 enc-hash-group,
+// IKEv2 enc[-integ]-prf-group (an AEAD has no integrity algorithm).
+func ikeAlgorithms(sa ike.IKESAStatus) string {
+	parts := []string{sa.Encryption, sa.Hash}
+	if sa.Version == 2 {
+		parts = append(parts, sa.PRF)
+	}
+	var out []string
+	for _, p := range append(parts, sa.DHGroup) {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "-")
+}
+
 func policyNamed(ps []*esp.Policy, name string) *esp.Policy {
 	for _, p := range ps {
 		if p.Name == name {
@@ -223,4 +291,12 @@ func policyNamed(ps []*esp.Policy, name string) *esp.Policy {
 		}
 	}
 	return nil
+}
+
+// peerCert converts the engine's description of the peer's certificate.
+func peerCert(c *ike.CertInfo) *peerCertStatus {
+	if c == nil {
+		return nil
+	}
+	return &peerCertStatus{Subject: c.Subject, Issuer: c.Issuer, Fingerprint: c.Fingerprint}
 }

@@ -43,8 +43,9 @@ type Connection struct {
 	RemotePort, RemoteNATTPort uint16
 
 	LocalID, RemoteID Identity
-	Auth              string     // "psk" (default "") | "pubkey" | "pke"
+	Auth              string     // "psk" (default "") | "pubkey" | "pke" (IKEv1; also "pke-revised", "pke-original")
 	PSK               crypto.Key // auth = "psk"
+	Credentials                  // auth = "pubkey" / "pke": certificates (credentials.go)
 
 	Proposals []*crypto.Proposal // nil = the version's defaults
 
@@ -66,6 +67,10 @@ type Connection struct {
 	// InsecureAlgorithms allows what needs the opt-in (the proposal parser checked the
 	// algorithms; the protocols check the rest, e.g. an Aggressive Mode PSK responder).
 	InsecureAlgorithms bool
+
+	// Remote access: a client's requested virtual IPs and a gateway's pools.
+	VIPs  []netip.Addr // client: addresses to request; the unspecified address = any of that family
+	Pools []string     // gateway: names of Config.Pools to hand addresses from
 
 	Children []*Child
 }
@@ -115,6 +120,14 @@ type Config struct {
 	// PathMTU returns the path MTU towards a peer, from which each child SA's tunnel MTU
 	// (for ICMP "too big" and MSS clamping) is computed. nil = 1500.
 	PathMTU func(remote netip.Addr) int
+	// Pools are the address pools gateways hand virtual IPs from (by name).
+	Pools []*Pool
+	// OnVirtualIPs is told when a client connection got virtual IPs (and the DNS servers
+	// and split networks that came with them) or lost them; the daemon puts them on the
+	// device and routes. Called from the core's goroutine; it must not block long.
+	OnVirtualIPs func(VirtualIPs)
+	// KeyLog, when set, receives every IKE and ESP key (OAKLEY_KEYLOG; debugging only).
+	KeyLog *KeyLog
 }
 
 // Defaults shared by both versions.
@@ -144,8 +157,16 @@ func validate(c *Connection) error {
 		if len(c.PSK) == 0 {
 			return bad("no pre-shared key")
 		}
+	case "pubkey":
+	case "pke", "pke-revised", "pke-original":
+		if c.Version == 2 {
+			return bad("auth = %q is IKEv1 only (RFC 2409 public-key encryption)", c.Auth)
+		}
 	default:
 		return bad("auth = %q is not implemented", c.Auth)
+	}
+	if err := validateCredentials(c, bad); err != nil {
+		return err
 	}
 	switch c.DPDAction {
 	case "", "clear", "hold", "restart":

@@ -5,6 +5,7 @@ package core
 // failures, and what happens when an IKE SA goes away. Owned by the core's goroutine.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -52,7 +53,16 @@ func newChildStates(cs *Conn, ch *Child, split bool) []*ChildState {
 	}
 	mk := func(pair int, local, remote []esp.Selector) *ChildState {
 		st := &ChildState{Conn: cs, Cfg: ch, Pair: pair, LocalTS: local, RemoteTS: remote, Proto: proto, Props: props}
-		st.Policy = &esp.Policy{Name: cs.Cfg.Name + "/" + st.Name(), Local: local, Remote: remote, Action: esp.Protect}
+		polLocal := local
+		if len(local) == 0 && len(cs.Cfg.VIPs) > 0 {
+			// A remote-access client: its side of the child is the virtual IP the gateway
+			// assigns (strongSwan's local_ts = dynamic); the SPD entry takes any source of
+			// the requested families, the negotiated SA checks the exact address.
+			for _, v := range cs.Cfg.VIPs {
+				polLocal = append(polLocal, esp.SelectorFor(netip.PrefixFrom(v.Unmap(), 0).Masked()))
+			}
+		}
+		st.Policy = &esp.Policy{Name: cs.Cfg.Name + "/" + st.Name(), Local: polLocal, Remote: remote, Action: esp.Protect}
 		st.delay = NewTimer("child-delay", st.delayed)
 		return st
 	}
@@ -107,7 +117,7 @@ func (cs *Conn) Current() IKESA { return cs.CurrentExcept(nil) }
 // CurrentExcept returns the newest established IKE SA other than sa.
 func (cs *Conn) CurrentExcept(sa IKESA) IKESA {
 	for i := len(cs.ikes) - 1; i >= 0; i-- {
-		if s := cs.ikes[i]; s != sa && s.Base().Established() {
+		if s := cs.ikes[i]; s != sa && s.Base().Established() && !s.Base().retiring {
 			return s
 		}
 	}
@@ -228,7 +238,12 @@ func (cs *Conn) IKEEstablished(now time.Time, sa IKESA) {
 	if old := b.ReplacesSA; old != nil && old.Base().Established() {
 		b.ReplacesSA = nil
 		old.Base().Log.Info("deleting the replaced IKE SA")
+		old.Base().retiring = true
 		old.DeleteLater(now, RekeyGrace)
+	}
+	if cs.dropDuplicates(now, sa) {
+		cs.resolveIKEWaiters(nil) // sa itself lost to an established SA, which serves them
+		return
 	}
 	cs.c.startDPD(now, sa)
 	cs.resolveIKEWaiters(nil)
@@ -251,6 +266,61 @@ func (cs *Conn) IKEEstablished(now time.Time, sa IKESA) {
 		}
 	}
 }
+
+// dropDuplicates keeps one IKE SA per peer identity (strongSwan's uniqueids): when sa is
+// established beside another established SA of the connection with the same peer
+// identity, one of them goes, with a Delete, after a grace period, and their children move
+// to the survivor. Both ends must drop the same one:
+//   - if one SA was started after the other was established, the newer replaces the
+//     older (a re-authentication by the peer, or a peer that restarted);
+//   - if their negotiations overlapped (each started before the other was established:
+//     both ends initiated at once, re-authenticating, or restarting after DPD), it is a
+//     collision, and the SA with the lower SPIs (initiator's then responder's, which both
+//     ends see alike) survives.
+//
+// It reports whether sa itself is the one that goes.
+func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
+	b := sa.Base()
+	if b.PeerID.Any || b.PeerID.Type == 0 {
+		return false
+	}
+	for _, other := range cs.ikes {
+		ob := other.Base()
+		if other == sa || !ob.Established() || ob.retiring || !ob.PeerID.Equal(b.PeerID) ||
+			ob.ReplacesSA == sa || b.ReplacesSA == other {
+			continue
+		}
+		overlap := !b.Created.After(ob.EstablishedAt) && !ob.Created.After(b.EstablishedAt)
+		loser, winner := other, sa
+		switch {
+		case overlap && bytes.Compare(b.SPIKey, ob.SPIKey) > 0:
+			loser, winner = sa, other
+		case !overlap && b.Created.Before(ob.Created):
+			loser, winner = sa, other
+		}
+		lb := loser.Base()
+		lb.retiring = true
+		cs.c.Ctr.Inc(CtrIKEDuplicates)
+		lb.Log.Info("another IKE SA with the same peer: deleting this one", zap.String("peer_id", b.PeerID.String()),
+			zap.Bool("collision", overlap))
+		for _, ch := range cs.Children {
+			for _, csa := range ch.SAs {
+				if csa.ike == loser {
+					csa.ike = winner
+				}
+			}
+		}
+		loser.DeleteLater(now, RekeyGrace)
+		if loser == sa {
+			return true
+		}
+	}
+	return false
+}
+
+// Retiring reports whether the core decided to delete the SA (a replaced or duplicate
+// SA kept a moment for messages in flight): it is not rekeyed and carries no new children.
+func (b *SABase) Retiring() bool { return b.retiring }
 
 // IKEGone runs when an IKE SA of the connection dies: its children move to another IKE SA
 // or go with it; a failed initiation fails its waiters and is retried if the connection is

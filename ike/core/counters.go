@@ -43,6 +43,7 @@ const (
 	CtrChildRekeys         = "child_rekeys"
 	CtrIKEReauths          = "ike_reauths"
 	CtrIKERekeys           = "ike_rekeys"
+	CtrIKEDuplicates       = "ike_duplicates" // IKE SAs deleted because another one with the same peer existed
 	CtrInstallFailures     = "install_failures"
 	CtrUnprotectedDropped  = "unprotected_dropped"
 	CtrUnsupportedExchange = "unsupported_exchange"
@@ -52,7 +53,16 @@ const (
 	CtrSoftExpires         = "soft_expires"        // byte/packet soft limits the data plane reported
 	CtrHardExpires         = "hard_expires"        // byte/packet hard limits the data plane reported
 	CtrAcquires            = "acquires"            // acquires the data plane reported
+	CtrPoolExhausted       = "pool_exhausted"      // virtual IP requests no pool could serve
 	GaugeHalfOpen          = "half_open"           // a gauge: half-open responder IKE SAs right now
+
+	// IKE fragmentation (IKEv1 vendor-ID extension, RFC 7383).
+	CtrFragmentsIn          = "fragments_in"          // fragments received
+	CtrFragmentsOut         = "fragments_out"         // fragments sent
+	CtrFragmentsReassembled = "fragments_reassembled" // messages reassembled from fragments
+	CtrFragmentsDropped     = "fragments_dropped"     // fragments refused: malformed, duplicate, over a bound
+	CtrFragmentsExpired     = "fragments_expired"     // reassemblies that timed out or were evicted
+	GaugeReassemblies       = "reassemblies"          // a gauge: incomplete reassemblies right now
 )
 
 var counterNames = []string{
@@ -62,9 +72,11 @@ var counterNames = []string{
 	CtrHalfOpenExpired, CtrHalfOpenEvicted, CtrAmplificationDrops, CtrInboxFull, CtrSendErrors,
 	CtrNotifiesIn, CtrErrorNotifiesIn, CtrErrorNotifiesOut, CtrDeletesIn, CtrDeletesOut,
 	CtrDPDRequestsOut, CtrDPDRequestsIn, CtrDPDTimeouts, CtrKeepalives, CtrIKEEstablished,
-	CtrIKEFailed, CtrChildEstablished, CtrChildFailed, CtrChildRekeys, CtrIKEReauths, CtrIKERekeys,
+	CtrIKEFailed, CtrChildEstablished, CtrChildFailed, CtrChildRekeys, CtrIKEReauths, CtrIKERekeys, CtrIKEDuplicates,
 	CtrInstallFailures, CtrUnprotectedDropped, CtrUnsupportedExchange, CtrRepliesMisdirected,
-	CtrExchangesRefused, CtrPairsEvicted, CtrSoftExpires, CtrHardExpires, CtrAcquires, GaugeHalfOpen,
+	CtrExchangesRefused, CtrPairsEvicted, CtrSoftExpires, CtrHardExpires, CtrAcquires, CtrPoolExhausted, GaugeHalfOpen,
+	CtrFragmentsIn, CtrFragmentsOut, CtrFragmentsReassembled, CtrFragmentsDropped, CtrFragmentsExpired,
+	GaugeReassemblies,
 }
 
 // Counters is a fixed set of atomic counters: written by the goroutine that owns the Core

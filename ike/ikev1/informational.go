@@ -105,8 +105,13 @@ func (sa *ikeSA) handleNotify(now time.Time, n *isakmp.Notification, protected b
 	}
 	sa.c.Ctr.Inc(core.CtrErrorNotifiesIn)
 	hint := ""
-	if n.NotifyType == isakmp.NotifyAuthenticationFailed || n.NotifyType == isakmp.NotifyInvalidHashInformation {
-		hint = " (pre-shared keys differ?)"
+	switch n.NotifyType {
+	case isakmp.NotifyAuthenticationFailed, isakmp.NotifyInvalidHashInformation:
+		hint = " (" + sa.hint() + ")"
+	case isakmp.NotifyNoProposalChosen:
+		if sa.Conn != nil && authFamily(sa.Conn.Cfg) == authPubkey && !sa.established() {
+			hint = " (with certificates, IKEv1 peers must sign with the same key type: an RSA peer and an ECDSA peer cannot meet)"
+		}
 	}
 	// A Quick Mode of ours the peer refused (SPI = our proposal's SPI)?
 	if len(n.SPI) == 4 {
@@ -122,7 +127,7 @@ func (sa *ikeSA) handleNotify(now time.Time, n *isakmp.Notification, protected b
 	if !sa.established() {
 		msg := sa.modeName() + " failed: peer sent " + n.NotifyType.String() + hint
 		if n.NotifyType == isakmp.NotifyAuthenticationFailed {
-			msg = "authentication failed: pre-shared keys differ? (peer sent AUTHENTICATION-FAILED)"
+			msg = "authentication failed: " + sa.hint() + " (peer sent AUTHENTICATION-FAILED)"
 			sa.c.Ctr.Inc(core.CtrAuthFailures)
 		}
 		sa.Log.Warn(msg, zap.Bool("protected", protected), zap.Stringer("state", sa.state))
@@ -183,6 +188,18 @@ func (sa *ikeSA) processPhase1Notifies(now time.Time, c *isakmp.Chain) {
 	}
 }
 
+// refusedAfterPhase1 is how soon after Phase 1 a Delete of the new SA means the peer
+// refused what the last message proved.
+const refusedAfterPhase1 = 10 * time.Second
+
+// refusedWhat names what an authentication method proves, for that log line.
+func (sa *ikeSA) refusedWhat() string {
+	if sa.Conn != nil && usesCerts(sa.Conn.Cfg) {
+		return "certificate, identity or signature?"
+	}
+	return "identity?"
+}
+
 // handleDelete removes what a Delete names (RFC 2408 §3.15): an ISAKMP SA by its cookies,
 // IPsec SAs by the SPIs the peer receives on (our outbound SPIs).
 func (sa *ikeSA) handleDelete(now time.Time, d *isakmp.Delete) {
@@ -198,6 +215,15 @@ func (sa *ikeSA) handleDelete(now time.Time, d *isakmp.Delete) {
 			copy(k.r[:], spi[8:])
 			target := sa.c.sas[k]
 			if target == nil || target.Conn != sa.Conn {
+				continue
+			}
+			if !target.Initiator && target.established() && now.Sub(target.EstablishedAt) < refusedAfterPhase1 && len(target.ownedChildren()) == 0 {
+				// A Main Mode responder completes when it sends MM6; an initiator that then
+				// refuses it (strongSwan, for a certificate it does not accept) deletes the
+				// SA at once instead of sending an error.
+				sa.c.Ctr.Inc(core.CtrIKEFailed)
+				target.Log.Warn("peer deleted the ISAKMP SA right after Phase 1: it refused our " + target.refusedWhat())
+				target.destroy(now, false, fail(0, ErrPeerNotify, "peer deleted the ISAKMP SA right after Phase 1"))
 				continue
 			}
 			target.Log.Info("peer deleted the ISAKMP SA")
@@ -257,31 +283,42 @@ func (sa *ikeSA) sendInformationalTo(payloads []isakmp.Payload, to netip.AddrPor
 
 // sendNotify sends a protected notification (or an unprotected one before Phase 1 ends).
 func (sa *ikeSA) sendNotify(t isakmp.NotifyType, proto isakmp.ProtocolID, spi, data []byte) {
-	if t.IsError() {
+	n := &isakmp.Notification{DOI: isakmp.DOIIPsec, ProtocolID: proto, NotifyType: t, SPI: spi, Data: data}
+	sent := true
+	if !sa.established() {
+		sent = sa.sendPlainNotifyPayload(n, sa.Remote, sa.NATT)
+	} else {
+		sa.sendInformational([]isakmp.Payload{n})
+	}
+	if sent && t.IsError() {
 		sa.c.Ctr.Inc(core.CtrErrorNotifiesOut)
 	}
-	n := &isakmp.Notification{DOI: isakmp.DOIIPsec, ProtocolID: proto, NotifyType: t, SPI: spi, Data: data}
-	if !sa.established() {
-		sa.sendPlainNotifyPayload(n, sa.Remote, sa.NATT)
-		return
-	}
-	sa.sendInformational([]isakmp.Payload{n})
 }
 
 // sendPlainNotify sends an unprotected error notification about this ISAKMP SA (SPI = the
 // cookies), for failures before the peer shares our keys.
 func (sa *ikeSA) sendPlainNotify(t isakmp.NotifyType, to netip.AddrPort, natt bool) {
-	sa.c.Ctr.Inc(core.CtrErrorNotifiesOut)
-	sa.sendPlainNotifyPayload(&isakmp.Notification{DOI: isakmp.DOIIPsec, ProtocolID: isakmp.ProtoISAKMP, NotifyType: t, SPI: sa.cookies()}, to, natt)
+	if sa.sendPlainNotifyPayload(&isakmp.Notification{DOI: isakmp.DOIIPsec, ProtocolID: isakmp.ProtoISAKMP, NotifyType: t, SPI: sa.cookies()}, to, natt) {
+		sa.c.Ctr.Inc(core.CtrErrorNotifiesOut)
+	}
 }
 
-func (sa *ikeSA) sendPlainNotifyPayload(n *isakmp.Notification, to netip.AddrPort, natt bool) {
+// sendPlainNotifyPayload sends n unprotected; false when it was not sent (it could not be
+// encoded, or it would be larger than the unproven first message it answers).
+func (sa *ikeSA) sendPlainNotifyPayload(n *isakmp.Notification, to netip.AddrPort, natt bool) bool {
 	h := isakmp.Header{InitiatorCookie: sa.ckyI, ResponderCookie: sa.ckyR, ExchangeType: isakmp.ExchangeInformational, MessageID: sa.c.newMID(sa)}
 	m, err := isakmp.EncodeMessage(h, []isakmp.Payload{n})
 	if err != nil {
-		return
+		return false
+	}
+	// A refusal of a first message is an answer to an unproven address: no larger than
+	// what that message carried (STANDARDS.md: no amplification).
+	if !sa.Initiator && sa.state == p1Start && len(m.Raw) > sa.firstLen {
+		sa.c.Ctr.Inc(core.CtrAmplificationDrops)
+		return false
 	}
 	sa.c.Send(m.Raw, sa.Local, to, natt)
+	return true
 }
 
 // sendDeleteISAKMP tells the peer this ISAKMP SA is gone (SPI = CKY-I | CKY-R).
@@ -323,5 +360,5 @@ func (sa *ikeSA) undecryptableAnswer(now time.Time, in *inbound, err error) erro
 		return err
 	}
 	return sa.phase1Failed(now, fail(0, ErrAuthenticationFailed,
-		"the peer's encrypted answers to Main Mode message 5 do not decrypt (pre-shared keys differ?): %v", err), in.From, in.NATT)
+		"the peer's encrypted answers to Main Mode message 5 do not decrypt (%s): %v", sa.hint(), err), in.From, in.NATT)
 }
