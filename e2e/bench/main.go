@@ -66,16 +66,17 @@ type result struct {
 }
 
 type report struct {
-	Date     string      `json:"date"`
-	Commit   string      `json:"commit"`
-	Host     string      `json:"host"`
-	CPUs     int         `json:"cpus"`
-	Seconds  int         `json:"seconds_per_run"`
-	Runs     int         `json:"runs"`
-	MTU      int         `json:"tunnel_mtu"`
-	Results  []*result   `json:"results"`
-	SAs      []*saResult `json:"sa_count,omitempty"`
-	InMemory string      `json:"in_memory_benchmark,omitempty"`
+	Date     string           `json:"date"`
+	Commit   string           `json:"commit"`
+	Host     string           `json:"host"`
+	CPUs     int              `json:"cpus"`
+	Seconds  int              `json:"seconds_per_run"`
+	Runs     int              `json:"runs"`
+	MTU      int              `json:"tunnel_mtu"`
+	Results  []*result        `json:"results"`
+	SAs      []*saResult      `json:"sa_count,omitempty"`
+	Scaling  []*scalingResult `json:"core_scaling,omitempty"`
+	InMemory string           `json:"in_memory_benchmark,omitempty"`
 }
 
 var (
@@ -90,7 +91,7 @@ var (
 	tunnelMT = flag.Int("mtu", 1420, "tunnel MTU for every tunnel (wireguard-go's default)")
 	workers  = flag.Int("workers", 0, "oakley's daemon.workers (0 = automatic)")
 	profile  = flag.String("profile", "", "directory: save 5 s CPU profiles (OAKLEY_PPROF) of both oakley daemons during the first 1-stream run")
-	saCounts = flag.String("sas", "", "installed child SA counts for the SA-count benchmark, e.g. 1,100,10000 (empty = skip)")
+	saCounts = flag.String("sas", "1,100,10000", "installed child SA counts for the in-memory SA-count benchmark (empty = skip)")
 )
 
 func main() {
@@ -107,14 +108,17 @@ func main() {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
-		if *saCounts != "" {
-			if err := measureSAs(rep); err != nil {
-				fmt.Fprintln(os.Stderr, "bench: SA-count benchmark:", err)
-			}
+	}
+	if *saCounts != "" {
+		if err := measureSAs(rep); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: SA-count benchmark:", err)
 		}
 	}
 	if !*skipMem {
 		rep.InMemory = inMemory()
+		if err := measureScaling(rep); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: core-scaling benchmark:", err)
+		}
 	}
 	printTable(rep)
 	if b, err := json.MarshalIndent(rep, "", "  "); err == nil {
