@@ -16,9 +16,10 @@
 //     veth counters in both namespaces);
 //
 // and prints one table with every figure also as a ratio to the relay, to wireguard-go and to
-// the bare veth, written as JSON too. With -sas it measures oakley with 1, 100 and 10,000
-// installed child SAs (traffic spread over 100 of them, sas.go). It then runs the in-memory
-// two-engine benchmark (no root needed), so the pipeline can be profiled without namespaces.
+// the bare veth, written as JSON too. It then runs the esp package's in-memory benchmarks (no
+// root needed, sas.go): per-packet cost and memory with 1, 100 and 10,000 installed child SA
+// pairs (-sas; traffic spread over 100 of them), the pipelines at -cpu 1,2, and the two-engine
+// pipeline benchmark, so the pipeline can be profiled without namespaces.
 //
 // Medians of -runs runs are reported; the machine is shared, so compare ratios measured in
 // the same run, never absolute figures across runs. Needs root, iperf3 and ping; strongSwan
