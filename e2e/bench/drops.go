@@ -31,7 +31,7 @@ var kernelCounters = map[string]bool{
 
 // oakleyDropCounters are the data plane counters that count lost packets.
 var oakleyDropCounters = []string{"send_errors", "device_write_errors", "device_read_errors",
-	"too_many_segments", "unknown_spi", "malformed", "dropped_no_sa", "dropped_no_policy", "quiesced",
+	"too_many_segments", "unknown_spi", "malformed", "dropped_no_sa", "dropped_no_policy", "quiesced", "oversized",
 	"icmp_too_big_sent"}
 
 func dropSnapshot(l *lab.Lab, left, right string) map[string]uint64 {
