@@ -56,7 +56,7 @@ type Daemon struct {
 	InsecureAlgorithms bool   // default false: DES, MD5, MODP 768/1024/1536, AM-PSK responder, auth = "pke"
 	UDPOffload         bool   // addition; default true: UDP GSO/GRO, sendmmsg/recvmmsg
 	SocketBuffer       int64  // addition; default "4MB" = 4 000 000 bytes; 0 = OS default
-	Workers            int    // addition; default 0 = automatic (inline on <= 2 CPUs, half the CPUs otherwise)
+	Workers            int    // addition; default 0 = automatic (inline on <= 2 CPUs, one per CPU otherwise)
 
 	// User: after opening the device and the sockets, run as this user (keeping only
 	// CAP_NET_ADMIN); default "" = stay as started. On Linux the user must exist; UID and GID

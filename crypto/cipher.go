@@ -45,6 +45,8 @@ type Op struct {
 	Data []byte // plaintext → ciphertext (Seal) or ciphertext → plaintext (Open), in place
 	Tail []byte // integrity-only suites: authenticated after Data, not sent (ESN high bits, RFC 4303 §2.2.1)
 	Err  error  // nil, ErrAuth, ErrLength or ErrRoom
+
+	nonce [12]byte // AEAD scratch: lives with the op, so no per-call scratch is needed
 }
 
 // Cipher is an ESP transform instantiated with keys: an AEAD (AES-GCM, ChaCha20-Poly1305), or
@@ -206,6 +208,12 @@ func (c *Cipher) Close() {
 
 // SealBatch encrypts and authenticates every op in place.
 func (c *Cipher) SealBatch(ops []Op) {
+	if c.aead != nil && !c.gcm8 {
+		for i := range ops {
+			ops[i].Err = c.sealAEAD(&ops[i])
+		}
+		return
+	}
 	w := c.pool.Get().(*worker)
 	if c.ni != nil {
 		c.sealCBCBatch(w, ops)
@@ -270,11 +278,45 @@ func (c *Cipher) cbcIV(w *worker, op *Op) {
 // OpenBatch verifies and decrypts every op in place; an op that fails verification keeps
 // Err = ErrAuth and its Data must be discarded.
 func (c *Cipher) OpenBatch(ops []Op) {
+	if c.aead != nil && !c.gcm8 {
+		for i := range ops {
+			ops[i].Err = c.openAEAD(&ops[i])
+		}
+		return
+	}
 	w := c.pool.Get().(*worker)
 	for i := range ops {
 		ops[i].Err = c.open(w, &ops[i])
 	}
 	c.pool.Put(w)
+}
+
+// sealAEAD seals one op with an AEAD (RFC 4106 §3.1 / RFC 7634 §2): nonce = salt ‖ explicit
+// IV; the IV must never repeat under a key, which a bijection of the (never-cycling) sequence
+// number guarantees. The tag lands at Data[n:n+16]; GCM-8 keeps its first 8 bytes.
+func (c *Cipher) sealAEAD(op *Op) error {
+	if cap(op.Data)-len(op.Data) < c.Tailroom() {
+		return ErrRoom
+	}
+	binary.BigEndian.PutUint64(op.IV, op.Seq^c.ivMask)
+	copy(op.nonce[:4], c.salt[:])
+	copy(op.nonce[4:], op.IV)
+	c.aead.Seal(op.Data[:0], op.nonce[:], op.Data, op.AAD)
+	return nil
+}
+
+// openAEAD verifies and decrypts one op with an AEAD whose ICV is the full 16-byte tag.
+func (c *Cipher) openAEAD(op *Op) error {
+	n := len(op.Data)
+	if cap(op.Data)-n < c.icv {
+		return ErrRoom
+	}
+	copy(op.nonce[:4], c.salt[:])
+	copy(op.nonce[4:], op.IV)
+	if _, err := c.aead.Open(op.Data[:0], op.nonce[:], op.Data[:n+c.icv], op.AAD); err != nil {
+		return ErrAuth
+	}
+	return nil
 }
 
 func (c *Cipher) seal(w *worker, op *Op) error {
@@ -283,14 +325,7 @@ func (c *Cipher) seal(w *worker, op *Op) error {
 		return ErrRoom
 	}
 	if c.aead != nil {
-		// RFC 4106 §3.1 / RFC 7634 §2: nonce = salt ‖ explicit IV; the IV must never repeat
-		// under a key, which a bijection of the (never-cycling) sequence number guarantees.
-		binary.BigEndian.PutUint64(op.IV, op.Seq^c.ivMask)
-		copy(w.nonce[:4], c.salt[:])
-		copy(w.nonce[4:], op.IV)
-		out := c.aead.Seal(op.Data[:0], w.nonce[:], op.Data, op.AAD)
-		_ = out // the tag is at Data[n:n+16]; GCM-8 keeps its first 8 bytes
-		return nil
+		return c.sealAEAD(op)
 	}
 	if n%c.BlockSize() != 0 {
 		return ErrLength

@@ -23,9 +23,10 @@ type Batch struct {
 	Errs  []error
 	N     int
 
-	ops      []ocrypto.Op // scratch for the crypto layer, one per packet
-	idx      []int        // ops[k] belongs to packet idx[k]
-	innerLen []int        // outbound: the inner packet length of ops[k], for lifetimes
+	ops      []ocrypto.Op  // scratch for the crypto layer, one per packet
+	idx      []int         // ops[k] belongs to packet idx[k]
+	innerLen []int         // outbound: the inner packet length of ops[k], for lifetimes
+	verdicts *verdictCache // inbound policy-check verdicts (allocated on first use)
 }
 
 // NewBatch allocates a batch of capacity n whose buffers hold bufSize bytes each.

@@ -3,22 +3,33 @@ package esp
 // The data plane: packets between the tunnel device and the network.
 //
 // Concurrency contract:
-//   - One outbound goroutine reads batches from the device, classifies each packet against the
-//     SPD, prepares ESP headers and assigns sequence numbers serially per SA, seals the batch
-//     (split across the worker pool when it is large enough to pay for the hand-off), and sends
-//     it in the order it was read. Packet order per SA is therefore the read order.
-//   - One inbound goroutine per receive function (UDP IPv4, UDP IPv6, raw sockets) reads a
-//     batch, hands IKE messages to the key manager, groups consecutive packets of one SA,
-//     runs the replay pre-check serially, opens in parallel, updates the replay window
-//     serially, and writes the inner packets to the device in the order received.
+//   - Outbound (pipeline_out.go): one goroutine reads batches from the device, classifies
+//     each packet against the SPD, groups it by SA, writes ESP headers and trailers and
+//     assigns sequence numbers serially per SA, in read order. With worker goroutines
+//     (Options.Workers > 1) the sealing is split into jobs across them, several batches in
+//     flight at once, and a sender goroutine sends the batches in read order once each is
+//     sealed; with one worker the reader seals and sends itself. Packet order per SA is the
+//     read order either way, and sequence numbers leave in increasing order.
+//   - Inbound (pipeline_in.go): per receive function (UDP IPv4, UDP IPv6, raw sockets) a
+//     receiver goroutine reads a batch, hands IKE messages to the key manager, finds SAs and
+//     runs the replay pre-check serially; the opening runs on the workers (or inline in the
+//     writer); a writer goroutine, in receive order, updates the replay windows (verified
+//     packets only), checks the inner packets against the SAs' selectors and writes them to
+//     the device.
+//   - Batches travel as flights (workers.go) from a fixed set per pipeline: when all are in
+//     flight, the first stage waits, so nothing is dropped inside the data plane and memory
+//     is bounded. Sealing and opening never serialize on one goroutine or one lock: jobs of
+//     one SA and of different SAs run on all workers at once (an SA's replay mutex is taken
+//     only by the serial stages).
 //   - Key managers install and retire SAs concurrently (Install, Bind, Retire: lifecycle.go)
 //     through the SAD and SPD, both of which are copy-on-write, so the hot paths take no lock
-//     but an SA's own replay mutex. Every pipeline goroutine brackets each batch with its
-//     epoch counter, so a retired SA's keys are wiped only after the batches that could still
-//     hold it have ended.
+//     but an SA's own replay mutex. Every flight carries an epoch counter that is odd from its
+//     first stage's start to its last stage's end, so a retired SA's keys are wiped only after
+//     the batches that could still hold it have ended.
 //   - Lifetime events and acquires reach the key manager through the event queue (events.go),
 //     never through a queue that network input can fill.
-// No per-packet allocation and no per-packet channel operation happens on either path.
+// No per-packet allocation and no per-packet channel operation happens on either path (the
+// channel operations are per flight and per job).
 
 import (
 	"errors"
@@ -44,9 +55,6 @@ type Device interface {
 	BatchSize() int
 }
 
-// bufSize holds the largest datagram (a UDP GRO/GSO super-packet) plus head- and tailroom.
-const bufSize = Headroom + 65535 + Tailroom
-
 // tunOffset is where packets start in buffers handed to Device.Write (≥ the virtio-net
 // header wireguard's TUN writes in front of each packet).
 const tunOffset = 16
@@ -62,11 +70,12 @@ type Options struct {
 	// FwMark marks every socket of the data plane (SO_MARK, Linux), so policy routing can send
 	// oakley's own packets past routes that lead into the tunnel device.
 	FwMark uint32
-	// Workers is how many goroutines seal or open one large CBC+HMAC batch; 0 = automatic:
-	// inline on machines with two CPUs or fewer (the tunnel's two ends, the kernel and the
-	// applications already compete for them: measured with iperf3 between two namespaces on
-	// 2 CPUs, splitting CBC batches across 2 workers gave 0.75-0.78 Gbit/s against 0.93-1.00
-	// inline, and 0.52-0.57 against 0.89-0.97 with 4 streams), half the CPUs otherwise.
+	// Workers is how many goroutines seal and open; 1 runs the crypto inline in the
+	// pipelines' own goroutines; 0 = automatic: inline on machines with two CPUs or fewer
+	// (the tunnel's two ends, the kernel and the applications already compete for them:
+	// measured with iperf3 between two namespaces on 2 CPUs, splitting CBC batches across 2
+	// workers gave 0.75-0.78 Gbit/s against 0.93-1.00 inline, and 0.52-0.57 against 0.89-0.97
+	// with 4 streams), one per CPU otherwise.
 	Workers int
 	Log     *zap.Logger
 
@@ -101,6 +110,7 @@ type Counters struct {
 	DevReadErrors   atomic.Uint64
 	TooManySegments atomic.Uint64
 	Quiesced        atomic.Uint64 // packets dropped because the data plane is shutting down
+	Oversized       atomic.Uint64 // ESP datagrams larger than the receive buffers (peer's MTU above ours)
 	ParallelBatches atomic.Uint64
 	BatchesOut      atomic.Uint64
 	BatchesIn       atomic.Uint64
@@ -117,6 +127,8 @@ type Dataplane struct {
 
 	raw      *rawSockets
 	pool     *workerPool
+	outRoom  int // largest packet the outbound buffers take from the device
+	inRoom   int // largest datagram the inbound buffers take (UDP with an Oversize hook)
 	wg       sync.WaitGroup
 	closing  atomic.Bool
 	quiesced atomic.Bool
@@ -135,12 +147,22 @@ func New(opts Options) (*Dataplane, error) {
 		opts.Log = zap.NewNop()
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = max(1, runtime.GOMAXPROCS(0)/2)
-		if runtime.GOMAXPROCS(0) <= 2 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+		if opts.Workers <= 2 {
 			opts.Workers = 1
 		}
 	}
 	d := &Dataplane{opts: opts, log: opts.Log, events: newEventQueue()}
+	d.sizeBuffers()
+	for _, x := range []struct {
+		b    conn.Bind
+		kind srcKind
+	}{{opts.NATT, srcNATT}, {opts.IKE, srcIKE}} {
+		if ob, ok := x.b.(oversizeBind); ok {
+			kind := x.kind
+			ob.SetOversize(func(p []byte, ep conn.Endpoint) { d.oversize(p, ep, kind) })
+		}
+	}
 	var err error
 	var port uint16
 	if d.recvNATT, port, err = opts.NATT.Open(opts.NATTPort); err != nil {
@@ -178,6 +200,13 @@ func New(opts Options) (*Dataplane, error) {
 		}
 	}
 	d.pool = newWorkerPool(opts.Workers)
+	// Every packet the data plane writes to the device passed an ESP or AH integrity check
+	// (ESP SAs always have one: crypto.NewCipher refuses encryption without integrity), or
+	// is an ICMP error it built itself; a device that can skip verifying TCP/UDP checksums
+	// for such packets may (tun.TUN.TrustChecksums).
+	if t, ok := opts.Device.(interface{ TrustChecksums() }); ok {
+		t.TrustChecksums()
+	}
 	return d, nil
 }
 
@@ -186,22 +215,93 @@ func (d *Dataplane) Ports() (ike, natt uint16) { return d.opts.IKEPort, d.opts.N
 
 // Start launches the outbound and inbound goroutines.
 func (d *Dataplane) Start() {
-	d.wg.Add(1)
-	go d.runOutbound(d.life.newSlot())
+	d.startOutbound()
 	for _, fn := range d.recvNATT {
-		d.wg.Add(1)
-		go d.runInbound(fn, srcNATT, d.opts.NATTPort, d.life.newSlot())
+		d.startInbound(fn, srcNATT, d.opts.NATTPort, d.opts.NATT)
 	}
 	for _, fn := range d.recvIKE {
-		d.wg.Add(1)
-		go d.runInbound(fn, srcIKE, d.opts.IKEPort, d.life.newSlot())
+		d.startInbound(fn, srcIKE, d.opts.IKEPort, d.opts.IKE)
 	}
 	if d.raw != nil {
 		for _, r := range d.raw.receivers() {
-			d.wg.Add(1)
-			go d.runInbound(r.fn, r.kind, 0, d.life.newSlot())
+			d.startInbound(r.fn, r.kind, 0, nil)
 		}
 	}
+}
+
+// Flights per pipeline: enough to keep every worker busy with one flight being filled and
+// one being finished; inline, one outbound (the reader does everything) and a few inbound
+// (the receiver keeps draining the socket while the writer works).
+func (d *Dataplane) flights(inbound bool) int {
+	switch {
+	case !d.pool.inline():
+		return min(d.pool.n+2, 16)
+	case inbound:
+		return 4
+	}
+	return 1
+}
+
+func (d *Dataplane) startOutbound() {
+	k := d.flights(false)
+	bs := max(d.opts.Device.BatchSize(), 1)
+	free := make(chan *outFlight, k)
+	for range k {
+		free <- &outFlight{flight: newFlight(d.life.newSlot()), outState: newOutState(bs, Headroom+d.outRoom+Tailroom)}
+	}
+	var queue chan *outFlight
+	if !d.pool.inline() {
+		queue = make(chan *outFlight, k)
+		d.wg.Add(1)
+		go d.runSender(free, queue)
+	}
+	d.wg.Add(1)
+	go d.runOutbound(free, queue)
+}
+
+func (d *Dataplane) startInbound(fn conn.ReceiveFunc, kind srcKind, port uint16, bind conn.Bind) {
+	in := &inbound{recv: fn, kind: kind, port: port, head: Headroom}
+	if kind == srcAH6 {
+		in.head += 40 // AH over IPv6 arrives without its header; room to rebuild it in front
+	}
+	bs, room := rawBatch, rawRoom
+	if bind != nil {
+		bs, room = max(bind.BatchSize(), 1), 65535
+		if _, ok := bind.(oversizeBind); ok {
+			room = d.inRoom
+		}
+	}
+	k := d.flights(true)
+	in.free, in.queue = make(chan *inFlight, k), make(chan *inFlight, k)
+	for range k {
+		in.free <- &inFlight{flight: newFlight(d.life.newSlot()), inState: newInState(bs, in.head, in.head+room+Tailroom)}
+	}
+	d.wg.Add(2)
+	go d.runReceiver(in)
+	go d.runWriter(in)
+}
+
+// rawRoom is the largest IP datagram the raw sockets' buffers take (jumbo frames).
+const rawRoom = 9216
+
+// oversizeBind is a conn.Bind that hands datagrams larger than the receive buffers to a hook
+// instead of cutting them (UDPBind): the data plane then gives it buffers for one packet
+// of the tunnel's size, not 64 KB each.
+type oversizeBind interface {
+	SetOversize(func(dgram []byte, ep conn.Endpoint))
+}
+
+// sizeBuffers sizes the packet buffers from the device's MTU: outbound, the device gives
+// at most one MTU per packet; inbound, ESP adds at most a few hundred bytes to it.
+func (d *Dataplane) sizeBuffers() {
+	mtu := 1500
+	if m, ok := d.opts.Device.(interface{ MTU() (int, error) }); ok {
+		if v, err := m.MTU(); err == nil && v > 0 {
+			mtu = max(v, 1280)
+		}
+	}
+	d.outRoom = max(mtu, 1500)
+	d.inRoom = max(mtu, 1500) + 512
 }
 
 // Close stops the data plane: it closes the sockets, waits for the inbound goroutines and,
@@ -289,8 +389,11 @@ func (d *Dataplane) NewBinding(sa *SA, peer netip.AddrPort, encap Encap, mtu int
 	return d.newBinding(sa, peer, netip.Addr{}, encap, mtu)
 }
 
+// bindingSerial numbers bindings.
+var bindingSerial atomic.Uint64
+
 func (d *Dataplane) newBinding(sa *SA, peer netip.AddrPort, local netip.Addr, encap Encap, mtu int) (*Binding, error) {
-	o := &Binding{SA: sa, Peer: peer, Encap: encap, MTU: mtu}
+	o := &Binding{SA: sa, Peer: peer, Encap: encap, MTU: mtu, local: local, serial: bindingSerial.Add(1)}
 	if encap == EncapUDP {
 		ep, err := d.endpoint(peer, local)
 		if err != nil {

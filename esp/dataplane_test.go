@@ -301,3 +301,35 @@ func BenchmarkPipeline(b *testing.B) {
 		}
 	}
 }
+
+// TestDataplaneLargeIKE: receive buffers hold one tunnel packet (MTU + 512), not 64 KB; a
+// larger IKE message (certificates) still reaches the key manager whole through the bind's
+// Oversize hook, and an ESP datagram that large is dropped and counted, never cut and
+// processed.
+func TestDataplaneLargeIKE(t *testing.T) {
+	a, b := newSites(t, "aes128gcm16", "", 8, 1)
+	if b.dp.inRoom >= 5000 {
+		t.Fatalf("receive room %d: the test needs a message larger than it", b.dp.inRoom)
+	}
+	msg := bytes.Repeat([]byte("large IKE message "), 300) // 5,400 bytes
+	if err := a.dp.SendIKE(msg, netip.Addr{}, siteAddrB, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := recvPacket(t, b.ike); !bytes.Equal(got, msg) {
+		t.Fatalf("IKE message of %d bytes arrived as %d bytes", len(msg), len(got))
+	}
+	esp := make([]byte, 5400)
+	binary.BigEndian.PutUint32(esp, 0x2002) // b's inbound SPI
+	binary.BigEndian.PutUint32(esp[4:], 1)
+	ep, err := a.bind.ParseEndpoint(siteAddrB.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.bind.Send([][]byte{esp}, ep); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return b.dp.Stat.Oversized.Load() == 1 })
+	if n := b.in.Stats.ErrorTotal() + b.in.Stats.Packets.Load(); n != 0 {
+		t.Fatalf("the oversized ESP datagram reached its SA (%d packets or errors)", n)
+	}
+}

@@ -354,6 +354,9 @@ func (sa *SA) Finish(b *Batch, lo, hi int) {
 	}
 	sa.replayMu.Unlock()
 	var bytes, pkts uint64
+	if b.verdicts == nil {
+		b.verdicts = new(verdictCache)
+	}
 	for j := lo; j < hi; j++ {
 		i, op := b.idx[j], &b.ops[j]
 		if err := op.Err; err != nil {
@@ -369,6 +372,10 @@ func (sa *SA) Finish(b *Batch, lo, hi int) {
 		}
 		if err := sa.finishInbound(b, i, op.Data); err != nil {
 			b.fail(i, &sa.Stats, err)
+			continue
+		}
+		if !b.verdicts.allowed(sa, b.Packet(i)) {
+			b.fail(i, &sa.Stats, ErrPolicy)
 			continue
 		}
 		pkts++
@@ -391,7 +398,8 @@ func (sa *SA) Finish(b *Batch, lo, hi int) {
 }
 
 // finishInbound strips the trailer from a decrypted payload and leaves the inner IP packet in
-// b at packet i, RFC 4303 §2.4–2.6 and §3.4.4.
+// b at packet i, RFC 4303 §2.4–2.6 and §3.4.4. The caller then checks it against the SA's
+// selectors (RFC 4301 §5.2).
 func (sa *SA) finishInbound(b *Batch, i int, data []byte) error {
 	n := len(data)
 	padLen, nh := int(data[n-2]), data[n-1]
@@ -421,9 +429,6 @@ func (sa *SA) finishInbound(b *Batch, i int, data []byte) error {
 		payLen += hl
 	}
 	b.Offs[i], b.Sizes[i] = payOff, payLen
-	if !sa.policyOK(b.Bufs[i][payOff : payOff+payLen]) {
-		return ErrPolicy
-	}
 	return nil
 }
 

@@ -109,10 +109,14 @@ type memBind struct {
 	batch  int
 	drop   func([]byte) bool // optional: drop (or tamper with) datagrams on receive
 	eps    map[netip.AddrPort]conn.Endpoint
+	big    func([]byte, conn.Endpoint) // the data plane's Oversize hook
 	// uncached boxes a fresh endpoint per datagram instead of keeping one per source, so a
 	// flood from many sources leaves no state in the test network itself.
 	uncached bool
 }
+
+// SetOversize takes the hook for datagrams larger than the receive buffers, as UDPBind does.
+func (b *memBind) SetOversize(fn func([]byte, conn.Endpoint)) { b.big = fn }
 
 // endpoint returns one boxed endpoint per peer (boxing per datagram would allocate).
 func (b *memBind) endpoint(ap netip.AddrPort) conn.Endpoint {
@@ -147,9 +151,13 @@ func (b *memBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 func (b *memBind) receive(bufs [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
 	n := 0
 	take := func(d memDatagram) {
+		defer memFree(d.data)
+		if len(d.data) > len(bufs[n]) && b.big != nil {
+			b.big(d.data, b.endpoint(d.from))
+			return
+		}
 		sizes[n] = copy(bufs[n], d.data)
 		eps[n] = b.endpoint(d.from)
-		memFree(d.data)
 		n++
 	}
 	select {

@@ -1,12 +1,21 @@
 package esp
 
-// The inbound pipeline: network → IKE or SAD → ESP/AH → device. One goroutine per receive
-// function; see dataplane.go for the concurrency contract.
+// The inbound pipeline: network → IKE or SAD → ESP/AH → device. Two goroutines per receive
+// function (see dataplane.go for the concurrency contract and workers.go for flights):
+//
+//	stage 1, the receiver: receive a batch, hand IKE messages to the key manager, find each
+//	  packet's SA, run the replay pre-check (serial per SA, RFC 4303 §3.4.3); with worker
+//	  goroutines, hand the opening to the pool;
+//	stage 2, the writer: in receive order, open the flight (inline) or wait for its jobs,
+//	  update the replay windows (only for verified packets), strip trailers, check the
+//	  inner packets against the SAs' selectors, write to the device.
+//
+// The receiver does little per packet, so it drains the socket while the writer works: a
+// burst waits in the flights (bounded, counted) rather than overflowing the socket buffer.
 
 import (
 	"encoding/binary"
 	"net/netip"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,21 +34,32 @@ const (
 	srcAH6                 // raw IPv6 protocol 51: AH (header rebuilt from the SA)
 )
 
+// inState is an inbound batch and its per-batch scratch.
 type inState struct {
-	b     *Batch
-	views [][]byte
-	sizes []int
-	eps   []conn.Endpoint
-	out   [][]byte
-	wg    sync.WaitGroup
+	b      *Batch
+	views  [][]byte
+	sizes  []int
+	eps    []conn.Endpoint
+	out    [][]byte
+	groups []inGroup
 }
 
-func (d *Dataplane) runInbound(recv conn.ReceiveFunc, kind srcKind, port uint16, slot *epochSlot) {
-	defer d.wg.Done()
-	bs := d.opts.NATT.BatchSize()
-	if kind != srcNATT && kind != srcIKE {
-		bs = rawBatch
-	}
+// inGroup is one SA's run of a batch: packets [from, to), crypto ops [lo, hi).
+type inGroup struct {
+	sa       *SA
+	from, to int
+	lo, hi   int
+	ah       bool
+}
+
+// inFlight is an inbound batch in flight.
+type inFlight struct {
+	flight
+	*inState
+	n int
+}
+
+func newInState(bs, head, bufSize int) *inState {
 	st := &inState{
 		b:     NewBatch(bs, bufSize),
 		views: make([][]byte, bs),
@@ -47,34 +67,79 @@ func (d *Dataplane) runInbound(recv conn.ReceiveFunc, kind srcKind, port uint16,
 		eps:   make([]conn.Endpoint, bs),
 		out:   make([][]byte, 0, bs),
 	}
-	// AH over IPv6 arrives without its header; leave room to rebuild it in front.
-	head := Headroom
-	if kind == srcAH6 {
-		head += 40
-	}
 	for i := range st.views {
 		st.views[i] = st.b.Bufs[i][head : bufSize-Tailroom]
 	}
+	return st
+}
+
+// inbound is one receive function's pipeline.
+type inbound struct {
+	recv  conn.ReceiveFunc
+	kind  srcKind
+	port  uint16
+	head  int // headroom in front of received packets
+	free  chan *inFlight
+	queue chan *inFlight
+}
+
+// runReceiver is stage 1.
+func (d *Dataplane) runReceiver(in *inbound) {
+	defer d.wg.Done()
+	defer close(in.queue)
 	for {
-		n, err := recv(st.views, st.sizes, st.eps)
+		f := <-in.free
+		n, err := in.recv(f.views, f.sizes, f.eps)
 		if err != nil {
 			if isClosed(err) || d.closing.Load() {
 				return
 			}
 			d.logLimited(logSlotDevRead, "receive failed", zap.Error(err))
 			time.Sleep(10 * time.Millisecond)
+		}
+		if n == 0 {
+			in.free <- f
 			continue
 		}
 		d.Stat.BatchesIn.Add(1)
-		slot.enter()
-		d.processInbound(st, n, kind, port, head)
-		d.life.batchDone(slot)
+		f.slot.enter()
+		f.n = n
+		d.prepareInbound(f.inState, n, in.kind, in.port, in.head)
+		if !d.pool.inline() {
+			d.dispatchOpen(f)
+		}
+		in.queue <- f
 	}
 }
 
+// runWriter is stage 2: flights in receive order.
+func (d *Dataplane) runWriter(in *inbound) {
+	defer d.wg.Done()
+	for f := range in.queue {
+		if d.pool.inline() {
+			d.openInline(f.inState)
+		} else {
+			<-f.done
+		}
+		d.finishInbound(f.inState, f.n, in.kind)
+		d.life.batchDone(f.slot)
+		in.free <- f
+	}
+}
+
+// processInbound takes one batch through every stage inline (the stage benchmarks).
 func (d *Dataplane) processInbound(st *inState, n int, kind srcKind, port uint16, head int) {
+	d.prepareInbound(st, n, kind, port, head)
+	d.openInline(st)
+	d.finishInbound(st, n, kind)
+}
+
+// prepareInbound is stage 1's work on a batch: classify, deliver IKE, find SAs, replay
+// pre-check.
+func (d *Dataplane) prepareInbound(st *inState, n int, kind srcKind, port uint16, head int) {
 	b := st.b
 	b.Reset(n)
+	st.groups = st.groups[:0]
 	for i := range n {
 		size := st.sizes[i]
 		b.Set(i, head, size)
@@ -126,6 +191,7 @@ func (d *Dataplane) processInbound(st *inState, n int, kind srcKind, port uint16
 		}
 		return
 	}
+	isAH := kind == srcAH4 || kind == srcAH6
 	for i := 0; i < n; {
 		if b.Errs[i] != nil {
 			i++
@@ -144,8 +210,70 @@ func (d *Dataplane) processInbound(st *inState, n int, kind srcKind, port uint16
 		for j < n && (b.Errs[j] != nil || d.spiOf(b, j, kind) == spi) {
 			j++
 		}
-		d.decap(st, sa, kind, i, j)
+		g := inGroup{sa: sa, from: i, to: j, ah: isAH}
+		switch {
+		case isAH != (sa.cfg.Proto == AH):
+			sa.failRange(b, i, j, ErrWrongSA)
+			g.lo, g.hi = i, i
+		case isAH: // AH runs whole in stage 2
+		default:
+			g.lo, g.hi = i, sa.Check(b, i, j)
+		}
+		st.groups = append(st.groups, g)
 		i = j
+	}
+}
+
+// openInline verifies and decrypts every ESP group on the calling goroutine.
+func (d *Dataplane) openInline(st *inState) {
+	for _, g := range st.groups {
+		if !g.ah {
+			g.sa.Open(st.b, g.lo, g.hi)
+		}
+	}
+}
+
+// dispatchOpen hands the flight's opening to the worker pool.
+func (d *Dataplane) dispatchOpen(f *inFlight) {
+	total := 0
+	for _, g := range f.groups {
+		total += g.hi - g.lo
+	}
+	size := d.pool.chunk(total)
+	d.pool.begin(&f.flight)
+	for _, g := range f.groups {
+		if !g.ah && g.hi > g.lo {
+			d.pool.submit(&f.flight, g.sa, f.b, g.lo, g.hi, size, true)
+		}
+	}
+	d.pool.end(&f.flight)
+	if total > size {
+		d.Stat.ParallelBatches.Add(1)
+	}
+}
+
+// finishInbound is stage 2's work: replay window updates, trailers, policy checks, MSS
+// clamping (all of AH), then one device write for the batch.
+func (d *Dataplane) finishInbound(st *inState, n int, kind srcKind) {
+	b := st.b
+	for _, g := range st.groups {
+		sa := g.sa
+		switch {
+		case g.ah && sa.cfg.Proto == AH:
+			if kind == srcAH6 {
+				d.rebuildIPv6(b, sa, g.from, g.to)
+			}
+			sa.ahDecapRange(b, g.from, g.to)
+		case !g.ah:
+			sa.Finish(b, g.lo, g.hi)
+		}
+		if sa.cfg.MTU > 0 {
+			for i := g.from; i < g.to; i++ {
+				if b.Errs[i] == nil && ClampMSS(b.Packet(i), sa.cfg.MTU) {
+					d.Stat.MSSClamped.Add(1)
+				}
+			}
+		}
 	}
 	st.out = st.out[:0]
 	for i := range n {
@@ -166,6 +294,27 @@ func (d *Dataplane) processInbound(st *inState, n int, kind srcKind, port uint16
 	d.Stat.DevTx.Add(uint64(len(st.out)))
 }
 
+// oversize takes a datagram too large for the receive buffers (UDPBind's Oversize hook, on
+// the receiving goroutine): an IKE message goes to the key manager; ESP cannot be that large
+// from a peer sharing our path MTU, and is dropped and counted.
+func (d *Dataplane) oversize(p []byte, ep conn.Endpoint, kind srcKind) {
+	d.Stat.NetRx.Add(1)
+	d.Stat.NetRxBytes.Add(uint64(len(p)))
+	port := d.opts.NATTPort
+	if kind == srcIKE {
+		d.deliverIKE(p, ep, d.opts.IKEPort)
+		return
+	}
+	switch ClassifyUDP(p) {
+	case UDPIKE:
+		d.deliverIKE(p[NonESPMarkerLen:], ep, port)
+	case UDPESP:
+		d.Stat.Oversized.Add(1)
+	default:
+		d.Stat.Malformed.Add(1)
+	}
+}
+
 // spiOf returns the SPI of packet i: the first word of ESP, or the AH header's SPI.
 func (d *Dataplane) spiOf(b *Batch, i int, kind srcKind) uint32 {
 	p := b.Packet(i)
@@ -180,36 +329,6 @@ func (d *Dataplane) spiOf(b *Batch, i int, kind srcKind) uint32 {
 		return binary.BigEndian.Uint32(p[4:])
 	}
 	return binary.BigEndian.Uint32(p)
-}
-
-// decap runs packets [from, to) of one SA through the decapsulation stages and clamps the
-// MSS of TCP SYNs coming out of the tunnel to its MTU.
-func (d *Dataplane) decap(st *inState, sa *SA, kind srcKind, from, to int) {
-	b := st.b
-	isAH := kind == srcAH4 || kind == srcAH6
-	switch {
-	case isAH != (sa.cfg.Proto == AH):
-		sa.failRange(b, from, to, ErrWrongSA)
-		return
-	case isAH:
-		if kind == srcAH6 {
-			d.rebuildIPv6(b, sa, from, to)
-		}
-		sa.ahDecapRange(b, from, to)
-	default:
-		end := sa.Check(b, from, to)
-		if d.pool.run(sa, b, from, end, true, &st.wg) {
-			d.Stat.ParallelBatches.Add(1)
-		}
-		sa.Finish(b, from, end)
-	}
-	if sa.cfg.MTU > 0 {
-		for i := from; i < to; i++ {
-			if b.Errs[i] == nil && ClampMSS(b.Packet(i), sa.cfg.MTU) {
-				d.Stat.MSSClamped.Add(1)
-			}
-		}
-	}
 }
 
 // rebuildIPv6 puts back the IPv6 header a raw IPv6 socket stripped from AH packets; AH

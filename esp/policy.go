@@ -6,7 +6,6 @@ package esp
 
 import (
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,14 +38,17 @@ func (e Encap) String() string {
 
 // Binding binds an outbound SA to where its packets go. Immutable once published.
 type Binding struct {
-	SA    *SA
-	Peer  netip.AddrPort // UDP: the peer's NAT-T address and port; raw: port 0
-	Encap Encap
-	MTU   int           // largest inner packet the tunnel carries without fragmenting
-	ep    conn.Endpoint // UDP: sticky endpoint (source address remembered)
+	SA     *SA
+	Peer   netip.AddrPort // UDP: the peer's NAT-T address and port; raw: port 0
+	Encap  Encap
+	MTU    int           // largest inner packet the tunnel carries without fragmenting
+	ep     conn.Endpoint // UDP: sticky endpoint (source address remembered)
+	local  netip.Addr    // the local address asked for (invalid: the kernel chooses)
+	serial uint64        // unique in this process (groupTable)
 }
 
-// Policy is one SPD entry. Safe for concurrent use.
+// Policy is one SPD entry. Safe for concurrent use; Local, Remote and Action must not change
+// while the policy is in an SPD (its index files the policy under its remote prefixes).
 type Policy struct {
 	Name          string
 	Local, Remote []Selector
@@ -79,50 +81,4 @@ func (p *Policy) acquire(now time.Time) bool {
 		return false
 	}
 	return p.lastAcq.CompareAndSwap(last, now.UnixNano())
-}
-
-// SPD is the ordered list of policies; the first match wins. Lookups are lock-free.
-type SPD struct {
-	mu   sync.Mutex
-	list atomic.Pointer[[]*Policy]
-}
-
-// Add appends a policy.
-func (s *SPD) Add(p *Policy) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.All()
-	next := append(append(make([]*Policy, 0, len(old)+1), old...), p)
-	s.list.Store(&next)
-}
-
-// Remove deletes a policy.
-func (s *SPD) Remove(p *Policy) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var next []*Policy
-	for _, q := range s.All() {
-		if q != p {
-			next = append(next, q)
-		}
-	}
-	s.list.Store(&next)
-}
-
-// All returns the policies in order.
-func (s *SPD) All() []*Policy {
-	if l := s.list.Load(); l != nil {
-		return *l
-	}
-	return nil
-}
-
-// Lookup returns the first policy matching the flow, or nil.
-func (s *SPD) Lookup(f *Flow) *Policy {
-	for _, p := range s.All() {
-		if p.matches(f) {
-			return p
-		}
-	}
-	return nil
 }

@@ -141,9 +141,13 @@ type SA struct {
 	// signalled records which events were queued (events.go), so each is queued once.
 	signalled atomic.Uint32
 	created   time.Time
+	serial    uint64 // unique per SA in this process, never reused (verdictCache)
 	Stats     Stats
 	ipID      atomic.Uint32 // AH tunnel mode: outer IPv4 identification
 }
+
+// saSerial numbers SAs.
+var saSerial atomic.Uint64
 
 // NewSA builds an SA from its configuration.
 func NewSA(cfg Config) (*SA, error) {
@@ -161,7 +165,7 @@ func NewSA(cfg Config) (*SA, error) {
 	}
 	cfg.Local = append([]Selector(nil), cfg.Local...)
 	cfg.Remote = append([]Selector(nil), cfg.Remote...)
-	sa := &SA{cfg: cfg, created: time.Now()}
+	sa := &SA{cfg: cfg, created: time.Now(), serial: saSerial.Add(1)}
 	var err error
 	switch cfg.Proto {
 	case ESP:

@@ -10,20 +10,48 @@ import (
 )
 
 // SAD is the inbound security association database, RFC 4301 §4.4.2: SPI → SA. Lookups are
-// lock-free reads of a copy-on-write map (the data plane looks up every packet; changes come
-// only from the key manager). Safe for concurrent use.
+// lock-free reads of copy-on-write maps (the data plane looks up every packet; changes come
+// only from the key manager). The maps are split into shards by SPI, so installing one SA
+// copies 1/sadShards of the table, not all of it: installing n SAs costs O(n²/sadShards).
+// Safe for concurrent use.
 type SAD struct {
 	mu       sync.Mutex
-	m        atomic.Pointer[map[uint32]*SA]
+	shards   [sadShards]atomic.Pointer[map[uint32]*SA]
+	n        atomic.Int64
 	reserved map[uint32]bool // SPIs handed to a negotiation, not yet installed
 }
 
+const sadShards = 64
+
+// sadShard picks a shard; SPIs are random (AllocSPI), but manual keying may number them, so
+// the bits are mixed first.
+func sadShard(spi uint32) int { return int((spi * 0x9e3779b1) >> (32 - 6)) }
+
 // Lookup returns the inbound SA for spi, or nil.
 func (d *SAD) Lookup(spi uint32) *SA {
-	if m := d.m.Load(); m != nil {
+	if m := d.shards[sadShard(spi)].Load(); m != nil {
 		return (*m)[spi]
 	}
 	return nil
+}
+
+// Len is the number of installed SAs.
+func (d *SAD) Len() int { return int(d.n.Load()) }
+
+// update replaces spi's shard with a copy that fn edited. Caller holds mu.
+func (d *SAD) update(spi uint32, fn func(m map[uint32]*SA)) {
+	sh := &d.shards[sadShard(spi)]
+	var old map[uint32]*SA
+	if p := sh.Load(); p != nil {
+		old = *p
+	}
+	next := make(map[uint32]*SA, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	fn(next)
+	sh.Store(&next)
+	d.n.Add(int64(len(next) - len(old)))
 }
 
 // Add installs an inbound SA; its SPI must be unused.
@@ -33,17 +61,11 @@ func (d *SAD) Add(sa *SA) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	old := d.snapshot()
-	if _, ok := old[sa.SPI()]; ok {
+	if d.Lookup(sa.SPI()) != nil {
 		return fmt.Errorf("esp: SPI 0x%08x already installed", sa.SPI())
 	}
-	next := make(map[uint32]*SA, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
-	next[sa.SPI()] = sa
+	d.update(sa.SPI(), func(m map[uint32]*SA) { m[sa.SPI()] = sa })
 	delete(d.reserved, sa.SPI())
-	d.m.Store(&next)
 	return nil
 }
 
@@ -51,18 +73,11 @@ func (d *SAD) Add(sa *SA) error {
 func (d *SAD) Remove(spi uint32) *SA {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	old := d.snapshot()
-	sa, ok := old[spi]
-	if !ok {
+	sa := d.Lookup(spi)
+	if sa == nil {
 		return nil
 	}
-	next := make(map[uint32]*SA, len(old))
-	for k, v := range old {
-		if k != spi {
-			next[k] = v
-		}
-	}
-	d.m.Store(&next)
+	d.update(spi, func(m map[uint32]*SA) { delete(m, spi) })
 	return sa
 }
 
@@ -70,34 +85,23 @@ func (d *SAD) Remove(spi uint32) *SA {
 func (d *SAD) removeSA(sa *SA) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	old := d.snapshot()
-	if old[sa.SPI()] != sa {
+	if d.Lookup(sa.SPI()) != sa {
 		return
 	}
-	next := make(map[uint32]*SA, len(old))
-	for k, v := range old {
-		if v != sa {
-			next[k] = v
-		}
-	}
-	d.m.Store(&next)
+	d.update(sa.SPI(), func(m map[uint32]*SA) { delete(m, sa.SPI()) })
 }
 
 // All returns the installed SAs in no particular order.
 func (d *SAD) All() []*SA {
-	m := d.snapshot()
-	out := make([]*SA, 0, len(m))
-	for _, sa := range m {
-		out = append(out, sa)
+	out := make([]*SA, 0, d.Len())
+	for i := range d.shards {
+		if m := d.shards[i].Load(); m != nil {
+			for _, sa := range *m {
+				out = append(out, sa)
+			}
+		}
 	}
 	return out
-}
-
-func (d *SAD) snapshot() map[uint32]*SA {
-	if m := d.m.Load(); m != nil {
-		return *m
-	}
-	return nil
 }
 
 // AllocSPI picks a random inbound SPI (≥ 256, RFC 4303 §2.1) that is neither installed nor
@@ -111,7 +115,7 @@ func (d *SAD) AllocSPI(rand io.Reader) (uint32, error) {
 			return 0, fmt.Errorf("esp: SPI allocation: %w", err)
 		}
 		spi := binary.BigEndian.Uint32(b[:])
-		if spi < 256 || d.reserved[spi] || d.snapshot()[spi] != nil {
+		if spi < 256 || d.reserved[spi] || d.Lookup(spi) != nil {
 			continue
 		}
 		if d.reserved == nil {

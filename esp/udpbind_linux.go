@@ -8,6 +8,12 @@ package esp
 // source addresses (IP_PKTINFO) so replies leave from the address a peer talked to; SO_MARK
 // for policy routing; socket buffers of a chosen size.
 //
+// Receiving: each socket reads up to rxMsgs datagrams per recvmmsg into an area of its own
+// (64 KB per message, what one GRO-coalesced datagram can take) and hands them to the
+// caller's buffers, split into segments, across as many receive calls as it takes; the
+// caller's buffers need only hold one segment. A single datagram larger than the caller's
+// buffer (a large IKE message) goes to the Oversize hook instead of being cut.
+//
 // Concurrency contract: each receive function is called from one goroutine; Send may be
 // called from any number of goroutines (one send state per socket, under a mutex).
 
@@ -26,9 +32,11 @@ import (
 )
 
 const (
-	udpBatch        = 128 // datagrams per system call
-	groMaxSegments  = 64  // UDP_GRO_CNT_MAX: segments the kernel coalesces at most
-	gsoMaxSegments  = 64  // the kernel refuses more segments per GSO message
+	udpBatch        = 128 // datagrams per sendmmsg; packets per receive call
+	rxMsgs          = 16  // datagrams per recvmmsg, each possibly GRO-coalesced
+	rxMsgLen        = 65536
+	groMaxSegments  = 64 // UDP_GRO_CNT_MAX: segments the kernel coalesces at most
+	gsoMaxSegments  = 64 // the kernel refuses more segments per GSO message
 	gsoMaxBytes     = 65535 - 8 - 40
 	udpControlBytes = 64   // room for UDP_GRO / UDP_SEGMENT and IP(V6)_PKTINFO messages
 	maxEndpoints    = 4096 // endpoint cache bound (spoofed sources must not grow it forever)
@@ -44,6 +52,10 @@ func NewUDPBind(offload bool, socketBuffer int) conn.Bind {
 type UDPBind struct {
 	Offload      bool // use UDP GSO/GRO where the kernel accepts them
 	SocketBuffer int  // SO_RCVBUF/SO_SNDBUF; 0 = 4 MiB
+	// Oversize, if set before Open, receives every datagram too large for the caller's
+	// buffer, on the receiving goroutine, valid only during the call; without it such a
+	// datagram is dropped and counted.
+	Oversize func(dgram []byte, ep conn.Endpoint)
 
 	mu    sync.Mutex
 	socks []*udpSock
@@ -78,16 +90,20 @@ type udpSock struct {
 	rxIov   []unix.Iovec
 	rxNames []unix.RawSockaddrInet6
 	rxCtrl  [][udpControlBytes]byte
+	rxArea  []byte // rxMsgs × rxMsgLen
 	rxN     int
 	rxErr   syscall.Errno
+	rxWait  bool // doRecv: wait for readability (false: one non-blocking attempt)
 	rxFn    func(fd uintptr) bool
 	rxEPs   map[netip.AddrPort]*udpEndpoint
 	rxLast  *udpEndpoint
-	pending []byte // GRO segments that did not fit the caller's buffers
-	pendSeg int
-	pendEP  *udpEndpoint
-	scratch []byte
+	// the datagrams of the last recvmmsg not yet handed out: qI of qN, qOff bytes into qI
+	qN, qI, qOff int
+	qSize        [rxMsgs]int
+	qSeg         [rxMsgs]int // GRO segment size, 0 for a datagram on its own
+	qEP          [rxMsgs]*udpEndpoint
 
+	oversized   atomic.Uint64 // datagrams too large for the caller, without an Oversize hook
 	rxCoalesced atomic.Uint64 // datagrams that arrived GRO-coalesced (each split into segments)
 	txGSO       atomic.Uint64 // GSO messages sent (each carrying several datagrams)
 
@@ -135,7 +151,7 @@ func (b *UDPBind) openSock(network string, port uint16) (*udpSock, error) {
 		c.Close()
 		return nil, err
 	}
-	s := &udpSock{c: c, rc: rc, v6: network == "udp6", bind: b, rxEPs: map[netip.AddrPort]*udpEndpoint{}}
+	s := &udpSock{c: c, rc: rc, v6: network == "udp6", bind: b, rxEPs: map[netip.AddrPort]*udpEndpoint{}, rxWait: true}
 	size := b.SocketBuffer
 	if size <= 0 {
 		size = 4 << 20
@@ -180,111 +196,93 @@ func (b *UDPBind) openSock(network string, port uint16) (*udpSock, error) {
 }
 
 func (s *udpSock) setup() {
-	s.rxHdrs = make([]unix.Mmsghdr, udpBatch)
-	s.rxIov = make([]unix.Iovec, udpBatch)
-	s.rxNames = make([]unix.RawSockaddrInet6, udpBatch)
-	s.rxCtrl = make([][udpControlBytes]byte, udpBatch)
+	s.rxHdrs = make([]unix.Mmsghdr, rxMsgs)
+	s.rxIov = make([]unix.Iovec, rxMsgs)
+	s.rxNames = make([]unix.RawSockaddrInet6, rxMsgs)
+	s.rxCtrl = make([][udpControlBytes]byte, rxMsgs)
+	s.rxArea = make([]byte, rxMsgs*rxMsgLen)
 	s.rxFn = s.doRecv
-	s.scratch = make([]byte, 65536)
 	s.txHdrs = make([]unix.Mmsghdr, udpBatch)
 	s.txIov = make([]unix.Iovec, udpBatch)
 	s.txCtrl = make([][udpControlBytes]byte, udpBatch)
 	s.txFn = s.doSend
 }
 
-// receive implements conn.ReceiveFunc.
+// receive implements conn.ReceiveFunc: it hands out queued datagrams and segments, reading
+// more (waiting only if it has nothing yet) until the caller's buffers are full or the
+// socket has nothing more right now.
 func (s *udpSock) receive(bufs [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
-	if len(bufs) == 0 {
-		return 0, nil
-	}
-	if len(s.pending) > 0 {
-		return s.drainPending(bufs, sizes, eps, 0), nil
-	}
-	n := min(len(bufs), udpBatch)
-	read := n
-	first := 0
-	if s.gro {
-		// A coalesced datagram may carry up to 64 segments: read k datagrams into the last k
-		// buffers so that their segments can be spread over all n buffers in front of them.
-		read = max(1, n/groMaxSegments)
-		first = n - read
-		if n < groMaxSegments {
-			// Too few buffers: read into our own buffer and hand out what fits.
-			return s.receiveSmall(bufs, sizes, eps)
-		}
-	}
-	for i := range read {
-		s.prepareRx(i, bufs[first+i])
-	}
-	got, err := s.recvmmsg(read)
-	if err != nil {
-		return 0, err
-	}
 	out := 0
-	for i := range got {
-		ep := s.endpoint(i)
-		seg := s.groSize(i)
-		size := int(s.rxHdrs[i].Len)
-		src := bufs[first+i][:size]
-		if seg <= 0 || seg >= size {
-			copy(bufs[out], src) // no-op when out == first+i
-			sizes[out], eps[out] = size, ep
-			out++
-			continue
-		}
-		s.rxCoalesced.Add(1)
-		// The kernel interface (linux/udp.h UDP_GRO): equal segments of seg bytes, the last
-		// one possibly shorter. Copy each into its own buffer, front to back; the
-		// destination never overtakes an unread source (out ≤ first+i at every step).
-		for off := 0; off < size; off += seg {
-			end := min(off+seg, size)
-			if out >= n {
-				s.keepPending(src[off:], seg, ep)
+	for out < len(bufs) {
+		if s.qI == s.qN {
+			got, err := s.fill(out == 0)
+			if err != nil {
+				if out > 0 {
+					return out, nil // report it on the next call
+				}
+				return 0, err
+			}
+			if got == 0 {
 				break
 			}
-			copy(bufs[out], src[off:end])
-			sizes[out], eps[out] = end-off, ep
-			out++
 		}
+		out = s.handOut(bufs, sizes, eps, out)
 	}
 	return out, nil
 }
 
-// receiveSmall reads one (possibly coalesced) datagram into the socket's scratch buffer and
-// hands out as many segments as the caller has buffers for, keeping the rest pending.
-func (s *udpSock) receiveSmall(bufs [][]byte, sizes []int, eps []conn.Endpoint) (int, error) {
-	s.prepareRx(0, s.scratch)
-	got, err := s.recvmmsg(1)
-	if err != nil || got == 0 {
+// fill reads up to rxMsgs datagrams into the socket's area (waiting for the first one if
+// wait) and notes size, GRO segment size and endpoint of each.
+func (s *udpSock) fill(wait bool) (int, error) {
+	for i := range rxMsgs {
+		s.prepareRx(i, s.rxArea[i*rxMsgLen:(i+1)*rxMsgLen])
+	}
+	s.rxWait = wait
+	got, err := s.recvmmsg(rxMsgs)
+	if err != nil {
 		return 0, err
 	}
-	size, seg := int(s.rxHdrs[0].Len), s.groSize(0)
-	if seg <= 0 || seg >= size {
-		seg = size
-	} else {
-		s.rxCoalesced.Add(1)
+	for i := range got {
+		s.qSize[i] = int(s.rxHdrs[i].Len)
+		s.qSeg[i] = s.groSize(i)
+		if s.qSeg[i] >= s.qSize[i] {
+			s.qSeg[i] = 0
+		}
+		if s.qSeg[i] > 0 {
+			s.rxCoalesced.Add(1)
+		}
+		s.qEP[i] = s.endpoint(i)
 	}
-	s.keepPending(s.scratch[:size], seg, s.endpoint(0))
-	return s.drainPending(bufs, sizes, eps, 0), nil
+	s.qN, s.qI, s.qOff = got, 0, 0
+	return got, nil
 }
 
-func (s *udpSock) keepPending(rest []byte, seg int, ep *udpEndpoint) {
-	if &rest[0] != &s.scratch[0] {
-		rest = s.scratch[:copy(s.scratch, rest)]
-	}
-	s.pending, s.pendSeg, s.pendEP = rest, seg, ep
-}
-
-func (s *udpSock) drainPending(bufs [][]byte, sizes []int, eps []conn.Endpoint, out int) int {
-	for out < len(bufs) && len(s.pending) > 0 {
-		k := min(s.pendSeg, len(s.pending))
-		copy(bufs[out], s.pending[:k])
-		sizes[out], eps[out] = k, s.pendEP
-		s.pending = s.pending[k:]
+// handOut copies queued datagrams (segments of coalesced ones: linux/udp.h UDP_GRO, equal
+// segments of qSeg bytes, the last possibly shorter) into bufs[out:], in order.
+func (s *udpSock) handOut(bufs [][]byte, sizes []int, eps []conn.Endpoint, out int) int {
+	for out < len(bufs) && s.qI < s.qN {
+		i := s.qI
+		d := s.rxArea[i*rxMsgLen : i*rxMsgLen+s.qSize[i]]
+		seg := s.qSeg[i]
+		if seg == 0 {
+			seg = len(d)
+		}
+		end := min(s.qOff+seg, len(d))
+		p := d[s.qOff:end]
+		if s.qOff = end; end == len(d) {
+			s.qI, s.qOff = s.qI+1, 0
+		}
+		if len(p) > len(bufs[out]) {
+			if h := s.bind.Oversize; h != nil {
+				h(p, s.qEP[i])
+			} else {
+				s.oversized.Add(1)
+			}
+			continue
+		}
+		sizes[out] = copy(bufs[out], p)
+		eps[out] = s.qEP[i]
 		out++
-	}
-	if len(s.pending) == 0 {
-		s.pending = nil
 	}
 	return out
 }
@@ -316,8 +314,12 @@ func (s *udpSock) recvmmsg(n int) (int, error) {
 // doRecv is the RawConn read callback: false asks the poller to wait for readability.
 func (s *udpSock) doRecv(fd uintptr) bool {
 	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.rxHdrs[0])), uintptr(s.rxN), unix.MSG_DONTWAIT, 0, 0)
-	if e == unix.EAGAIN || e == unix.EINTR {
+	if e == unix.EINTR || e == unix.EAGAIN && s.rxWait {
 		return false
+	}
+	if e == unix.EAGAIN {
+		s.rxErr, s.rxN = 0, 0 // nothing now, and the caller does not want to wait
+		return true
 	}
 	s.rxErr, s.rxN = e, int(r)
 	return true
@@ -612,6 +614,9 @@ func (b *UDPBind) SetMark(mark uint32) error {
 	return nil
 }
 
+// SetOversize sets the Oversize hook; call it before Open.
+func (b *UDPBind) SetOversize(fn func(dgram []byte, ep conn.Endpoint)) { b.Oversize = fn }
+
 // BatchSize is the number of datagrams per receive call.
 func (b *UDPBind) BatchSize() int { return udpBatch }
 
@@ -639,6 +644,7 @@ func (b *UDPBind) EndpointFrom(dst netip.AddrPort, src netip.Addr) conn.Endpoint
 type OffloadStats struct {
 	GSO, GRO             bool
 	GSOSent, GROReceived uint64
+	Oversized            uint64 // datagrams dropped: larger than the caller's buffer, no Oversize hook
 }
 
 // Offloads returns the bind's offload state and counters.
@@ -652,6 +658,7 @@ func (b *UDPBind) Offloads() OffloadStats {
 		}
 		o.GSOSent += s.txGSO.Load()
 		o.GROReceived += s.rxCoalesced.Load()
+		o.Oversized += s.oversized.Load()
 	}
 	return o
 }

@@ -181,3 +181,67 @@ func TestUDPBindClose(t *testing.T) {
 		t.Fatal("receive did not fail after Close")
 	}
 }
+
+// TestUDPBindSmallBuffers: the caller's buffers hold one segment; coalesced datagrams are
+// split across calls, and a datagram larger than a buffer goes to the Oversize hook in its
+// place (or, without one, is counted), the others keeping their order.
+func TestUDPBindSmallBuffers(t *testing.T) {
+	for _, hook := range []bool{true, false} {
+		t.Run(fmt.Sprintf("hook=%v", hook), func(t *testing.T) {
+			a := &UDPBind{Offload: true}
+			b := &UDPBind{Offload: true}
+			var big [][]byte
+			if hook {
+				b.Oversize = func(d []byte, ep conn.Endpoint) { big = append(big, append([]byte(nil), d...)) }
+			}
+			if _, _, err := a.Open(0); err != nil {
+				t.Fatal(err)
+			}
+			fb, pb, err := b.Open(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			defer b.Close()
+			ep, _ := a.ParseEndpoint(fmt.Sprintf("127.0.0.1:%d", pb))
+			sent := datagrams(200, 1400)
+			large := datagrams(1, 4000)[0]
+			if err := a.Send(sent[:100], ep); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Send([][]byte{large}, ep); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Send(sent[100:], ep); err != nil {
+				t.Fatal(err)
+			}
+			bufs := make([][]byte, 128)
+			for i := range bufs {
+				bufs[i] = make([]byte, 1500)
+			}
+			sizes := make([]int, 128)
+			eps := make([]conn.Endpoint, 128)
+			var got [][]byte
+			for len(got) < len(sent) {
+				n, err := fb[0](bufs, sizes, eps)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range n {
+					got = append(got, append([]byte(nil), bufs[i][:sizes[i]]...))
+				}
+			}
+			for i := range sent {
+				if !bytes.Equal(got[i], sent[i]) {
+					t.Fatalf("datagram %d differs or is out of order", i)
+				}
+			}
+			if hook && (len(big) != 1 || !bytes.Equal(big[0], large)) {
+				t.Fatalf("the Oversize hook got %d datagrams, want the 4000-byte one", len(big))
+			}
+			if !hook && b.Offloads().Oversized != 1 {
+				t.Fatalf("oversized count %d, want 1", b.Offloads().Oversized)
+			}
+		})
+	}
+}

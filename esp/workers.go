@@ -1,41 +1,54 @@
 package esp
 
-import "sync"
+// Flights and the crypto worker pool.
+//
+// A flight is one batch on its way through a pipeline: stage 1 (the device reader, or a
+// socket receiver) fills and classifies it and does the serial ESP work (sequence numbers,
+// replay pre-check); the crypto stage seals or opens it, split into jobs across the worker
+// pool; stage 2 (the sender, or the device writer) waits for the flight's jobs, does the
+// serial finishing work and sends or writes. Stage 2 takes flights in the order stage 1
+// queued them, so packets leave in the order they came, per SA and overall, however the
+// jobs overtake each other. Each flight owns an epoch slot (lifecycle.go) that is odd from
+// stage 1's start to stage 2's end: a retired SA's keys outlive every flight that may
+// still hold it. A fixed set of flights per pipeline circulates between a free list, stage
+// 1, the ordered queue and stage 2; when all are in flight, stage 1 waits (back-pressure),
+// so memory is bounded and nothing is dropped inside the data plane.
+//
+// With one worker (the default on machines with two CPUs or fewer, where the tunnel's two
+// ends, the kernel and the applications already compete for the cores) the crypto runs
+// inline in stage 2 (inbound) or stage 1 (outbound, which then has no stage 2), and no
+// goroutine hand-off is paid per job.
 
-// workerPool runs the parallel crypto stage. A batch is split into at most one chunk per
-// worker; each chunk is one channel send (never one per packet), and the caller seals or opens
-// one chunk itself before waiting for the rest.
-type workerPool struct {
-	n    int
-	jobs chan cryptoJob
-	wg   sync.WaitGroup
-	once sync.Once
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// flight is the pipeline-independent part of a batch in flight.
+type flight struct {
+	slot    *epochSlot
+	pending atomic.Int32  // crypto jobs not finished, plus one for the dispatcher
+	done    chan struct{} // one value per dispatch, sent when every job has finished
 }
 
+func newFlight(slot *epochSlot) flight {
+	return flight{slot: slot, done: make(chan struct{}, 1)}
+}
+
+// jobDone is called once per job and once by the dispatcher.
+func (f *flight) jobDone() {
+	if f.pending.Add(-1) == 0 {
+		f.done <- struct{}{}
+	}
+}
+
+// cryptoJob seals or opens ops [lo, hi) of a flight's batch with one SA.
 type cryptoJob struct {
+	f      *flight
 	sa     *SA
 	b      *Batch
 	lo, hi int
 	open   bool
-	done   *sync.WaitGroup
-}
-
-// minChunk is the fewest packets worth a hand-off to another goroutine.
-const minChunk = 8
-
-func newWorkerPool(n int) *workerPool {
-	p := &workerPool{n: n, jobs: make(chan cryptoJob, n*4)}
-	for range n - 1 {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			for j := range p.jobs {
-				j.run()
-				j.done.Done()
-			}
-		}()
-	}
-	return p
 }
 
 func (j *cryptoJob) run() {
@@ -46,37 +59,63 @@ func (j *cryptoJob) run() {
 	}
 }
 
-// run seals or opens ops [lo, hi) of b, in parallel when the range is large enough and the
-// cipher slow enough to pay for the hand-off: CBC+HMAC (serial CBC encryption, two passes)
-// is; AES-GCM and ChaCha20-Poly1305 at ~0.4 µs per 1400-byte packet are not, and measured
-// through iperf3 on two cores they lose 10-20% when split (inline 1.82-1.86 Gbit/s, split
-// 1.45-1.62 Gbit/s, AES-128-GCM between two namespaces).
-func (p *workerPool) run(sa *SA, b *Batch, lo, hi int, open bool, wg *sync.WaitGroup) bool {
-	n := hi - lo
-	chunks := min(p.n, n/minChunk)
-	if sa.cipher != nil && sa.cipher.Enc.AEAD {
-		chunks = 1
+// workerPool runs crypto jobs on n goroutines (none when n is 1: everything runs inline).
+// Safe for concurrent use by the pipelines' dispatchers.
+type workerPool struct {
+	n    int
+	jobs chan cryptoJob
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+// minChunk is the fewest packets worth a job of their own.
+const minChunk = 8
+
+func newWorkerPool(n int) *workerPool {
+	p := &workerPool{n: n}
+	if n <= 1 {
+		return p
 	}
-	if chunks <= 1 {
-		j := cryptoJob{sa: sa, b: b, lo: lo, hi: hi, open: open}
-		j.run()
-		return false
+	p.jobs = make(chan cryptoJob, 64*n)
+	for range n {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for j := range p.jobs {
+				j.run()
+				j.f.jobDone()
+			}
+		}()
 	}
-	size := (n + chunks - 1) / chunks
-	wg.Add(chunks - 1)
-	for c := 1; c < chunks; c++ {
-		l := lo + c*size
-		p.jobs <- cryptoJob{sa: sa, b: b, lo: l, hi: min(l+size, hi), open: open, done: wg}
+	return p
+}
+
+func (p *workerPool) inline() bool { return p.n <= 1 }
+
+// chunk is how many ops one job of a flight with total ops gets: enough jobs to keep every
+// worker busy, none smaller than minChunk.
+func (p *workerPool) chunk(total int) int {
+	return max(minChunk, (total+p.n-1)/p.n)
+}
+
+// begin prepares f for dispatching jobs; end releases the dispatcher's share, after the
+// last submit.
+func (p *workerPool) begin(f *flight) { f.pending.Store(1) }
+func (p *workerPool) end(f *flight)   { f.jobDone() }
+
+// submit queues ops [lo, hi) of b for sa in jobs of at most size ops.
+func (p *workerPool) submit(f *flight, sa *SA, b *Batch, lo, hi, size int, open bool) {
+	for l := lo; l < hi; l += size {
+		f.pending.Add(1)
+		p.jobs <- cryptoJob{f: f, sa: sa, b: b, lo: l, hi: min(l+size, hi), open: open}
 	}
-	first := cryptoJob{sa: sa, b: b, lo: lo, hi: lo + size, open: open}
-	first.run()
-	wg.Wait()
-	return true
 }
 
 func (p *workerPool) close() {
 	p.once.Do(func() {
-		close(p.jobs)
-		p.wg.Wait()
+		if p.jobs != nil {
+			close(p.jobs)
+			p.wg.Wait()
+		}
 	})
 }

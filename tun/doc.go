@@ -19,10 +19,11 @@
 //
 // # Concurrency contract
 //
-// A Device is read by one goroutine and written by one goroutine; the reader and the writer
-// may run at the same time. MTU, Name, Events and BatchSize may be called from any goroutine.
+// A Device is read by one goroutine; it may be written from several (each Write is one
+// unit: wireguard-go's devices and the coalescing writer serialize them), and reads and
+// writes may run at the same time. MTU, Name, Events and BatchSize may be called from any goroutine.
 // Close may be called from any goroutine, more than once, and unblocks a pending Read, which
-// then returns os.ErrClosed (the signal for the reader to stop); the writer must have
+// then returns os.ErrClosed (the signal for the reader to stop); the writers must have
 // stopped before Close is called. The netstack services (SOCKS5, Forward, Expose) run their own
 // goroutines, all of which Close stops and waits for.
 //

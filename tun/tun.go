@@ -120,15 +120,17 @@ func familyName(a netip.Addr) string {
 }
 
 // TUN is a kernel TUN interface configured by Open. It implements Device by forwarding to
-// wireguard-go's device. Read and Write follow the package's concurrency contract (one
-// reader, one writer, concurrently); every other method is safe for concurrent use.
+// wireguard-go's device (on Linux with offloads, Write goes through the coalescing writer).
+// Read and Write follow the package's concurrency contract (one reader; writes serialized);
+// every other method is safe for concurrent use.
 type TUN struct {
 	Device // the wireguard-go device; TUN overrides Events and Close
 
 	log     *zap.Logger
 	name    string
-	index   int  // interface index (Linux, Windows); 0 when unknown
-	offload bool // the kernel accepted virtio-net-header offloads
+	index   int         // interface index (Linux, Windows); 0 when unknown
+	offload bool        // the kernel accepted virtio-net-header offloads
+	writer  batchWriter // Linux with offloads: our own coalescing writer (gro_linux.go)
 	events  chan Event
 	evDone  chan struct{} // closed when the event forwarder has stopped
 
@@ -172,6 +174,12 @@ func Open(opts Options, log *zap.Logger) (*TUN, error) {
 		events:  make(chan Event, 16),
 		evDone:  make(chan struct{}),
 	}
+	if offload {
+		if t.writer, err = newBatchWriter(dev); err != nil {
+			_ = dev.Close()
+			return nil, fmt.Errorf("tun: %s: %w", name, err)
+		}
+	}
 	if len(opts.PolicyRoutes) > 0 || opts.FwMark != 0 && opts.Table != 0 {
 		// A mark and table without routes yet: UpdateRoutes may add policy routes later
 		// (the routes of virtual IPs).
@@ -207,6 +215,32 @@ func (t *TUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		return 0, os.ErrClosed
 	}
 	return n, err
+}
+
+// Write writes a batch (see Device). On Linux with offloads the device coalesces segments of
+// a flow itself, without copying (gro_linux.go); elsewhere wireguard-go's device writes.
+func (t *TUN) Write(bufs [][]byte, offset int) (int, error) {
+	if t.writer != nil {
+		return t.writer.Write(bufs, offset)
+	}
+	return t.Device.Write(bufs, offset)
+}
+
+// TrustChecksums declares that every packet written from now on has been authenticated by
+// its writer (the ESP data plane verifies each with an integrity check value, a MAC over the
+// whole inner packet), so the TCP/UDP checksums need not be verified again: the coalescing
+// writer skips them and marks single packets checksum-valid for the kernel. Only a writer
+// that authenticates every packet may call it.
+func (t *TUN) TrustChecksums() {
+	if t.writer != nil {
+		t.writer.trustChecksums()
+	}
+}
+
+// batchWriter writes batches in place of wireguard-go's device.
+type batchWriter interface {
+	Write(bufs [][]byte, offset int) (int, error)
+	trustChecksums()
 }
 
 // Events returns the device's event channel. Events are forwarded from wireguard-go's

@@ -161,6 +161,7 @@ var dataplaneMetrics = map[string]dataplaneMetric{
 	"malformed":           {"oakley_dropped_packets_total", "reason", "malformed"},
 	"unknown_spi":         {"oakley_dropped_packets_total", "reason", "unknown_spi"},
 	"too_many_segments":   {"oakley_dropped_packets_total", "reason", "too_many_segments"},
+	"oversized":           {"oakley_dropped_packets_total", "reason", "oversized"},
 	"icmp_too_big_sent":   {"oakley_icmp_too_big_sent_total", "", ""},
 	"mss_clamped":         {"oakley_mss_clamped_packets_total", "", ""},
 	"send_errors":         {"oakley_io_errors_total", "op", "network_send"},

@@ -237,6 +237,7 @@ func (d *daemon) counters() map[string]uint64 {
 		"unknown_spi": s.UnknownSPI.Load(), "send_errors": s.SendErrors.Load(),
 		"device_write_errors": s.DevWriteErrors.Load(), "device_read_errors": s.DevReadErrors.Load(),
 		"too_many_segments": s.TooManySegments.Load(), "parallel_batches": s.ParallelBatches.Load(),
+		"oversized":   s.Oversized.Load(),
 		"batches_out": s.BatchesOut.Load(), "batches_in": s.BatchesIn.Load(),
 	}
 	if d.vips != nil {
