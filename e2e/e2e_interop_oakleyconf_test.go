@@ -33,8 +33,14 @@ type ikeSite struct {
 	Insecure          bool
 	Addresses         []string
 	IKEPort, NATTPort int
+	// Retransmission schedule ([daemon] retransmit_*); zero values leave oakley's defaults.
+	RetransmitTimeout string
+	RetransmitBase    float64
+	RetransmitTries   int
+	Extra             string // more [daemon] lines
 
 	Conn           string // connection name, "" = "peer"
+	Version        int    // IKE major version, 0 = 1
 	Aggressive     bool
 	LocalAddr      string
 	RemoteAddr     string
@@ -86,12 +92,20 @@ func (s *ikeSite) toml(sock string) string {
 	if s.NATTPort != 0 {
 		line("natt_port = %d", s.NATTPort)
 	}
+	opt("retransmit_timeout", s.RetransmitTimeout)
+	if s.RetransmitBase != 0 {
+		line("retransmit_base = %g", s.RetransmitBase)
+	}
+	if s.RetransmitTries != 0 {
+		line("retransmit_tries = %d", s.RetransmitTries)
+	}
+	b.WriteString(s.Extra)
 	line("\n[device]")
 	line("addresses = [%s]", quoteList(s.Addresses))
 	line("\n[[connection]]")
 	line("name = %s", q(s.connName()))
 	line(`keying = "ike"`)
-	line("version = 1")
+	line("version = %d", max(s.Version, 1))
 	if s.Aggressive {
 		line("aggressive = true")
 	}
