@@ -25,6 +25,7 @@ type ikeChild struct {
 	ESP, AH           []string
 	RekeyTime         string
 	StartAction       string
+	ReplayWindow      int // 0 = oakley's default
 }
 
 // ikeSite is an oakley configuration with one IKE connection.
@@ -164,6 +165,9 @@ func (s *ikeSite) toml(sock string) string {
 		}
 		if c.StartAction != "" {
 			line("  start_action = %s", q(c.StartAction))
+		}
+		if c.ReplayWindow != 0 {
+			line("  replay_window = %d", c.ReplayWindow)
 		}
 	}
 	return b.String()
@@ -305,6 +309,7 @@ type ioSA struct {
 	Packets    uint64            `json:"packets"`
 	Bytes      uint64            `json:"bytes"`
 	Errors     map[string]uint64 `json:"errors"`
+	Seq        uint64            `json:"seq"` // outbound: the last sent; inbound: the highest accepted
 	Rekeying   bool              `json:"rekeying"`
 	Expired    bool              `json:"expired"`
 }
