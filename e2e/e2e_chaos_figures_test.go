@@ -130,6 +130,29 @@ func slope(x, y []float64) float64 {
 	return sxy / sxx
 }
 
+// stableFor polls cond every 250 ms until it has held continuously for hold, or total
+// passed; it reports whether it did.
+func stableFor(total, hold time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(total)
+	var since time.Time
+	for {
+		if cond() {
+			if since.IsZero() {
+				since = time.Now()
+			}
+			if time.Since(since) >= hold {
+				return true
+			}
+		} else {
+			since = time.Time{}
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
 // TestFigureHelpers checks the statistics the figures rest on.
 func TestFigureHelpers(t *testing.T) {
 	if m := median([]float64{5, 1, 3}); m != 3 {
