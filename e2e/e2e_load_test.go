@@ -15,6 +15,9 @@ package e2e
 // address, identity and inner address. Figures: tunnels per second, the responder's live
 // heap (after a forced GC, through OAKLEY_PPROF) and RSS per tunnel (IKE SA + child pair),
 // every tunnel carrying an echo, and the heap and goroutines returning after the drop.
+// LOAD_LAYOUTS (default "any,per-peer") picks the layouts; LOAD_HEAP_PROFILES=DIR keeps
+// the responder's heap profiles (before, with the tunnels, after the drop) for
+// `go tool pprof -diff_base`.
 
 import (
 	"bufio"
@@ -101,6 +104,16 @@ func sampleResponder(t *testing.T, o *oakley) memSample {
 	}
 	var s memSample
 	s.heap, _ = strconv.ParseFloat(m[1], 64)
+	if dir := os.Getenv("LOAD_HEAP_PROFILES"); dir != "" {
+		// Keep the binary heap profile for `go tool pprof -diff_base`.
+		argv := helperArgv(t, o.ns, "http-get", "http://"+loadPprof+"/debug/pprof/heap")
+		if prof, err := runTimeout(60*time.Second, argv[0], argv[1:]...); err == nil {
+			name := filepath.Join(dir, fmt.Sprintf("heap-%s-%d.pb.gz", o.name, time.Now().UnixNano()))
+			if err := os.WriteFile(name, []byte(prof), 0o644); err == nil {
+				t.Logf("heap profile %s", name)
+			}
+		}
+	}
 	rss, err := procRSS(o.p.cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +164,14 @@ func num(v map[string]any, k string) float64 { f, _ := v[k].(float64); return f 
 func TestLoad(t *testing.T) {
 	needNetns(t)
 	t.Parallel()
-	for _, layout := range []string{"any", "per-peer"} {
+	layouts := os.Getenv("LOAD_LAYOUTS")
+	if layouts == "" {
+		layouts = "any,per-peer"
+	}
+	for _, layout := range strings.Split(layouts, ",") {
+		if layout != "any" && layout != "per-peer" {
+			t.Fatalf("LOAD_LAYOUTS: unknown layout %q (any, per-peer)", layout)
+		}
 		t.Run(layout, func(t *testing.T) { runLoad(t, layout) })
 	}
 }
