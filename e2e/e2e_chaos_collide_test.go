@@ -184,7 +184,7 @@ func runCollisions(t *testing.T, c collideCase) {
 				time.Sleep(200 * time.Millisecond)
 			}
 		})
-		settled = stableFor(30*time.Second, 4*time.Second, func() bool {
+		settled = stableFor(15*time.Second, 4*time.Second, func() bool {
 			l, r = oakleyState(t, left), rightState()
 			maxIKE = max(maxIKE, len(l.ikes), len(r.ikes))
 			maxPairs = max(maxPairs, l.pairs, r.pairs)
