@@ -59,16 +59,17 @@ bench:
 E2E_FILTER := grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|FIGURE'
 CHAOS_TRIES ?= 20
 CHAOS_COLLISIONS ?= 100
+CHAOS_DEADLINE ?= 360s
 chaos: build
-	OAKLEY_BIN=$(CURDIR)/$(BIN) CHAOS_TRIES=$(CHAOS_TRIES) CHAOS_COLLISIONS=$(CHAOS_COLLISIONS) \
-	  $(GO) test -count=1 -timeout 6h -v -run '^(TestChaos|TestReplayRef|TestFigureHelpers)' ./e2e/ >chaos.log 2>&1; rc=$$?; $(E2E_FILTER) chaos.log; exit $$rc
+	OAKLEY_BIN=$(CURDIR)/$(BIN) CHAOS_TRIES=$(CHAOS_TRIES) CHAOS_COLLISIONS=$(CHAOS_COLLISIONS) CHAOS_DEADLINE=$(CHAOS_DEADLINE) \
+	  $(GO) test -count=1 -timeout 6h -v -run '^TestReliability$$/^chaos-' ./e2e/ >chaos.log 2>&1; rc=$$?; $(E2E_FILTER) chaos.log; exit $$rc
 
 DURATION ?= 30m
 soak: build
 	OAKLEY_BIN=$(CURDIR)/$(BIN) SOAK_DURATION=$(DURATION) \
-	  $(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./e2e/ >soak.log 2>&1; rc=$$?; $(E2E_FILTER) soak.log; exit $$rc
+	  $(GO) test -count=1 -timeout 0 -v -run '^TestReliability$$/^soak$$' ./e2e/ >soak.log 2>&1; rc=$$?; $(E2E_FILTER) soak.log; exit $$rc
 
 N ?= 1000
 loadtest: build
 	OAKLEY_BIN=$(CURDIR)/$(BIN) LOAD_PEERS=$(N) \
-	  $(GO) test -count=1 -timeout 2h -v -run '^TestLoad$$' ./e2e/ >loadtest.log 2>&1; rc=$$?; $(E2E_FILTER) loadtest.log; exit $$rc
+	  $(GO) test -count=1 -timeout 2h -v -run '^TestReliability$$/^load$$' ./e2e/ >loadtest.log 2>&1; rc=$$?; $(E2E_FILTER) loadtest.log; exit $$rc

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -34,6 +33,11 @@ type chaosIKECase struct {
 	// control: the negative control, expected never to come up (the relay drops
 	// everything; a short schedule gives up quickly); run once.
 	control bool
+	// some: only a success rate is reported, not every try must come up in time. At 50%
+	// loss a request and its answer both cross with probability 1/4, so an exchange fails
+	// all six transmissions of the default schedule with 0.75^6 ≈ 18%, and about half the
+	// negotiations give up after ~165 s; the retry that follows may not finish in time.
+	some bool
 	// check asserts, over all tries, that the relay really impaired what it should.
 	check func(t *testing.T, rs []ikeTry)
 }
@@ -42,7 +46,7 @@ var chaosIKECases = []chaosIKECase{
 	{name: "none", version: 1},
 	{name: "loss-10", version: 1, rules: []relayRule{{Loss: 0.10}}, check: lossCheck(0.10)},
 	{name: "loss-30", version: 1, rules: []relayRule{{Loss: 0.30}}, check: lossCheck(0.30)},
-	{name: "loss-50", version: 1, rules: []relayRule{{Loss: 0.50}}, check: lossCheck(0.50)},
+	{name: "loss-50", version: 1, rules: []relayRule{{Loss: 0.50}}, check: lossCheck(0.50), some: true},
 	// A third of the datagrams are held back until the next one of their direction passed
 	// (or 300 ms): retransmissions and the next exchange overtake them.
 	{name: "reorder-30", version: 1, rules: []relayRule{{Reorder: 0.30, Depth: 1, Hold: "300ms"}}, check: func(t *testing.T, rs []ikeTry) {
@@ -103,10 +107,8 @@ func lossCheck(rate float64) func(t *testing.T, rs []ikeTry) {
 	}
 }
 
-// TestChaosIKE runs every chaosIKECase CHAOS_TRIES times and reports the figures.
-func TestChaosIKE(t *testing.T) {
-	needNetns(t)
-	t.Parallel()
+// chaosIKE runs every chaosIKECase CHAOS_TRIES times and reports the figures.
+func chaosIKE(t *testing.T) {
 	tries := envInt(t, "CHAOS_TRIES", 2)
 	deadline := envDuration(t, "CHAOS_DEADLINE", 240*time.Second)
 	par := envInt(t, "CHAOS_PARALLEL", 8)
@@ -127,14 +129,16 @@ func TestChaosIKE(t *testing.T) {
 			names = append(names, fmt.Sprintf("v%d-%s-try%02d", c.version, c.name, k+1))
 		}
 	}
-	results := make([]ikeTry, len(jobs))
-	var mu sync.Mutex
+	results := make([]ikeTry, len(jobs)) // each try writes its own element
 	parallelRuns(t, par, names, func(t *testing.T, i int) {
-		r := runIKETry(t, jobs[i].c, deadline)
+		r := &results[i]
 		r.ran = true
-		mu.Lock()
-		results[i] = r
-		mu.Unlock()
+		defer func() {
+			if t.Failed() && r.err == "" {
+				r.up, r.err = false, "the try failed: see its log"
+			}
+		}()
+		runIKETry(t, jobs[i].c, deadline, r)
 	})
 	var table []string
 	for ci := range chaosIKECases {
@@ -172,7 +176,7 @@ func TestChaosIKE(t *testing.T) {
 		switch {
 		case c.control && up != 0:
 			t.Errorf("%s: the negative control came up through a relay dropping everything", c.name)
-		case !c.control && up != len(rs):
+		case !c.control && !c.some && up != len(rs):
 			var bad []string
 			for _, r := range rs {
 				if !r.up {
@@ -218,10 +222,21 @@ func describeRules(rules []relayRule) string {
 	return strings.Join(parts, ";")
 }
 
-// runIKETry is one negotiation through an impairing relay.
-func runIKETry(t *testing.T, c *chaosIKECase, deadline time.Duration) ikeTry {
+// boundOut reports whether an end sends through an outbound SA (a responder binds it only
+// when Quick Mode's third message arrived).
+func boundOut(s *ikeStatus) bool {
+	for _, sa := range s.allSAs() {
+		if sa.Dir == "out" && sa.Peer != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// runIKETry is one negotiation through an impairing relay; it fills res as it goes.
+func runIKETry(t *testing.T, c *chaosIKECase, deadline time.Duration, res *ikeTry) {
 	tp := newRelayTopo(t, 0)
-	res := ikeTry{seed: tp.relay.seed}
+	res.seed = tp.relay.seed
 	tp.relay.set(t, c.rules...)
 	psk := newPSK(t)
 	ls, rs := siteFor(tp.ioTopo, tp.left, psk), siteFor(tp.ioTopo, tp.right, psk)
@@ -241,7 +256,7 @@ func runIKETry(t *testing.T, c *chaosIKECase, deadline time.Duration) ikeTry {
 		var err1, err2 error
 		ls1, err1 = l.ikeStatus()
 		rs1, err2 = r.ikeStatus()
-		if err1 == nil && err2 == nil && ls1.established() > 0 && rs1.established() > 0 && len(ls1.allSAs()) >= 2 && len(rs1.allSAs()) >= 2 {
+		if err1 == nil && err2 == nil && ls1.established() > 0 && rs1.established() > 0 && boundOut(ls1) && boundOut(rs1) {
 			res.up, res.took = true, time.Since(t0)
 			break
 		}
@@ -273,15 +288,16 @@ func runIKETry(t *testing.T, c *chaosIKECase, deadline time.Duration) ikeTry {
 		if ls1 == nil || ls1.IKECounters["retransmit_give_ups"] == 0 {
 			t.Errorf("negative control: the initiator never gave up a retransmission")
 		}
-		return res
+		return
 	}
 	if !res.up {
-		t.Errorf("seed %d: not up within %s: %s", res.seed, deadline, res.err)
-		return res
+		if !c.some {
+			t.Errorf("seed %d: not up within %s: %s", res.seed, deadline, res.err)
+		}
+		return
 	}
 	{
 		// The negotiated SAs carry traffic both ways once the relay stops impairing.
 		pingBoth(t, tp.ioTopo, 3)
 	}
-	return res
 }

@@ -160,10 +160,8 @@ func (g *loadGen) await(t *testing.T, phase string, timeout time.Duration) map[s
 
 func num(v map[string]any, k string) float64 { f, _ := v[k].(float64); return f }
 
-// TestLoad runs the generator against both responder layouts.
-func TestLoad(t *testing.T) {
-	needNetns(t)
-	t.Parallel()
+// loadTest runs the generator against both responder layouts.
+func loadTest(t *testing.T) {
 	layouts := os.Getenv("LOAD_LAYOUTS")
 	if layouts == "" {
 		layouts = "any,per-peer"

@@ -105,11 +105,9 @@ func fit(ss []soakSample, f func(soakSample) float64) trend {
 	return trend{perHour: b, change: b * (x[len(x)-1] - x[0]), mean: sum / float64(len(y))}
 }
 
-// TestSoak runs the soak.
-func TestSoak(t *testing.T) {
-	needNetns(t)
+// soak runs the soak.
+func soak(t *testing.T) {
 	needTools(t, "iperf3")
-	t.Parallel()
 	dur := envDuration(t, "SOAK_DURATION", 150*time.Second)
 	every := envDuration(t, "SOAK_SAMPLE", 5*time.Second)
 	rate := os.Getenv("SOAK_IPERF_RATE")
