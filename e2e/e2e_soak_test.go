@@ -5,7 +5,7 @@ package e2e
 // The soak (issue 13): two oakleys rekey their child SAs every 12 s (left) and 17 s
 // (right) and re-authenticate the IKE SA every minute from both ends, while iperf3 pushes
 // SOAK_IPERF_RATE (default 20M bit/s) through the tunnel and ping sends 50 echoes a second,
-// for SOAK_DURATION (default 150s; `make soak DURATION=30m`). Every SOAK_SAMPLE (default 5s)
+// for SOAK_DURATION (default 120s; `make soak DURATION=30m`). Every SOAK_SAMPLE (default 5s)
 // it samples each daemon's resident memory (/proc/PID/status VmRSS), open files
 // (/proc/PID/fd), goroutines and heap (`oakley status`'s runtime counters). At the end: no
 // echo lost, each end holding one IKE SA and one child pair, and RSS, heap, goroutines and
@@ -108,7 +108,7 @@ func fit(ss []soakSample, f func(soakSample) float64) trend {
 // soak runs the soak.
 func soak(t *testing.T) {
 	needTools(t, "iperf3")
-	dur := envDuration(t, "SOAK_DURATION", 150*time.Second)
+	dur := envDuration(t, "SOAK_DURATION", 120*time.Second)
 	every := envDuration(t, "SOAK_SAMPLE", 5*time.Second)
 	rate := os.Getenv("SOAK_IPERF_RATE")
 	if rate == "" {
