@@ -14,7 +14,8 @@ package e2e
 //
 // CHAOS_TRIES (default 2; `make chaos`: 20) sets the tries per condition, CHAOS_DEADLINE
 // (default 240s) how long one may take, CHAOS_PARALLEL (default 8) how many run at once;
-// CHAOS_VERBOSE=1 logs both daemons' logs of every try.
+// CHAOS_SOME_DEADLINE (default 120s) bounds the rows that only report a success rate (50%
+// loss), so `make test` stays short; CHAOS_VERBOSE=1 logs both daemons' logs of every try.
 // An IKEv2 row is one more entry with version: 2.
 
 import (
@@ -97,7 +98,8 @@ func lossCheck(rate float64) func(t *testing.T, rs []ikeTry) {
 	return func(t *testing.T, rs []ikeTry) {
 		in := sumTries(rs, func(r ikeTry) uint64 { return r.relay.In })
 		dropped := sumTries(rs, func(r ikeTry) uint64 { return r.relay.Dropped })
-		if in == 0 || dropped == 0 {
+		// With six or more drops expected, none at all has a probability below 0.3%.
+		if in == 0 || float64(in)*rate >= 6 && dropped == 0 {
 			t.Errorf("the relay dropped %d of %d IKE datagrams at %.0f%% loss", dropped, in, rate*100)
 			return
 		}
@@ -111,6 +113,7 @@ func lossCheck(rate float64) func(t *testing.T, rs []ikeTry) {
 func chaosIKE(t *testing.T) {
 	tries := envInt(t, "CHAOS_TRIES", 2)
 	deadline := envDuration(t, "CHAOS_DEADLINE", 240*time.Second)
+	someDeadline := min(deadline, envDuration(t, "CHAOS_SOME_DEADLINE", 120*time.Second))
 	par := envInt(t, "CHAOS_PARALLEL", 8)
 	type job struct {
 		c   *chaosIKECase
@@ -138,7 +141,11 @@ func chaosIKE(t *testing.T) {
 				r.up, r.err = false, "the try failed: see its log"
 			}
 		}()
-		runIKETry(t, jobs[i].c, deadline, r)
+		d := deadline
+		if jobs[i].c.some {
+			d = someDeadline
+		}
+		runIKETry(t, jobs[i].c, d, r)
 	})
 	var table []string
 	for ci := range chaosIKECases {
