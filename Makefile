@@ -53,6 +53,38 @@ BENCHFLAGS ?=
 bench:
 	$(GO) run ./e2e/bench $(BENCHFLAGS)
 
+# Release artefacts and their tests (packaging/README.md):
+#   make dist            static, reproducible binaries for Linux, macOS and Windows (amd64, arm64)
+#                        and SHA256SUMS in dist/
+#   make deb             dist/oakley_VERSION_ARCH.deb for DEB_ARCHS, with dpkg-deb alone
+#   make test-packages   reproducibility; this machine's .deb installed, exercised and purged
+#                        (root); the Windows binary under Wine; the examples; the container
+#                        image (root, podman). It builds only what those tests run, into
+#                        dist/ci: the four platforms nobody runs here would add minutes of
+#                        compiling to CI (make cross already compiles darwin and windows code).
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+DEB_ARCHS ?= amd64 arm64
+PKGENV = GO=$(GO) VERSION=$(VERSION) SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH)
+CI_DIST := dist/ci
+.PHONY: dist deb test-packages
+
+dist:
+	$(PKGENV) packaging/dist.sh dist
+
+deb: dist
+	$(PKGENV) packaging/deb/build.sh dist $(DEB_ARCHS)
+
+test-packages:
+	rm -rf $(CI_DIST)
+	$(PKGENV) packaging/dist.sh $(CI_DIST) linux/$$($(GO) env GOARCH) windows/amd64
+	$(PKGENV) packaging/deb/build.sh $(CI_DIST) $$($(GO) env GOARCH)
+	packaging/deb/version.sh --self-test
+	$(PKGENV) packaging/test-reproducible.sh
+	$(PKGENV) packaging/test-deb.sh $(CI_DIST)
+	$(PKGENV) packaging/test-windows.sh $(CI_DIST)
+	python3 packaging/check_examples.py $(CI_DIST)/oakley_linux_$$($(GO) env GOARCH)
+	$(PKGENV) packaging/test-container.sh $(CI_DIST)
+
 # Reliability (issue 13), root: the chaos suite, the soak and the load test in their full form
 # (`make test` runs each in a bounded form). Logs go to chaos.log, soak.log, loadtest.log;
 # `grep FIGURE` them for the figures. E2E_RESULTS=FILE also appends the figures to FILE.

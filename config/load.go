@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,18 +19,36 @@ import (
 // maxConfigSize bounds the configuration file Load reads.
 const maxConfigSize = 4 << 20
 
+// DefaultControlSocket is control_socket's default: /run/oakley/oakley.sock on Linux,
+// /var/run/oakley/oakley.sock on macOS (/run does not exist there), and
+// %ProgramData%\oakley\oakley.sock on Windows (Unix sockets are supported since Windows 10).
+var DefaultControlSocket = func() string {
+	switch runtime.GOOS {
+	case "darwin", "freebsd", "openbsd", "netbsd":
+		return "/var/run/oakley/oakley.sock"
+	case "windows":
+		dir := os.Getenv("ProgramData")
+		if dir == "" {
+			dir = `C:\ProgramData`
+		}
+		return filepath.Join(dir, "oakley", "oakley.sock")
+	}
+	return "/run/oakley/oakley.sock"
+}()
+
+var defaultControlSocket = DefaultControlSocket
+
 // Defaults of the [daemon] and [device] tables (CONFIG.md).
 const (
-	defaultLogLevel      = "info"
-	defaultLogFormat     = "console"
-	defaultControlSocket = "/run/oakley/oakley.sock"
-	defaultIKEPort       = 500
-	defaultNATTPort      = 4500
-	defaultSocketBuffer  = 4_000_000 // "4MB"
-	maxSocketBuffer      = 1 << 30
-	maxWorkers           = 4096
-	defaultDeviceKind    = "tun"
-	defaultDeviceName    = "oakley0"
+	defaultLogLevel     = "info"
+	defaultLogFormat    = "console"
+	defaultIKEPort      = 500
+	defaultNATTPort     = 4500
+	defaultSocketBuffer = 4_000_000 // "4MB"
+	maxSocketBuffer     = 1 << 30
+	maxWorkers          = 4096
+	defaultDeviceKind   = "tun"
+	defaultDeviceName   = "oakley0"
 )
 
 // Load reads and checks the configuration file at path. Relative file names inside it are

@@ -25,7 +25,9 @@ type ikeChild struct {
 	ESP, AH           []string
 	RekeyTime         string
 	StartAction       string
-	ReplayWindow      int // 0 = oakley's default
+	LifeBytes         string // "" = unlimited, e.g. "2MB"
+	LifePackets       int    // 0 = unlimited
+	ReplayWindow      int    // 0 = oakley's default
 }
 
 // ikeSite is an oakley configuration with one IKE connection.
@@ -166,6 +168,12 @@ func (s *ikeSite) toml(sock string) string {
 		if c.StartAction != "" {
 			line("  start_action = %s", q(c.StartAction))
 		}
+		if c.LifeBytes != "" {
+			line("  life_bytes = %s", q(c.LifeBytes))
+		}
+		if c.LifePackets != 0 {
+			line("  life_packets = %d", c.LifePackets)
+		}
 		if c.ReplayWindow != 0 {
 			line("  replay_window = %d", c.ReplayWindow)
 		}
@@ -286,11 +294,13 @@ type ikeStatus struct {
 			DPD         string `json:"dpd"`
 		} `json:"ike_sas"`
 		Children []struct {
-			Name  string `json:"name"`
-			Mode  string `json:"mode"`
-			State string `json:"state"`
-			PFS   string `json:"pfs"`
-			SAs   []ioSA `json:"sas"`
+			Name     string   `json:"name"`
+			Mode     string   `json:"mode"`
+			State    string   `json:"state"`
+			PFS      string   `json:"pfs"`
+			LocalTS  []string `json:"local_ts"`
+			RemoteTS []string `json:"remote_ts"`
+			SAs      []ioSA   `json:"sas"`
 		} `json:"children"`
 	} `json:"connections"`
 	Counters    map[string]uint64 `json:"counters"`

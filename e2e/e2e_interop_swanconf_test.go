@@ -42,6 +42,7 @@ type swanConf struct {
 	RekeyTime   string // IKEv1: reauthentication
 	Extra       string // more lines inside the connection
 	Children    []swanChild
+	LogLevels   string // charon's filelog levels; "" = "ike=2 cfg=1 knl=1 net=1 enc=1"
 }
 
 func (c *swanConf) connName() string {
@@ -148,7 +149,11 @@ func startSwan(t *testing.T, side *ioSide, name string, conf swanConf) *swan {
 	if out, err := side.ns.run("ip", "addr", "replace", side.host+"/32", "dev", "lo"); err != nil {
 		t.Fatalf("ip addr replace %s dev lo: %v\n%s", side.host, err, out)
 	}
-	c, err := l.StartCharon(string(side.ns), name, conf.render(), nil, "ike=2 cfg=1 knl=1 net=1 enc=1")
+	levels := conf.LogLevels
+	if levels == "" {
+		levels = "ike=2 cfg=1 knl=1 net=1 enc=1"
+	}
+	c, err := l.StartCharon(string(side.ns), name, conf.render(), nil, levels)
 	if err != nil {
 		t.Fatalf("starting charon in %s: %v", side.ns, err) // (its swanctl.conf holds the PSK)
 	}

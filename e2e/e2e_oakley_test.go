@@ -33,6 +33,7 @@ type siteSpec struct {
 	Socket            string // control socket; startOakley fills it in
 	IKEPort, NATTPort int    // 0 = 500 / 4500
 	Insecure          bool
+	User              string // [daemon] user; "" = stay as started
 	DevKind           string // "" = tun
 	MTU               int    // 0 = computed by oakley
 	Addresses         []string
@@ -66,6 +67,9 @@ func (s *siteSpec) toml() string {
 	}
 	if s.Insecure {
 		line("insecure_algorithms = true")
+	}
+	if s.User != "" {
+		line("user = %s", q(s.User))
 	}
 	line("\n[device]")
 	if s.DevKind != "" {

@@ -109,10 +109,16 @@ type memBind struct {
 	batch  int
 	drop   func([]byte) bool // optional: drop (or tamper with) datagrams on receive
 	eps    map[netip.AddrPort]conn.Endpoint
+	// uncached boxes a fresh endpoint per datagram instead of keeping one per source, so a
+	// flood from many sources leaves no state in the test network itself.
+	uncached bool
 }
 
 // endpoint returns one boxed endpoint per peer (boxing per datagram would allocate).
 func (b *memBind) endpoint(ap netip.AddrPort) conn.Endpoint {
+	if b.uncached {
+		return memEndpoint{ap}
+	}
 	if ep, ok := b.eps[ap]; ok {
 		return ep
 	}
@@ -199,4 +205,12 @@ func (b *memBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 		}
 	}
 	return nil
+}
+
+// inject delivers a datagram to b as if it came from any address (spoofed sources).
+func (b *memBind) inject(from netip.AddrPort, p []byte) {
+	select {
+	case b.rx <- memDatagram{from: from, data: memCopy(p)}:
+	case <-b.closed:
+	}
 }

@@ -353,3 +353,20 @@ func (e *Engine) Policies() []*esp.Policy {
 	}
 	return out
 }
+
+// ReloadResult says what a Reload did, by connection name.
+type ReloadResult = core.ReloadResult
+
+// Reload replaces the engine's connections (oakley reload): unchanged ones keep their SAs,
+// removed ones are terminated with Deletes, changed ones are renegotiated, new ones start
+// per their start_action. On a validation error nothing changes.
+func (e *Engine) Reload(conns []*Connection) (ReloadResult, error) {
+	var (
+		res ReloadResult
+		err error
+	)
+	if derr := e.do(func(now time.Time) { res, err = e.core.Reconfigure(now, conns) }); derr != nil {
+		return res, derr
+	}
+	return res, err
+}

@@ -211,6 +211,9 @@ func TestEngineStartAction(t *testing.T) {
 	checkNoLeak(t, before)
 }
 
+// TestInboxNeverBlocks floods the inbox of an engine whose Run loop is not running with
+// 100,000 datagrams: HandleMessage never blocks, the inbox holds exactly inboxSize of them,
+// every other one is counted in inbox_full, and the memory they could take is bounded.
 func TestInboxNeverBlocks(t *testing.T) {
 	ca, _ := coretest.PairConfig(t, []string{"aes128-sha256-ecp256"}, []string{"aes128gcm16"})
 	cfg := Config{}
@@ -219,21 +222,42 @@ func TestInboxNeverBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const flood = 100_000
+	msg := make([]byte, 200)
+	heap0 := liveHeap()
 	done := make(chan struct{})
 	go func() {
-		for i := 0; i < 3*inboxSize; i++ {
-			e.HandleMessage([]byte{1, 2, 3}, netip.AddrPortFrom(coretest.IPB, 500), netip.AddrPortFrom(coretest.IPA, 500))
+		for i := 0; i < flood; i++ {
+			e.HandleMessage(msg, netip.AddrPortFrom(coretest.IPB, 500), netip.AddrPortFrom(coretest.IPA, 500))
 		}
 		close(done)
 	}()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("HandleMessage blocked without a running engine")
 	}
-	if e.Counters()[core.CtrInboxFull] == 0 {
-		t.Fatal("drops not counted")
+	heap1 := liveHeap()
+	full := e.Counters()[core.CtrInboxFull]
+	t.Logf("%d datagrams into a stopped engine: %d queued (inbox %d), inbox_full=%d; live heap %d -> %d bytes (%+d)",
+		flood, len(e.inbox), inboxSize, full, heap0, heap1, int64(heap1)-int64(heap0))
+	if len(e.inbox) != inboxSize || full != flood-inboxSize {
+		t.Fatalf("inbox holds %d, inbox_full %d; want %d and %d", len(e.inbox), full, inboxSize, flood-inboxSize)
 	}
+	// inboxSize copies of a 200-byte message and nothing per dropped one.
+	if growth := int64(heap1) - int64(heap0); !raceEnabled && growth > 2*inboxSize*(200+64)+(256<<10) {
+		t.Fatalf("the live heap grew by %d bytes for an inbox of %d", growth, inboxSize)
+	}
+}
+
+// liveHeap is the heap once garbage is collected.
+func liveHeap() uint64 {
+	var m runtime.MemStats
+	for range 3 {
+		runtime.GC()
+	}
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -260,3 +284,6 @@ func checkNoLeak(t *testing.T, before int) {
 	buf := make([]byte, 1<<16)
 	t.Fatalf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 }
+
+// raceEnabled is set under -race (race_test.go).
+var raceEnabled bool

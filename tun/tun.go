@@ -95,7 +95,8 @@ type change struct {
 	route  bool // a route (true) or an interface address (false)
 	prefix netip.Prefix
 	table  uint32 // policy routes: the table; 0 = main
-	rule   bool   // the "not fwmark lookup table" rule of prefix's family
+	src    netip.Addr
+	rule   bool // the "not fwmark lookup table" rule of prefix's family
 	mark   uint32
 }
 
@@ -132,7 +133,11 @@ type TUN struct {
 	evDone  chan struct{} // closed when the event forwarder has stopped
 
 	mu    sync.Mutex
-	added []change // what configure added, in order; Close removes it in reverse
+	added []change // what configure and UpdateRoutes added, in order; Close removes it in reverse
+
+	// The policy table and mark of Open's PolicyRoutes; 0 when Open had none (then the data
+	// plane's sockets carry no mark and UpdateRoutes cannot add policy routes).
+	policyTable, policyMark uint32
 
 	closing   atomic.Bool
 	closeOnce sync.Once
@@ -166,6 +171,9 @@ func Open(opts Options, log *zap.Logger) (*TUN, error) {
 		offload: offload,
 		events:  make(chan Event, 16),
 		evDone:  make(chan struct{}),
+	}
+	if len(opts.PolicyRoutes) > 0 {
+		t.policyTable, t.policyMark = opts.Table, opts.FwMark
 	}
 	go t.forwardEvents(dev.Events())
 	if err := t.configure(opts); err != nil {

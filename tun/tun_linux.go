@@ -176,7 +176,7 @@ func (t *TUN) configurePolicy(c *nlConn, opts Options) error {
 		if err := c.addRouteTableSrc(t.index, p, opts.Table, r.Src); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("tun: add route %v dev %s table %d: %w", p, t.name, opts.Table, err)
 		} else if err == nil {
-			t.record(change{route: true, prefix: p, table: opts.Table})
+			t.record(change{route: true, prefix: p, table: opts.Table, src: r.Src})
 		}
 		fam := familyOf(p.Addr())
 		if _, done := rules[fam]; done {
@@ -225,6 +225,11 @@ func (t *TUN) undo(ch change) error {
 		return err
 	}
 	defer c.Close()
+	return t.undoWith(c, ch)
+}
+
+// undoWith is undo on an open netlink connection.
+func (t *TUN) undoWith(c *nlConn, ch change) (err error) {
 	switch {
 	case ch.rule:
 		err = c.delRule(familyOf(ch.prefix.Addr()), ch.mark, ch.table)

@@ -21,7 +21,7 @@ import (
 	"oakley/config"
 )
 
-const defaultControlSocket = "/run/oakley/oakley.sock"
+var defaultControlSocket = config.DefaultControlSocket
 
 // controlTimeout bounds one control request. `initiate` waits for the negotiation to succeed
 // or fail, which with IKE's retransmissions (1+2+4+8+16 s) can take over half a minute, and
@@ -37,7 +37,9 @@ type controlRequest struct {
 type controlResponse struct {
 	OK     bool          `json:"ok"`
 	Error  string        `json:"error,omitempty"`
+	Errors []string      `json:"errors,omitempty"` // reload: every problem of a refused file, as file:line: message
 	Status *statusReport `json:"status,omitempty"`
+	Reload *reloadReport `json:"reload,omitempty"`
 }
 
 type controlServer struct {
@@ -52,8 +54,15 @@ func startControl(path string, d *daemon) (*controlServer, error) {
 		return nil, nil
 	}
 	dir := filepath.Dir(path)
+	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("control socket directory %s: %w", dir, err)
+	}
+	if statErr != nil {
+		// Created here: [daemon] user must be able to remove the socket from it at exit.
+		if err := chownForUser(d.cfg, dir); err != nil {
+			return nil, fmt.Errorf("control socket directory %s: %w", dir, err)
+		}
 	}
 	if _, err := os.Stat(path); err == nil {
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
@@ -70,6 +79,11 @@ func startControl(path string, d *daemon) (*controlServer, error) {
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if err := chownForUser(d.cfg, path); err != nil {
+		ln.Close()
+		os.Remove(path)
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
 	s := &controlServer{ln: ln, path: path, d: d}
@@ -132,14 +146,17 @@ func (d *daemon) control(req controlRequest) controlResponse {
 	switch req.Cmd {
 	case "status":
 		return controlResponse{OK: true, Status: d.status()}
+	case "reload":
+		return d.controlReload()
 	case "initiate", "terminate", "rekey":
 		if req.Conn == "" {
 			return fail(errors.New("no connection named"))
 		}
-		if !d.hasConnection(req.Conn, req.Child) {
+		c := d.connection(req.Conn, req.Child)
+		if c == nil {
 			return fail(fmt.Errorf("%w: %s", errNoSuchConnection, joinName(req.Conn, req.Child)))
 		}
-		if d.ike == nil || !d.ike.manages(req.Conn) {
+		if d.ike == nil || c.Keying != "ike" {
 			return fail(fmt.Errorf("%s is manually keyed: nothing to %s", req.Conn, req.Cmd))
 		}
 		if err := d.ike.command(req.Cmd, req.Conn, req.Child); err != nil {
@@ -150,21 +167,42 @@ func (d *daemon) control(req controlRequest) controlResponse {
 	return fail(fmt.Errorf("unknown command %q", req.Cmd))
 }
 
-func (d *daemon) hasConnection(name, child string) bool {
-	for _, c := range d.cfg.Connections {
+// connection returns the configured connection called name (that has a child called child,
+// unless child is ""), or nil.
+func (d *daemon) connection(name, child string) *config.Connection {
+	cfg, _ := d.state()
+	for _, c := range cfg.Connections {
 		if c.Name != name {
 			continue
 		}
 		if child == "" {
-			return true
+			return c
 		}
 		for _, ch := range c.Children {
 			if ch.Name == child {
-				return true
+				return c
 			}
 		}
 	}
-	return false
+	return nil
+}
+
+// controlReload runs a reload for the control socket: a refused file answers with every
+// problem in Errors.
+func (d *daemon) controlReload() controlResponse {
+	rep, err := d.reload("control")
+	if err == nil {
+		return controlResponse{OK: true, Reload: rep}
+	}
+	resp := controlResponse{Error: err.Error()}
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		resp.Error = fmt.Sprintf("%d error(s); nothing changed", len(errs))
+		for _, e := range errs {
+			resp.Errors = append(resp.Errors, e.Error())
+		}
+	}
+	return resp
 }
 
 func joinName(conn, child string) string {
@@ -198,6 +236,18 @@ func socketPath(sock, cfgPath string) (string, error) {
 }
 
 func callDaemon(path string, req controlRequest) (*controlResponse, error) {
+	resp, err := askDaemon(path, req)
+	if err != nil {
+		return nil, err
+	}
+	if !resp.OK {
+		return nil, errors.New(resp.Error)
+	}
+	return resp, nil
+}
+
+// askDaemon sends one request and returns the daemon's answer, successful or not.
+func askDaemon(path string, req controlRequest) (*controlResponse, error) {
 	c, err := net.DialTimeout("unix", path, 5*time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the daemon at %s: %w", path, unwrapOp(err))
@@ -210,9 +260,6 @@ func callDaemon(path string, req controlRequest) (*controlResponse, error) {
 	var resp controlResponse
 	if err := json.NewDecoder(c).Decode(&resp); err != nil {
 		return nil, fmt.Errorf("reading the daemon's answer: %w", err)
-	}
-	if !resp.OK {
-		return nil, errors.New(resp.Error)
 	}
 	return &resp, nil
 }
@@ -272,4 +319,73 @@ func cmdControl(cmd string, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s %s: ok\n", cmd, fs.Arg(0))
 	return nil
+}
+
+// cmdReload asks the daemon to re-read its configuration file. A file with errors is refused
+// whole: every error is printed as file:line: message and the exit status is 1.
+func cmdReload(args []string, stdout, stderr io.Writer) error {
+	fs, sock, cfgPath := controlFlags("reload")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("%w: reload takes no arguments (the daemon re-reads the file it was started with)", errUsage)
+	}
+	if *sock == "" && *cfgPath != "" {
+		// The socket's path is in the file: a broken file is reported here, as the daemon would.
+		cfg, err := loadConfig(*cfgPath, stderr, "; the daemon was not asked to reload")
+		if err != nil {
+			return err
+		}
+		cfg.Wipe()
+	}
+	path, err := socketPath(*sock, *cfgPath)
+	if err != nil {
+		return err
+	}
+	resp, err := askDaemon(path, controlRequest{Cmd: "reload"})
+	if err != nil {
+		return err
+	}
+	if !resp.OK {
+		if len(resp.Errors) == 0 {
+			return fmt.Errorf("reload: %s", resp.Error)
+		}
+		for _, e := range resp.Errors {
+			fmt.Fprintln(stderr, e)
+		}
+		fmt.Fprintf(stderr, "oakley: reload: %s\n", resp.Error)
+		return errReported
+	}
+	writeReload(stdout, resp.Reload)
+	if r := resp.Reload; r != nil && len(r.Errors) > 0 {
+		for _, e := range r.Errors {
+			fmt.Fprintf(stderr, "oakley: reload: %s\n", e)
+		}
+		return errReported
+	}
+	return nil
+}
+
+func writeReload(w io.Writer, r *reloadReport) {
+	if r == nil {
+		return
+	}
+	part := func(what string, names []string) string {
+		if len(names) == 0 {
+			return fmt.Sprintf("0 %s", what)
+		}
+		return fmt.Sprintf("%d %s (%s)", len(names), what, strings.Join(names, ", "))
+	}
+	fmt.Fprintf(w, "reload: %s, %s, %s, %s\n", part("added", r.Added), part("removed", r.Removed),
+		part("changed", r.Changed), part("unchanged", r.Unchanged))
+	if len(r.RoutesAdded) > 0 {
+		fmt.Fprintf(w, "routes added: %s\n", strings.Join(r.RoutesAdded, ", "))
+	}
+	if len(r.RoutesRemoved) > 0 {
+		fmt.Fprintf(w, "routes removed: %s\n", strings.Join(r.RoutesRemoved, ", "))
+	}
+	for _, n := range r.NeedsRestart {
+		fmt.Fprintf(w, "needs a restart (left as it was): %s\n", n)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -22,29 +23,53 @@ import (
 
 // daemonOptions let the demo and tests run daemons in one process.
 type daemonOptions struct {
-	newBind   func() conn.Bind // nil = wireguard's batched UDP sockets
-	noControl bool             // skip the control socket
+	newBind   func() conn.Bind    // nil = wireguard's batched UDP sockets
+	noControl bool                // skip the control socket
+	level     *zap.AtomicLevel    // the logger's level, which reload sets from log_level; nil = fixed
+	privDrop  func(*daemon) error // nil = dropPrivileges (tests replace it)
 }
 
+// daemon is the running oakley. cfg and children change only in reload, under mu (written)
+// and reloadMu (reloads and stop one at a time); other goroutines read them through state().
 type daemon struct {
-	cfg     *config.Config
 	log     *zap.Logger
 	opts    daemonOptions
 	started time.Time
 
-	dev      esp.Device
-	tun      *tun.TUN
-	ns       *tun.Netstack
-	dp       *esp.Dataplane
-	children []*childRuntime
-	ike      *ikeRuntime
-	ctl      *controlServer
-	metrics  *metricsServer
-	pathMTU  map[netip.Addr]int
-	devMTU   int
-	fwmark   uint32
+	mu           sync.RWMutex
+	cfg          *config.Config
+	children     []*childRuntime
+	manualErrors map[string]string // "conn/child" → why a reload could not install it
+
+	dev     esp.Device
+	tun     *tun.TUN
+	ns      *tun.Netstack
+	dp      *esp.Dataplane
+	ike     *ikeRuntime
+	ctl     *controlServer
+	metrics *metricsServer
+	devMTU  int
+	fwmark  uint32
+	hasRaw  bool     // the data plane has raw ESP/AH sockets (encap = "raw" or "auto")
+	keylog  *os.File // OAKLEY_KEYLOG, closed at stop
+
+	pathMu  sync.Mutex
+	pathMTU map[netip.Addr]int
+
+	reloadMu sync.Mutex
+	stopped  bool           // under reloadMu: no reload after stop began
+	reloads  reloadCounters // for /metrics
+	retired  []*config.User // users of earlier configurations, wiped by wipeSecrets
 
 	stopOnce sync.Once
+}
+
+// state returns the configuration and the manual children in force (never modified in place:
+// a reload replaces both).
+func (d *daemon) state() (*config.Config, []*childRuntime) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.cfg, d.children
 }
 
 // childRuntime is one manually keyed [[connection.child]] at run time (IKE-keyed children
@@ -60,14 +85,14 @@ type childRuntime struct {
 func (c *childRuntime) name() string { return c.conn.Name + "/" + c.child.Name }
 
 func startDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, opts daemonOptions) (d *daemon, err error) {
-	d = &daemon{cfg: cfg, log: log, opts: opts, started: time.Now(), pathMTU: map[netip.Addr]int{}}
+	d = &daemon{cfg: cfg, log: log, opts: opts, started: time.Now(), pathMTU: map[netip.Addr]int{}, manualErrors: map[string]string{}}
 	defer func() {
 		if err != nil {
 			d.stop()
 			d = nil
 		}
 	}()
-	d.measurePaths()
+	d.measurePaths(cfg)
 	if err = d.openDevice(); err != nil {
 		return d, err
 	}
@@ -103,6 +128,14 @@ func startDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, opts 
 			return d, err
 		}
 	}
+	// Everything that needs root is open and bound: run as [daemon] user from here on.
+	drop := opts.privDrop
+	if drop == nil {
+		drop = dropPrivileges
+	}
+	if err = drop(d); err != nil {
+		return d, err
+	}
 	log.Info("oakley up", zap.String("version", version), zap.String("config", cfg.File),
 		zap.String("device", d.deviceName()), zap.Int("mtu", d.devMTU),
 		zap.Int("connections", len(cfg.Connections)), zap.Uint16("ike_port", cfg.Daemon.IKEPort),
@@ -113,26 +146,41 @@ func startDaemon(ctx context.Context, cfg *config.Config, log *zap.Logger, opts 
 	return d, nil
 }
 
-// measurePaths asks the OS for the path MTU towards each peer (1500 where unknown).
-func (d *daemon) measurePaths() {
-	for _, c := range d.cfg.Connections {
+// measurePaths asks the OS for the path MTU towards each peer it does not know yet (1500
+// where unknown).
+func (d *daemon) measurePaths(cfg *config.Config) {
+	for _, c := range cfg.Connections {
 		if !c.RemoteIP.IsValid() {
+			continue
+		}
+		d.pathMu.Lock()
+		_, known := d.pathMTU[c.RemoteIP]
+		d.pathMu.Unlock()
+		if known {
 			continue
 		}
 		mtu, err := tun.RouteMTU(c.RemoteIP)
 		if err != nil || mtu < 576 {
 			mtu = 1500
 		}
+		d.pathMu.Lock()
 		d.pathMTU[c.RemoteIP] = mtu
+		d.pathMu.Unlock()
 	}
 }
 
+// pathMTUFor is safe for concurrent use (the IKE engine calls it).
 func (d *daemon) pathMTUFor(a netip.Addr) int {
+	d.pathMu.Lock()
+	defer d.pathMu.Unlock()
 	if m, ok := d.pathMTU[a]; ok {
 		return m
 	}
 	return 1500
 }
+
+// needsRaw says whether a connection needs the raw ESP/AH sockets.
+func needsRaw(c *config.Connection) bool { return encapOf(c) == esp.EncapRaw || c.Encap == "auto" }
 
 func encapOf(c *config.Connection) esp.Encap {
 	if c.Encap == "raw" || (c.Encap == "auto" && c.Keying == "manual") {
@@ -141,9 +189,8 @@ func encapOf(c *config.Connection) esp.Encap {
 	return esp.EncapUDP
 }
 
-// openDevice creates the TUN or netstack device with an MTU every child can carry.
-func (d *daemon) openDevice() error {
-	cfg := d.cfg
+// deviceMTU is the device MTU for cfg: device.mtu, or one every child can carry.
+func (d *daemon) deviceMTU(cfg *config.Config) int {
 	mtu := cfg.Device.MTU
 	if mtu == 0 {
 		for _, c := range cfg.Connections {
@@ -161,6 +208,13 @@ func (d *daemon) openDevice() error {
 			mtu = 1280
 		}
 	}
+	return mtu
+}
+
+// openDevice creates the TUN or netstack device with an MTU every child can carry.
+func (d *daemon) openDevice() error {
+	cfg := d.cfg
+	mtu := d.deviceMTU(cfg)
 	d.devMTU = mtu
 	switch cfg.Device.Kind {
 	case "netstack":
@@ -176,7 +230,7 @@ func (d *daemon) openDevice() error {
 	default:
 		opts := tun.Options{Name: cfg.Device.Name, MTU: mtu, Addresses: cfg.Device.Addresses, Offload: cfg.Device.Offload}
 		if cfg.Device.Routes {
-			opts.Routes, opts.PolicyRoutes = d.routes()
+			opts.Routes, opts.PolicyRoutes = d.routes(cfg)
 			if len(opts.PolicyRoutes) > 0 {
 				opts.FwMark, opts.Table = tun.FwMark, tun.Table
 				d.fwmark = tun.FwMark
@@ -211,10 +265,10 @@ func hasIPv6(cfg *config.Config) bool {
 
 // routes lists what to route through the device: every child's remote traffic selectors,
 // planned by tun (policy routes for those that would capture a peer's own address).
-func (d *daemon) routes() (plain []netip.Prefix, policy []tun.PolicyRoute) {
+func (d *daemon) routes(cfg *config.Config) (plain []netip.Prefix, policy []tun.PolicyRoute) {
 	var specs []tun.RouteSpec
 	var peers []netip.Addr
-	for _, c := range d.cfg.Connections {
+	for _, c := range cfg.Connections {
 		peers = append(peers, c.RemoteIP)
 		for _, ch := range c.Children {
 			for _, ts := range ch.RemoteTS {
@@ -252,9 +306,10 @@ func (d *daemon) openDataplane() error {
 	cfg := d.cfg
 	raw, ike := false, false
 	for _, c := range cfg.Connections {
-		raw = raw || encapOf(c) == esp.EncapRaw || c.Encap == "auto"
+		raw = raw || needsRaw(c)
 		ike = ike || c.Keying == "ike"
 	}
+	d.hasRaw = raw
 	opts := esp.Options{
 		Device:   d.dev,
 		NATT:     d.newBind(),
@@ -394,6 +449,9 @@ func (d *daemon) stop() {
 		if d.ike != nil {
 			d.ike.stop(time.Until(deadline))
 		}
+		d.reloadMu.Lock() // a reload in flight finishes first; none starts after this
+		d.stopped = true
+		d.reloadMu.Unlock()
 		for _, c := range d.children {
 			if d.dp != nil {
 				d.dp.Unbind(c.policy)
@@ -419,6 +477,9 @@ func (d *daemon) stop() {
 		if d.ctl != nil {
 			d.ctl.close(time.Until(deadline))
 		}
+		if d.keylog != nil {
+			d.keylog.Close()
+		}
 	})
 }
 
@@ -430,8 +491,16 @@ func (d *daemon) onIKE(msg []byte, from, local netip.AddrPort) {
 
 // policies returns every SPD entry: the manual children's and the IKE engine's.
 func (d *daemon) policies() []*esp.Policy {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.policiesLocked(d.children)
+}
+
+// policiesLocked is policies for children, with d.mu held (a reload replaces the engine's
+// policies under the write lock).
+func (d *daemon) policiesLocked(children []*childRuntime) []*esp.Policy {
 	var out []*esp.Policy
-	for _, c := range d.children {
+	for _, c := range children {
 		out = append(out, c.policy)
 	}
 	if d.ike != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"oakley/config"
 	"oakley/esp"
 	"oakley/ike"
+	"oakley/ike/core"
 )
 
 // ikeAvailable says whether this build carries the IKE engine (the demo uses it when so).
@@ -83,6 +85,15 @@ func (d *daemon) startIKE(ctx context.Context) error {
 	cfg.Connections, cfg.Dataplane, cfg.Log = conns, d.dp, r.log
 	cfg.IKEPort, cfg.NATTPort = d.cfg.Daemon.IKEPort, d.cfg.Daemon.NATTPort
 	cfg.PathMTU = d.pathMTUFor
+	if path := os.Getenv("OAKLEY_KEYLOG"); path != "" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("OAKLEY_KEYLOG: %w", err)
+		}
+		d.keylog = f
+		cfg.KeyLog = core.NewKeyLog(f)
+		d.log.Warn("OAKLEY_KEYLOG is set: every IKE and ESP key is written to the key log; for debugging only", zap.String("file", path))
+	}
 	cfg.Retransmit = ike.Retransmit{Timeout: d.cfg.Daemon.RetransmitTimeout, Base: d.cfg.Daemon.RetransmitBase, Tries: d.cfg.Daemon.RetransmitTries}
 	e, err := ike.New(cfg)
 	if err != nil {
@@ -133,7 +144,7 @@ func until(t *time.Time) string {
 	if t == nil {
 		return ""
 	}
-	return time.Until(*t).Round(time.Second).String()
+	return max(time.Until(*t), 0).Round(time.Second).String()
 }
 
 // fillStatus adds the engine's IKE SAs and children (one entry per negotiable unit: the
@@ -144,8 +155,10 @@ func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies [
 		if s.Name != cs.Name {
 			continue
 		}
-		cs.LastError = s.LastError
-		cs.NextAttempt = until(s.NextAttempt)
+		cs.LastError, cs.NextAttempt = s.LastError, until(s.NextAttempt)
+		if s.LastErrorAt != nil {
+			cs.LastErrorAt = s.LastErrorAt.UTC().Format(time.RFC3339)
+		}
 		state := "connecting"
 		if len(s.IKESAs) == 0 {
 			state = "down"
@@ -185,7 +198,7 @@ func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies [
 				i = len(cs.Children)
 				unit[ch.Name] = i
 				st := childStatus{Name: ch.Name, Mode: ch.Mode, State: ch.State,
-					LocalTS: ch.LocalTS, RemoteTS: ch.RemoteTS, LastError: ch.LastError}
+					LocalTS: ch.LocalTS, RemoteTS: ch.RemoteTS, LastError: ch.LastError, SAs: []saStatus{}}
 				if p := policyNamed(policies, cs.Name+"/"+ch.Name); p != nil {
 					st.NoSA, st.TooBig = p.NoSA.Load(), p.TooBig.Load()
 				}

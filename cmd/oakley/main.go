@@ -7,6 +7,7 @@
 //	oakley initiate NAME[/CHILD]      start a connection or one child
 //	oakley terminate NAME             delete its SAs (Delete sent to the peer)
 //	oakley rekey NAME[/CHILD]         rekey now
+//	oakley reload                     re-read the configuration (also SIGHUP)
 //	oakley demo                       two peers in one unprivileged process, real traffic across
 //	oakley version
 //
@@ -24,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 
+	"go.uber.org/zap"
+
 	"oakley/config"
 )
 
@@ -31,7 +34,16 @@ import (
 var version = "dev"
 
 func main() {
+	if runAsService() { // a Windows service: the service manager drives `up` (service_windows.go)
+		return
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// upContext is the context `oakley up` runs under: cancelled by SIGINT or SIGTERM (a
+// Windows service replaces it with one cancelled by the service manager's Stop).
+var upContext = func() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 const usage = `usage: oakley <command> [flags]
@@ -43,11 +55,12 @@ commands:
   initiate NAME[/CHILD]   start a connection (or one of its children)
   terminate NAME          delete a connection's SAs
   rekey NAME[/CHILD]      rekey now
+  reload                  re-read the configuration (also SIGHUP); untouched connections keep their SAs
   demo                    two peers in one process, real traffic across
   import FILE             print the TOML of a strongSwan swanctl.conf or ipsec.conf
   version                 print the version
 
-status, initiate, terminate and rekey take -s PATH to name the control socket
+status, initiate, terminate, rekey and reload take -s PATH to name the control socket
 (default: daemon.control_socket of -c FILE, else /run/oakley/oakley.sock).
 `
 
@@ -69,6 +82,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(args[1:], stdout)
 	case "initiate", "terminate", "rekey":
 		err = cmdControl(cmd, args[1:], stdout)
+	case "reload":
+		err = cmdReload(args[1:], stdout, stderr)
 	case "demo":
 		err = cmdDemo(args[1:], stdout)
 	case "import":
@@ -174,7 +189,11 @@ func cmdUp(args []string, stderr io.Writer) error {
 		return err
 	}
 	defer cfg.Wipe()
-	log, err := newLogger(cfg.Daemon.LogLevel, cfg.Daemon.LogFormat, stderr)
+	level, err := zap.ParseAtomicLevel(cfg.Daemon.LogLevel)
+	if err != nil {
+		return fmt.Errorf("log_level %q: %w", cfg.Daemon.LogLevel, err)
+	}
+	log, err := newLoggerAt(level, cfg.Daemon.LogFormat, stderr)
 	if err != nil {
 		return err
 	}
@@ -183,13 +202,25 @@ func cmdUp(args []string, stderr io.Writer) error {
 		log.Warn(w.String())
 	}
 	startPprof(log)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP reloads; caught from here on, so one that arrives during start-up waits for it
+	// instead of killing the daemon.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	ctx, stop := upContext()
 	defer stop()
-	d, err := startDaemon(ctx, cfg, log, daemonOptions{})
+	d, err := startDaemon(ctx, cfg, log, daemonOptions{level: &level})
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
+	defer d.wipeSecrets()
+	for ctx.Err() == nil {
+		select {
+		case <-hup:
+			d.reload("SIGHUP") //nolint:errcheck // logged by reload
+		case <-ctx.Done():
+		}
+	}
 	log.Info("shutting down")
 	d.stop()
 	return nil

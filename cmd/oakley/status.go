@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -15,8 +16,14 @@ import (
 	"oakley/ike"
 )
 
+// statusSchema is the version of the `oakley status --json` schema (docs/status.md). It
+// changes only when a field is removed or changes meaning; added fields keep it.
+const statusSchema = 1
+
 type statusReport struct {
+	Schema      int               `json:"schema"`
 	Version     string            `json:"version"`
+	Started     string            `json:"started"`
 	Uptime      string            `json:"uptime"`
 	Device      deviceStatus      `json:"device"`
 	Connections []connStatus      `json:"connections"`
@@ -58,6 +65,7 @@ type connStatus struct {
 	RemoteID    string        `json:"remote_id,omitempty"`
 	State       string        `json:"state"`
 	LastError   string        `json:"last_error,omitempty"`
+	LastErrorAt string        `json:"last_error_at,omitempty"`
 	NextAttempt string        `json:"next_attempt,omitempty"`
 	IKESAs      []ikeSAStatus `json:"ike_sas,omitempty"`
 	Children    []childStatus `json:"children"`
@@ -133,32 +141,44 @@ func saReport(sa *esp.SA, b *esp.Binding, expires time.Time) saStatus {
 }
 
 func (d *daemon) status() *statusReport {
-	r := &statusReport{Version: version, Uptime: time.Since(d.started).Round(time.Second).String()}
-	r.Device = deviceStatus{Kind: d.cfg.Device.Kind, Name: d.deviceName(), MTU: d.devMTU}
-	for _, p := range d.cfg.Device.Addresses {
+	d.mu.RLock() // a reload changes the engine's connections and policies under the write lock
+	defer d.mu.RUnlock()
+	cfg, children := d.cfg, d.children
+	r := &statusReport{Schema: statusSchema, Version: version, Started: d.started.UTC().Format(time.RFC3339),
+		Uptime: time.Since(d.started).Round(time.Second).String()}
+	r.Device = deviceStatus{Kind: cfg.Device.Kind, Name: d.deviceName(), MTU: d.devMTU, Addresses: []string{}}
+	for _, p := range cfg.Device.Addresses {
 		r.Device.Addresses = append(r.Device.Addresses, p.String())
 	}
 	if d.tun != nil {
 		r.Device.Offload = d.tun.Offload()
 	}
 	var engine []ike.ConnStatus
-	for _, c := range d.cfg.Connections {
+	for _, c := range cfg.Connections {
 		cs := connStatus{Name: c.Name, Keying: c.Keying, Local: orAny(c.LocalAddr), Remote: orAny(c.RemoteAddr),
-			LocalID: c.LocalID.String(), RemoteID: c.RemoteID.String()}
+			LocalID: c.LocalID.String(), RemoteID: c.RemoteID.String(), Children: []childStatus{}}
 		if c.Keying == "ike" {
 			cs.Version = c.Version
 		}
-		for _, ch := range d.children {
-			if ch.conn != c {
-				continue
+		for _, cc := range c.Children {
+			if c.Keying != "manual" {
+				break
 			}
-			st := childStatus{Name: ch.child.Name, Mode: ch.child.Mode, State: "waiting", NoSA: ch.policy.NoSA.Load(), TooBig: ch.policy.TooBig.Load()}
-			for _, ts := range ch.child.LocalTS {
+			st := childStatus{Name: cc.Name, Mode: cc.Mode, State: "down", LocalTS: []string{}, RemoteTS: []string{}, SAs: []saStatus{}}
+			for _, ts := range cc.LocalTS {
 				st.LocalTS = append(st.LocalTS, ts.String())
 			}
-			for _, ts := range ch.child.RemoteTS {
+			for _, ts := range cc.RemoteTS {
 				st.RemoteTS = append(st.RemoteTS, ts.String())
 			}
+			i := slices.IndexFunc(children, func(r *childRuntime) bool { return r.child == cc })
+			if i < 0 {
+				st.LastError = d.manualErrors[c.Name+"/"+cc.Name]
+				cs.Children = append(cs.Children, st)
+				continue
+			}
+			ch := children[i]
+			st.NoSA, st.TooBig = ch.policy.NoSA.Load(), ch.policy.TooBig.Load()
 			if ch.in != nil {
 				st.State = "installed"
 				st.SAs = append(st.SAs, saReport(ch.in, nil, time.Time{}), saReport(ch.out, ch.policy.Binding(), time.Time{}))
@@ -173,7 +193,7 @@ func (d *daemon) status() *statusReport {
 			if engine == nil {
 				engine = d.ike.engine.Status()
 			}
-			d.ike.fillStatus(&cs, engine, d.policies())
+			d.ike.fillStatus(&cs, engine, d.policiesLocked(children))
 		}
 		r.Connections = append(r.Connections, cs)
 	}
@@ -218,6 +238,26 @@ func writeStatus(w io.Writer, r *statusReport) {
 	}
 	fmt.Fprintf(w, "oakley %s, up %s, device %s (%s, mtu %d%s) %s\n", r.Version, r.Uptime, r.Device.Name,
 		r.Device.Kind, r.Device.MTU, off, strings.Join(r.Device.Addresses, " "))
+	var down []string
+	children, childrenUp := 0, 0
+	for _, c := range r.Connections {
+		if !connUp(c) {
+			down = append(down, c.Name)
+		}
+		for _, ch := range c.Children {
+			children++
+			if childUp(ch) {
+				childrenUp++
+			} else {
+				down = append(down, c.Name+"/"+ch.Name)
+			}
+		}
+	}
+	fmt.Fprintf(w, "%d connection(s), %d child(ren), %d child(ren) up", len(r.Connections), children, childrenUp)
+	if len(down) > 0 {
+		fmt.Fprintf(w, "; down: %s", strings.Join(down, ", "))
+	}
+	fmt.Fprintln(w)
 	for _, c := range r.Connections {
 		kind := c.Keying
 		if c.Keying == "ike" {
@@ -226,10 +266,13 @@ func writeStatus(w io.Writer, r *statusReport) {
 		fmt.Fprintf(w, "\n%s: %s %s[%s] ... %s[%s], %s\n", c.Name, kind, c.Local, c.LocalID, c.Remote, c.RemoteID, strings.ToUpper(c.State))
 		if c.LastError != "" {
 			fmt.Fprintf(w, "  last error: %s", c.LastError)
-			if c.NextAttempt != "" {
-				fmt.Fprintf(w, " (next attempt in %s)", c.NextAttempt)
+			if at, err := time.Parse(time.RFC3339, c.LastErrorAt); err == nil {
+				fmt.Fprintf(w, " (%s ago)", time.Since(at).Round(time.Second))
 			}
 			fmt.Fprintln(w)
+		}
+		if c.NextAttempt != "" {
+			fmt.Fprintf(w, "  next attempt in %s\n", c.NextAttempt)
 		}
 		for _, s := range c.IKESAs {
 			role := "responder"
@@ -314,3 +357,20 @@ func humanBytes(b uint64) string {
 	}
 	return fmt.Sprintf("%d B", b)
 }
+
+// connUp says whether a connection is up: an established IKE SA, or (manual keying) an
+// installed SA pair for every child.
+func connUp(c connStatus) bool {
+	if c.Keying != "manual" {
+		return c.State == "established"
+	}
+	for _, ch := range c.Children {
+		if !childUp(ch) {
+			return false
+		}
+	}
+	return len(c.Children) > 0
+}
+
+// childUp says whether a child (or IKEv1 selector-pair unit) has an installed SA pair.
+func childUp(ch childStatus) bool { return ch.State == "installed" && len(ch.SAs) >= 2 }

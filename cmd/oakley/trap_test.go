@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -106,9 +107,17 @@ func TestTrapAndMetrics(t *testing.T) {
 	}
 	m, _ := io.ReadAll(mresp.Body)
 	mresp.Body.Close()
-	for _, want := range []string{`oakley_dataplane_total{counter="net_rx_packets"}`, `oakley_sa_packets_total{connection="peer",child="lan",dir="in"`, `oakley_ike_total{counter="ike_established"} 1`} {
+	for _, want := range []string{`oakley_network_received_packets_total `, `oakley_sa_packets_total{connection="peer",child="lan",direction="in"`, `oakley_ike_events_total{event="ike_established"} 1`, `oakley_child_up{connection="peer",child="lan"} 1`} {
 		if !strings.Contains(string(m), want) {
 			t.Errorf("metrics lack %s:\n%s", want, m)
 		}
+	}
+	// Both ends' status JSON (IKE SAs, child SAs, counters) follows docs/status.md.
+	for _, s := range []*manualSite{a, b} {
+		raw, err := json.Marshal(s.d.status())
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkStatusJSON(t, raw)
 	}
 }

@@ -185,6 +185,14 @@ func (ch *ChildState) Install(now time.Time, p ChildParams) (*ChildSA, error) {
 	if ch.Proto == esp.AH {
 		cfg.Enc = nil
 	}
+	if kl := c.Cfg.KeyLog; kl != nil {
+		enc := p.Enc
+		if ch.Proto == esp.AH {
+			enc = nil
+		}
+		kl.ESP(p.Local, remote, p.OutSPI, enc, p.EncOut, p.Integ, p.IntegOut)
+		kl.ESP(remote, p.Local, p.InSPI, enc, p.EncIn, p.Integ, p.IntegIn)
+	}
 	wipe := func() { crypto.WipeAll(p.EncIn, p.IntegIn, p.EncOut, p.IntegOut) }
 	out := cfg
 	out.SPI, out.Dir, out.EncKey, out.IntegKey = p.OutSPI, esp.Outbound, p.EncOut, p.IntegOut
@@ -230,18 +238,25 @@ func (ch *ChildState) Install(now time.Time, p ChildParams) (*ChildSA, error) {
 
 // evictExtraPairs bounds the pairs a unit holds: a peer may negotiate any number of
 // children for the same selectors, and each installs an inbound SA. Beyond MaxPairsPerChild
-// the oldest superseded (else oldest) pairs are deleted.
+// the oldest superseded pairs are deleted, else the oldest that carry no outbound traffic
+// (negotiations the peer has not finished); never the pair the policy sends on, which would
+// cut the working tunnel for unfinished exchanges.
 func (csa *ChildSA) evictExtraPairs(now time.Time) {
 	ch := csa.ch
 	for len(ch.SAs) > MaxPairsPerChild {
-		victim := ch.SAs[0]
+		var victim *ChildSA
 		for _, x := range ch.SAs {
 			if x.state == childSuperseded && x != csa {
 				victim = x
 				break
 			}
 		}
-		if victim == csa {
+		for _, x := range ch.SAs {
+			if victim == nil && !x.bound && x != csa {
+				victim = x
+			}
+		}
+		if victim == nil {
 			return
 		}
 		csa.c.Ctr.Inc(CtrPairsEvicted)
@@ -324,7 +339,9 @@ func (csa *ChildSA) Activate(now time.Time) {
 // responder installs the new pair only when the last Quick Mode message arrives (RFC 2409
 // §5.5 leaves that race open).
 func (csa *ChildSA) ActivateLater(now time.Time, d time.Duration) {
-	if csa.in.Stats.Packets.Load() > 0 || csa.oldOutboundDead() {
+	// Nothing to wait for when no pair sends any more (the old one reached its hard limit
+	// before the rekey completed): waiting would only prolong the outage.
+	if csa.in.Stats.Packets.Load() > 0 || csa.oldOutboundDead() || !csa.ch.anyBound() {
 		csa.Activate(now)
 		return
 	}

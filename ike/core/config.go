@@ -67,6 +67,10 @@ type Connection struct {
 	// algorithms; the protocols check the rest, e.g. an Aggressive Mode PSK responder).
 	InsecureAlgorithms bool
 
+	// Remote access: a client's requested virtual IPs and a gateway's pools.
+	VIPs  []netip.Addr // client: addresses to request; the unspecified address = any of that family
+	Pools []string     // gateway: names of Config.Pools to hand addresses from
+
 	Children []*Child
 }
 
@@ -115,6 +119,14 @@ type Config struct {
 	// PathMTU returns the path MTU towards a peer, from which each child SA's tunnel MTU
 	// (for ICMP "too big" and MSS clamping) is computed. nil = 1500.
 	PathMTU func(remote netip.Addr) int
+	// Pools are the address pools gateways hand virtual IPs from (by name).
+	Pools []*Pool
+	// OnVirtualIPs is told when a client connection got virtual IPs (and the DNS servers
+	// and split networks that came with them) or lost them; the daemon puts them on the
+	// device and routes. Called from the core's goroutine; it must not block long.
+	OnVirtualIPs func(VirtualIPs)
+	// KeyLog, when set, receives every IKE and ESP key (OAKLEY_KEYLOG; debugging only).
+	KeyLog *KeyLog
 }
 
 // Defaults shared by both versions.

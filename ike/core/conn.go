@@ -53,7 +53,16 @@ func newChildStates(cs *Conn, ch *Child, split bool) []*ChildState {
 	}
 	mk := func(pair int, local, remote []esp.Selector) *ChildState {
 		st := &ChildState{Conn: cs, Cfg: ch, Pair: pair, LocalTS: local, RemoteTS: remote, Proto: proto, Props: props}
-		st.Policy = &esp.Policy{Name: cs.Cfg.Name + "/" + st.Name(), Local: local, Remote: remote, Action: esp.Protect}
+		polLocal := local
+		if len(local) == 0 && len(cs.Cfg.VIPs) > 0 {
+			// A remote-access client: its side of the child is the virtual IP the gateway
+			// assigns (strongSwan's local_ts = dynamic); the SPD entry takes any source of
+			// the requested families, the negotiated SA checks the exact address.
+			for _, v := range cs.Cfg.VIPs {
+				polLocal = append(polLocal, esp.SelectorFor(netip.PrefixFrom(v.Unmap(), 0).Masked()))
+			}
+		}
+		st.Policy = &esp.Policy{Name: cs.Cfg.Name + "/" + st.Name(), Local: polLocal, Remote: remote, Action: esp.Protect}
 		st.delay = NewTimer("child-delay", st.delayed)
 		return st
 	}

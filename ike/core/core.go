@@ -83,6 +83,8 @@ type SABase struct {
 	SPIKey []byte
 	Log    *zap.Logger
 	dpd    *dpdState
+	leases []Lease     // gateway: virtual IPs handed to this peer, released when the SA dies
+	vips   *VirtualIPs // client: virtual IPs the gateway gave us, withdrawn when the SA dies
 	// retiring: the core decided to delete the SA (a duplicate); it is kept a moment for
 	// messages in flight.
 	retiring bool
@@ -130,6 +132,7 @@ type Core struct {
 	protos  [3]Protocol
 	inbound map[uint32]*ChildSA  // by our inbound SPI
 	bySA    map[*esp.SA]*ChildSA // both SAs of every pair
+	pools   map[string]*Pool
 	half    halfOpenTable
 	out     []Outgoing
 }
@@ -146,6 +149,13 @@ func New(cfg Config, ctr *Counters, protos ...Protocol) (*Core, error) {
 		Cfg: cfg, DP: cfg.Dataplane, Rand: cfg.Rand, Log: cfg.Log, Ctr: ctr,
 		IKEPort: cfg.IKEPort, NATTPort: cfg.NATTPort,
 		byName: map[string]*Conn{}, inbound: map[uint32]*ChildSA{}, bySA: map[*esp.SA]*ChildSA{},
+		pools: map[string]*Pool{},
+	}
+	for _, p := range cfg.Pools {
+		if c.pools[p.Name] != nil {
+			return nil, fmt.Errorf("%w: pool %q twice", ErrConfig, p.Name)
+		}
+		c.pools[p.Name] = p
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Reader
@@ -180,6 +190,11 @@ func New(cfg Config, ctr *Counters, protos ...Protocol) (*Core, error) {
 		}
 		if c.byName[conn.Name] != nil {
 			return nil, fmt.Errorf("%w: connection %q twice", ErrConfig, conn.Name)
+		}
+		for _, name := range conn.Pools {
+			if c.pools[name] == nil {
+				return nil, fmt.Errorf("%w: connection %q names pool %q, which is not configured", ErrConfig, conn.Name, name)
+			}
 		}
 		cs := newConn(c, conn, p)
 		c.conns = append(c.conns, cs)
@@ -328,21 +343,27 @@ func (c *Core) FireTimers(now time.Time) {
 func (c *Core) Start(now time.Time) {
 	c.Now = now
 	for _, cs := range c.conns {
-		var want []*ChildState
-		for _, ch := range cs.Children {
-			if ch.Cfg.StartActionOf(cs.Cfg) == "start" {
-				want = append(want, ch)
-			}
-		}
-		if len(want) > 0 || cs.Cfg.StartAction == "start" && len(cs.Children) == 0 {
-			if !cs.Cfg.CanInitiate() {
-				c.Log.Warn("start_action = start needs a remote address; responding only", zap.String("conn", cs.Cfg.Name))
-				continue
-			}
-			cs.persistent = true
-			cs.BringUp(now, want)
+		c.startConn(now, cs)
+	}
+}
+
+// startConn applies a connection's start_action.
+func (c *Core) startConn(now time.Time, cs *Conn) {
+	var want []*ChildState
+	for _, ch := range cs.Children {
+		if ch.Cfg.StartActionOf(cs.Cfg) == "start" {
+			want = append(want, ch)
 		}
 	}
+	if len(want) == 0 && !(cs.Cfg.StartAction == "start" && len(cs.Children) == 0) {
+		return
+	}
+	if !cs.Cfg.CanInitiate() {
+		c.Log.Warn("start_action = start needs a remote address; responding only", zap.String("conn", cs.Cfg.Name))
+		return
+	}
+	cs.persistent = true
+	cs.BringUp(now, want)
 }
 
 // HandleEvents processes what the data plane reported (esp/events.go): byte and packet
@@ -455,6 +476,8 @@ func (c *Core) Gone(now time.Time, sa IKESA, reason error) {
 	c.ReleaseHalfOpen(b.HalfOpen)
 	b.HalfOpen = nil
 	c.stopDPD(sa)
+	c.releaseLeases(sa)
+	c.withdrawVirtualIPs(sa)
 	if b.Conn != nil {
 		b.Conn.IKEGone(now, sa, wasEstablished, reason)
 	}

@@ -53,6 +53,7 @@ const (
 	CtrSoftExpires         = "soft_expires"        // byte/packet soft limits the data plane reported
 	CtrHardExpires         = "hard_expires"        // byte/packet hard limits the data plane reported
 	CtrAcquires            = "acquires"            // acquires the data plane reported
+	CtrPoolExhausted       = "pool_exhausted"      // virtual IP requests no pool could serve
 	GaugeHalfOpen          = "half_open"           // a gauge: half-open responder IKE SAs right now
 )
 
@@ -65,7 +66,7 @@ var counterNames = []string{
 	CtrDPDRequestsOut, CtrDPDRequestsIn, CtrDPDTimeouts, CtrKeepalives, CtrIKEEstablished,
 	CtrIKEFailed, CtrChildEstablished, CtrChildFailed, CtrChildRekeys, CtrIKEReauths, CtrIKERekeys, CtrIKEDuplicates,
 	CtrInstallFailures, CtrUnprotectedDropped, CtrUnsupportedExchange, CtrRepliesMisdirected,
-	CtrExchangesRefused, CtrPairsEvicted, CtrSoftExpires, CtrHardExpires, CtrAcquires, GaugeHalfOpen,
+	CtrExchangesRefused, CtrPairsEvicted, CtrSoftExpires, CtrHardExpires, CtrAcquires, CtrPoolExhausted, GaugeHalfOpen,
 }
 
 // Counters is a fixed set of atomic counters: written by the goroutine that owns the Core

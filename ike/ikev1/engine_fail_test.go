@@ -131,6 +131,11 @@ func TestUnexpectedPeerID(t *testing.T) {
 		if b.ctr.Get(core.CtrDecryptFailures) != 0 || currentSA(b.c, "ba") != nil {
 			t.Fatalf("responder: %d decrypt failures, still established: %v", b.ctr.Get(core.CtrDecryptFailures), currentSA(b.c, "ba") != nil)
 		}
+		// strongSwan takes an error notify as fatal only while Phase 1 is in progress; after
+		// MM6 its SA is established, so a protected Delete follows the notify.
+		if a.ctr.Get(core.CtrDeletesOut) != 1 {
+			t.Fatalf("initiator sent %d Deletes after refusing MM6, want 1", a.ctr.Get(core.CtrDeletesOut))
+		}
 	})
 	t.Run("any", func(t *testing.T) {
 		n, a, b := newPair(t, pairOpts{})

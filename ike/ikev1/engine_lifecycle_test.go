@@ -5,6 +5,7 @@ package ikev1
 // DPD, Deletes, NAT detection and floating, loss and duplicates.
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -420,4 +421,78 @@ func TestUniqueIKESAs(t *testing.T) {
 	}
 	t.Logf("reauths %d/%d, duplicates dropped %d/%d", a.ctr.Get(core.CtrIKEReauths), b.ctr.Get(core.CtrIKEReauths),
 		a.ctr.Get(core.CtrIKEDuplicates), b.ctr.Get(core.CtrIKEDuplicates))
+}
+
+// TestReconfigure: three connections up with traffic; a reload leaves one untouched (same
+// SAs, same SPIs, no moment without an SA), changes one (renegotiated: new SPIs), removes one
+// (Deletes reach the peer) and adds one (started).
+func TestReconfigure(t *testing.T) {
+	mk := func(i int, rekey time.Duration) (a, b *core.Connection) {
+		a, b = pairConfig(t, []string{"aes256-sha256-modp2048"}, []string{"aes128gcm16"})
+		a.Name, b.Name = fmt.Sprintf("ab%d", i), fmt.Sprintf("ba%d", i)
+		a.LocalID, b.RemoteID = core.FQDNIdentity(fmt.Sprintf("a%d.test", i)), core.FQDNIdentity(fmt.Sprintf("a%d.test", i))
+		ta, tb := sel(fmt.Sprintf("192.0.2.%d/32", i)), sel(fmt.Sprintf("198.51.100.%d/32", i))
+		a.Children[0].LocalTS, a.Children[0].RemoteTS = []esp.Selector{ta}, []esp.Selector{tb}
+		b.Children[0].LocalTS, b.Children[0].RemoteTS = []esp.Selector{tb}, []esp.Selector{ta}
+		a.Children[0].RekeyTime = rekey
+		return a, b
+	}
+	var as, bs []*core.Connection
+	for i := 1; i <= 4; i++ {
+		a, b := mk(i, time.Hour)
+		bs = append(bs, b)
+		if i <= 3 {
+			as = append(as, a)
+		}
+	}
+	n := newLnet(t)
+	a := n.addNode("A", ipA, 1, as...)
+	b := n.addNode("B", ipB, 2, bs...)
+	a.c.Start(n.now)
+	up := func(nd *node, conn string) bool { return childUp(nd, conn, "net") }
+	n.runUntil(func() bool { return up(a, "ab1") && up(a, "ab2") && up(a, "ab3") }, time.Minute)
+	spis := func(conn string) (uint32, uint32) {
+		csa := a.unit(conn, "net").Newest()
+		return csa.InSPI(), csa.OutSPI()
+	}
+	in1, out1 := spis("ab1")
+	in2, _ := spis("ab2")
+	pol1 := a.policy("ab1", "net")
+	n.afterStep = func() {
+		if pol1.Binding() == nil || pol1.Binding().SA.SPI() != out1 {
+			t.Fatalf("the untouched connection lost or changed its outbound SA during the reload")
+		}
+	}
+	// The new configuration: ab1 equal (fresh objects, same values), ab2 with another child
+	// rekey time, ab3 gone, ab4 new.
+	n1, _ := mk(1, time.Hour)
+	n2, _ := mk(2, 2*time.Hour)
+	n4, _ := mk(4, time.Hour)
+	res, err := a.core.Reconfigure(n.now, []*core.Connection{n1, n2, n4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Unchanged, res.Changed, res.Removed, res.Added) != "[ab1] [ab2] [ab3] [ab4]" {
+		t.Fatalf("reload result %+v", res)
+	}
+	n.runUntil(func() bool { return up(a, "ab2") && up(a, "ab4") }, time.Minute)
+	n.runFor(10 * time.Second)
+	if i, o := spis("ab1"); i != in1 || o != out1 {
+		t.Fatal("the untouched connection's SPIs changed")
+	}
+	if i, _ := spis("ab2"); i == in2 {
+		t.Fatal("the changed connection was not renegotiated")
+	}
+	if a.unit("ab3", "net") != nil || b.unit("ba3", "net").Newest() != nil {
+		t.Fatal("the removed connection's SAs are still up at the peer")
+	}
+	// A broken configuration changes nothing.
+	bad, _ := mk(5, time.Hour)
+	bad.PSK = nil
+	if _, err := a.core.Reconfigure(n.now, []*core.Connection{n1, bad}); err == nil {
+		t.Fatal("a broken configuration was accepted")
+	}
+	if a.unit("ab2", "net") == nil || !up(a, "ab2") {
+		t.Fatal("a refused reload changed the running configuration")
+	}
 }

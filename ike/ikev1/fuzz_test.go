@@ -11,7 +11,6 @@ package ikev1
 
 import (
 	"bytes"
-	"encoding/binary"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -82,9 +81,12 @@ func FuzzResponder(f *testing.F) {
 		fresh := newReplaySide(t, main, false)
 		fresh.c.handleDatagram(epoch, data, netip.AddrPortFrom(ipA, 500), 500)
 		fresh.c.handleDatagram(epoch, data, netip.AddrPortFrom(ipA, 4500), 4500)
+		// No amplification (STANDARDS.md): a responder that has not seen the peer answer at
+		// its address never sends more bytes than the first message carried. This responder
+		// takes no Aggressive Mode (the one exception, messages.go), so every answer counts.
 		for _, o := range fresh.c.TakeOut() {
-			if len(o.Msg) > len(data)+4+64 && !bytes.Equal(o.Msg[:8], data[:min(8, len(data))]) {
-				t.Fatalf("answer of %d bytes to %d", len(o.Msg), len(data))
+			if len(o.Msg) > len(data) {
+				t.Fatalf("answer of %d bytes (%s) to a first message of %d bytes", len(o.Msg), describe(o.Msg), len(data))
 			}
 		}
 		checkHalfOpen(t, fresh.c)
@@ -163,27 +165,64 @@ func FuzzPhase2(f *testing.F) {
 		if sa == nil {
 			t.Fatal("no established SA")
 		}
-		// HASH payload whose Next Payload is next, then rest.
+		// HASH payload whose Next Payload is next, then rest; sealed under message ID id with
+		// that exchange's IV (the hash is the caller's).
 		hlen := sa.keys.prf.Size()
-		chain := []byte{next, 0, byte((4 + hlen) >> 8), byte(4 + hlen)}
-		chain = append(chain, quickModeHash1(sa.keys.prf, sa.keys.skeyidA, mid, rest)...)
-		chain = append(chain, rest...)
-		ct, _ := sa.keys.cipher.encrypt(phase2IV(sa.tr.hash.Hash, sa.iv, mid, sa.keys.cipher.bs), sa.keys.cipher.pad(chain))
-		h := isakmp.Header{InitiatorCookie: sa.ckyI, ResponderCookie: sa.ckyR, ExchangeType: isakmp.ExchangeType(exch), MessageID: mid}
-		m, err := isakmp.EncodeEncrypted(h, isakmp.PayloadHash, ct)
-		if err != nil {
+		chainWith := func(hash []byte) []byte {
+			c := []byte{next, 0, byte((4 + hlen) >> 8), byte(4 + hlen)}
+			return append(append(c, hash...), rest...)
+		}
+		seal := func(id uint32, chain []byte) []byte {
+			ct, _ := sa.keys.cipher.encrypt(phase2IV(sa.tr.hash.Hash, sa.iv, id, sa.keys.cipher.bs), sa.keys.cipher.pad(chain))
+			h := isakmp.Header{InitiatorCookie: sa.ckyI, ResponderCookie: sa.ckyR, ExchangeType: isakmp.ExchangeType(exch), MessageID: id}
+			m, err := isakmp.EncodeEncrypted(h, isakmp.PayloadHash, ct)
+			if err != nil {
+				return nil
+			}
+			return m.Raw
+		}
+		hash := quickModeHash1(sa.keys.prf, sa.keys.skeyidA, mid, rest)
+		chain := chainWith(hash)
+		raw := seal(mid, chain)
+		if raw == nil {
 			return
 		}
-		s.c.handleDatagram(epoch, m.Raw, netip.AddrPortFrom(ipA, 4500), 4500)
-		s.c.handleDatagram(epoch, m.Raw, netip.AddrPortFrom(ipA, 4500), 4500)
+		s.c.handleDatagram(epoch, raw, netip.AddrPortFrom(ipA, 4500), 4500)
+		s.c.handleDatagram(epoch, raw, netip.AddrPortFrom(ipA, 4500), 4500)
 		s.c.TakeOut()
 		s.c.FireTimers(epoch.Add(time3m))
 		s.c.TakeOut()
-		// The same body unprotected and with a broken hash must change nothing.
-		bad := bytes.Clone(m.Raw)
-		binary.BigEndian.PutUint32(bad[20:], mid^1)
-		s.c.handleDatagram(epoch, bad, netip.AddrPortFrom(ipA, 4500), 4500)
+		// The same body tampered with must change nothing and draw no answer. Under a fresh
+		// message ID and correctly encrypted (only the HASH stops them): with one bit of
+		// HASH(1) flipped, and with the HASH(1) of the original message ID; then the original
+		// with a ciphertext byte flipped, and the body unprotected (no encryption flag).
+		before := phase2State(s, sa)
+		mid2 := mid ^ 0x5a5a5a5a
+		badHash := bytes.Clone(hash)
+		badHash[len(badHash)-1] ^= 0x01
+		flipped := bytes.Clone(raw)
+		flipped[isakmp.HeaderLen+(len(raw)-isakmp.HeaderLen)/2] ^= 0x01
+		h := isakmp.Header{InitiatorCookie: sa.ckyI, ResponderCookie: sa.ckyR, ExchangeType: isakmp.ExchangeType(exch), MessageID: mid,
+			NextPayload: isakmp.PayloadHash, Length: uint32(isakmp.HeaderLen + len(chain))}
+		plain := append(h.Append(nil), chain...)
+		for i, tampered := range [][]byte{seal(mid2, chainWith(badHash)), seal(mid2, chain), flipped, plain} {
+			s.c.handleDatagram(epoch.Add(time3m), tampered, netip.AddrPortFrom(ipA, 4500), 4500)
+			if out := s.c.TakeOut(); len(out) > 0 {
+				t.Fatalf("tampered message %d answered: %s", i, describe(out[0].Msg))
+			}
+			if after := phase2State(s, sa); after != before {
+				t.Fatalf("tampered message %d changed the state:\n before %s\n after  %s", i, before, after)
+			}
+		}
 	})
+}
+
+// phase2State describes what a Phase 2 message can change in an established ISAKMP SA.
+func phase2State(s *replaySide, sa *ikeSA) string {
+	ch := connNamed(s.c, "c").Child("net")
+	return fmt.Sprintf("state=%s inbound=%v pairs=%d qms=%d p2ivs=%d mids=%v iv=%x replies=%d established=%d/%d deletes_in=%d",
+		sa.state, s.dp.InboundSPIs(), len(ch.SAs), len(sa.qms), len(sa.p2ivs), sa.mids, sa.iv, sa.replies.Len(),
+		s.c.Ctr.Get(core.CtrIKEEstablished), s.c.Ctr.Get(core.CtrChildEstablished), s.c.Ctr.Get(core.CtrDeletesIn))
 }
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite testdata/fuzz from the recorded strongSwan sessions")

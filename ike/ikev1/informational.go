@@ -281,6 +281,12 @@ func (sa *ikeSA) sendPlainNotifyPayload(n *isakmp.Notification, to netip.AddrPor
 	if err != nil {
 		return
 	}
+	// A refusal of a first message is an answer to an unproven address: no larger than
+	// what that message carried (STANDARDS.md: no amplification).
+	if !sa.Initiator && sa.state == p1Start && len(m.Raw) > sa.firstLen {
+		sa.c.Ctr.Inc(core.CtrAmplificationDrops)
+		return
+	}
 	sa.c.Send(m.Raw, sa.Local, to, natt)
 }
 

@@ -73,6 +73,7 @@ type ikeSA struct {
 	ckyI, ckyR isakmp.Cookie
 	state      p1State
 	first      firstKey // responder: how its MM1/AM1 is indexed
+	firstLen   int      // responder: the size of that first message (the amplification bound)
 	// undecryptable counts encrypted answers to MM5 that did not decrypt (initiator).
 	undecryptable int
 
@@ -160,6 +161,7 @@ func newResponderSA(c *Protocol, in *inbound) *ikeSA {
 	sa.NATT = in.NATT
 	sa.Local = in.Local.Addr()
 	sa.first = firstKey{sa.ckyI, in.From}
+	sa.firstLen = len(in.Raw)
 	sa.Created = c.Now
 	sa.aggressive = in.msg.Header.ExchangeType == isakmp.ExchangeAggressive
 	sa.setLog()
@@ -315,6 +317,14 @@ func (sa *ikeSA) phase1Failed(now time.Time, err error, to netip.AddrPort, natt 
 		sa.c.Ctr.Inc(core.CtrErrorNotifiesOut)
 		sa.sendInformationalTo([]isakmp.Payload{&isakmp.Notification{DOI: isakmp.DOIIPsec,
 			ProtocolID: isakmp.ProtoISAKMP, NotifyType: n, SPI: sa.cookies()}}, to, natt)
+		if sa.Initiator && !sa.aggressive {
+			// A Main Mode responder that sent MM6 holds an established SA, and peers such as
+			// strongSwan take an error notification as fatal only while Phase 1 is in
+			// progress: a Delete of the ISAKMP SA (RFC 2408 §3.15) ends it there too.
+			sa.c.Ctr.Inc(core.CtrDeletesOut)
+			sa.sendInformationalTo([]isakmp.Payload{&isakmp.Delete{DOI: isakmp.DOIIPsec, ProtocolID: isakmp.ProtoISAKMP,
+				SPISize: 16, SPIs: [][]byte{sa.cookies()}}}, to, natt)
+		}
 	default:
 		sa.sendPlainNotify(n, to, natt)
 	}
@@ -427,6 +437,7 @@ func (sa *ikeSA) deriveKeys(peerKE []byte) error {
 		return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "%v", err)
 	}
 	sa.keys = k
+	sa.c.Cfg.KeyLog.IKEv1(sa.ckyI[:], k.ka)
 	sa.iv = phase1IV(sa.tr.hash.Hash, sa.gxi, sa.gxr, k.cipher.bs)
 	sa.dh.Wipe()
 	return nil

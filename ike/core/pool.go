@@ -1,0 +1,171 @@
+package core
+
+// Address pools for remote-access clients (IKEv2 configuration payload, RFC 7296 §3.15;
+// IKEv1 Mode Config, draft-dukes-ike-mode-cfg-02): a gateway hands each client a virtual IP
+// from a [[pool]], with the pool's DNS servers and split networks. Pools are shared by every
+// connection (of either version) that names them. A client gets the same address again as
+// long as nobody else needed it meanwhile (leases are stable per identity); an address is
+// in use while an IKE SA holds it and free again when that SA dies.
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// ErrPoolExhausted: every address of the pools a connection names is in use.
+var ErrPoolExhausted = errors.New("ike: address pool exhausted")
+
+// Pool is one [[pool]]. Not safe for concurrent use (the core's goroutine owns it).
+type Pool struct {
+	Name        string
+	First, Last netip.Addr // the addresses handed out, inclusive, one family
+	DNS         []netip.Addr
+	Split       []netip.Prefix // networks the client routes through the tunnel; empty = everything
+
+	next   netip.Addr                // where the search for a never-used address goes on
+	owner  map[netip.Addr]string     // lease: address → identity (kept after release: stable)
+	byID   map[string]netip.Addr     // identity → its last address
+	inUse  map[netip.Addr]*poolLease // addresses held by an IKE SA now
+	nInUse int
+}
+
+// poolLease is an address held by an IKE SA.
+type poolLease struct {
+	identity string
+	sa       IKESA
+}
+
+// NewPool returns a pool handing out first..last.
+func NewPool(name string, first, last netip.Addr, dns []netip.Addr, split []netip.Prefix) (*Pool, error) {
+	first, last = first.Unmap(), last.Unmap()
+	if !first.IsValid() || !last.IsValid() || first.Is4() != last.Is4() || last.Less(first) {
+		return nil, fmt.Errorf("%w: pool %q: bad range %v-%v", ErrConfig, name, first, last)
+	}
+	return &Pool{Name: name, First: first, Last: last, DNS: dns, Split: split, next: first,
+		owner: map[netip.Addr]string{}, byID: map[string]netip.Addr{}, inUse: map[netip.Addr]*poolLease{}}, nil
+}
+
+// Family reports whether the pool hands out IPv4 (4) or IPv6 (6) addresses.
+func (p *Pool) Family() int {
+	if p.First.Is4() {
+		return 4
+	}
+	return 6
+}
+
+// Size is the number of addresses in the pool (capped at 2^31 for IPv6 ranges).
+func (p *Pool) Size() int {
+	n := 1
+	for a := p.First; a != p.Last && n < 1<<31; a = a.Next() {
+		n++
+	}
+	return n
+}
+
+// InUse is the number of addresses held now.
+func (p *Pool) InUse() int { return p.nInUse }
+
+func (p *Pool) contains(a netip.Addr) bool {
+	return a.Is4() == p.First.Is4() && !a.Less(p.First) && !p.Last.Less(a)
+}
+
+// acquire leases an address to identity for sa: the one it had before if still free, else
+// requested (a client's hint) if it is in the pool and free and nobody else's, else the
+// first address never handed out, else the free address whose last owner left longest ago
+// (reclaimed).
+func (p *Pool) acquire(identity string, requested netip.Addr, sa IKESA) (netip.Addr, bool) {
+	take := func(a netip.Addr) netip.Addr {
+		if prev, ok := p.owner[a]; ok && prev != identity {
+			delete(p.byID, prev)
+		}
+		p.owner[a], p.byID[identity] = identity, a
+		p.inUse[a] = &poolLease{identity: identity, sa: sa}
+		p.nInUse++
+		return a
+	}
+	if a, ok := p.byID[identity]; ok {
+		if l := p.inUse[a]; l == nil {
+			return take(a), true
+		} else if l.sa == sa {
+			return a, true
+		}
+	}
+	requested = requested.Unmap()
+	if requested.IsValid() && !requested.IsUnspecified() && p.contains(requested) && p.inUse[requested] == nil {
+		if prev, ok := p.owner[requested]; !ok || prev == identity {
+			return take(requested), true
+		}
+	}
+	for p.next.IsValid() && p.contains(p.next) {
+		a := p.next
+		p.next = a.Next()
+		if _, used := p.owner[a]; !used {
+			return take(a), true
+		}
+	}
+	p.next = netip.Addr{} // every address was handed out once: reclaim from now on
+	for a := p.First; p.contains(a); a = a.Next() {
+		if p.inUse[a] == nil {
+			return take(a), true
+		}
+		if a == p.Last {
+			break
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// release frees an address (its owner keeps the claim until someone else needs it).
+func (p *Pool) release(a netip.Addr, sa IKESA) {
+	if l := p.inUse[a]; l != nil && l.sa == sa {
+		delete(p.inUse, a)
+		p.nInUse--
+	}
+}
+
+// Lease is one address a gateway handed to a client.
+type Lease struct {
+	Pool *Pool
+	Addr netip.Addr
+}
+
+// AcquireVirtualIP leases an address of the given family from the first of the
+// connection's pools that has one, for the client identity of sa (stable per identity),
+// honouring the client's requested address when possible. The lease is released when sa
+// dies (Gone).
+func (c *Core) AcquireVirtualIP(sa IKESA, family int, requested netip.Addr) (Lease, error) {
+	b := sa.Base()
+	if b.Conn == nil {
+		return Lease{}, fmt.Errorf("%w: no connection", ErrPoolExhausted)
+	}
+	id := b.PeerID.String()
+	for _, name := range b.Conn.Cfg.Pools {
+		p := c.pools[name]
+		if p == nil || p.Family() != family {
+			continue
+		}
+		if a, ok := p.acquire(id, requested, sa); ok {
+			l := Lease{Pool: p, Addr: a}
+			b.leases = append(b.leases, l)
+			return l, nil
+		}
+	}
+	c.Ctr.Inc(CtrPoolExhausted)
+	return Lease{}, fmt.Errorf("%w: no free IPv%d address for %s in pools %v", ErrPoolExhausted, family, id, b.Conn.Cfg.Pools)
+}
+
+// releaseLeases frees what an IKE SA held.
+func (c *Core) releaseLeases(sa IKESA) {
+	b := sa.Base()
+	for _, l := range b.leases {
+		l.Pool.release(l.Addr, sa)
+	}
+	b.leases = nil
+}
+
+// Leases returns the addresses an IKE SA holds (status).
+func (b *SABase) Leases() []Lease { return b.leases }
+
+// Pools returns the configured pools by name.
+func (c *Core) Pools() map[string]*Pool { return c.pools }
