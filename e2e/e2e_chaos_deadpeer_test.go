@@ -12,7 +12,8 @@ package e2e
 // and child SA pairs each end keeps once things settled: exactly one of each per peer,
 // although after the restart both ends may initiate at once (uniqueids, issue 13 item 1).
 //
-// CHAOS_DPD_DELAY and CHAOS_DPD_TIMEOUT (default 2s and 8s) set both ends' DPD.
+// CHAOS_DPD_DELAY and CHAOS_DPD_TIMEOUT (default 2s and 8s) set both ends' DPD;
+// CHAOS_DEADPEER_ROUNDS (default 1; `make chaos`: 10) repeats each case on fresh namespaces.
 
 import (
 	"fmt"
@@ -45,6 +46,7 @@ var charonDPDDead = regexp.MustCompile(`DPD check timed out|giving up after \d+ 
 
 // chaosDeadPeer runs every deadPeerCase.
 func chaosDeadPeer(t *testing.T) {
+	rounds := envInt(t, "CHAOS_DEADPEER_ROUNDS", 1)
 	names := make([]string, len(deadPeerCases))
 	for i, c := range deadPeerCases {
 		names[i] = c.name()
@@ -54,8 +56,29 @@ func chaosDeadPeer(t *testing.T) {
 		if c.peer == "strongswan" {
 			needCharon(t)
 		}
-		runDeadPeer(t, c)
+		var det, rec []time.Duration
+		one := 0
+		for r := range rounds {
+			res := deadPeerResult{}
+			t.Run(fmt.Sprintf("round%02d", r+1), func(t *testing.T) { runDeadPeer(t, c, &res) })
+			if res.detected > 0 {
+				det, rec = append(det, res.detected), append(rec, res.recovered)
+			}
+			if res.exactlyOne {
+				one++
+			}
+		}
+		ds, rs := secs(det), secs(rec)
+		figure(t, "chaos-deadpeer-summary", kv{"version", c.version}, kv{"peer", c.peer}, kv{"killed", c.victim}, kv{"rounds", rounds},
+			kv{"detection_median_s", median(ds)}, kv{"detection_max_s", quantile(ds, 1)},
+			kv{"recovery_median_s", median(rs)}, kv{"recovery_max_s", quantile(rs, 1)}, kv{"exactly_one", one})
 	})
+}
+
+// deadPeerResult is what one round measured.
+type deadPeerResult struct {
+	detected, recovered time.Duration
+	exactlyOne          bool
 }
 
 // peerEnd is the right end: an oakley or a charon.
@@ -87,7 +110,7 @@ func (p peerEnd) counts(t *testing.T) (ike, pairs int) {
 	return ike, pairs
 }
 
-func runDeadPeer(t *testing.T, c deadPeerCase) {
+func runDeadPeer(t *testing.T, c deadPeerCase, res *deadPeerResult) {
 	delay := envDuration(t, "CHAOS_DPD_DELAY", 2*time.Second)
 	timeout := envDuration(t, "CHAOS_DPD_TIMEOUT", 8*time.Second)
 	tp := newTopo(t, false)
@@ -168,7 +191,9 @@ func runDeadPeer(t *testing.T, c deadPeerCase) {
 	figure(t, "chaos-deadpeer", kv{"version", c.version}, kv{"peer", c.peer}, kv{"killed", c.victim},
 		kv{"dpd", delay.String() + "/" + timeout.String()}, kv{"detection_s", detected.Seconds()}, kv{"recovery_s", recovered.Seconds()},
 		kv{"left_ike_sas", li}, kv{"left_child_pairs", lp}, kv{"right_ike_sas", ri}, kv{"right_child_pairs", rp})
-	if li != 1 || lp != 1 || ri != 1 || rp != 1 {
+	res.detected, res.recovered = detected, recovered
+	res.exactlyOne = li == 1 && lp == 1 && ri == 1 && rp == 1
+	if !res.exactlyOne {
 		t.Errorf("after the restart: left (oakley) has %d IKE SAs and %d child pairs, right (%s) %d and %d; want exactly one of each per peer",
 			li, lp, c.peer, ri, rp)
 	}
