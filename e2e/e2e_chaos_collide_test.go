@@ -202,6 +202,14 @@ func runCollisions(t *testing.T, c collideCase) {
 				}
 			}
 		}
+		if !settled && (len(l.ikes) == 0 || len(r.ikes) == 0) {
+			// The tunnel is gone (both ends deleted a different survivor): bring it back so
+			// the next round tests a collision again.
+			if out, err := left.ctl("initiate", ls.connName()+"/net"); err != nil {
+				t.Logf("round %d: re-initiating after the tunnel was lost: %v %s", round, err, out)
+			}
+			waitFor(20*time.Second, func() bool { return one(oakleyState(t, left), rightState()) })
+		}
 		switch {
 		case !settled:
 			failures = append(failures, fmt.Sprintf("round %d: left holds IKE SAs %v and %d child pairs, right %v and %d", round, l.ikes, l.pairs, r.ikes, r.pairs))

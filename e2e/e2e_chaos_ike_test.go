@@ -183,14 +183,18 @@ func chaosIKE(t *testing.T) {
 		switch {
 		case c.control && up != 0:
 			t.Errorf("%s: the negative control came up through a relay dropping everything", c.name)
-		case !c.control && !c.some && up != len(rs):
+		case !c.control && up != len(rs):
 			var bad []string
 			for _, r := range rs {
 				if !r.up {
 					bad = append(bad, fmt.Sprintf("seed %d: %s", r.seed, r.err))
 				}
 			}
-			t.Errorf("%s: %d of %d tries did not come up within %s:\n%s", c.name, len(rs)-up, len(rs), deadline, strings.Join(bad, "\n"))
+			if c.some {
+				t.Logf("%s: %d of %d tries did not come up within %s (a success rate only):\n%s", c.name, len(rs)-up, len(rs), someDeadline, strings.Join(bad, "\n"))
+			} else {
+				t.Errorf("%s: %d of %d tries did not come up within %s:\n%s", c.name, len(rs)-up, len(rs), deadline, strings.Join(bad, "\n"))
+			}
 		}
 		if c.check != nil {
 			c.check(t, rs)
@@ -269,8 +273,9 @@ func runIKETry(t *testing.T, c *chaosIKECase, deadline time.Duration, res *ikeTr
 		}
 		if time.Since(t0) > deadline {
 			if ls1 != nil {
-				res.err = fmt.Sprintf("left: %d established IKE SAs, %d child SAs, counters ike_failed=%d retransmit_give_ups=%d",
-					ls1.established(), len(ls1.allSAs()), ls1.IKECounters["ike_failed"], ls1.IKECounters["retransmit_give_ups"])
+				res.err = fmt.Sprintf("left: %d established IKE SAs, %d child SAs, counters ike_failed=%d child_failed=%d retransmit_give_ups=%d; right: half_open_expired=%d invalid_cookie=%d",
+					ls1.established(), len(ls1.allSAs()), ls1.IKECounters["ike_failed"], ls1.IKECounters["child_failed"], ls1.IKECounters["retransmit_give_ups"],
+					rs1.IKECounters["half_open_expired"], rs1.IKECounters["invalid_cookie"])
 			}
 			break
 		}
