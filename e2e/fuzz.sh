@@ -9,7 +9,9 @@
 # A target that finds a crasher fails; Go has then written the input to the package's
 # testdata/fuzz/FuzzXxx/, where it stays as a regression seed (commit it with the fix). The
 # script goes on with the other targets and lists the new seed files at the end.
-# FUZZ_ONLY (a regular expression on "package target") narrows the run.
+# FUZZ_ONLY (a regular expression on "package target") narrows the run; FUZZ_MAX (e.g. 10m)
+# stops a target after that long whatever its count (result "capped": the count is the last
+# one Go reported); FUZZ_PARALLEL sets the fuzzing workers (Go's default: GOMAXPROCS).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -18,6 +20,11 @@ FUZZTIME_SLOW=${FUZZTIME_SLOW:-30m}
 FUZZ_SLOW=${FUZZ_SLOW:-'^(FuzzResponder|FuzzInitiator|FuzzPhase2|FuzzSharedSecret)$'}
 FUZZ_COUNTS=${FUZZ_COUNTS:-fuzz-counts.txt}
 FUZZ_ONLY=${FUZZ_ONLY:-.}
+FUZZ_MAX=${FUZZ_MAX:-}
+par=()
+[ -n "${FUZZ_PARALLEL:-}" ] && par=(-parallel "$FUZZ_PARALLEL")
+cap=()
+[ -n "$FUZZ_MAX" ] && cap=(timeout --signal=INT --kill-after=30s "$FUZZ_MAX")
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 before=$(git status --porcelain -- '*/testdata/fuzz/*' | sort)
@@ -30,13 +37,15 @@ for pkg in $($GO list ./...); do
 		if echo "$f" | grep -Eq -- "$FUZZ_SLOW"; then t=$FUZZTIME_SLOW; fi
 		echo "== $pkg $f (-fuzztime $t)"
 		start=$(date +%s)
-		$GO test "$pkg" -run '^$' -fuzz "^$f\$" -fuzztime "$t" >"$log" 2>&1
+		"${cap[@]}" $GO test "$pkg" -timeout 0 "${par[@]}" -run '^$' -fuzz "^$f\$" -fuzztime "$t" >"$log" 2>&1
 		rc=$?
 		secs=$(( $(date +%s) - start ))
 		last=$(grep -Eo 'execs: [0-9]+' "$log" | tail -1 | grep -Eo '[0-9]+')
 		new=$(grep -Eo 'new interesting: [0-9]+' "$log" | tail -1 | grep -Eo '[0-9]+')
 		result=ok
-		if [ $rc -ne 0 ]; then
+		if [ $rc -eq 124 ] || { [ -n "$FUZZ_MAX" ] && [ $rc -ne 0 ] && ! grep -q -- '--- FAIL' "$log"; }; then
+			result=capped
+		elif [ $rc -ne 0 ]; then
 			result=FAIL
 			failed=1
 			tail -30 "$log"
