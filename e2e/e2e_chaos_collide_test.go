@@ -100,7 +100,9 @@ func runCollisions(t *testing.T, c collideCase) {
 	if c.peer == "oakley" {
 		right = startIKE(t, tp.right, "right", rs)
 	} else {
-		sw = startSwan(t, tp.right, "charon", swanFor(tp, tp.right, psk))
+		conf := swanFor(tp, tp.right, psk)
+		conf.Version = c.version
+		sw = startSwan(t, tp.right, "charon", conf)
 	}
 	left := startIKE(t, tp.left, "left", ls)
 	left.mustCtl(t, "initiate", ls.connName()+"/net")

@@ -122,7 +122,7 @@ func runDeadPeer(t *testing.T, c deadPeerCase, res *deadPeerResult) {
 		s.DPDDelay, s.DPDTimeout, s.DPDAction, s.LogLevel = delay.String(), timeout.String(), "restart", "info"
 	}
 	conf := swanFor(tp, tp.right, psk)
-	conf.DPDDelay, conf.DPDTimeout = delay.String(), timeout.String()
+	conf.Version, conf.DPDDelay, conf.DPDTimeout = c.version, delay.String(), timeout.String()
 	conf.Children[0].DPDAction = "restart"
 
 	var right peerEnd

@@ -61,7 +61,7 @@ func runNATRebind(t *testing.T, c natRebindCase) {
 		ro = startIKE(t, tp.right, "right", rs)
 	} else {
 		conf := swanFor(tp, tp.right, psk)
-		conf.RemoteAddrs, conf.DPDDelay = "%any", dpd.String()
+		conf.Version, conf.RemoteAddrs, conf.DPDDelay = c.version, "%any", dpd.String()
 		rsw = startSwan(t, tp.right, "charon-right", conf)
 	}
 	if c.left == "oakley" {
@@ -72,7 +72,7 @@ func runNATRebind(t *testing.T, c natRebindCase) {
 		waitChildUp(t, lo, 20*time.Second)
 	} else {
 		conf := swanFor(tp, tp.left, psk)
-		conf.DPDDelay = dpd.String()
+		conf.Version, conf.DPDDelay = c.version, dpd.String()
 		lsw = startSwan(t, tp.left, "charon-left", conf)
 		lsw.swanctl(t, "--initiate", "--child", "net", "--timeout", "30")
 	}

@@ -30,6 +30,7 @@ type swanChild struct {
 // swanConf is a swanctl.conf with one IKEv1 PSK connection.
 type swanConf struct {
 	Conn        string // "" = "oakley"
+	Version     int    // IKE major version, 0 = 1
 	Aggressive  bool
 	Proposals   string // "" = aes256-sha256-modp2048
 	LocalAddrs  string // "" = %any
@@ -63,7 +64,7 @@ func (c *swanConf) render() string {
 	}
 	line("connections {")
 	line("  %s {", c.connName())
-	line("    version = 1")
+	line("    version = %d", max(c.Version, 1))
 	line("    aggressive = %s", map[bool]string{true: "yes", false: "no"}[c.Aggressive])
 	line("    proposals = %s", or(c.Proposals, "aes256-sha256-modp2048"))
 	line("    local_addrs = %s", or(c.LocalAddrs, "%any"))
