@@ -107,3 +107,9 @@ N ?= 1000
 loadtest: build
 	OAKLEY_BIN=$(CURDIR)/$(BIN) LOAD_PEERS=$(N) \
 	  $(GO) test -count=1 -timeout 2h -v -run '^TestReliability$$/^load$$' ./e2e/ >loadtest.log 2>&1; rc=$$?; $(E2E_FILTER) loadtest.log; exit $$rc
+
+# The in-process IKE engine against strongSwan through the shared interop harness (root;
+# the e2e suite covers the same through the binary in `make test`).
+SWAN_HARNESS ?= ../shared/interop/strongswan
+interop-harness:
+	OAKLEY_SWAN_HARNESS=$(abspath $(SWAN_HARNESS)) $(GO) test -count=1 -v -run 'TestStrongSwanInterop' ./ike/

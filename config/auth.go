@@ -68,13 +68,13 @@ func (l *loader) authentication(t *table, c *Connection) {
 				l.r.warnf(t.keyLine("aggressive"), "Aggressive Mode with a PSK sends a hash an eavesdropper can crack offline; oakley initiates it, but as a responder it needs insecure_algorithms = true")
 			}
 		}
-	case "pubkey", "pke":
+	case "pubkey", "pke", "pke-revised", "pke-original":
 		if c.Auth == "pubkey" {
 			l.refuseUnimplemented(featPubkey, t.keyLine("auth"))
 		} else {
 			l.refuseUnimplemented(featPKE, t.keyLine("auth"))
 			if c.Version != 1 {
-				l.r.errorf(t.keyLine("auth"), `auth = "pke" is IKEv1 only: IKEv2 has no public-key-encryption authentication`)
+				l.r.errorf(t.keyLine("auth"), `auth = %q is IKEv1 only: IKEv2 has no public-key-encryption authentication`, c.Auth)
 			}
 		}
 		l.certificates(t, c, files, cacerts, caLines, crls, crlLines)
@@ -83,13 +83,13 @@ func (l *loader) authentication(t *table, c *Connection) {
 				l.r.warnf(t.keyLine(k), "%s is ignored with auth = %q", k, c.Auth)
 			}
 		}
-		if c.Auth == "pke" {
+		if isPKE(c.Auth) {
 			// STANDARDS.md: the IKEv1 public-key-encryption modes leak a Bleichenbacher
 			// oracle (Felsch et al., USENIX Security 2018) and stay behind the opt-in.
 			if insecure {
-				l.r.warnf(t.keyLine("auth"), `auth = "pke" (IKEv1 public-key encryption) is insecure (a Bleichenbacher oracle); allowed by insecure_algorithms`)
+				l.r.warnf(t.keyLine("auth"), `auth = %q (IKEv1 public-key encryption) is insecure (a Bleichenbacher oracle); allowed by insecure_algorithms`, c.Auth)
 			} else {
-				l.r.errorf(t.keyLine("auth"), `auth = "pke" (IKEv1 public-key encryption) is insecure (a Bleichenbacher oracle); it needs insecure_algorithms = true`)
+				l.r.errorf(t.keyLine("auth"), `auth = %q (IKEv1 public-key encryption) is insecure (a Bleichenbacher oracle); it needs insecure_algorithms = true`, c.Auth)
 			}
 		}
 	}
@@ -118,9 +118,17 @@ func (l *loader) certificates(t *table, c *Connection, files map[string]string, 
 	}
 	if needPeer && len(cacerts) == 0 && files["remote_cert"] == "" {
 		l.r.errorf(t.line(), "%s: %s", t.name, peer)
+	} else if isPKE(c.Auth) && files["remote_cert"] == "" && c.RemoteAddr != "" && c.RemoteAddr != "%any" {
+		// RFC 2409 §5.2/§5.3: the initiator encrypts its first message to the responder's
+		// public key, so it must have the certificate beforehand.
+		l.r.errorf(t.keyLine("auth"), `auth = %q can initiate (remote_addr is set) and so needs remote_cert, the peer's certificate: the first message is encrypted to it; only a responder (remote_addr = "%%any") may rely on cacerts`, c.Auth)
 	}
 	check := func(key, written string, line int) string {
 		p := resolvePath(l.cfg.Dir, written)
+		if c.FileLines == nil {
+			c.FileLines = map[string]int{}
+		}
+		c.FileLines[p] = line
 		fi, err := statFile(key, written, p)
 		if err == nil && key == "key" {
 			err = checkPrivate(key, written, fi)
@@ -145,7 +153,7 @@ func (l *loader) certificates(t *table, c *Connection, files map[string]string, 
 	if w := files["key"]; w != "" {
 		c.Key = check("key", w, t.keyLine("key"))
 		// STANDARDS.md: an RSA key used for public-key encryption must never also sign.
-		if prev, ok := l.keys[c.Key]; ok && (prev.auth == "pke") != (c.Auth == "pke") {
+		if prev, ok := l.keys[c.Key]; ok && isPKE(prev.auth) != isPKE(c.Auth) {
 			l.r.errorf(t.keyLine("key"), "key %s is used with auth = %q here and auth = %q by connection %q (line %d); a public-key-encryption key must never also sign", w, c.Auth, prev.auth, prev.conn, prev.line)
 		} else if !ok {
 			l.keys[c.Key] = keyUse{auth: c.Auth, conn: c.Name, line: t.keyLine("key")}
@@ -241,4 +249,10 @@ func (l *loader) setPSK(t *table, c *Connection, key, label string, text []byte)
 	if bits := pskEntropy(k, binary); bits < minPSKBits {
 		l.r.warnf(t.keyLine(key), "the PSK has only about %d bits of estimated entropy; use at least 128 bits (e.g. head -c 32 /dev/urandom | base64) or certificates", int(bits))
 	}
+}
+
+// isPKE reports whether an auth value is IKEv1 public-key encryption: "pke" (the revised
+// mode, falling back to the original one) or one mode alone ("pke-revised", "pke-original").
+func isPKE(auth string) bool {
+	return auth == "pke" || auth == "pke-revised" || auth == "pke-original"
 }

@@ -133,7 +133,7 @@ type Connection struct {
 	LocalID  Identity // default: local_addr (see Identity)
 	RemoteID Identity // default: remote_addr
 
-	Auth       string     // "psk" | "pubkey" | "pke"; default "psk"
+	Auth       string     // "psk" | "pubkey" | "pke" (or "pke-revised" / "pke-original": one mode only); default "psk"
 	PSK        crypto.Key // from psk, or read from psk_file; nil unless auth = "psk"
 	PSKFile    string     // psk_file resolved against Config.Dir; "" if inline
 	Cert       string     // paths resolved against Config.Dir; "" when absent
@@ -141,6 +141,9 @@ type Connection struct {
 	CACerts    []string
 	RemoteCert string
 	CRLs       []string // crls: revocation lists (PEM or DER) for the peer's chain, resolved, existing
+	// FileLines maps each resolved cert, key, cacerts, remote_cert and crls path to the line
+	// that names it, so `oakley check` can point at the file a certificate check refuses.
+	FileLines map[string]int
 
 	SendCert      string // "ifasked" (the peer sent a CERTREQ) | "always" | "never"; default "ifasked"
 	Fragmentation string // "yes" | "accept" | "force" (IKEv1; IKEv2 treats it as "yes") | "no"; default "yes" (IKEv1 fragmentation / RFC 7383)

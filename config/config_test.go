@@ -23,6 +23,9 @@ psk = "@PSK@"
   remote_ts = ["203.0.113.0/24"]
 `
 
+// minimalV1 is minimal with version = 1 (IKEv1; the default is 2).
+var minimalV1 = strings.Replace(minimal, "psk =", "version = 1\npsk =", 1)
+
 // hdrMarked is minimal with the marker on its [[connection]] header.
 var hdrMarked = strings.Replace(minimal, "[[connection]]", "[[connection]] #!", 1)
 
@@ -87,7 +90,7 @@ func TestErrors(t *testing.T) {
 		{"local_addr name", strings.Replace(minimal, "psk =", "local_addr = \"gw.example\" #!\npsk =", 1), `local_addr = "gw.example" is not an IP address`, nil},
 		{"address families", strings.Replace(minimal, `remote_addr = "198.51.100.2"`, "local_addr = \"2001:db8::1\"\nremote_addr = \"198.51.100.2\" #!", 1), "different IP versions", nil},
 		{"manual without remote_addr", "[[connection]] #!\nname = \"m\"\nkeying = \"manual\"\n", `keying = "manual" needs remote_addr`, nil},
-		{"auth enum", strings.Replace(minimal, "psk =", "auth = \"eap\" #!\npsk =", 1), `auth = "eap" is not valid; want "psk", "pubkey" or "pke"`, nil},
+		{"auth enum", strings.Replace(minimal, "psk =", "auth = \"eap\" #!\npsk =", 1), `auth = "eap" is not valid; want "psk", "pubkey", "pke", "pke-revised" or "pke-original"`, nil},
 		{"psk and psk_file", strings.Replace(minimal, "psk =", "psk_file = \"secrets/b.psk\" #!\npsk =", 1), "set psk or psk_file, not both", map[string]string{"secrets/b.psk": testPSK}},
 		{"no psk", strings.Replace(hdrMarked, `psk = "@PSK@"`, "", 1) + "", `auth = "psk" needs psk or psk_file`, nil},
 		{"psk_file mode", strings.Replace(minimal, `psk = "@PSK@"`, `psk_file = "secrets/x.open" #!`, 1), "psk_file secrets/x.open is readable by group/other (mode 0644); chmod 600 it", map[string]string{"secrets/x.open": testPSK}},
@@ -102,7 +105,7 @@ func TestErrors(t *testing.T) {
 		{"proposal unknown", strings.Replace(minimal, "psk =", "proposals = [\"aes256-sha256-modp2048\", \"aes256-sha999-modp2048\"] #!\npsk =", 1), `proposals: unknown algorithm "sha999" in proposal "aes256-sha999-modp2048"`, nil},
 		{"proposal insecure", strings.Replace(minimal, "psk =", "proposals = [\"aes128-md5-modp2048\"] #!\npsk =", 1), "md5 in proposal \"aes128-md5-modp2048\" is insecure", nil},
 		{"proposal multi-line", strings.Replace(minimal, "psk =", "proposals = [\n  \"aes256-sha256-modp2048\",\n  \"des-sha256-modp2048\", #!\n]\npsk =", 1), "des in proposal", nil},
-		{"proposal IKEv1 AEAD", strings.Replace(minimal, "psk =", "proposals = [\"aes128gcm16-prfsha256-ecp256\"] #!\npsk =", 1), "not defined for IKEv1 Phase 1", nil},
+		{"proposal IKEv1 AEAD", strings.Replace(minimalV1, "psk =", "proposals = [\"aes128gcm16-prfsha256-ecp256\"] #!\npsk =", 1), "not defined for IKEv1 Phase 1", nil},
 		{"proposals empty", strings.Replace(minimal, "psk =", "proposals = [] #!\npsk =", 1), "proposals is empty; omit it for the defaults", nil},
 		{"esp AEAD with integrity", minimal + "  esp_proposals = [\"aes128gcm16-sha256\"] #!\n", "aes128gcm16 is an AEAD and carries its own integrity: drop sha256", nil},
 		{"esp empty", minimal + "  esp_proposals = [] #!\n", "esp_proposals is empty", nil},
@@ -114,7 +117,7 @@ func TestErrors(t *testing.T) {
 		{"rekey_time", strings.Replace(minimal, "psk =", "rekey_time = \"4 hours\" #!\npsk =", 1), `rekey_time: "4 hours" is not a duration`, nil},
 		{"rekey_time int", strings.Replace(minimal, "psk =", "rekey_time = 3600 #!\npsk =", 1), `rekey_time must be a duration string like "3600s", not an integer`, nil},
 		{"negative duration", strings.Replace(minimal, "psk =", "dpd_delay = \"-5s\" #!\npsk =", 1), `"-5s" is negative`, nil},
-		{"mobike", strings.Replace(minimal, "psk =", "mobike = true #!\npsk =", 1), "mobike needs IKEv2 (version = 2)", nil},
+		{"mobike", strings.Replace(minimalV1, "psk =", "mobike = true #!\npsk =", 1), "mobike needs IKEv2 (version = 2)", nil},
 		{"aggressive type", strings.Replace(minimal, "psk =", "aggressive = \"yes\" #!\npsk =", 1), "aggressive must be true or false, not a string", nil},
 		{"local_id DN", strings.Replace(minimal, "psk =", "local_id = \"C=CH, X=foo\" #!\npsk =", 1), `local_id: DN "C=CH, X=foo": unknown attribute "X"`, nil},
 		{"remote_id spaces", strings.Replace(minimal, "psk =", "remote_id = \"site b\" #!\npsk =", 1), "contains spaces", nil},
@@ -123,7 +126,7 @@ func TestErrors(t *testing.T) {
 		{"ts proto", strings.Replace(minimal, `local_ts = ["192.0.2.0/24"]`, `local_ts = ["192.0.2.0/24[tpc]"] #!`, 1), `unknown protocol "tpc"`, nil},
 		{"ts host bits", strings.Replace(minimal, `remote_ts = ["203.0.113.0/24"]`, `remote_ts = ["203.0.113.1/24"] #!`, 1), "has host bits set; write 203.0.113.0/24", nil},
 		{"ts ports without proto", strings.Replace(minimal, `remote_ts = ["203.0.113.0/24"]`, `remote_ts = ["203.0.113.0/24[gre/1]"] #!`, 1), "ports need tcp, udp, sctp", nil},
-		{"ts port range IKEv1", strings.Replace(minimal, `remote_ts = ["203.0.113.0/24"]`, `remote_ts = ["203.0.113.0/24[tcp/1000-2000]"] #!`, 1), "IKEv1 can negotiate a single port or any port, not a range (RFC 2407 §4.6.2)", nil},
+		{"ts port range IKEv1", strings.Replace(minimalV1, `remote_ts = ["203.0.113.0/24"]`, `remote_ts = ["203.0.113.0/24[tcp/1000-2000]"] #!`, 1), "IKEv1 can negotiate a single port or any port, not a range (RFC 2407 §4.6.2)", nil},
 		{"ts empty", strings.Replace(minimal, `remote_ts = ["203.0.113.0/24"]`, `remote_ts = [] #!`, 1), "remote_ts is empty", nil},
 		{"ts missing tunnel", "[[connection]]\nname = \"b\"\nremote_addr = \"198.51.100.2\"\npsk = \"@PSK@\"\n  [[connection.child]] #!\n  name = \"net\"\n  local_ts = [\"192.0.2.0/24\"]\n", `needs remote_ts in tunnel mode`, nil},
 		{"ts element type", strings.Replace(minimal, `local_ts = ["192.0.2.0/24"]`, "local_ts = [\n  \"192.0.2.0/24\",\n  24, #!\n]", 1), "local_ts[1] must be a string, not an integer", nil},
@@ -285,7 +288,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("device = %+v", dev)
 	}
 	c := cfg.Connections[0]
-	if c.Keying != "ike" || c.Version != 1 || c.Aggressive || c.LocalAddr != "%any" || c.LocalIP.IsValid() ||
+	if c.Keying != "ike" || c.Version != 2 || c.Aggressive || c.LocalAddr != "%any" || c.LocalIP.IsValid() ||
 		c.Auth != "psk" || c.RekeyTime != 4*time.Hour || c.DPDDelay != 30*time.Second ||
 		c.DPDTimeout != 150*time.Second || c.DPDAction != "restart" || c.StartAction != "start" ||
 		c.Encap != "udp" || c.MOBIKE || string(c.PSK) != testPSK || c.Version != DefaultIKEVersion ||
@@ -302,7 +305,7 @@ func TestDefaults(t *testing.T) {
 	for _, p := range c.Proposals {
 		got = append(got, p.Text)
 	}
-	if strings.Join(got, " ") != strings.Join(crypto.DefaultProposals(crypto.ProtoIKEv1), " ") {
+	if strings.Join(got, " ") != strings.Join(crypto.DefaultProposals(crypto.ProtoIKEv2), " ") {
 		t.Errorf("proposals = %v", got)
 	}
 	ch := c.Children[0]
@@ -349,10 +352,10 @@ func TestWarnings(t *testing.T) {
 	cases := []struct {
 		name, src, frag string
 	}{
-		{"aggressive psk", strings.Replace(minimal, "psk =", "aggressive = true #!\npsk =", 1), "as a responder it needs insecure_algorithms = true"},
-		{"aggressive psk opt-in", "[daemon]\ninsecure_algorithms = true\n" + strings.Replace(minimal, "psk =", "aggressive = true #!\npsk =", 1), "insecure_algorithms lets oakley answer it as a responder"},
+		{"aggressive psk", strings.Replace(minimalV1, "psk =", "aggressive = true #!\npsk =", 1), "as a responder it needs insecure_algorithms = true"},
+		{"aggressive psk opt-in", "[daemon]\ninsecure_algorithms = true\n" + strings.Replace(minimalV1, "psk =", "aggressive = true #!\npsk =", 1), "insecure_algorithms lets oakley answer it as a responder"},
 		{"weak psk", strings.Replace(minimal, `psk = "@PSK@"`, `psk = "secret123" #!`, 1), "the PSK has only about"},
-		{"insecure algorithm opt-in", "[daemon]\ninsecure_algorithms = true\n" + strings.Replace(minimal, "psk =", "proposals = [\"aes128-md5-modp1024\"] #!\npsk =", 1), `proposals: "aes128-md5-modp1024" uses insecure md5, modp1024 (allowed by insecure_algorithms)`},
+		{"insecure algorithm opt-in", "[daemon]\ninsecure_algorithms = true\n" + strings.Replace(minimalV1, "psk =", "proposals = [\"aes128-md5-modp1024\"] #!\npsk =", 1), `proposals: "aes128-md5-modp1024" uses insecure md5, modp1024 (allowed by insecure_algorithms)`},
 		{"replay off", minimal + "  replay_window = 0 #!\n", "turns off anti-replay protection"},
 		{"ignored cert", strings.Replace(minimal, "psk =", "cert = \"c.pem\" #!\npsk =", 1), `cert is ignored with auth = "psk"`},
 		{"no child", "[[connection]] #!\nname = \"b\"\nremote_addr = \"198.51.100.2\"\npsk = \"@PSK@\"\n", "no traffic will be protected"},
@@ -378,13 +381,13 @@ func TestWarnings(t *testing.T) {
 
 func TestPKEWithOptIn(t *testing.T) {
 	dir := writeTree(t, map[string]string{"private/k.pem": "k", "c.pem": "c",
-		"oakley.toml": "[daemon]\ninsecure_algorithms = true\n" + strings.Replace(minimal, `psk = "@PSK@"`,
+		"oakley.toml": "[daemon]\ninsecure_algorithms = true\n" + strings.Replace(minimalV1, `psk = "@PSK@"`,
 			"auth = \"pke\"\ncert = \"c.pem\"\nkey = \"private/k.pem\"\nremote_cert = \"c.pem\"", 1)})
 	cfg, err := load(filepath.Join(dir, "oakley.toml"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !hasWarning(cfg.Warnings, 6, `auth = "pke"`) || cfg.Connections[0].PSK != nil {
+	if !hasWarning(cfg.Warnings, 7, `auth = "pke"`) || cfg.Connections[0].PSK != nil {
 		t.Errorf("warnings %v", cfg.Warnings)
 	}
 }
@@ -404,7 +407,7 @@ func TestKeySharedBetweenPKEAndSignatures(t *testing.T) {
 
 // TestAggressiveDefaults: Aggressive Mode offers only the defaults sharing one DH group.
 func TestAggressiveDefaults(t *testing.T) {
-	cfg, err := Parse("a.toml", []byte(expand(strings.Replace(minimal, "psk =", "aggressive = true\npsk =", 1))), "")
+	cfg, err := Parse("a.toml", []byte(expand(strings.Replace(minimalV1, "psk =", "aggressive = true\npsk =", 1))), "")
 	if err != nil {
 		t.Fatal(err)
 	}

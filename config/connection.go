@@ -70,7 +70,7 @@ func (l *loader) connection(t *table) *Connection {
 	l.addresses(t, c)
 	c.LocalID = l.identity(t, "local_id", c.LocalAddr, c.LocalIP)
 	c.RemoteID = l.identity(t, "remote_id", c.RemoteAddr, c.RemoteIP)
-	c.Auth = t.enum("auth", defaultAuth, "psk", "pubkey", "pke")
+	c.Auth = t.enum("auth", defaultAuth, "psk", "pubkey", "pke", "pke-revised", "pke-original")
 
 	if manual {
 		c.RekeyTime = t.duration("rekey_time", defaultRekeyTime) // ignored, see below

@@ -42,6 +42,7 @@ func loadExamples(t *testing.T) map[string]*Config {
 	if err != nil {
 		t.Fatal(err)
 	}
+	makeExampleCerts(t, dst)
 	files, _ := filepath.Glob(filepath.Join(dst, "*.toml"))
 	if len(files) < 6 {
 		t.Fatalf("only %d examples in %s", len(files), src)

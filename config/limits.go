@@ -2,9 +2,9 @@ package config
 
 import "time"
 
-// DefaultIKEVersion is the IKE version of a connection that does not set version. CONFIG.md
-// promises 2; it stays 1 until the daemon speaks IKEv2 (notimpl.go), and then changes here only.
-const DefaultIKEVersion = 1
+// DefaultIKEVersion is the IKE version of a connection that does not set version: IKEv2, as
+// CONFIG.md promises (version = 1 keeps IKEv1).
+const DefaultIKEVersion = 2
 
 // Lifetime floors. Nothing bounded lifetimes from below, so rekey_time = "1s" or
 // life_bytes = 1000 made the peers rekey continuously: a rekey storm, where every rekey costs a

@@ -26,11 +26,8 @@ const (
 // whoever implements a feature in the daemon deletes that feature's line here (the test
 // TestNotImplemented then checks that its example configuration is accepted instead).
 var notImplemented = map[feature]bool{
-	featIKEv2:      true,
 	featMOBIKE:     true,
 	featEAP:        true,
-	featPubkey:     true,
-	featPKE:        true,
 	featXAUTH:      true,
 	featVIPsIKEv1:  true,
 	featVIPsIKEv2:  true,

@@ -29,6 +29,9 @@ var certFiles = map[string]string{"c.pem": "c", "ca.pem": "c", "private/k.pem": 
 // conn inserts lines into minimal before its psk line.
 func conn(lines string) string { return strings.Replace(minimal, "psk =", lines+"\npsk =", 1) }
 
+// connV1 is conn with version = 1 (the IKEv1-only features).
+func connV1(lines string) string { return conn("version = 1\n" + lines) }
+
 // connAuth replaces minimal's psk line with lines.
 func connAuth(lines string) string { return strings.Replace(minimal, `psk = "@PSK@"`, lines, 1) }
 
@@ -155,7 +158,7 @@ func TestRemoteAccessWarnings(t *testing.T) {
 		{"xauth_id unused", conn(`xauth_id = "a" #!`), `xauth_id is used only by xauth = "client"; it is ignored here`},
 		{"eap_id unused", conn(`eap_id = "a" #!`), "eap_id is used only by an EAP client (eap set, pools empty); it is ignored here"},
 		{"password_file unused", conn(`password_file = "private/p.pass" #!`), "password_file is used only by an XAUTH client or an EAP-MSCHAPv2 client"},
-		{"password_file on xauth server", alice + conn("xauth = \"server\"\npassword_file = \"private/p.pass\" #!"), "password_file is used only by"},
+		{"password_file on xauth server", alice + connV1("xauth = \"server\"\npassword_file = \"private/p.pass\" #!"), "password_file is used only by"},
 		{"eap_id on gateway", rwPool + alice + connAuth(eapGateway+"\neap_id = \"gw\" #!"), "eap_id is used only by an EAP client"},
 		{"pool unused", "[[pool]] #!\nname = \"rw\"\naddrs = \"203.0.113.0/24\"\n" + minimal, `pool "rw" is not named in any connection's pools`},
 		{"users unused", "[[user]] #!\nname = \"alice\"\npassword_file = \"secrets/alice.pass\"\n" + minimal, "no connection authenticates [[user]]s"},
@@ -191,13 +194,13 @@ func TestRemoteAccessValid(t *testing.T) {
 		src   string
 		check func(*Config) error
 	}{
-		{"xauth client over psk", conn("xauth = \"client\"\nxauth_id = \"alice\"\npassword_file = \"private/p.pass\""), func(c *Config) error {
+		{"xauth client over psk", connV1("xauth = \"client\"\nxauth_id = \"alice\"\npassword_file = \"private/p.pass\""), func(c *Config) error {
 			if x := c.Connections[0]; x.XAuth != "client" || x.XAuthID != "alice" || string(x.Password) != "a password" || x.PSK == nil {
 				return fmt.Errorf("%+v", x)
 			}
 			return nil
 		}},
-		{"xauth server with pools", rwPool + alice + conn("xauth = \"server\"\npools = [\"rw\"]"), func(c *Config) error {
+		{"xauth server with pools", rwPool + alice + connV1("xauth = \"server\"\npools = [\"rw\"]"), func(c *Config) error {
 			if x := c.Connections[0]; x.XAuth != "server" || x.Pools[0] != "rw" || x.Password != nil || c.User("alice") == nil {
 				return fmt.Errorf("%+v", x)
 			}
@@ -412,12 +415,12 @@ var featureExamples = map[feature]string{
 	featIKEv2:      conn("version = 2 #!"),
 	featMOBIKE:     conn("version = 2\nmobike = true #!"),
 	featEAP:        connAuth(strings.Replace(eapClient, `eap = "mschapv2"`, `eap = "mschapv2" #!`, 1)),
-	featPubkey:     connAuth(strings.Replace(pubkeyAuth, `auth = "pubkey"`, `auth = "pubkey" #!`, 1)),
-	featPKE:        "[daemon]\ninsecure_algorithms = true\n" + connAuth(strings.Replace(pubkeyAuth, `auth = "pubkey"`, `auth = "pke" #!`, 1)),
-	featXAUTH:      conn("xauth = \"client\" #!\nxauth_id = \"alice\"\npassword_file = \"private/p.pass\""),
-	featVIPsIKEv1:  conn(`vips = ["0.0.0.0"] #!`),
+	featPubkey:     connAuth("version = 1\n" + strings.Replace(pubkeyAuth, `auth = "pubkey"`, `auth = "pubkey" #!`, 1)),
+	featPKE:        "[daemon]\ninsecure_algorithms = true\n" + connAuth("version = 1\n"+strings.Replace(strings.Replace(pubkeyAuth, `auth = "pubkey"`, `auth = "pke" #!`, 1), `cacerts = ["ca.pem"]`, `remote_cert = "c.pem"`, 1)),
+	featXAUTH:      connV1("xauth = \"client\" #!\nxauth_id = \"alice\"\npassword_file = \"private/p.pass\""),
+	featVIPsIKEv1:  connV1(`vips = ["0.0.0.0"] #!`),
 	featVIPsIKEv2:  conn("version = 2\nvips = [\"0.0.0.0\"] #!"),
-	featPoolsIKEv1: rwPool + conn(`pools = ["rw"] #!`),
+	featPoolsIKEv1: rwPool + connV1(`pools = ["rw"] #!`),
 	featPoolsIKEv2: rwPool + conn("version = 2\npools = [\"rw\"] #!"),
 }
 

@@ -240,10 +240,3 @@ func runPing(from *ioSide, dst string, count int, interval string) (string, int,
 	}
 	return out, got, err
 }
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}

@@ -231,13 +231,13 @@ func TestImportInterop(t *testing.T) {
 		if ic.ipsec {
 			conf, secrets := leftIpsecConf(tp, c, psk, ic.libreswan)
 			input, conn = filepath.Join(src, "ipsec.conf"), "net"
-			writeFile(t, input, conf)
-			writeFile(t, filepath.Join(src, "ipsec.secrets"), secrets)
+			writeTextFile(t, input, conf)
+			writeTextFile(t, filepath.Join(src, "ipsec.secrets"), secrets)
 		} else {
 			left := swanFor(tp, tp.left, psk)
 			left.Aggressive, left.Proposals, left.Children[0].ESP = c.aggressive, c.ike, c.esp
 			input, conn = filepath.Join(src, "swanctl.conf"), left.connName()
-			writeFile(t, input, left.render())
+			writeTextFile(t, input, left.render())
 		}
 		cfg := filepath.Join(site, "site.toml")
 		stderr, code := importRun(t, cfg, input)
@@ -295,14 +295,14 @@ func TestImportInteropWrongPSK(t *testing.T) {
 	left := swanFor(tp, tp.left, newPSK(t))
 	left.Proposals, left.Children[0].ESP = c.ike, c.esp
 	input := filepath.Join(dir, "swanctl.conf")
-	writeFile(t, input, left.render())
+	writeTextFile(t, input, left.render())
 	cfg := filepath.Join(dir, "site.toml")
 	if stderr, code := importRun(t, cfg, input); code != 0 {
 		t.Fatalf("oakley import: exit status %d:\n%s", code, stderr)
 	}
 	out, _ := os.ReadFile(cfg)
 	sock := filepath.Join(dir, "oakley.sock")
-	writeFile(t, cfg, patchImported(t, string(out), sock, tp.left.host))
+	writeTextFile(t, cfg, patchImported(t, string(out), sock, tp.left.host))
 	o := startImported(t, tp.left, "oakley", cfg, sock, left.connName(), left.PSK)
 	if msg, err := o.ctl("initiate", left.connName()+"/net"); err == nil {
 		t.Errorf("oakley initiate succeeded with the wrong PSK:\n%s", msg)
@@ -313,7 +313,7 @@ func TestImportInteropWrongPSK(t *testing.T) {
 	pingNone(t, tp.left, tp.right, 2)
 }
 
-func writeFile(t *testing.T, path, text string) {
+func writeTextFile(t *testing.T, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
@@ -370,7 +370,7 @@ secrets {
 }
 `, psk)
 	in := filepath.Join(dir, "swanctl.conf")
-	writeFile(t, in, conf)
+	writeTextFile(t, in, conf)
 	outDir := filepath.Join(dir, "out")
 	if err := os.Mkdir(outDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -400,7 +400,7 @@ secrets {
 	}
 	// The output passes the loader once the tunnel address is added.
 	patched := patchImported(t, string(toml), filepath.Join(dir, "oakley.sock"), hostA4)
-	writeFile(t, out, patched)
+	writeTextFile(t, out, patched)
 	if o, err := runTimeout(30*time.Second, oakleyBin, "check", "-c", out); err != nil {
 		t.Errorf("oakley check on the imported configuration: %v\n%s", err, o)
 	}
@@ -414,7 +414,7 @@ secrets {
 	}
 	checkSecretFile(t, filepath.Join(sdir, "site-b.psk"), psk)
 	// A secret file with other content is not replaced without --force.
-	writeFile(t, filepath.Join(sdir, "site-b.psk"), "something else\n")
+	writeTextFile(t, filepath.Join(sdir, "site-b.psk"), "something else\n")
 	if stderr, code = importRun(t, filepath.Join(outDir, "three.toml"), "--secrets-dir", sdir, in); code != 1 || !strings.Contains(stderr, "--force") {
 		t.Errorf("differing secret file: exit %d, want 1 and a hint at --force:\n%s", code, stderr)
 	}
@@ -425,7 +425,7 @@ secrets {
 
 	// XAUTH users of a gateway: one password file each, named in [[user]].
 	users := filepath.Join(dir, "users.conf")
-	writeFile(t, users, fmt.Sprintf("secrets {\n  xauth-carol {\n    id = carol\n    secret = %q\n  }\n}\n", pw))
+	writeTextFile(t, users, fmt.Sprintf("secrets {\n  xauth-carol {\n    id = carol\n    secret = %q\n  }\n}\n", pw))
 	stderr, code = importRun(t, filepath.Join(outDir, "users.toml"), "--format", "swanctl", users)
 	ut, _ := os.ReadFile(filepath.Join(outDir, "users.toml"))
 	if code != 0 || !strings.Contains(string(ut), `password_file = "carol.pass"`) {
@@ -446,7 +446,7 @@ secrets {
 	} {
 		p := filepath.Join(dir, bad.name+".conf")
 		if bad.name != "missing" {
-			writeFile(t, p, bad.text)
+			writeTextFile(t, p, bad.text)
 		}
 		stderr, code := importRun(t, filepath.Join(dir, bad.name+".toml"), "--format", "swanctl", p)
 		if code != bad.code || !strings.Contains(stderr, bad.want) {

@@ -78,65 +78,67 @@ func TestInteropBadConfig(t *testing.T) {
 	for i, c := range badCases {
 		names[i] = c.name
 	}
-	parallelRuns(t, 5, names, func(t *testing.T, i int) {
-		bc := badCases[i]
-		tp := newTopo(t, false)
-		sp := startSwanPair(t, tp, swanCase{ike: "aes256-sha256-modp2048", esp: "aes128gcm16"}, bc.oakleyInitiates, bc.adjust)
-		start := time.Now()
-		var out string
-		var err error
-		if bc.oakleyInitiates {
-			out, err = sp.o.ctl("initiate", sp.site.connName()+"/net")
-		} else {
-			// charon may retransmit for ~48 s after a failure it was not told about in a way
-			// it accepts; the logs are checked below.
-			out, err = sp.sw.Swanctl("--initiate", "--child", "net", "--timeout", "8")
+	parallelRuns(t, 5, names, func(t *testing.T, i int) { runBadCase(t, badCases[i]) })
+}
+
+// runBadCase runs one wrong configuration against charon and checks both sides' errors.
+func runBadCase(t *testing.T, bc badCase) {
+	tp := newTopo(t, false)
+	sp := startSwanPair(t, tp, swanCase{ike: "aes256-sha256-modp2048", esp: "aes128gcm16"}, bc.oakleyInitiates, bc.adjust)
+	start := time.Now()
+	var out string
+	var err error
+	if bc.oakleyInitiates {
+		out, err = sp.o.ctl("initiate", sp.site.connName()+"/net")
+	} else {
+		// charon may retransmit for ~48 s after a failure it was not told about in a way
+		// it accepts; the logs are checked below.
+		out, err = sp.sw.Swanctl("--initiate", "--child", "net", "--timeout", "8")
+	}
+	if err == nil {
+		t.Fatalf("the negotiation succeeded although the configurations differ:\n%s", out)
+	}
+	took := time.Since(start).Round(100 * time.Millisecond)
+	if bc.oakleyInitiates {
+		// `oakley initiate` fails with one line on stderr.
+		if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 1 {
+			t.Errorf("`oakley initiate` failed with %d lines, want one:\n%s", len(lines), out)
 		}
-		if err == nil {
-			t.Fatalf("the negotiation succeeded although the configurations differ:\n%s", out)
+		if strings.Contains(out, "reading the daemon's answer") {
+			t.Errorf("`oakley initiate` reported %q instead of the reason after %s", strings.TrimSpace(out), took)
 		}
-		took := time.Since(start).Round(100 * time.Millisecond)
-		if bc.oakleyInitiates {
-			// `oakley initiate` fails with one line on stderr.
-			if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 1 {
-				t.Errorf("`oakley initiate` failed with %d lines, want one:\n%s", len(lines), out)
-			}
-			if strings.Contains(out, "reading the daemon's answer") {
-				t.Errorf("`oakley initiate` reported %q instead of the reason after %s", strings.TrimSpace(out), took)
-			}
-			t.Logf("oakley initiate failed after %s: %s", took, strings.TrimSpace(out))
-		} else {
-			t.Logf("swanctl --initiate failed after %s", took)
+		t.Logf("oakley initiate failed after %s: %s", took, strings.TrimSpace(out))
+	} else {
+		t.Logf("swanctl --initiate failed after %s", took)
+	}
+	// Both sides: a clear log line, and no SA (with phase2, the ISAKMP SA may stay, but
+	// no child).
+	var olog string
+	if !waitFor(10*time.Second, func() bool {
+		olog = sp.o.p.out.String()
+		return regexp.MustCompile(bc.oakleyLog).MatchString(olog)
+	}) {
+		t.Errorf("oakley's log has no line matching %q", bc.oakleyLog)
+	} else {
+		t.Logf("oakley: %s", matchingLine(olog, bc.oakleyLog))
+	}
+	checkNoSA(t, sp, bc.phase2)
+	if bc.counter != "" {
+		if n := sp.o.mustIKEStatus(t).IKECounters[bc.counter]; n == 0 {
+			t.Errorf("oakley's %s counter is 0", bc.counter)
 		}
-		// Both sides: a clear log line, and no SA (with phase2, the ISAKMP SA may stay, but
-		// no child).
-		var olog string
-		if !waitFor(10*time.Second, func() bool {
-			olog = sp.o.p.out.String()
-			return regexp.MustCompile(bc.oakleyLog).MatchString(olog)
-		}) {
-			t.Errorf("oakley's log has no line matching %q", bc.oakleyLog)
-		} else {
-			t.Logf("oakley: %s", matchingLine(olog, bc.oakleyLog))
-		}
-		checkNoSA(t, sp, bc.phase2)
-		if bc.counter != "" {
-			if n := sp.o.mustIKEStatus(t).IKECounters[bc.counter]; n == 0 {
-				t.Errorf("oakley's %s counter is 0", bc.counter)
-			}
-		}
-		assertNoSecrets(t, "oakley's log", sp.o.p.out.String(), []string{hex.EncodeToString([]byte(sp.site.PSK)), sp.site.PSK, sp.conf.PSK})
-		pingNone(t, tp.left, tp.right, 1)
-		var slog string
-		if !waitFor(10*time.Second, func() bool {
-			slog = sp.sw.Log()
-			return regexp.MustCompile(bc.swanLog).MatchString(slog)
-		}) {
-			t.Errorf("charon's log has no line matching %q", bc.swanLog)
-		} else {
-			t.Logf("charon: %s", matchingLine(slog, bc.swanLog))
-		}
-	})
+	}
+	assertNoSecrets(t, "oakley's log", sp.o.p.out.String(), []string{hex.EncodeToString([]byte(sp.site.PSK)), sp.site.PSK, sp.conf.PSK})
+	pingNone(t, tp.left, tp.right, 1)
+	var slog string
+	if !waitFor(10*time.Second, func() bool {
+		slog = sp.sw.Log()
+		return regexp.MustCompile(bc.swanLog).MatchString(slog)
+	}) {
+		t.Errorf("charon's log has no line matching %q", bc.swanLog)
+	} else {
+		t.Logf("charon: %s", matchingLine(slog, bc.swanLog))
+	}
 }
 
 var hexLine = regexp.MustCompile(`^[0-9a-f]+$`)

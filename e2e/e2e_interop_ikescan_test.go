@@ -247,7 +247,13 @@ type floodStats struct {
 // over ports sockets per address) to oakley and collects the answers for 2 s.
 func flood(t *testing.T, ns netns, mm1 []byte, addrs []string, ports, perAddr int, st *floodStats) {
 	t.Helper()
-	dst := &net.UDPAddr{IP: net.ParseIP(outerB4), Port: 500}
+	floodTo(t, ns, outerB4, mm1, addrs, ports, perAddr, st)
+}
+
+// floodTo is flood towards another address (port 500).
+func floodTo(t *testing.T, ns netns, to string, mm1 []byte, addrs []string, ports, perAddr int, st *floodStats) {
+	t.Helper()
+	dst := &net.UDPAddr{IP: net.ParseIP(to), Port: 500}
 	var wg sync.WaitGroup
 	for _, a := range addrs {
 		for p := 0; p < ports; p++ {

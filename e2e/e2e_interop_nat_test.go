@@ -91,8 +91,10 @@ func TestInteropNAT(t *testing.T) {
 		run   func(t *testing.T, tp *ioTopo)
 		needs func(t *testing.T)
 	}{
-		{name: "oakley-natted-initiator-to-charon", run: natOakleyToCharon, needs: needCharon},
-		{name: "charon-natted-initiator-to-oakley", run: natCharonToOakley, needs: needCharon},
+		{name: "oakley-natted-initiator-to-charon", run: func(t *testing.T, tp *ioTopo) { natOakleyToCharon(t, tp, 1) }, needs: needCharon},
+		{name: "charon-natted-initiator-to-oakley", run: func(t *testing.T, tp *ioTopo) { natCharonToOakley(t, tp, 1) }, needs: needCharon},
+		{name: "ikev2-oakley-natted-initiator-to-charon", run: func(t *testing.T, tp *ioTopo) { natOakleyToCharon(t, tp, 2) }, needs: needCharon},
+		{name: "ikev2-charon-natted-initiator-to-oakley", run: func(t *testing.T, tp *ioTopo) { natCharonToOakley(t, tp, 2) }, needs: needCharon},
 		{name: "oakley-natted-to-oakley-encap-auto", run: natOakleyToOakley},
 	}
 	names := make([]string, len(cases))
@@ -130,11 +132,14 @@ func checkNATWire(t *testing.T, tp *ioTopo) map[string]uint64 {
 	return c
 }
 
-func natOakleyToCharon(t *testing.T, tp *ioTopo) {
+// natOakleyToCharon: oakley behind the NAT initiates IKE version to charon.
+func natOakleyToCharon(t *testing.T, tp *ioTopo, version int) {
 	psk := newPSK(t)
 	conf := swanFor(tp, tp.right, psk)
+	conf.Version = version
 	sw := startSwan(t, tp.right, "charon", conf)
 	site := siteFor(tp, tp.left, psk)
+	site.Version = version
 	o := startIKE(t, tp.left, "oakley", site)
 	o.mustCtl(t, "initiate", site.connName()+"/net")
 	waitChildUp(t, o, 10*time.Second)
@@ -174,11 +179,14 @@ func natOakleyToCharon(t *testing.T, tp *ioTopo) {
 	pingBoth(t, tp, 2)
 }
 
-func natCharonToOakley(t *testing.T, tp *ioTopo) {
+// natCharonToOakley: charon behind the NAT initiates IKE version to oakley.
+func natCharonToOakley(t *testing.T, tp *ioTopo, version int) {
 	psk := newPSK(t)
 	conf := swanFor(tp, tp.left, psk)
+	conf.Version = version
 	sw := startSwan(t, tp.left, "charon", conf)
 	site := siteFor(tp, tp.right, psk)
+	site.Version = version
 	site.RemoteAddr = "%any" // the initiator arrives from the NAT's address
 	o := startIKE(t, tp.right, "oakley", site)
 	sw.swanctl(t, "--initiate", "--child", "net", "--timeout", "30")

@@ -40,16 +40,16 @@ type ikeSite struct {
 	RetransmitTimeout string
 	RetransmitBase    float64
 	RetransmitTries   int
-	Extra             string // more [daemon] lines
 
 	Conn           string // connection name, "" = "peer"
-	Version        int    // IKE major version, 0 = 1
+	Version        int    // IKE version, 0 = 1
 	Aggressive     bool
 	LocalAddr      string
 	RemoteAddr     string
 	LocalID        string
 	RemoteID       string
 	PSK            string
+	Files          map[string][]byte // written beside the configuration (keys 0600)
 	Proposals      []string
 	RekeyTime      string
 	DPDDelay       string // "" = "0s" (off), so that only the tests about DPD see it
@@ -60,6 +60,15 @@ type ikeSite struct {
 	RemotePort     int
 	RemoteNATTPort int
 	Children       []ikeChild
+
+	// Certificates (auth = "pubkey" / "pke"); file paths as written into the TOML.
+	Auth          string // "" = "psk"
+	Cert, Key     string
+	CACerts, CRLs []string
+	RemoteCert    string
+	SendCert      string
+	Fragmentation string
+	Extra         string // more lines of the [daemon] table (retransmit_*)
 }
 
 func (s *ikeSite) connName() string {
@@ -102,13 +111,19 @@ func (s *ikeSite) toml(sock string) string {
 	if s.RetransmitTries != 0 {
 		line("retransmit_tries = %d", s.RetransmitTries)
 	}
-	b.WriteString(s.Extra)
+	if s.Extra != "" {
+		line("%s", s.Extra)
+	}
 	line("\n[device]")
 	line("addresses = [%s]", quoteList(s.Addresses))
 	line("\n[[connection]]")
 	line("name = %s", q(s.connName()))
 	line(`keying = "ike"`)
-	line("version = %d", max(s.Version, 1))
+	if s.Version == 0 {
+		line("version = 1")
+	} else {
+		line("version = %d", s.Version)
+	}
 	if s.Aggressive {
 		line("aggressive = true")
 	}
@@ -116,8 +131,23 @@ func (s *ikeSite) toml(sock string) string {
 	opt("remote_addr", s.RemoteAddr)
 	opt("local_id", s.LocalID)
 	opt("remote_id", s.RemoteID)
-	line(`auth = "psk"`)
-	line("psk = %s", q(s.PSK))
+	if s.Auth == "" || s.Auth == "psk" {
+		line(`auth = "psk"`)
+		line("psk = %s", q(s.PSK))
+	} else {
+		line("auth = %s", q(s.Auth))
+		opt("cert", s.Cert)
+		opt("key", s.Key)
+		if len(s.CACerts) > 0 {
+			line("cacerts = [%s]", quoteList(s.CACerts))
+		}
+		opt("remote_cert", s.RemoteCert)
+		if len(s.CRLs) > 0 {
+			line("crls = [%s]", quoteList(s.CRLs))
+		}
+		opt("send_cert", s.SendCert)
+	}
+	opt("fragmentation", s.Fragmentation)
 	if len(s.Proposals) > 0 {
 		line("proposals = [%s]", quoteList(s.Proposals))
 	}
@@ -209,6 +239,11 @@ func startIKE(t *testing.T, side *ioSide, name string, s ikeSite) *oakley {
 	if err := os.WriteFile(o.cfg, []byte(s.toml(sock)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	for name, data := range s.Files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	o.p = startProc(t, "oakley-"+name, side.ns.args(oakleyBin, "up", "-c", o.cfg)...)
 	t.Cleanup(func() {
 		if o.p.exited() {
@@ -292,6 +327,11 @@ type ikeStatus struct {
 			NAT         string `json:"nat"`
 			Established string `json:"established"`
 			DPD         string `json:"dpd"`
+			PeerCert    *struct {
+				Subject     string `json:"subject"`
+				Issuer      string `json:"issuer"`
+				Fingerprint string `json:"sha256"`
+			} `json:"peer_cert"`
 		} `json:"ike_sas"`
 		Children []struct {
 			Name     string   `json:"name"`

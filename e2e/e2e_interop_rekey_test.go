@@ -9,6 +9,7 @@ package e2e
 // (`oakley rekey CONN`, `swanctl --rekey --ike`) must keep the tunnel up too.
 
 import (
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -266,5 +267,6 @@ func keys(m map[string]bool) []string {
 	for k := range m {
 		out = append(out, k)
 	}
+	sort.Strings(out)
 	return out
 }

@@ -19,6 +19,7 @@ import (
 // selfCase is one negotiation between two oakleys: left initiates, right responds.
 type selfCase struct {
 	name       string
+	version    int // 0 = 1
 	aggressive bool
 	ike        string
 	esp, ah    string // exactly one
@@ -48,12 +49,22 @@ var selfCases = []selfCase{
 	{name: "ah-sha1-transport-raw", ike: "aes256-sha256-modp2048", ah: "sha1", mode: "transport", encap: "raw", wantEncap: "raw"},
 	{name: "ah-sha512-pfs-ecp256-tunnel-raw", ike: "aes128-sha256-ecp256", ah: "sha512-ecp256", encap: "raw", wantEncap: "raw"},
 	{name: "high-ports-aes256gcm16", ike: "aes256-sha256-ecp256", esp: "aes256gcm16", highPorts: true},
+	// IKEv2 (the first child comes with IKE_AUTH, so without PFS whatever its proposal says).
+	{name: "v2-aes128gcm16-prfsha256-ecp256-aes128gcm16", version: 2, ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16"},
+	{name: "v2-aes256-sha512-ecp521-aes256-sha512-pfs-modp3072", version: 2, ike: "aes256-sha512-ecp521", esp: "aes256-sha512-modp3072"},
+	{name: "v2-transport-udp-aes128gcm16", version: 2, ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", mode: "transport"},
+	{name: "v2-transport-raw-aes256-sha256", version: 2, ike: "aes128gcm16-prfsha256-ecp256", esp: "aes256-sha256", mode: "transport", encap: "raw", wantEncap: "raw"},
+	{name: "v2-tunnel-raw-chacha20poly1305", version: 2, ike: "chacha20poly1305-prfsha256-curve25519", esp: "chacha20poly1305", encap: "raw", wantEncap: "raw"},
+	{name: "v2-auto-without-nat-aes128gcm16", version: 2, ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", encap: "auto", wantEncap: "raw"},
+	{name: "v2-ah-sha256-tunnel-raw", version: 2, ike: "aes128gcm16-prfsha256-ecp256", ah: "sha256", encap: "raw", wantEncap: "raw"},
+	{name: "v2-high-ports-aes256gcm16", version: 2, ike: "aes256-sha256-ecp256", esp: "aes256gcm16", highPorts: true},
 }
 
 // selfSites returns the two configurations of c (left initiates on `oakley initiate`).
 func selfSites(tp *ioTopo, c selfCase, psk string) (l, r ikeSite) {
 	l, r = siteFor(tp, tp.left, psk), siteFor(tp, tp.right, psk)
 	for _, s := range []*ikeSite{&l, &r} {
+		s.Version = c.version
 		s.Aggressive, s.Proposals, s.Encap = c.aggressive, []string{c.ike}, c.encap
 		s.Insecure = c.insecure || (c.aggressive && s == &r)
 		ch := &s.Children[0]
@@ -91,7 +102,10 @@ func checkSelf(t *testing.T, c selfCase, l, r *oakley) {
 	if wantEncap == "" {
 		wantEncap = "udp"
 	}
-	mode := map[bool]string{true: "Aggressive Mode", false: "Main Mode"}[c.aggressive]
+	mode, ikeAlgs := map[bool]string{true: "Aggressive Mode", false: "Main Mode"}[c.aggressive], c.ike
+	if c.version == 2 {
+		mode, ikeAlgs, pfs = "IKEv2", v2Algorithms(t, c.ike), "" // IKE_AUTH carries no KE (RFC 7296 §1.2)
+	}
 	for _, o := range []*oakley{l, r} {
 		s := o.mustIKEStatus(t)
 		if len(s.Connections) != 1 || len(s.Connections[0].IKESAs) != 1 {
@@ -99,8 +113,8 @@ func checkSelf(t *testing.T, c selfCase, l, r *oakley) {
 			continue
 		}
 		ike := s.Connections[0].IKESAs[0]
-		if ike.State != "established" || ike.Algorithms != c.ike || ike.Mode != mode || ike.Initiator != (o == l) {
-			t.Errorf("oakley %s: IKE SA %s %s %s initiator=%v; want established %s %s initiator=%v", o.name, ike.State, ike.Algorithms, ike.Mode, ike.Initiator, c.ike, mode, o == l)
+		if ike.State != "established" || ike.Algorithms != ikeAlgs || ike.Mode != mode || ike.Initiator != (o == l) {
+			t.Errorf("oakley %s: IKE SA %s %s %s initiator=%v; want established %s %s initiator=%v", o.name, ike.State, ike.Algorithms, ike.Mode, ike.Initiator, ikeAlgs, mode, o == l)
 		}
 		ch := s.Connections[0].Children[0]
 		if ch.PFS != pfs || ch.Mode != map[bool]string{true: "transport", false: "tunnel"}[c.mode == "transport"] {

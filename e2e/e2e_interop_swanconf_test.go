@@ -8,6 +8,7 @@ package e2e
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -30,7 +31,7 @@ type swanChild struct {
 // swanConf is a swanctl.conf with one IKEv1 PSK connection.
 type swanConf struct {
 	Conn        string // "" = "oakley"
-	Version     int    // IKE major version, 0 = 1
+	Version     int    // IKE version, 0 = 1
 	Aggressive  bool
 	Proposals   string // "" = aes256-sha256-modp2048
 	LocalAddrs  string // "" = %any
@@ -44,6 +45,14 @@ type swanConf struct {
 	Extra       string // more lines inside the connection
 	Children    []swanChild
 	LogLevels   string // charon's filelog levels; "" = "ike=2 cfg=1 knl=1 net=1 enc=1"
+
+	// Certificates: Auth "pubkey" authenticates both ways with LocalCerts (file names in
+	// x509/), and RemoteCerts pins the peer's; Files are written into the swanctl directory
+	// (x509/, x509ca/, x509crl/, private/).
+	Auth        string // "" = psk
+	LocalCerts  string
+	RemoteCerts string
+	Files       map[string][]byte
 }
 
 func (c *swanConf) connName() string {
@@ -64,8 +73,14 @@ func (c *swanConf) render() string {
 	}
 	line("connections {")
 	line("  %s {", c.connName())
-	line("    version = %d", max(c.Version, 1))
-	line("    aggressive = %s", map[bool]string{true: "yes", false: "no"}[c.Aggressive])
+	if c.Version == 0 {
+		line("    version = 1")
+	} else {
+		line("    version = %d", c.Version)
+	}
+	if c.Version != 2 {
+		line("    aggressive = %s", map[bool]string{true: "yes", false: "no"}[c.Aggressive])
+	}
 	line("    proposals = %s", or(c.Proposals, "aes256-sha256-modp2048"))
 	line("    local_addrs = %s", or(c.LocalAddrs, "%any"))
 	line("    remote_addrs = %s", or(c.RemoteAddrs, "%any"))
@@ -79,13 +94,20 @@ func (c *swanConf) render() string {
 		line("    rekey_time = %s", c.RekeyTime)
 	}
 	b.WriteString(c.Extra)
+	auth := or(c.Auth, "psk")
 	line("    local {")
-	line("      auth = psk")
-	line("      id = %s", c.LocalID)
+	line("      auth = %s", auth)
+	line("      id = %s", swanValue(c.LocalID))
+	if c.LocalCerts != "" {
+		line("      certs = %s", c.LocalCerts)
+	}
 	line("    }")
 	line("    remote {")
-	line("      auth = psk")
-	line("      id = %s", c.RemoteID)
+	line("      auth = %s", auth)
+	line("      id = %s", swanValue(c.RemoteID))
+	if c.RemoteCerts != "" {
+		line("      certs = %s", c.RemoteCerts)
+	}
 	line("    }")
 	line("    children {")
 	for _, ch := range c.Children {
@@ -110,6 +132,9 @@ func (c *swanConf) render() string {
 	line("    }")
 	line("  }")
 	line("}")
+	if auth != "psk" {
+		return b.String()
+	}
 	line("secrets {")
 	line("  ike-1 {")
 	line("    id-1 = %s", c.LocalID)
@@ -118,6 +143,14 @@ func (c *swanConf) render() string {
 	line("  }")
 	line("}")
 	return b.String()
+}
+
+// swanValue quotes a value for swanctl.conf when it needs it (a DN: spaces, commas).
+func swanValue(s string) string {
+	if strings.ContainsAny(s, " ,=") {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // swanFor returns the usual strongSwan configuration of a site: the mirror of siteFor.
@@ -154,7 +187,7 @@ func startSwan(t *testing.T, side *ioSide, name string, conf swanConf) *swan {
 	if levels == "" {
 		levels = "ike=2 cfg=1 knl=1 net=1 enc=1"
 	}
-	c, err := l.StartCharon(string(side.ns), name, conf.render(), nil, levels)
+	c, err := l.StartCharon(string(side.ns), name, conf.render(), conf.Files, levels)
 	if err != nil {
 		t.Fatalf("starting charon in %s: %v", side.ns, err) // (its swanctl.conf holds the PSK)
 	}
@@ -316,7 +349,7 @@ func swanNames(f map[string]string) (enc, integ, dh string) {
 	case e == "3DES":
 		enc = "3des"
 	default:
-		enc = strings.ToLower(e)
+		enc = strings.ReplaceAll(strings.ToLower(e), "_", "") // CHACHA20_POLY1305 → chacha20poly1305
 	}
 	integ = map[string]string{
 		"HMAC_SHA1_96": "sha1", "HMAC_SHA2_256_128": "sha256", "HMAC_SHA2_384_192": "sha384",

@@ -539,12 +539,17 @@ func ping(ns netns, src, dst string, n int, extra ...string) (string, int, error
 	return out, received, err
 }
 
-// mustPing asserts that all n echo requests from src to dst are answered.
+// mustPing asserts that all n echo requests from src to dst are answered, each within 2 s.
+// The echoes go one ping at a time: once a reply has arrived, iputils ping waits only two
+// round-trip times for the others (its -W applies only before the first reply), which on a
+// loaded machine counts a reply that takes 2 ms after one that took 0.5 ms as lost.
 func mustPing(t *testing.T, ns netns, src, dst string, n int) {
 	t.Helper()
-	out, got, err := ping(ns, src, dst, n)
-	if err != nil || got != n {
-		t.Fatalf("ping %s -> %s in %s: %d of %d replies (%v)\n%s", src, dst, ns, got, n, err, out)
+	for i := range n {
+		out, got, err := ping(ns, src, dst, 1)
+		if err != nil || got != 1 {
+			t.Fatalf("ping %s -> %s in %s: echo %d of %d not answered within 2 s (%v)\n%s", src, dst, ns, i+1, n, err, out)
+		}
 	}
 }
 

@@ -48,9 +48,28 @@ func (sa *SA) Prepare(b *Batch, from, to int) int {
 	}
 	// Lifetimes are accounted before sealing (RFC 4301 §4.4.2.1): no packet beyond a hard
 	// limit is ever protected. Inner bytes, as strongSwan and the kernel count them.
+	// A batch that would cross a hard limit is cut at it: the packets beyond fail.
+	l := &sa.cfg.Life
+	p0, b0 := sa.Stats.Packets.Load(), sa.Stats.Bytes.Load()
 	var bytes uint64
+	cut := end
 	for k := from; k < end; k++ {
-		bytes += uint64(b.innerLen[k])
+		nb := bytes + uint64(b.innerLen[k])
+		if l.HardPackets != 0 && p0+uint64(k-from) >= l.HardPackets || l.HardBytes != 0 && b0+nb > l.HardBytes {
+			cut = k
+			break
+		}
+		bytes = nb
+	}
+	if cut < end {
+		// A packet was refused at the hard limit: the SA is spent (the key manager switches
+		// to the new pair or renegotiates).
+		sa.failOps(b, cut, end, ErrExpired)
+		end, n = cut, cut-from
+		defer sa.hardExpire()
+		if n == 0 {
+			return from
+		}
 	}
 	if !sa.account(uint64(n), bytes) {
 		sa.failOps(b, from, end, ErrExpired)

@@ -529,3 +529,28 @@ func skipAllocsUnderRace(t *testing.T) {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
 }
+
+// TestHardLimitCutsBatch: a batch that would cross a hard byte limit is cut at it; the
+// packets beyond fail with ErrExpired and nothing more is protected afterwards.
+func TestHardLimitCutsBatch(t *testing.T) {
+	out, _ := newPair(t, pairOpts{enc: "aes128gcm16", life: Lifetime{HardBytes: 450}})
+	b := NewBatch(10, 2048)
+	for i := range 10 {
+		p := udpPacket(innerSrc4, innerDst4, 100, byte(i))
+		b.Set(i, Headroom, copy(b.Bufs[i][Headroom:], p))
+	}
+	b.N = 10
+	out.Encap(b)
+	sealed := 0
+	for i := range 10 {
+		switch {
+		case b.Errs[i] == nil:
+			sealed++
+		case !errors.Is(b.Errs[i], ErrExpired):
+			t.Fatalf("packet %d: %v", i, b.Errs[i])
+		}
+	}
+	if sealed != 4 || out.Stats.Bytes.Load() != 400 || !out.Expired() {
+		t.Fatalf("%d sealed, %d bytes accounted, expired %v; want 4, 400, true", sealed, out.Stats.Bytes.Load(), out.Expired())
+	}
+}

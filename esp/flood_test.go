@@ -249,10 +249,10 @@ func TestEventsBoundedUnderTraffic(t *testing.T) {
 		kinds[x.Kind]++
 	}
 	t.Logf("%d packets through an SA with soft/hard packet limits 900/1000: events %v, %d sealed", floodSources, kinds, limited.Seq())
-	// The hard limit is checked per batch (sa.go account): the batch that crosses it is
-	// still sealed, so up to a batch minus one packet more than the limit leave.
-	if len(ev.SA) != 2 || kinds[EventSoft] != 1 || kinds[EventHard] != 1 || limited.Seq() < 1000 || limited.Seq() >= 1000+64 {
-		t.Fatalf("events %v (want one soft, one hard), %d packets sealed (want 1000 to 1063)", kinds, limited.Seq())
+	// The batch that crosses the hard limit is cut at it (esp.go Prepare): exactly 1000
+	// packets leave.
+	if len(ev.SA) != 2 || kinds[EventSoft] != 1 || kinds[EventHard] != 1 || limited.Seq() != 1000 {
+		t.Fatalf("events %v (want one soft, one hard), %d packets sealed (want 1000)", kinds, limited.Seq())
 	}
 	// The packets after the hard limit found the policy without a live SA: one acquire.
 	if len(ev.Acquires) != 1 {

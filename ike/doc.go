@@ -1,6 +1,6 @@
 // Package ike is oakley's IKE engine: the Engine that the daemon drives, over the
 // protocol-neutral core (ike/core) and the protocol state machines, IKEv1 (ike/ikev1, over
-// the ike/isakmp codec).
+// the ike/isakmp codec) and IKEv2 (ike/ikev2, over the ike/ikev2/wire codec).
 //
 // # Shape
 //

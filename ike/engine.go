@@ -15,6 +15,7 @@ import (
 	"oakley/esp"
 	"oakley/ike/core"
 	"oakley/ike/ikev1"
+	"oakley/ike/ikev2"
 )
 
 // The configuration and status types are the core's.
@@ -28,6 +29,7 @@ type (
 	ConnStatus  = core.ConnStatus
 	IKESAStatus = core.IKESAStatus
 	ChildStatus = core.ChildStatus
+	CertInfo    = core.CertInfo
 )
 
 // Identity constructors and types, for the daemon.
@@ -95,10 +97,10 @@ type Engine struct {
 	runOnce sync.Once
 }
 
-// New checks the configuration and returns an engine running IKEv1; Run starts it.
+// New checks the configuration and returns an engine running IKEv1 and IKEv2; Run starts it.
 func New(cfg Config) (*Engine, error) {
 	ctr := core.NewCounters()
-	c, err := core.New(cfg.Config, ctr, ikev1.New())
+	c, err := core.New(cfg.Config, ctr, ikev1.New(), ikev2.New())
 	if err != nil {
 		return nil, err
 	}

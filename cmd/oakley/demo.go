@@ -52,8 +52,9 @@ remote_natt_port = %[6]d
   esp_proposals = ["aes128gcm16"]
 %[13]s`
 
-// demoIKE is the IKE part of a demo connection: Main Mode with a pre-shared key.
-const demoIKE = `local_id = "site-%[1]s.demo.example"
+// demoIKE is the IKE part of a demo connection: IKEv2 with a pre-shared key.
+const demoIKE = `version = 2
+local_id = "site-%[1]s.demo.example"
 remote_id = "site-%[2]s.demo.example"
 psk = "%[3]s"
 proposals = ["aes256-sha256-ecp256"]
@@ -209,7 +210,7 @@ func cmdDemo(args []string, stdout io.Writer) error {
 	}
 	how := "manually keyed SAs (RFC 4301 §4.5)"
 	if demoUsesIKE {
-		how = "IKEv1 Main Mode + Quick Mode"
+		how = "IKEv2 (IKE_SA_INIT + IKE_AUTH with the child SA)"
 	}
 	fmt.Fprintf(stdout, "\ndemo OK: %s, ESP carried HTTP both ways, no packet refused\n", how)
 	_ = log.Sync()

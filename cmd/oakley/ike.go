@@ -17,6 +17,7 @@ import (
 	"oakley/esp"
 	"oakley/ike"
 	"oakley/ike/core"
+	"oakley/ike/pki"
 )
 
 // ikeAvailable says whether this build carries the IKE engine (the demo uses it when so).
@@ -44,8 +45,10 @@ func childMode(ch *config.Child) esp.Mode {
 	return esp.Tunnel
 }
 
-// ikeConnection converts a configured connection for the engine.
-func (d *daemon) ikeConnection(c *config.Connection) *ike.Connection {
+// ikeConnection converts a configured connection for the engine, loading its certificates,
+// key, trust anchors and CRLs (auth = "pubkey" / "pke"). Errors name the file, never key
+// material.
+func (d *daemon) ikeConnection(c *config.Connection) (*ike.Connection, error) {
 	ic := &ike.Connection{
 		Name: c.Name, Version: uint8(c.Version), Aggressive: c.Aggressive,
 		LocalAddr: c.LocalIP, RemoteAddr: c.RemoteIP,
@@ -65,7 +68,42 @@ func (d *daemon) ikeConnection(c *config.Connection) *ike.Connection {
 			ReplayWindow: ch.ReplayWindow, StartAction: ch.StartAction,
 		})
 	}
-	return ic
+	if err := ikeCredentials(ic, c); err != nil {
+		return nil, fmt.Errorf("connection %q: %w", c.Name, err)
+	}
+	return ic, nil
+}
+
+// ikeCredentials fills the certificate fields of a connection (ike/core/credentials.go).
+func ikeCredentials(ic *ike.Connection, c *config.Connection) error {
+	ic.Fragmentation = c.Fragmentation
+	sc, err := pki.ParseSendCert(c.SendCert)
+	if err != nil {
+		return err
+	}
+	ic.SendCert = sc
+	if c.Auth == "psk" || c.Auth == "" {
+		return nil
+	}
+	if c.Cert != "" || c.Key != "" {
+		creds, err := pki.LoadCredentials(c.Cert, c.Key)
+		if err != nil {
+			return err
+		}
+		ic.Creds = creds
+	}
+	if len(c.CACerts) > 0 || c.RemoteCert != "" {
+		trust, err := pki.LoadTrust(c.CACerts, c.RemoteCert, c.CRLs)
+		if err != nil {
+			return err
+		}
+		ic.Trust = trust
+		if ic.Creds != nil {
+			// Our CAs above the chain file, to recognise a CERTREQ that names them.
+			ic.Creds = ic.Creds.WithCAs(trust.Anchors())
+		}
+	}
+	return nil
 }
 
 func (d *daemon) startIKE(ctx context.Context) error {
@@ -76,7 +114,11 @@ func (d *daemon) startIKE(ctx context.Context) error {
 			continue
 		}
 		r.conns[c.Name] = true
-		conns = append(conns, d.ikeConnection(c))
+		ic, err := d.ikeConnection(c)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, ic)
 	}
 	if len(conns) == 0 {
 		return nil
@@ -186,8 +228,9 @@ func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies [
 			cs.IKESAs = append(cs.IKESAs, ikeSAStatus{
 				Initiator: sa.Initiator, Cookies: sa.InitiatorCookie + ":" + sa.ResponderCookie,
 				State: sa.State, Peer: sa.Remote, Mode: sa.Mode,
-				Algorithms: fmt.Sprintf("%s-%s-%s", sa.Encryption, sa.Hash, sa.DHGroup),
+				Algorithms: ikeAlgorithms(sa),
 				Auth:       sa.Auth, NAT: strings.Join(facts, ", "), Established: est, Expires: until(sa.ReauthAt), DPD: dpd,
+				PeerCert: peerCert(sa.PeerCert),
 			})
 		}
 		cs.State = state
@@ -229,6 +272,22 @@ func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies [
 	}
 }
 
+// ikeAlgorithms renders an IKE SA's algorithms in proposal syntax: IKEv1 enc-hash-group,
+// IKEv2 enc[-integ]-prf-group (an AEAD has no integrity algorithm).
+func ikeAlgorithms(sa ike.IKESAStatus) string {
+	parts := []string{sa.Encryption, sa.Hash}
+	if sa.Version == 2 {
+		parts = append(parts, sa.PRF)
+	}
+	var out []string
+	for _, p := range append(parts, sa.DHGroup) {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "-")
+}
+
 func policyNamed(ps []*esp.Policy, name string) *esp.Policy {
 	for _, p := range ps {
 		if p.Name == name {
@@ -236,4 +295,12 @@ func policyNamed(ps []*esp.Policy, name string) *esp.Policy {
 		}
 	}
 	return nil
+}
+
+// peerCert converts the engine's description of the peer's certificate.
+func peerCert(c *ike.CertInfo) *peerCertStatus {
+	if c == nil {
+		return nil
+	}
+	return &peerCertStatus{Subject: c.Subject, Issuer: c.Issuer, Fingerprint: c.Fingerprint}
 }

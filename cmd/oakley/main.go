@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -167,11 +168,23 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	for _, w := range cfg.Warnings {
 		fmt.Fprintln(stderr, w.String())
 	}
+	// The certificate files: loadable, valid now, keys matching, CAs being CAs (pki).
+	certErrs, certWarns := checkCertFiles(cfg, time.Now())
+	for _, w := range certWarns {
+		fmt.Fprintln(stderr, w)
+	}
+	for _, e := range certErrs {
+		fmt.Fprintln(stderr, e)
+	}
+	if len(certErrs) > 0 {
+		fmt.Fprintf(stderr, "%s: %d error(s)\n", *path, len(certErrs))
+		return errReported
+	}
 	children := 0
 	for _, c := range cfg.Connections {
 		children += len(c.Children)
 	}
-	fmt.Fprintf(stdout, "%s: OK (%d connection(s), %d child(ren), %d warning(s))\n", *path, len(cfg.Connections), children, len(cfg.Warnings))
+	fmt.Fprintf(stdout, "%s: OK (%d connection(s), %d child(ren), %d warning(s))\n", *path, len(cfg.Connections), children, len(cfg.Warnings)+len(certWarns))
 	return nil
 }
 

@@ -90,9 +90,18 @@ func (d *daemon) reload(why string) (*reloadReport, error) {
 	// (it validates them all first), manual ones by their local address.
 	var conns []*ike.Connection
 	for _, c := range next.Connections {
-		if c.Keying == "ike" {
-			conns = append(conns, d.ikeConnection(c))
+		if c.Keying != "ike" {
+			continue
 		}
+		ic, err := d.ikeConnection(c)
+		if err != nil {
+			wipeNew(old, next)
+			d.reloads.failed.Add(1)
+			d.reloads.lastFailed.Store(true)
+			log.Error("reload: configuration refused; nothing changed", zap.String("conn", c.Name), zap.Error(err))
+			return nil, fmt.Errorf("%w: connection %s: %w", errReloadRefused, c.Name, err)
+		}
+		conns = append(conns, ic)
 	}
 	for _, c := range next.Connections {
 		if c.Keying == "manual" {

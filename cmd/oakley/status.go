@@ -83,6 +83,15 @@ type ikeSAStatus struct {
 	Established string `json:"established,omitempty"`
 	Expires     string `json:"expires,omitempty"`
 	DPD         string `json:"dpd,omitempty"`
+	// PeerCert is the certificate the peer authenticated with (auth = "pubkey" / "pke").
+	PeerCert *peerCertStatus `json:"peer_cert,omitempty"`
+}
+
+// peerCertStatus names a peer's certificate: subject, issuer, SHA-256 fingerprint of the DER.
+type peerCertStatus struct {
+	Subject     string `json:"subject"`
+	Issuer      string `json:"issuer"`
+	Fingerprint string `json:"sha256"`
 }
 
 type childStatus struct {
@@ -290,6 +299,9 @@ func writeStatus(w io.Writer, r *statusReport) {
 				fmt.Fprintf(w, ", rekey in %s", s.Expires)
 			}
 			fmt.Fprintln(w)
+			if pc := s.PeerCert; pc != nil {
+				fmt.Fprintf(w, "    peer certificate %q, issuer %q\n    sha256 %s\n", pc.Subject, pc.Issuer, pc.Fingerprint)
+			}
 		}
 		for _, ch := range c.Children {
 			pfs := ""

@@ -21,7 +21,7 @@ type docField struct{ typ, present string }
 
 var (
 	docHeading = regexp.MustCompile("^### `([a-z_]+)`")
-	docRow     = regexp.MustCompile("^\\|\\s*`([a-z_]+)`\\s*\\|\\s*([^|]+?)\\s*\\|\\s*(always|if set)\\s*\\|")
+	docRow     = regexp.MustCompile("^\\|\\s*`([a-z_0-9]+)`\\s*\\|\\s*([^|]+?)\\s*\\|\\s*(always|if set)\\s*\\|")
 )
 
 // readStatusDoc returns the documented fields by object.
@@ -54,7 +54,7 @@ var statusObjects = map[reflect.Type]string{
 	reflect.TypeFor[statusReport](): "status", reflect.TypeFor[deviceStatus](): "device",
 	reflect.TypeFor[connStatus](): "connection", reflect.TypeFor[ikeSAStatus](): "ike_sa",
 	reflect.TypeFor[childStatus](): "child", reflect.TypeFor[saStatus](): "sa",
-	reflect.TypeFor[runtimeStatus](): "runtime",
+	reflect.TypeFor[runtimeStatus](): "runtime", reflect.TypeFor[peerCertStatus](): "peer_cert",
 }
 
 // schemaType writes a Go type in the document's words.

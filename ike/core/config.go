@@ -43,8 +43,9 @@ type Connection struct {
 	RemotePort, RemoteNATTPort uint16
 
 	LocalID, RemoteID Identity
-	Auth              string     // "psk" (default "") | "pubkey" | "pke"
+	Auth              string     // "psk" (default "") | "pubkey" | "pke" (IKEv1; also "pke-revised", "pke-original")
 	PSK               crypto.Key // auth = "psk"
+	Credentials                  // auth = "pubkey" / "pke": certificates (credentials.go)
 
 	Proposals []*crypto.Proposal // nil = the version's defaults
 
@@ -156,8 +157,16 @@ func validate(c *Connection) error {
 		if len(c.PSK) == 0 {
 			return bad("no pre-shared key")
 		}
+	case "pubkey":
+	case "pke", "pke-revised", "pke-original":
+		if c.Version == 2 {
+			return bad("auth = %q is IKEv1 only (RFC 2409 public-key encryption)", c.Auth)
+		}
 	default:
 		return bad("auth = %q is not implemented", c.Auth)
+	}
+	if err := validateCredentials(c, bad); err != nil {
+		return err
 	}
 	switch c.DPDAction {
 	case "", "clear", "hold", "restart":

@@ -55,6 +55,14 @@ const (
 	CtrAcquires            = "acquires"            // acquires the data plane reported
 	CtrPoolExhausted       = "pool_exhausted"      // virtual IP requests no pool could serve
 	GaugeHalfOpen          = "half_open"           // a gauge: half-open responder IKE SAs right now
+
+	// IKE fragmentation (IKEv1 vendor-ID extension, RFC 7383).
+	CtrFragmentsIn          = "fragments_in"          // fragments received
+	CtrFragmentsOut         = "fragments_out"         // fragments sent
+	CtrFragmentsReassembled = "fragments_reassembled" // messages reassembled from fragments
+	CtrFragmentsDropped     = "fragments_dropped"     // fragments refused: malformed, duplicate, over a bound
+	CtrFragmentsExpired     = "fragments_expired"     // reassemblies that timed out or were evicted
+	GaugeReassemblies       = "reassemblies"          // a gauge: incomplete reassemblies right now
 )
 
 var counterNames = []string{
@@ -67,6 +75,8 @@ var counterNames = []string{
 	CtrIKEFailed, CtrChildEstablished, CtrChildFailed, CtrChildRekeys, CtrIKEReauths, CtrIKERekeys, CtrIKEDuplicates,
 	CtrInstallFailures, CtrUnprotectedDropped, CtrUnsupportedExchange, CtrRepliesMisdirected,
 	CtrExchangesRefused, CtrPairsEvicted, CtrSoftExpires, CtrHardExpires, CtrAcquires, CtrPoolExhausted, GaugeHalfOpen,
+	CtrFragmentsIn, CtrFragmentsOut, CtrFragmentsReassembled, CtrFragmentsDropped, CtrFragmentsExpired,
+	GaugeReassemblies,
 }
 
 // Counters is a fixed set of atomic counters: written by the goroutine that owns the Core

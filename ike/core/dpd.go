@@ -151,3 +151,14 @@ func (c *Core) dpdDead(now time.Time, sa IKESA) {
 		}
 	}
 }
+
+// PeerDead applies dpd_action to an established SA whose peer stopped answering outside a
+// liveness check (IKEv2 §2.4: a request retransmitted without an answer means the peer is
+// gone): the same as a DPD timeout.
+func (c *Core) PeerDead(now time.Time, sa IKESA) {
+	if sa.Base().Conn == nil || !sa.Base().Established() {
+		sa.Delete(now, false, fmt.Errorf("%w: no answer", ErrTimeout))
+		return
+	}
+	c.dpdDead(now, sa)
+}

@@ -57,6 +57,9 @@ type Retransmitter struct {
 	dest func() (netip.Addr, netip.AddrPort, bool)
 	// Sent counts transmissions of the current message (tests, logs).
 	Sent int
+	// Transmit, when set, sends the message instead of Core.Send: a protocol that splits
+	// large messages into fragments (IKEv1 fragmentation) sends them all on each try.
+	Transmit func(msg []byte, local netip.Addr, to netip.AddrPort, natt bool)
 }
 
 // NewRetransmitter returns an idle retransmitter; dest gives our address, the peer's and
@@ -71,7 +74,7 @@ func (c *Core) NewRetransmitter(dest func() (netip.Addr, netip.AddrPort, bool), 
 func (r *Retransmitter) Start(now time.Time, what string, msg []byte) {
 	r.msg, r.what, r.tries, r.Sent = msg, what, 0, 1
 	r.local, r.to, r.natt = r.dest()
-	r.c.Send(msg, r.local, r.to, r.natt)
+	r.send()
 	r.c.Timers.Arm(r.t, now.Add(r.c.Cfg.Retransmit.delay(0)))
 }
 
@@ -109,8 +112,17 @@ func (r *Retransmitter) fire(now time.Time) {
 	r.c.Ctr.Inc(CtrRetransmits)
 	r.Sent++
 	r.c.Log.Debug("retransmitting", zap.String("message", r.what), zap.Int("try", r.tries+1), zap.Stringer("to", r.to))
-	r.c.Send(r.msg, r.local, r.to, r.natt)
+	r.send()
 	r.c.Timers.Arm(r.t, now.Add(sched.delay(r.tries)))
+}
+
+// send transmits the current message through Transmit or the core's outbox.
+func (r *Retransmitter) send() {
+	if r.Transmit != nil {
+		r.Transmit(r.msg, r.local, r.to, r.natt)
+		return
+	}
+	r.c.Send(r.msg, r.local, r.to, r.natt)
 }
 
 // ReplyCache remembers, per received request (by hash), the reply sent, so a retransmitted

@@ -1,12 +1,14 @@
 package ikev1
 
 import (
+	"crypto/rsa"
 	"fmt"
 	"time"
 
 	"oakley/crypto"
 	"oakley/esp"
 	"oakley/ike/core"
+	"oakley/ike/pki"
 )
 
 // IKEv1 constants.
@@ -15,6 +17,7 @@ const (
 	outboundSwitchDelay = 1 * time.Second // rekey initiator: new outbound SA used this long after QM3 at the latest
 	amSettle            = 50 * time.Millisecond
 	maxResponderQMs     = 16 // Quick Modes a peer may have in progress with us per ISAKMP SA
+	recentMIDs          = 64 // Phase 2 / Informational message IDs remembered per ISAKMP SA (replays)
 )
 
 // defaultIKE are the IKE proposals of a connection that names none.
@@ -24,6 +27,9 @@ var defaultIKE = core.DefaultProposals(crypto.ProtoIKEv1)
 func (c *Protocol) Validate(conn *core.Connection) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: connection %q: %s", core.ErrConfig, conn.Name, fmt.Sprintf(format, args...))
+	}
+	if err := validateAuth(conn, bad); err != nil {
+		return err
 	}
 	for _, p := range conn.Proposals {
 		if p == nil || len(p.Encr) == 0 || len(p.Integ) == 0 || len(p.DH) == 0 {
@@ -82,4 +88,31 @@ func props(cs *core.Conn) []*crypto.Proposal {
 		return cs.Cfg.Proposals
 	}
 	return defaultIKE
+}
+
+// validateAuth checks what a connection's authentication needs in IKEv1 (the core checked
+// that certificates and trust are there).
+func validateAuth(conn *core.Connection, bad func(format string, args ...any) error) error {
+	switch authFamily(conn) {
+	case authPubkey:
+		if _, err := sigMethodOf(conn); err != nil {
+			return bad("auth = \"pubkey\": %v", err)
+		}
+	case authPKE:
+		// STANDARDS.md: the public-key-encryption modes are a Bleichenbacher oracle
+		// (Felsch et al., USENIX Security 2018) and stay behind the opt-in.
+		if !conn.InsecureAlgorithms {
+			return bad("auth = %q (IKEv1 public-key encryption) needs insecure_algorithms", conn.Auth)
+		}
+		if _, ok := conn.Creds.Signer().(*rsa.PrivateKey); !ok {
+			return bad("auth = %q needs an RSA key (RFC 2409 §5.2 encrypts with RSA), not %s", conn.Auth, pki.KeyDescription(conn.Creds.Signer().Public()))
+		}
+		if conn.CanInitiate() && conn.Trust.Pinned() == nil {
+			return bad("auth = %q as initiator needs the peer's certificate in remote_cert: the first encrypted message is encrypted to it", conn.Auth)
+		}
+		if len(pkeMethods(conn)) == 0 {
+			return bad("auth = %q: the original mode needs remote_cert, the revised one remote_cert or cacerts", conn.Auth)
+		}
+	}
+	return nil
 }

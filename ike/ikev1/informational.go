@@ -105,8 +105,13 @@ func (sa *ikeSA) handleNotify(now time.Time, n *isakmp.Notification, protected b
 	}
 	sa.c.Ctr.Inc(core.CtrErrorNotifiesIn)
 	hint := ""
-	if n.NotifyType == isakmp.NotifyAuthenticationFailed || n.NotifyType == isakmp.NotifyInvalidHashInformation {
-		hint = " (pre-shared keys differ?)"
+	switch n.NotifyType {
+	case isakmp.NotifyAuthenticationFailed, isakmp.NotifyInvalidHashInformation:
+		hint = " (" + sa.hint() + ")"
+	case isakmp.NotifyNoProposalChosen:
+		if sa.Conn != nil && authFamily(sa.Conn.Cfg) == authPubkey && !sa.established() {
+			hint = " (with certificates, IKEv1 peers must sign with the same key type: an RSA peer and an ECDSA peer cannot meet)"
+		}
 	}
 	// A Quick Mode of ours the peer refused (SPI = our proposal's SPI)?
 	if len(n.SPI) == 4 {
@@ -122,7 +127,7 @@ func (sa *ikeSA) handleNotify(now time.Time, n *isakmp.Notification, protected b
 	if !sa.established() {
 		msg := sa.modeName() + " failed: peer sent " + n.NotifyType.String() + hint
 		if n.NotifyType == isakmp.NotifyAuthenticationFailed {
-			msg = "authentication failed: pre-shared keys differ? (peer sent AUTHENTICATION-FAILED)"
+			msg = "authentication failed: " + sa.hint() + " (peer sent AUTHENTICATION-FAILED)"
 			sa.c.Ctr.Inc(core.CtrAuthFailures)
 		}
 		sa.Log.Warn(msg, zap.Bool("protected", protected), zap.Stringer("state", sa.state))
@@ -183,6 +188,18 @@ func (sa *ikeSA) processPhase1Notifies(now time.Time, c *isakmp.Chain) {
 	}
 }
 
+// refusedAfterPhase1 is how soon after Phase 1 a Delete of the new SA means the peer
+// refused what the last message proved.
+const refusedAfterPhase1 = 10 * time.Second
+
+// refusedWhat names what an authentication method proves, for that log line.
+func (sa *ikeSA) refusedWhat() string {
+	if sa.Conn != nil && usesCerts(sa.Conn.Cfg) {
+		return "certificate, identity or signature?"
+	}
+	return "identity?"
+}
+
 // handleDelete removes what a Delete names (RFC 2408 §3.15): an ISAKMP SA by its cookies,
 // IPsec SAs by the SPIs the peer receives on (our outbound SPIs).
 func (sa *ikeSA) handleDelete(now time.Time, d *isakmp.Delete) {
@@ -198,6 +215,15 @@ func (sa *ikeSA) handleDelete(now time.Time, d *isakmp.Delete) {
 			copy(k.r[:], spi[8:])
 			target := sa.c.sas[k]
 			if target == nil || target.Conn != sa.Conn {
+				continue
+			}
+			if !target.Initiator && target.established() && now.Sub(target.EstablishedAt) < refusedAfterPhase1 && len(target.ownedChildren()) == 0 {
+				// A Main Mode responder completes when it sends MM6; an initiator that then
+				// refuses it (strongSwan, for a certificate it does not accept) deletes the
+				// SA at once instead of sending an error.
+				sa.c.Ctr.Inc(core.CtrIKEFailed)
+				target.Log.Warn("peer deleted the ISAKMP SA right after Phase 1: it refused our " + target.refusedWhat())
+				target.destroy(now, false, fail(0, ErrPeerNotify, "peer deleted the ISAKMP SA right after Phase 1"))
 				continue
 			}
 			target.Log.Info("peer deleted the ISAKMP SA")
@@ -329,5 +355,5 @@ func (sa *ikeSA) undecryptableAnswer(now time.Time, in *inbound, err error) erro
 		return err
 	}
 	return sa.phase1Failed(now, fail(0, ErrAuthenticationFailed,
-		"the peer's encrypted answers to Main Mode message 5 do not decrypt (pre-shared keys differ?): %v", err), in.From, in.NATT)
+		"the peer's encrypted answers to Main Mode message 5 do not decrypt (%s): %v", sa.hint(), err), in.From, in.NATT)
 }

@@ -19,13 +19,24 @@ func skeyidPSK(prf *crypto.PRF, psk, niB, nrB []byte) crypto.Key {
 	return crypto.Key(prf.Sum(psk, niB, nrB))
 }
 
-// skeyidSig is SKEYID for signature authentication (RFC 2409 §5), for the seam:
+// skeyidSig is SKEYID for signature authentication (RFC 2409 §5):
 //
 //	SKEYID = prf(Ni_b | Nr_b, g^xy)
 func skeyidSig(prf *crypto.PRF, niB, nrB, gxy []byte) crypto.Key {
 	key := append(append([]byte{}, niB...), nrB...)
 	defer crypto.Wipe(key)
 	return crypto.Key(prf.Sum(key, gxy))
+}
+
+// skeyidPKE is SKEYID for public-key encryption, original and revised (RFC 2409 §5):
+//
+//	SKEYID = prf(hash(Ni_b | Nr_b), CKY-I | CKY-R)
+//
+// where hash is the negotiated hash function (the PRF's).
+func skeyidPKE(prf *crypto.PRF, niB, nrB []byte, ckyI, ckyR isakmp.Cookie) crypto.Key {
+	key := hashTrunc(prf.Alg.Hash, 0, niB, nrB)
+	defer crypto.Wipe(key)
+	return crypto.Key(prf.Sum(key, ckyI[:], ckyR[:]))
 }
 
 // skeyidFamily derives the three keys of RFC 2409 §5 from SKEYID:

@@ -1,8 +1,8 @@
 package ikev1
 
 // NAT traversal (RFC 3947) and the vendor IDs that announce extensions: NAT-T (RFC 3947
-// and draft-ietf-ipsec-nat-t-ike-02/03), DPD (RFC 3706), and, recognised only, XAUTH,
-// Cisco Unity and IKE fragmentation.
+// and draft-ietf-ipsec-nat-t-ike-02/03), DPD (RFC 3706), IKE fragmentation (frag.go), and,
+// recognised only, XAUTH and Cisco Unity.
 
 import (
 	"bytes"
@@ -37,10 +37,13 @@ var (
 	vidNATTDraft02N = mustHex("90cb80913ebb696e086381b5ec427b1f")
 	vidNATTDraft02  = mustHex("cd60464335df21f87cfdb2fc68b6a448")
 	vidNATTDraft03  = mustHex("7d9419a65310ca6f2c179d9215529d56")
+	// IKE fragmentation: 16 bytes, then (as strongSwan and Cisco send it) 4 capability
+	// bytes whose bit 0x80000000 says Main and Aggressive Mode messages may be fragmented.
+	vidFragmentation     = mustHex("4048b7d56ebce88525e7de7f00d6c2d3")
+	vidFragmentationCaps = mustHex("4048b7d56ebce88525e7de7f00d6c2d380000000")
 	// Recognised, never sent.
-	vidXAUTH         = mustHex("09002689dfd6b712")
-	vidCiscoUnity    = mustHex("12f5f28c457168a9702d9fe274cc") // + 2 version bytes
-	vidFragmentation = mustHex("4048b7d56ebce88525e7de7f00d6c2d3")
+	vidXAUTH      = mustHex("09002689dfd6b712")
+	vidCiscoUnity = mustHex("12f5f28c457168a9702d9fe274cc") // + 2 version bytes
 )
 
 type nattVersion uint8
@@ -82,7 +85,8 @@ func (sa *ikeSA) processVendorIDs(c *isakmp.Chain) {
 			sa.ext.xauth = true
 		case len(d) == 16 && bytes.HasPrefix(d, vidCiscoUnity):
 			sa.ext.unity = true
-		case len(d) >= 16 && bytes.HasPrefix(d, vidFragmentation):
+		case len(d) == 16 && bytes.Equal(d, vidFragmentation),
+			len(d) == 20 && bytes.HasPrefix(d, vidFragmentation) && d[16]&0x80 != 0:
 			sa.ext.frag = true
 		case bytes.Equal(d, vidOakley):
 		default:
@@ -95,11 +99,14 @@ func (sa *ikeSA) processVendorIDs(c *isakmp.Chain) {
 	}
 }
 
-// vendorIDs returns the vendor IDs we send: ours, DPD, and NAT-T (an initiator offers
-// RFC 3947 and draft-02; a responder echoes the best one it received). Never the
-// fragmentation one: we do not reassemble.
+// vendorIDs returns the vendor IDs we send: ours, DPD, FRAGMENTATION (announcesFragmentation)
+// and NAT-T (an initiator offers RFC 3947 and draft-02; a responder echoes the best one it
+// received), in rising priority: an answer that must shrink drops them from the front.
 func (sa *ikeSA) vendorIDs(encap string) []isakmp.Payload {
 	out := []isakmp.Payload{&isakmp.VendorID{Data: vidOakley}, &isakmp.VendorID{Data: vidDPD}}
+	if sa.announcesFragmentation() {
+		out = append(out, &isakmp.VendorID{Data: vidFragmentationCaps})
+	}
 	if encap == "raw" {
 		return out
 	}

@@ -97,7 +97,10 @@ type ikeSA struct {
 	expiresAt time.Time
 	ext       extensions
 	nat       natState
-	dpdSeq    uint32 // RFC 3706: the last R-U-THERE sequence number sent
+	cert      certState // certificates: CERTREQs received, the peer's verified certificate
+	pke       pkeState  // public-key encryption: the peer's key, decryption outcome
+	frag      fragState // IKEv1 fragmentation of what we send
+	dpdSeq    uint32    // RFC 3706: the last R-U-THERE sequence number sent
 
 	retrans *core.Retransmitter
 	replies core.ReplyCache
@@ -134,7 +137,7 @@ func newIKESA(c *Protocol, initiator bool) *ikeSA {
 func (sa *ikeSA) dest() (netip.Addr, netip.AddrPort, bool) { return sa.Local, sa.Remote, sa.NATT }
 
 // send sends a message of this SA to the peer.
-func (sa *ikeSA) send(msg []byte) { sa.c.Send(msg, sa.Local, sa.Remote, sa.NATT) }
+func (sa *ikeSA) send(msg []byte) { sa.transmit(msg, sa.Local, sa.Remote, sa.NATT) }
 
 // newInitiatorSA starts an ISAKMP SA towards a connection's peer.
 func newInitiatorSA(c *Protocol, cs *core.Conn, now time.Time) *ikeSA {
@@ -146,7 +149,8 @@ func newInitiatorSA(c *Protocol, cs *core.Conn, now time.Time) *ikeSA {
 	sa.NATT = cs.Cfg.RemoteIKEPort() == cs.Cfg.RemoteNATTPortOf()
 	sa.Local = cs.Cfg.LocalAddr
 	sa.Created = now
-	sa.auth = newAuthenticator(cs.Cfg)
+	sa.auth = newAuthenticator(cs.Cfg, 0)
+	sa.retrans.Transmit = sa.transmit
 	sa.setLog()
 	c.initiating[sa.ckyI] = sa
 	return sa
@@ -164,6 +168,7 @@ func newResponderSA(c *Protocol, in *inbound) *ikeSA {
 	sa.firstLen = len(in.Raw)
 	sa.Created = c.Now
 	sa.aggressive = in.msg.Header.ExchangeType == isakmp.ExchangeAggressive
+	sa.retrans.Transmit = sa.transmit
 	sa.setLog()
 	return sa
 }
@@ -206,7 +211,7 @@ func (sa *ikeSA) handle(now time.Time, in *inbound) {
 			sa.Log.Debug("not answering a duplicate from an address this SA does not know", zap.Stringer("from", in.From))
 			return
 		}
-		sa.c.Send(reply, sa.Local, in.From, in.NATT)
+		sa.transmit(reply, sa.Local, in.From, in.NATT)
 		return
 	}
 	if sa.nudgeForAM3(now, in) {
@@ -242,94 +247,6 @@ func (sa *ikeSA) handle(now time.Time, in *inbound) {
 	if err != nil && !errors.Is(err, errStop) {
 		sa.Log.Debug("message rejected", zap.Error(err))
 	}
-}
-
-// phase1Step concludes the handling of one Main or Aggressive Mode message. A message that
-// does not fit the state, or a plaintext one that lacks what the state needs, is dropped
-// without ending the exchange (it may be stale or forged; the retransmissions go on); a
-// failed negotiation or authentication ends it.
-func (sa *ikeSA) phase1Step(now time.Time, in *inbound, err error) error {
-	if err == nil {
-		sa.rememberProcessed(in)
-		return nil
-	}
-	if errors.Is(err, errStop) {
-		return err
-	}
-	if errors.Is(err, ErrUnexpected) || errors.Is(err, ErrMalformed) && !in.msg.Header.Flags.Has(isakmp.FlagEncryption) && sa.state != p1Start {
-		sa.c.CountError(err)
-		sa.Log.Info("dropping "+sa.modeName()+" message", zap.Stringer("state", sa.state), zap.Error(err))
-		return err
-	}
-	to, natt := sa.replyTo(in)
-	return sa.phase1Failed(now, err, to, natt)
-}
-
-// replyTo is where a reply to in goes: back where it came from.
-func (sa *ikeSA) replyTo(in *inbound) (netip.AddrPort, bool) { return in.From, in.NATT }
-
-// countError bumps the counter that matches an error.
-func (c *Protocol) countError(err error) {
-	switch {
-	case errors.Is(err, ErrNoProposalChosen):
-		c.Ctr.Inc(core.CtrNoProposal)
-	case errors.Is(err, ErrAuthenticationFailed):
-		c.Ctr.Inc(core.CtrAuthFailures)
-	case errors.Is(err, ErrInvalidID):
-		c.Ctr.Inc(core.CtrInvalidID)
-	case errors.Is(err, ErrInvalidKE):
-		c.Ctr.Inc(core.CtrInvalidKE)
-	case errors.Is(err, ErrInvalidHash):
-		c.Ctr.Inc(core.CtrInvalidHash)
-	case errors.Is(err, ErrMalformed):
-		c.Ctr.Inc(core.CtrMalformed)
-	case errors.Is(err, ErrUnexpected):
-		c.Ctr.Inc(core.CtrUnexpected)
-	}
-}
-
-// phase1Failed ends a Phase 1 exchange: one log line, the counter, the notification to the
-// peer, and the SA is gone. The notification is unprotected, since the peer may not share our
-// keys, except for an unacceptable identity: that is found in a message that decrypted and
-// decoded under our keys, so the peer has them, and peers such as strongSwan ignore
-// unprotected notifications once keys exist (RFC 2408 §5.7 leaves that to them).
-func (sa *ikeSA) phase1Failed(now time.Time, err error, to netip.AddrPort, natt bool) error {
-	sa.c.CountError(err)
-	sa.c.Ctr.Inc(core.CtrIKEFailed)
-	msg := sa.modeName() + " failed"
-	switch {
-	case errors.Is(err, errRefused):
-		msg = sa.modeName() + " refused"
-	case errors.Is(err, ErrAuthenticationFailed) && sa.auth != nil:
-		msg = "authentication failed: " + sa.auth.failureHint()
-	case errors.Is(err, ErrAuthenticationFailed):
-		msg = "authentication failed"
-	}
-	n := notifyFor(err)
-	fields := []zap.Field{zap.Bool("initiator", sa.Initiator), zap.Stringer("state", sa.state), zap.Error(err)}
-	if n != 0 {
-		fields = append(fields, zap.Stringer("notify", n))
-	}
-	sa.Log.Warn(msg, fields...)
-	switch {
-	case n == 0:
-	case errors.Is(err, ErrInvalidID) && sa.keys != nil:
-		sa.c.Ctr.Inc(core.CtrErrorNotifiesOut)
-		sa.sendInformationalTo([]isakmp.Payload{&isakmp.Notification{DOI: isakmp.DOIIPsec,
-			ProtocolID: isakmp.ProtoISAKMP, NotifyType: n, SPI: sa.cookies()}}, to, natt)
-		if sa.Initiator && !sa.aggressive {
-			// A Main Mode responder that sent MM6 holds an established SA, and peers such as
-			// strongSwan take an error notification as fatal only while Phase 1 is in
-			// progress: a Delete of the ISAKMP SA (RFC 2408 §3.15) ends it there too.
-			sa.c.Ctr.Inc(core.CtrDeletesOut)
-			sa.sendInformationalTo([]isakmp.Payload{&isakmp.Delete{DOI: isakmp.DOIIPsec, ProtocolID: isakmp.ProtoISAKMP,
-				SPISize: 16, SPIs: [][]byte{sa.cookies()}}}, to, natt)
-		}
-	default:
-		sa.sendPlainNotify(n, to, natt)
-	}
-	sa.destroy(now, false, err)
-	return errStop
 }
 
 // Message protection (RFC 2409 Appendix B).
@@ -424,12 +341,18 @@ func (sa *ikeSA) deriveKeys(peerKE []byte) error {
 		return fail(isakmp.NotifyNoProposalChosen, ErrNoProposalChosen, "%v", err)
 	}
 	gxy, err := sa.dh.SharedSecret(peerKE)
+	if err != nil && sa.usesPKE() {
+		// The KE of the revised mode was encrypted: a bad one must fail where every other
+		// bad decryption does, at the HASH check (pke.go).
+		sa.pke.bad = 1
+		gxy, err = crypto.Key(sa.c.RandBytes(len(peerKE))), nil
+	}
 	if err != nil {
 		return fail(isakmp.NotifyInvalidKeyInformation, ErrInvalidKE, "%v", err)
 	}
 	defer gxy.Wipe()
 	k := &phase1Keys{prf: prf}
-	k.skeyid = sa.auth.skeyid(prf, sa.ni, sa.nr, gxy)
+	k.skeyid = sa.auth.skeyid(prf, skeyidInput{niB: sa.ni, nrB: sa.nr, gxy: gxy, ckyI: sa.ckyI, ckyR: sa.ckyR})
 	k.skeyidD, k.skeyidA, k.skeyidE = skeyidFamily(prf, k.skeyid, gxy, sa.ckyI, sa.ckyR)
 	k.ka = encryptionKey(prf, k.skeyidE, sa.tr.enc.KeyLen())
 	if k.cipher, err = newIKECipher(sa.tr.enc, k.ka); err != nil {
@@ -444,18 +367,21 @@ func (sa *ikeSA) deriveKeys(peerKE []byte) error {
 }
 
 // ourHash and peerHash are HASH_I / HASH_R from each side's view (RFC 2409 §5).
+// Their PRF is the negotiated one, except for ECDSA signatures (authenticator.hashPRF).
 func (sa *ikeSA) ourHash(idB []byte) []byte {
+	prf := sa.auth.hashPRF(sa.keys.prf)
 	if sa.Initiator {
-		return hashI(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
+		return hashI(prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
 	}
-	return hashR(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
+	return hashR(prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
 }
 
 func (sa *ikeSA) peerHash(idB []byte) []byte {
+	prf := sa.auth.hashPRF(sa.keys.prf)
 	if sa.Initiator {
-		return hashR(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
+		return hashR(prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
 	}
-	return hashI(sa.keys.prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
+	return hashI(prf, sa.keys.skeyid, sa.gxi, sa.gxr, sa.ckyI, sa.ckyR, sa.saiB, idB)
 }
 
 // localID returns the ID payload we send (RFC 2407 §4.6.2): the configured identity, or
@@ -505,10 +431,10 @@ func (sa *ikeSA) retransmitGiveUp(now time.Time) {
 	sa.c.Ctr.Inc(core.CtrIKEFailed)
 	switch {
 	case sa.state == p1MM5Sent && sa.undecryptable > 0:
-		err = fmt.Errorf("%w: %d answers to Main Mode message 5 did not decrypt (pre-shared keys differ?)", ErrAuthenticationFailed, sa.undecryptable)
+		err = fmt.Errorf("%w: %d answers to Main Mode message 5 did not decrypt (%s)", ErrAuthenticationFailed, sa.undecryptable, sa.hint())
 		sa.Log.Warn("authentication failed", zap.Error(err))
 	case sa.state == p1MM5Sent:
-		sa.Log.Warn("Main Mode failed: no answer to message 5 (the responder may have dropped the exchange, or rejected our identity or key silently)", zap.Error(err))
+		sa.Log.Warn("Main Mode failed: no answer to message 5 (the responder may have dropped the exchange, or rejected our identity or credentials silently)", zap.Error(err))
 	default:
 		sa.Log.Warn(sa.modeName()+" failed: peer did not answer", zap.Error(err))
 	}

@@ -68,13 +68,22 @@ const maxTransforms = 255
 // expandP1 is the initiator's offer: one transform per combination of each configured
 // proposal's algorithms, in configuration order (at most 255).
 func expandP1(props []*crypto.Proposal, auth isakmp.AuthMethod, life time.Duration) []p1Transform {
+	return expandP1Methods(props, []isakmp.AuthMethod{auth}, life)
+}
+
+// expandP1Methods is expandP1 for several authentication methods (public-key encryption
+// offers the revised and the original mode): each combination once per method, the
+// methods in preference order within each proposal.
+func expandP1Methods(props []*crypto.Proposal, methods []isakmp.AuthMethod, life time.Duration) []p1Transform {
 	var out []p1Transform
 	for _, p := range props {
 		for _, e := range p.Encr {
 			for _, h := range p.Integ {
 				for _, g := range p.DH {
-					if len(out) < maxTransforms {
-						out = append(out, p1Transform{enc: e, hash: h, group: g, auth: auth, life: life})
+					for _, m := range methods {
+						if len(out) < maxTransforms {
+							out = append(out, p1Transform{enc: e, hash: h, group: g, auth: m, life: life})
+						}
 					}
 				}
 			}
@@ -191,6 +200,16 @@ func parseP1Transform(tr *isakmp.Transform) (p1Transform, error) {
 	t.life = secondsDuration(lp.secs)
 	t.lifeKB = lp.kbytes
 	return t, nil
+}
+
+// p1AcceptableFor reports whether a connection accepts t: its method and algorithms.
+func p1AcceptableFor(cs *core.Conn, t p1Transform) bool {
+	for _, m := range authMethods(cs.Cfg) {
+		if p1Acceptable(props(cs), t, m, cs.Cfg.InsecureAlgorithms) {
+			return true
+		}
+	}
+	return false
 }
 
 // p1Acceptable reports whether one configured proposal allows t.

@@ -46,6 +46,7 @@ type Protocol struct {
 	sas        map[saKey]*ikeSA
 	initiating map[isakmp.Cookie]*ikeSA // our initiator SAs by CKY-I
 	firsts     map[firstKey]*ikeSA
+	reasm      reassembler // IKEv1 fragments being reassembled (frag.go)
 }
 
 // New returns the IKEv1 protocol, to be attached to a core.
@@ -119,6 +120,18 @@ func (c *Protocol) HandleDatagram(now time.Time, d *core.Datagram) {
 		return
 	}
 	in := &inbound{Datagram: d, msg: m}
+	if m.Header.NextPayload == isakmp.PayloadFragment {
+		whole := c.handleFragment(now, in)
+		if whole == nil {
+			return
+		}
+		if m, err = isakmp.DecodeMessage(whole.Raw); err != nil {
+			c.Ctr.Inc(core.CtrMalformed)
+			c.Log.Debug("dropping undecodable reassembled IKE message", zap.Stringer("from", d.From), zap.Error(err))
+			return
+		}
+		in = &inbound{Datagram: whole, msg: m}
+	}
 	h := &m.Header
 	if h.ResponderCookie.IsZero() {
 		c.handleFirst(now, in)

@@ -541,7 +541,7 @@ func (sa *ikeSA) rememberMID(mid uint32) {
 		return
 	}
 	sa.mids = append(sa.mids, mid)
-	if len(sa.mids) > 64 {
+	if len(sa.mids) > recentMIDs {
 		sa.mids = sa.mids[1:]
 	}
 }

@@ -162,6 +162,13 @@ func (qm *quickMode) responderMessage3(now time.Time, in *inbound) error {
 	csa := qm.pending
 	qm.pending = nil
 	qm.finish()
+	if !csa.Alive() {
+		// The pair was evicted while QM3 was on its way (core.MaxPairsPerChild): nothing to
+		// switch to, and nothing to report as established.
+		qm.log.Info("Quick Mode completed for a pair already evicted; ignoring it")
+		qm.c.Ctr.Inc(core.CtrUnexpected)
+		return nil
+	}
 	csa.Activate(now)
 	csa.Established(now)
 	return nil

@@ -16,6 +16,7 @@ func (sa *ikeSA) Status() core.IKESAStatus {
 		EstablishedAt: core.TimePtr(sa.EstablishedAt), ReauthAt: core.TimePtr(sa.reauthAt), ExpiresAt: core.TimePtr(sa.expiresAt),
 		NATT: sa.NATT, NATLocal: sa.nat.local, NATRemote: sa.nat.remote, NATForced: sa.nat.fake,
 		DPD: sa.DPDOn(), DPDPending: sa.DPDPending(),
+		PeerCert: sa.peerCertInfo(),
 	}
 	if sa.Local.IsValid() {
 		s.Local = fmt.Sprintf("%s:%d", sa.Local, sa.ourPort())

@@ -1,0 +1,248 @@
+package ikev2
+
+// Fuzz targets for every way network bytes enter the IKEv2 state machines:
+//   - FuzzResponder: any datagram to a fresh responder, to one waiting for IKE_AUTH (the
+//     datagram's SPIs patched to the SA's) and to an established responder;
+//   - FuzzInitiator: any datagram to an initiator waiting for the IKE_SA_INIT response, for
+//     the IKE_AUTH response, and established, SPIs patched;
+//   - FuzzProtected: any payload chain, sealed with the SA's keys and the expected Message
+//     ID, as a request of any exchange to an established SA of either role, and as the
+//     response to its request in flight.
+// Seeds: the golden strongSwan datagrams of ike/ikev2/wire and the corpus in
+// testdata/fuzz. Invariants: no panic, the half-open table matches the SAs flagged, answers
+// to unauthenticated datagrams stay within the amplification bound, an established SA either
+// survives or is gone from every table.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"oakley/ike/core"
+	"oakley/ike/ikev2/wire"
+)
+
+func goldenDatagrams(t testing.TB) [][]byte {
+	var out [][]byte
+	files, _ := filepath.Glob("wire/testdata/strongswan-*.hex")
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(fh)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			fs := strings.Fields(sc.Text())
+			if len(fs) == 2 && !strings.HasPrefix(fs[0], "#") {
+				if b, err := hex.DecodeString(fs[1]); err == nil {
+					out = append(out, b)
+				}
+			}
+		}
+		fh.Close()
+	}
+	return out
+}
+
+// fuzzPair is a network stopped at a stage of the handshake.
+func fuzzPair(t testing.TB, stage int) (*lnet, *node, *node) {
+	a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-curve25519"}, []string{"aes128gcm16"})
+	n, x, y := pair(t, a, b)
+	delivered := 0
+	n.filter = func(from, to *node, m []byte) []byte {
+		if delivered >= stage {
+			return nil
+		}
+		delivered++
+		return m
+	}
+	x.core.Start(n.now)
+	for i := 0; i < 8 && n.anyPending(); i++ {
+		n.step()
+	}
+	n.filter = nil
+	return n, x, y
+}
+
+func checkHalfOpen(t *testing.T, nd *node) {
+	k := 0
+	for _, sa := range nd.p.sas {
+		if sa.HalfOpen != nil {
+			k++
+		}
+	}
+	if k != nd.core.HalfOpenCount() {
+		t.Fatalf("%s: half-open count %d, %d SAs flagged", nd.name, nd.core.HalfOpenCount(), k)
+	}
+}
+
+// patched returns data with the SPIs of sa in its header (if it is long enough).
+func patched(data []byte, sa *ikeSA) []byte {
+	d := bytes.Clone(data)
+	if len(d) >= 16 && sa != nil {
+		copy(d[0:8], sa.spiI[:])
+		copy(d[8:16], sa.spiR[:])
+	}
+	return d
+}
+
+func anySA(nd *node) *ikeSA {
+	for _, sa := range nd.p.sas {
+		return sa
+	}
+	return nil
+}
+
+func feed(nd *node, now time.Time, d []byte, from netip.AddrPort) []core.Outgoing {
+	nd.core.HandleDatagram(now, d, from, netip.AddrPortFrom(nd.ip, 500))
+	nd.core.HandleDatagram(now, d, netip.AddrPortFrom(from.Addr(), 4500), netip.AddrPortFrom(nd.ip, 4500))
+	return nd.core.TakeOut()
+}
+
+func FuzzResponder(f *testing.F) {
+	for _, d := range goldenDatagrams(f) {
+		f.Add(d)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n, _, y := fuzzPair(t, 0)
+		for _, o := range feed(y, n.now, data, netip.AddrPortFrom(ipA, 500)) {
+			if len(o.Msg) > amplificationFactor*len(data) {
+				t.Fatalf("a %d-byte answer to %d bytes", len(o.Msg), len(data))
+			}
+		}
+		checkHalfOpen(t, y)
+		y.core.FireTimers(n.now.Add(2 * core.HalfOpenTimeout))
+		if y.core.HalfOpenCount() != 0 {
+			t.Fatal("half-open state did not expire")
+		}
+		for _, stage := range []int{2, 4} { // waiting for IKE_AUTH; established
+			n, _, y := fuzzPair(t, stage)
+			sa := anySA(y)
+			feed(y, n.now, patched(data, sa), netip.AddrPortFrom(ipA, 500))
+			checkHalfOpen(t, y)
+			n.runFor(time.Minute)
+		}
+	})
+}
+
+func FuzzInitiator(f *testing.F) {
+	for _, d := range goldenDatagrams(f) {
+		f.Add(d)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, stage := range []int{1, 3, 4} { // waiting for IKE_SA_INIT, for IKE_AUTH; established
+			n, x, _ := fuzzPair(t, stage)
+			sa := anySA(x)
+			d := patched(data, sa)
+			if stage == 1 && len(d) >= 16 {
+				copy(d[8:16], []byte{1, 2, 3, 4, 5, 6, 7, 8}) // a responder SPI for the answer
+			}
+			feed(x, n.now, d, netip.AddrPortFrom(ipB, 500))
+			n.runFor(time.Minute)
+		}
+	})
+}
+
+// sealRaw builds a protected message whose SK payload carries plain (any bytes) as the
+// inner chain starting with type first.
+func sealRaw(t *testing.T, h wire.Header, first wire.PayloadType, plain []byte, sk *wire.SKCipher) []byte {
+	sealedLen := sk.SealedLen(len(plain))
+	h.NextPayload = wire.PayloadSK
+	h.Length = uint32(wire.HeaderLen + 4 + sealedLen)
+	aad := h.Append(nil)
+	aad = append(aad, byte(first), 0)
+	aad = binary.BigEndian.AppendUint16(aad, uint16(4+sealedLen))
+	sealed, err := sk.Seal(aad, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(aad, sealed...)
+}
+
+func FuzzProtected(f *testing.F) {
+	// Seeds: inner chains of real requests (CREATE_CHILD_SA, INFORMATIONAL Delete and
+	// liveness, IKE_AUTH) as the harness produces them.
+	for _, c := range seedChains(f) {
+		f.Add(c, uint8(0))
+		f.Add(c, uint8(1))
+		f.Add(c, uint8(2))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, sel uint8) {
+		if len(data) < 1 || len(data) > 4096 {
+			return
+		}
+		exch := []wire.ExchangeType{wire.ExchangeCreateChildSA, wire.ExchangeInformational, wire.ExchangeIKEAuth}[int(sel)%3]
+		first := wire.PayloadType(data[0])
+		plain := data[1:]
+		for _, responder := range []bool{true, false} {
+			n, x, y := fuzzPair(t, 4)
+			nd, peer := y, x
+			if !responder {
+				nd, peer = x, y
+			}
+			sa, other := anySA(nd), anySA(peer)
+			if sa == nil || other == nil || sa.state != stEstablished {
+				t.Fatal("no established SA")
+			}
+			h := wire.Header{SPIi: sa.spiI, SPIr: sa.spiR, Exchange: exch, MessageID: sa.peerMID}
+			if other.Initiator {
+				h.Flags |= wire.FlagInitiator
+			}
+			msg := sealRaw(t, h, first, plain, other.keys.out)
+			feed(nd, n.now, msg, netip.AddrPortFrom(peer.ip, 4500))
+			n.runFor(time.Minute)
+			if sa.state == stDead && (nd.p.sas[sa.ourSPI()] == sa) {
+				t.Fatal("a dead SA is still indexed")
+			}
+			// As a response to a request of ours in flight.
+			n, x, y = fuzzPair(t, 4)
+			nd, peer = y, x
+			if !responder {
+				nd, peer = x, y
+			}
+			sa, other = anySA(nd), anySA(peer)
+			sa.sendLiveness(n.now)
+			nd.core.TakeOut()
+			h = wire.Header{SPIi: sa.spiI, SPIr: sa.spiR, Exchange: wire.ExchangeInformational, MessageID: sa.out.mid, Flags: wire.FlagResponse}
+			if other.Initiator {
+				h.Flags |= wire.FlagInitiator
+			}
+			feed(nd, n.now, sealRaw(t, h, first, plain, other.keys.out), netip.AddrPortFrom(peer.ip, 4500))
+			n.runFor(time.Minute)
+		}
+	})
+}
+
+// seedChains returns inner payload chains of real requests.
+func seedChains(t testing.TB) [][]byte {
+	var out [][]byte
+	n, x, y := fuzzPair(t, 4)
+	n.filter = func(from, to *node, m []byte) []byte {
+		h, err := wire.DecodeHeader(m)
+		if err != nil || h.IsResponse() {
+			return m
+		}
+		sa := anySA(from)
+		if sa == nil || sa.keys == nil {
+			return m
+		}
+		if dm, err := wire.DecodeEncrypted(m, sa.keys.out); err == nil && dm.Inner != nil && len(dm.Inner.Payloads) > 0 {
+			out = append(out, append([]byte{byte(dm.Inner.Payloads[0].Type())}, dm.Inner.Bytes...))
+		}
+		return m
+	}
+	u := unit(x, "ab", "net")
+	anySA(x).StartChild(n.now, u, u.Newest())
+	n.runFor(5 * time.Second)
+	anySA(y).Rekey(n.now)
+	n.runFor(5 * time.Second)
+	return out
+}

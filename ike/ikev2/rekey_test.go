@@ -1,0 +1,231 @@
+package ikev2
+
+import (
+	"testing"
+	"time"
+
+	"oakley/ike/core"
+)
+
+// established brings A's connection up to B and returns the network with the no-loss
+// invariant and simulated traffic on.
+func established(t *testing.T, ike, esp string) (*lnet, *node, *node) {
+	t.Helper()
+	a, b := pairConfig(t, []string{ike}, []string{esp})
+	n, x, y := pair(t, a, b)
+	n.traffic = true
+	n.afterStep = noLossInvariant(t, n)
+	x.core.Start(n.now)
+	n.runUntil(func() bool { return childUp(x, "ab", "net") && childUp(y, "ba", "net") }, time.Minute)
+	return n, x, y
+}
+
+// onePair waits until each side's unit holds exactly one pair and the two match.
+func onePair(t *testing.T, n *lnet, x, y *node) (*core.ChildSA, *core.ChildSA) {
+	t.Helper()
+	n.runUntil(func() bool {
+		return len(unit(x, "ab", "net").SAs) == 1 && len(unit(y, "ba", "net").SAs) == 1 && childUp(x, "ab", "net") && childUp(y, "ba", "net")
+	}, time.Minute)
+	a, b := unit(x, "ab", "net").SAs[0], unit(y, "ba", "net").SAs[0]
+	if a.InSPI() != b.OutSPI() || a.OutSPI() != b.InSPI() {
+		t.Fatalf("pairs do not mirror: %08x/%08x vs %08x/%08x", a.InSPI(), a.OutSPI(), b.InSPI(), b.OutSPI())
+	}
+	checkKeysMatch(t, a, b)
+	return a, b
+}
+
+func TestChildRekey(t *testing.T) {
+	for _, tc := range []struct {
+		name, esp string
+		byB       bool
+	}{
+		{"by-initiator", "aes128gcm16", false},
+		{"by-responder", "aes256-sha256", true},
+		{"pfs-by-initiator", "aes128gcm16-ecp256", false},
+		{"pfs-by-responder", "aes128gcm16-modp2048", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, x, y := established(t, "aes128gcm16-prfsha256-ecp256", tc.esp)
+			old, _ := onePair(t, n, x, y)
+			who, conn := x, "ab"
+			if tc.byB {
+				who, conn = y, "ba"
+			}
+			u := unit(who, conn, "net")
+			currentSA(who, conn).StartChild(n.now, u, u.Newest())
+			n.runFor(10 * time.Second)
+			a, _ := onePair(t, n, x, y)
+			if a == old || a.InSPI() == old.InSPI() {
+				t.Fatal("the pair was not replaced")
+			}
+			if (a.Params().PFS != nil) != (tc.esp != "aes128gcm16" && tc.esp != "aes256-sha256") {
+				t.Fatalf("PFS %v for %s", a.Params().PFS, tc.esp)
+			}
+			if got := who.ctr.Get(core.CtrChildRekeys); got != 1 {
+				t.Fatalf("child_rekeys %d", got)
+			}
+			if len(x.dp.InboundSPIs()) != 1 || len(y.dp.InboundSPIs()) != 1 {
+				t.Fatalf("inbound SAs left: %v / %v", x.dp.InboundSPIs(), y.dp.InboundSPIs())
+			}
+		})
+	}
+}
+
+// TestChildRekeyOnTimer: the rekey_time of the child rekeys it, several times, without loss.
+func TestChildRekeyOnTimer(t *testing.T) {
+	n, x, y := established(t, "aes128gcm16-prfsha256-ecp256", "aes128gcm16")
+	first, _ := onePair(t, n, x, y)
+	n.runFor(3*time.Hour + time.Minute)
+	a, _ := onePair(t, n, x, y)
+	if a == first {
+		t.Fatal("no rekey in 3 h with rekey_time 1 h")
+	}
+	if r := x.ctr.Get(core.CtrChildRekeys) + y.ctr.Get(core.CtrChildRekeys); r < 3 {
+		t.Fatalf("%d child rekeys in 3 h", r)
+	}
+	if currentSA(x, "ab") == nil || x.ctr.Get(core.CtrIKEFailed) != 0 {
+		t.Fatal("IKE SA lost")
+	}
+}
+
+func TestIKERekey(t *testing.T) {
+	for _, byB := range []bool{false, true} {
+		t.Run(map[bool]string{false: "by-initiator", true: "by-responder"}[byB], func(t *testing.T) {
+			n, x, y := established(t, "aes256-sha384-ecp384", "aes128gcm16")
+			pa, _ := onePair(t, n, x, y)
+			oldA, oldB := currentSA(x, "ab"), currentSA(y, "ba")
+			who, conn := x, "ab"
+			if byB {
+				who, conn = y, "ba"
+			}
+			currentSA(who, conn).Rekey(n.now)
+			n.runFor(5 * time.Second)
+			na, nb := currentSA(x, "ab"), currentSA(y, "ba")
+			if na == oldA || nb == oldB || na.spiI != nb.spiI || na.spiR != nb.spiR {
+				t.Fatalf("new IKE SA: %v %v", na, nb)
+			}
+			if oldA.state != stDead || oldB.state != stDead {
+				t.Fatalf("old IKE SAs %s / %s, want deleted", oldA.state, oldB.state)
+			}
+			if na.Initiator != !byB || nb.Initiator != byB {
+				t.Fatalf("roles of the new SA: A initiator %v, B initiator %v", na.Initiator, nb.Initiator)
+			}
+			a, b := onePair(t, n, x, y)
+			if a != pa || a.IKE() != core.IKESA(na) || b.IKE() != core.IKESA(nb) {
+				t.Fatal("the child did not move to the new IKE SA")
+			}
+			if len(x.p.SAs()) != 1 || len(y.p.SAs()) != 1 {
+				t.Fatalf("IKE SAs left: %d / %d", len(x.p.SAs()), len(y.p.SAs()))
+			}
+			// The new SA works: a child rekey and a liveness check on it.
+			u := unit(x, "ab", "net")
+			na.StartChild(n.now, u, u.Newest())
+			n.runFor(10 * time.Second)
+			if c, _ := onePair(t, n, x, y); c == a {
+				t.Fatal("no child rekey on the rekeyed IKE SA")
+			}
+			if !na.sendLiveness(n.now) {
+				t.Fatal("no liveness check")
+			}
+			n.runFor(time.Second)
+			if na.out != nil || na.state != stEstablished {
+				t.Fatal("liveness check unanswered on the new SA")
+			}
+		})
+	}
+}
+
+// TestChildRekeyCollision: both sides rekey the same pair at once (§2.8.1): exactly one new
+// pair survives on both sides, nothing is lost.
+func TestChildRekeyCollision(t *testing.T) {
+	for seed := byte(0); seed < 6; seed++ {
+		a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
+		n := newLnet(t)
+		x := n.addNode("A", ipA, 10+seed, a)
+		y := n.addNode("B", ipB, 20+seed, b)
+		n.traffic = true
+		n.afterStep = noLossInvariant(t, n)
+		x.core.Start(n.now)
+		old, _ := onePair(t, n, x, y)
+		ux, uy := unit(x, "ab", "net"), unit(y, "ba", "net")
+		currentSA(x, "ab").StartChild(n.now, ux, ux.Newest())
+		currentSA(y, "ba").StartChild(n.now, uy, uy.Newest())
+		n.runFor(20 * time.Second)
+		p, _ := onePair(t, n, x, y)
+		if p == old {
+			t.Fatal("no new pair")
+		}
+		if !logged(x, "collision") || !logged(y, "collision") {
+			t.Fatal("no collision seen")
+		}
+		if (logged(x, "collision lost") == logged(y, "collision lost")) || (logged(x, "collision won") == logged(y, "collision won")) {
+			t.Fatal("not exactly one winner")
+		}
+		if len(x.dp.InboundSPIs()) != 1 || len(y.dp.InboundSPIs()) != 1 {
+			t.Fatalf("inbound SAs: %v / %v", x.dp.InboundSPIs(), y.dp.InboundSPIs())
+		}
+	}
+}
+
+// TestIKERekeyCollision: both sides rekey the IKE SA at once (§2.8.2): one new IKE SA
+// survives on both sides, the children move to it.
+func TestIKERekeyCollision(t *testing.T) {
+	for seed := byte(0); seed < 6; seed++ {
+		a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
+		n := newLnet(t)
+		x := n.addNode("A", ipA, 30+seed, a)
+		y := n.addNode("B", ipB, 40+seed, b)
+		n.traffic = true
+		n.afterStep = noLossInvariant(t, n)
+		x.core.Start(n.now)
+		pa, _ := onePair(t, n, x, y)
+		currentSA(x, "ab").Rekey(n.now)
+		currentSA(y, "ba").Rekey(n.now)
+		n.runFor(40 * time.Second)
+		if len(x.p.SAs()) != 1 || len(y.p.SAs()) != 1 {
+			t.Fatalf("seed %d: IKE SAs %d / %d, want 1", seed, len(x.p.SAs()), len(y.p.SAs()))
+		}
+		na, nb := currentSA(x, "ab"), currentSA(y, "ba")
+		if na == nil || nb == nil || na.spiI != nb.spiI || na.spiR != nb.spiR {
+			t.Fatalf("seed %d: the surviving SAs differ", seed)
+		}
+		if (logged(x, "collision lost") == logged(y, "collision lost")) || (logged(x, "collision won") == logged(y, "collision won")) {
+			t.Fatalf("seed %d: not exactly one winner", seed)
+		}
+		ca, cb := onePair(t, n, x, y)
+		if ca != pa || ca.IKE() != core.IKESA(na) || cb.IKE() != core.IKESA(nb) {
+			t.Fatalf("seed %d: children not on the surviving SA", seed)
+		}
+		// And it works.
+		if !na.sendLiveness(n.now) {
+			t.Fatal("no liveness")
+		}
+		n.runFor(time.Second)
+		if na.out != nil {
+			t.Fatalf("seed %d: liveness unanswered", seed)
+		}
+	}
+}
+
+// TestIKERekeyOnTimer: the connection's rekey_time rekeys the IKE SA again and again, the
+// child stays; rekey_time = 0 never rekeys and never expires.
+func TestIKERekeyOnTimer(t *testing.T) {
+	a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
+	a.RekeyTime, b.RekeyTime = time.Hour, 0
+	a.Children[0].RekeyTime, b.Children[0].RekeyTime = 0, 0
+	n, x, y := pair(t, a, b)
+	n.traffic = true
+	n.afterStep = noLossInvariant(t, n)
+	x.core.Start(n.now)
+	pa, _ := onePair(t, n, x, y)
+	n.runFor(5*time.Hour + time.Minute)
+	if r := x.ctr.Get(core.CtrIKERekeys); r < 4 || y.ctr.Get(core.CtrIKERekeys) < 4 {
+		t.Fatalf("%d IKE rekeys in 5 h with rekey_time 1 h", r)
+	}
+	if p, _ := onePair(t, n, x, y); p != pa || len(x.p.SAs()) != 1 || len(y.p.SAs()) != 1 {
+		t.Fatal("the child or the IKE SA count changed")
+	}
+	if st := currentSA(y, "ba").Status(); st.ExpiresAt != nil || st.ReauthAt != nil {
+		t.Fatalf("rekey_time = 0 side: expires %v, rekey %v", st.ExpiresAt, st.ReauthAt)
+	}
+}
