@@ -23,7 +23,7 @@ import (
 type collideCase struct {
 	version int
 	peer    string // "oakley" or "strongswan" on the right
-	kind    string // "reauth" (IKE SA) or "child" (the child SA)
+	kind    string // "reauth" (IKEv1: a new ISAKMP SA), "ike" (IKEv2: CREATE_CHILD_SA rekeying the IKE SA) or "child"
 }
 
 var collideCases = []collideCase{
@@ -31,6 +31,10 @@ var collideCases = []collideCase{
 	{version: 1, peer: "oakley", kind: "child"},
 	{version: 1, peer: "strongswan", kind: "reauth"},
 	{version: 1, peer: "strongswan", kind: "child"},
+	{version: 2, peer: "oakley", kind: "ike"},
+	{version: 2, peer: "oakley", kind: "child"},
+	{version: 2, peer: "strongswan", kind: "ike"},
+	{version: 2, peer: "strongswan", kind: "child"},
 }
 
 // chaosCollisions runs every collideCase.
@@ -138,6 +142,15 @@ func runCollisions(t *testing.T, c collideCase) {
 				return sw.Swanctl("--rekey", "--ike", sw.conf.connName(), "--reauth")
 			},
 		},
+		"ike": {
+			func() (string, error) { return left.ctl("rekey", ls.connName()) },
+			func() (string, error) {
+				if right != nil {
+					return right.ctl("rekey", rs.connName())
+				}
+				return sw.Swanctl("--rekey", "--ike", sw.conf.connName())
+			},
+		},
 		"child": {
 			func() (string, error) { return left.ctl("rekey", ls.connName()+"/net") },
 			func() (string, error) {
@@ -194,7 +207,7 @@ func runCollisions(t *testing.T, c collideCase) {
 		sentTotal += sent
 		changed := false
 		switch c.kind {
-		case "reauth":
+		case "reauth", "ike":
 			changed = len(l.ikes) == 1 && len(before.ikes) == 1 && l.ikes[0] != before.ikes[0]
 		default:
 			changed = true

@@ -16,7 +16,8 @@ package e2e
 // (default 240s) how long one may take, CHAOS_PARALLEL (default 8) how many run at once;
 // CHAOS_SOME_DEADLINE (default 120s) bounds the rows that only report a success rate (50%
 // loss), so `make test` stays short; CHAOS_VERBOSE=1 logs both daemons' logs of every try.
-// An IKEv2 row is one more entry with version: 2.
+// Every condition has an IKEv1 row (Main Mode + Quick Mode) and an IKEv2 row (IKE_SA_INIT +
+// IKE_AUTH).
 
 import (
 	"fmt"
@@ -50,20 +51,10 @@ var chaosIKECases = []chaosIKECase{
 	{name: "loss-50", version: 1, rules: []relayRule{{Loss: 0.50}}, check: lossCheck(0.50), some: true},
 	// A third of the datagrams are held back until the next one of their direction passed
 	// (or 300 ms): retransmissions and the next exchange overtake them.
-	{name: "reorder-30", version: 1, rules: []relayRule{{Reorder: 0.30, Depth: 1, Hold: "300ms"}}, check: func(t *testing.T, rs []ikeTry) {
-		if s := sumTries(rs, func(r ikeTry) uint64 { return r.relay.Reordered }); s == 0 {
-			t.Errorf("the relay reordered no IKE datagram over %d tries", len(rs))
-		}
-	}},
+	{name: "reorder-30", version: 1, rules: []relayRule{{Reorder: 0.30, Depth: 1, Hold: "300ms"}}, check: reorderCheck(0.30)},
 	// A third of the datagrams arrive twice: responders answer a duplicate request from
 	// their reply cache, initiators drop duplicate replies.
-	{name: "duplicate-30", version: 1, rules: []relayRule{{Dup: 0.30}}, check: func(t *testing.T, rs []ikeTry) {
-		dup := sumTries(rs, func(r ikeTry) uint64 { return r.relay.Duplicated })
-		seen := sumTries(rs, func(r ikeTry) uint64 { return r.duplicates })
-		if dup == 0 || seen == 0 {
-			t.Errorf("the relay duplicated %d IKE datagrams and oakley counted %d duplicates over %d tries; want both > 0", dup, seen, len(rs))
-		}
-	}},
+	{name: "duplicate-30", version: 1, rules: []relayRule{{Dup: 0.30}}, check: dupCheck(0.30)},
 	// 50-150 ms each way: the jitter reorders too.
 	{name: "delay-50-150ms", version: 1, rules: []relayRule{{Delay: "50ms", Jitter: "100ms"}}, check: func(t *testing.T, rs []ikeTry) {
 		if s := sumTries(rs, func(r ikeTry) uint64 { return r.relay.Delayed }); s == 0 {
@@ -71,6 +62,20 @@ var chaosIKECases = []chaosIKECase{
 		}
 	}},
 	{name: "control-loss-100", version: 1, rules: []relayRule{{Loss: 1}}, control: true},
+	// IKEv2: IKE_SA_INIT + IKE_AUTH (two exchanges instead of Main Mode's three and Quick
+	// Mode's one and a half) under the same conditions.
+	{name: "none", version: 2},
+	{name: "loss-10", version: 2, rules: []relayRule{{Loss: 0.10}}, check: lossCheck(0.10)},
+	{name: "loss-30", version: 2, rules: []relayRule{{Loss: 0.30}}, check: lossCheck(0.30)},
+	{name: "loss-50", version: 2, rules: []relayRule{{Loss: 0.50}}, check: lossCheck(0.50), some: true},
+	{name: "reorder-30", version: 2, rules: []relayRule{{Reorder: 0.30, Depth: 1, Hold: "300ms"}}, check: reorderCheck(0.30)},
+	{name: "duplicate-30", version: 2, rules: []relayRule{{Dup: 0.30}}, check: dupCheck(0.30)},
+	{name: "delay-50-150ms", version: 2, rules: []relayRule{{Delay: "50ms", Jitter: "100ms"}}, check: func(t *testing.T, rs []ikeTry) {
+		if s := sumTries(rs, func(r ikeTry) uint64 { return r.relay.Delayed }); s == 0 {
+			t.Errorf("the relay delayed nothing")
+		}
+	}},
+	{name: "control-loss-100", version: 2, rules: []relayRule{{Loss: 1}}, control: true},
 }
 
 // ikeTry is the outcome of one negotiation under impairment.
@@ -105,6 +110,31 @@ func lossCheck(rate float64) func(t *testing.T, rs []ikeTry) {
 		}
 		if got := float64(dropped) / float64(in); in >= 50 && (got < rate-0.15 || got > rate+0.15) {
 			t.Errorf("the relay dropped %.0f%% of %d IKE datagrams, asked %.0f%%", got*100, in, rate*100)
+		}
+	}
+}
+
+// reorderCheck: over all tries the relay held back some IKE datagrams, when it had the
+// chance (an IKEv2 negotiation is only four datagrams, so two tries may see none: with six
+// or more expected, none at all has a probability below 0.3%).
+func reorderCheck(rate float64) func(t *testing.T, rs []ikeTry) {
+	return func(t *testing.T, rs []ikeTry) {
+		in := sumTries(rs, func(r ikeTry) uint64 { return r.relay.In })
+		if s := sumTries(rs, func(r ikeTry) uint64 { return r.relay.Reordered }); s == 0 && float64(in)*rate >= 6 {
+			t.Errorf("the relay reordered none of %d IKE datagrams over %d tries", in, len(rs))
+		}
+	}
+}
+
+// dupCheck: the relay duplicated IKE datagrams and oakley counted duplicates (answered from
+// the reply cache or dropped), when enough datagrams crossed for that to be sure.
+func dupCheck(rate float64) func(t *testing.T, rs []ikeTry) {
+	return func(t *testing.T, rs []ikeTry) {
+		in := sumTries(rs, func(r ikeTry) uint64 { return r.relay.In })
+		dup := sumTries(rs, func(r ikeTry) uint64 { return r.relay.Duplicated })
+		seen := sumTries(rs, func(r ikeTry) uint64 { return r.duplicates })
+		if dup > 0 && seen == 0 || dup == 0 && float64(in)*rate >= 6 {
+			t.Errorf("the relay duplicated %d of %d IKE datagrams and oakley counted %d duplicates over %d tries", dup, in, seen, len(rs))
 		}
 	}
 }

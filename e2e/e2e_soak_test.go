@@ -140,7 +140,10 @@ func soak(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		n := int(dur / (20 * time.Millisecond))
-		out, _ := runTimeout(dur+time.Minute, "ip", "netns", "exec", string(tp.left.ns), "ping", "-n", "-q",
+		// ping's real interval is a little above 20 ms on a loaded machine (30,000 echoes
+		// took more than 11 minutes on 2 shared cores): killed before its summary, it would
+		// report nothing.
+		out, _ := runTimeout(dur+dur/4+time.Minute, "ip", "netns", "exec", string(tp.left.ns), "ping", "-n", "-q",
 			"-c", strconv.Itoa(n), "-i", "0.02", "-W", "2", "-I", tp.left.host, tp.right.host)
 		pingOut = out
 	}()
