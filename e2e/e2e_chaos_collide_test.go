@@ -5,7 +5,8 @@ package e2e
 // Simultaneous re-authentication and simultaneous child rekey from both ends (issue 13):
 // the same rekey command reaches both ends at the same instant (`oakley rekey` on each, or
 // `swanctl --rekey` on a strongSwan peer), while left pings right every 20 ms; repeated
-// CHAOS_COLLISIONS times (default 3; `make chaos`: 100) on one tunnel. After each round both
+// CHAOS_COLLISIONS times (default 3; `make chaos`: 100) on one tunnel; the cases run
+// CHAOS_COLLISIONS_PARALLEL (default 4) at a time. After each round both
 // ends must settle on exactly one IKE SA and one child SA pair, the same pair on both ends,
 // steady for 4 s, with no echo lost, and the SAs must really have changed (else the round
 // tested nothing). Figure: rounds that ended with exactly one of each, echoes lost, the
@@ -43,7 +44,7 @@ func chaosCollisions(t *testing.T) {
 	for i, c := range collideCases {
 		names[i] = fmt.Sprintf("v%d-%s-simultaneous-%s", c.version, c.peer, c.kind)
 	}
-	parallelRuns(t, 4, names, func(t *testing.T, i int) {
+	parallelRuns(t, envInt(t, "CHAOS_COLLISIONS_PARALLEL", 4), names, func(t *testing.T, i int) {
 		c := collideCases[i]
 		if c.peer == "strongswan" {
 			needCharon(t)

@@ -4,7 +4,8 @@ package e2e
 
 // Many peers (issue 13): the load generator (e2e/loadgen, oakley's own IKE engine and data
 // plane in one process, one outer address per peer) brings up LOAD_PEERS (default 100;
-// `make loadtest N=1000`) IKEv1 tunnels, Main Mode + Quick Mode with a PSK, against one
+// `make loadtest N=1000`) tunnels with a PSK, IKEv1 (Main Mode + Quick Mode) and, with
+// LOAD_VERSIONS=1,2 (`make loadtest`), IKEv2 (IKE_SA_INIT + IKE_AUTH), against one
 // `oakley up` responder, sends one echo through every tunnel, then drops them all.
 //
 //	[gen] veth0 198.18.0.1/24 + 198.19.0.1 ... (one /32 per peer) ---- veth0 198.18.0.2/24 [resp]
@@ -43,7 +44,7 @@ const (
 )
 
 // loadResponderTOML is the responder's configuration for n peers in a layout.
-func loadResponderTOML(layout string, n int, psk, sock string) string {
+func loadResponderTOML(layout string, version, n int, psk, sock string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[daemon]\ncontrol_socket = %q\nlog_level = \"warn\"\n\n[device]\naddresses = [\"2001:db8:b::1/128\"]\n", sock)
 	conn := func(name, addr, id, remoteTS string) {
@@ -51,7 +52,7 @@ func loadResponderTOML(layout string, n int, psk, sock string) string {
 [[connection]]
 name = %q
 keying = "ike"
-version = 1
+version = %d
 local_addr = %q
 remote_addr = %q
 local_id = "responder.load.example"
@@ -65,7 +66,7 @@ start_action = "none"
   local_ts = ["2001:db8:b::/48"]
   remote_ts = [%q]
   esp_proposals = ["aes128gcm16"]
-`, name, loadResponder4, addr, id, psk, remoteTS)
+`, name, version, loadResponder4, addr, id, psk, remoteTS)
 	}
 	if layout == "any" {
 		conn("rw", "%any", "%any", "2001:db8:a::/48")
@@ -166,15 +167,25 @@ func loadTest(t *testing.T) {
 	if layouts == "" {
 		layouts = "any,per-peer"
 	}
-	for _, layout := range strings.Split(layouts, ",") {
-		if layout != "any" && layout != "per-peer" {
-			t.Fatalf("LOAD_LAYOUTS: unknown layout %q (any, per-peer)", layout)
+	versions := os.Getenv("LOAD_VERSIONS")
+	if versions == "" {
+		versions = "1"
+	}
+	for _, v := range strings.Split(versions, ",") {
+		version, err := strconv.Atoi(v)
+		if err != nil || version != 1 && version != 2 {
+			t.Fatalf("LOAD_VERSIONS: unknown version %q (1, 2)", v)
 		}
-		t.Run(layout, func(t *testing.T) { runLoad(t, layout) })
+		for _, layout := range strings.Split(layouts, ",") {
+			if layout != "any" && layout != "per-peer" {
+				t.Fatalf("LOAD_LAYOUTS: unknown layout %q (any, per-peer)", layout)
+			}
+			t.Run(fmt.Sprintf("v%d-%s", version, layout), func(t *testing.T) { runLoad(t, layout, version) })
+		}
 	}
 }
 
-func runLoad(t *testing.T, layout string) {
+func runLoad(t *testing.T, layout string, version int) {
 	n := envInt(t, "LOAD_PEERS", 100)
 	timeout := envDuration(t, "LOAD_TIMEOUT", 15*time.Minute)
 	gen := buildTool(t, "oakley/e2e/loadgen")
@@ -212,7 +223,7 @@ func runLoad(t *testing.T, layout string) {
 	}
 	sock := filepath.Join(dir, "resp.sock")
 	o := &oakley{name: "responder", ns: r, cfg: filepath.Join(dir, "resp.toml"), spec: siteSpec{Socket: sock}}
-	if err := os.WriteFile(o.cfg, []byte(loadResponderTOML(layout, n, psk, sock)), 0o600); err != nil {
+	if err := os.WriteFile(o.cfg, []byte(loadResponderTOML(layout, version, n, psk, sock)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	o.p = startProc(t, "oakley-responder", r.args("env", "OAKLEY_PPROF="+loadPprof, oakleyBin, "up", "-c", o.cfg)...)
@@ -230,7 +241,7 @@ func runLoad(t *testing.T, layout string) {
 	lg := &loadGen{phases: make(chan map[string]any, 8)}
 	lg.cmd = exec.Command("ip", "netns", "exec", string(g), gen, "-n", strconv.Itoa(n), "-responder", loadResponder4,
 		"-local", loadFirstPeer, "-psk-file", pskFile, "-remote-id", "responder.load.example",
-		"-concurrency", strconv.Itoa(envInt(t, "LOAD_CONCURRENCY", 32)))
+		"-concurrency", strconv.Itoa(envInt(t, "LOAD_CONCURRENCY", 32)), "-version", strconv.Itoa(version))
 	lg.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	lg.cmd.Stderr = &lg.stderr
 	stdin, err := lg.cmd.StdinPipe()
@@ -283,7 +294,7 @@ func runLoad(t *testing.T, layout string) {
 
 	up := int(num(upPh, "ok"))
 	perTunnel := func(a, b float64) float64 { return (b - a) / float64(max(peak.ikeSAs, 1)) / 1024 }
-	figure(t, "load", kv{"version", 1}, kv{"layout", layout}, kv{"peers", n}, kv{"up", up},
+	figure(t, "load", kv{"version", version}, kv{"layout", layout}, kv{"peers", n}, kv{"up", up},
 		kv{"secs", num(upPh, "secs")}, kv{"tunnels_per_s", num(upPh, "per_sec")},
 		kv{"median_ms", num(upPh, "median_ms")}, kv{"p90_ms", num(upPh, "p90_ms")}, kv{"retransmits", num(upPh, "retransmits")},
 		kv{"pings_ok", int(num(pingPh, "ok"))}, kv{"responder_ike_sas", peak.ikeSAs}, kv{"responder_child_pairs", peak.pairs},

@@ -51,6 +51,7 @@ import (
 )
 
 type options struct {
+	version     int // IKE major version
 	n           int
 	responder   netip.Addr
 	local       netip.Addr
@@ -78,6 +79,7 @@ func parseFlags() (*options, error) {
 	var o options
 	var responder, local, inner, remoteTS, pingDst, pskFile, ikeP, espP string
 	flag.IntVar(&o.n, "n", 100, "peers")
+	flag.IntVar(&o.version, "version", 1, "IKE version (1: Main Mode + Quick Mode, 2: IKE_SA_INIT + IKE_AUTH)")
 	flag.StringVar(&responder, "responder", "", "the responder's address")
 	flag.StringVar(&local, "local", "", "the first peer's outer address")
 	flag.StringVar(&inner, "inner", "2001:db8:a::1", "the first peer's inner address")
@@ -113,7 +115,15 @@ func parseFlags() (*options, error) {
 		return nil, fmt.Errorf("loadgen: -psk-file: %w", err)
 	}
 	o.psk = crypto.Key(strings.TrimSpace(string(b)))
-	p, err := crypto.ParseProposal(crypto.ProtoIKEv1, ikeP, false)
+	proto := crypto.ProtoIKEv1
+	switch o.version {
+	case 1:
+	case 2:
+		proto = crypto.ProtoIKEv2
+	default:
+		return nil, fmt.Errorf("loadgen: -version %d: want 1 or 2", o.version)
+	}
+	p, err := crypto.ParseProposal(proto, ikeP, false)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: -ike: %w", err)
 	}
@@ -170,7 +180,7 @@ func run() error {
 		byInner[inner[i]] = i
 		host := netip.PrefixFrom(inner[i], inner[i].BitLen())
 		conns[i] = &ike.Connection{
-			Name: fmt.Sprintf("peer-%d", i), Version: 1,
+			Name: fmt.Sprintf("peer-%d", i), Version: uint8(o.version),
 			LocalAddr: outer[i], RemoteAddr: o.responder,
 			LocalID: ike.FQDNIdentity(fmt.Sprintf("peer-%d.load.example", i)), RemoteID: remoteID,
 			Auth: "psk", PSK: o.psk, Proposals: o.ikeProps, StartAction: "none",
