@@ -104,8 +104,8 @@ soak: build
 	  $(GO) test -count=1 -timeout 0 -v -run '^TestReliability$$/^soak$$' ./e2e/ >soak.log 2>&1; rc=$$?; $(E2E_FILTER) soak.log; exit $$rc
 
 N ?= 1000
-LOAD_VERSIONS ?= 1
-LOAD_LAYOUTS ?= any,per-peer
+LOAD_VERSIONS ?= 1,2
+LOAD_LAYOUTS ?= per-peer
 loadtest: build
 	OAKLEY_BIN=$(CURDIR)/$(BIN) LOAD_PEERS=$(N) LOAD_VERSIONS=$(LOAD_VERSIONS) LOAD_LAYOUTS=$(LOAD_LAYOUTS) \
 	  $(GO) test -count=1 -timeout 2h -v -run '^TestReliability$$/^load$$' ./e2e/ >loadtest.log 2>&1; rc=$$?; $(E2E_FILTER) loadtest.log; exit $$rc
