@@ -289,8 +289,8 @@ func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 	if b.PeerID.Any || b.PeerID.Type == 0 {
 		return false
 	}
-	if cs.Cfg.Version == 2 && b.LocalID.Type != 0 && compareIdentity(b.LocalID, b.PeerID) > 0 {
-		// IKEv2: the end with the lower identity decides alone, and its Delete removes the
+	if b.LocalID.Type != 0 && compareIdentity(b.LocalID, b.PeerID) > 0 {
+		// The end with the lower identity decides alone, and its Delete removes the
 		// duplicate here. Each end sees the SAs' creation and establishment in its own
 		// order (a late retransmitted IKE_SA_INIT makes a crossing look like a later
 		// re-authentication), so two deciders could each delete a different one and leave

@@ -81,7 +81,7 @@ type SABase struct {
 	// uses them to keep one IKE SA per peer (uniqueids, see conn.go).
 	PeerID Identity
 	SPIKey []byte
-	// LocalID (IKEv2) is the identity we authenticated with: of two ends with different
+	// LocalID is the identity we authenticated with: of two ends with different
 	// identities only the one with the lower identity resolves duplicates (dropDuplicates).
 	LocalID Identity
 	// AuthChild (IKEv2): the exchange that established the SA also makes a child pair
