@@ -9,6 +9,7 @@ package core
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -413,7 +414,7 @@ func (csa *ChildSA) Remove(now time.Time, sendDelete bool, reason error) {
 	}
 	for i, x := range ch.SAs {
 		if x == csa {
-			ch.SAs = append(ch.SAs[:i], ch.SAs[i+1:]...)
+			ch.SAs = slices.Delete(ch.SAs, i, i+1) // zeroes the freed slot: the dead pair's SAs can go
 			break
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -387,7 +388,7 @@ func (b *SABase) Retiring() bool { return b.retiring }
 func (cs *Conn) IKEGone(now time.Time, sa IKESA, wasEstablished bool, reason error) {
 	for i, s := range cs.ikes {
 		if s == sa {
-			cs.ikes = append(cs.ikes[:i], cs.ikes[i+1:]...)
+			cs.ikes = slices.Delete(cs.ikes, i, i+1) // zeroes the freed slot: no dead SA stays reachable
 			break
 		}
 	}
