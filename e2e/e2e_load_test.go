@@ -4,8 +4,8 @@ package e2e
 
 // Many peers (issue 13): the load generator (e2e/loadgen, oakley's own IKE engine and data
 // plane in one process, one outer address per peer) brings up LOAD_PEERS (default 100;
-// `make loadtest N=1000`) tunnels with a PSK, IKEv1 (Main Mode + Quick Mode) and, with
-// LOAD_VERSIONS=1,2 (`make loadtest`), IKEv2 (IKE_SA_INIT + IKE_AUTH), against one
+// `make loadtest N=1000`) tunnels with a PSK, IKEv1 (Main Mode + Quick Mode) and
+// IKEv2 (IKE_SA_INIT + IKE_AUTH; LOAD_VERSIONS picks, default both), against one
 // `oakley up` responder, sends one echo through every tunnel, then drops them all.
 //
 //	[gen] veth0 198.18.0.1/24 + 198.19.0.1 ... (one /32 per peer) ---- veth0 198.18.0.2/24 [resp]
@@ -173,7 +173,7 @@ func loadTest(t *testing.T) {
 	}
 	versions := os.Getenv("LOAD_VERSIONS")
 	if versions == "" {
-		versions = "1"
+		versions = "1,2"
 	}
 	for _, v := range strings.Split(versions, ",") {
 		version, err := strconv.Atoi(v)
