@@ -419,7 +419,7 @@ func (csa *ChildSA) Remove(now time.Time, sendDelete bool, reason error) {
 		}
 	}
 	if wasCurrent {
-		if ch.Newest() == nil {
+		if ch.Newest() == nil && ch.Conn.Cfg.Version == 2 {
 			ch.revive(now)
 		}
 		if next := ch.Newest(); next != nil {
@@ -438,8 +438,8 @@ func (csa *ChildSA) Remove(now time.Time, sendDelete bool, reason error) {
 	csa.Logger().Info("CHILD_SA deleted", zap.Bool("delete_sent", sendDelete), zap.String("reason", errString(reason)))
 }
 
-// revive takes back the newest superseded pair that nothing deletes, when the pair that
-// superseded it is gone before replacing it for good: an IKEv2 duplicate IKE SA's pair
+// revive (IKEv2) takes back the newest superseded pair that nothing deletes, when the pair
+// that superseded it is gone before replacing it for good: an IKEv2 duplicate IKE SA's pair
 // (its IKE_AUTH child activated over the pair of the SA uniqueids keeps, then went with its
 // IKE SA), or a new pair the peer deleted at once. Without it the unit would have a working
 // pair and no policy sending on it.
