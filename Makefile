@@ -7,7 +7,7 @@ BIN := bin/oakley
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build demo test unit e2e vet cross fuzz bench bench-esp clean test-arm64
+.PHONY: all build demo test unit e2e vet cross fuzz bench bench-esp clean test-arm64 chaos soak loadtest
 
 all: build
 
@@ -26,26 +26,26 @@ cross:
 	GOOS=windows GOARCH=amd64 $(GO) build ./...
 
 unit:
-	$(GO) test -count=1 -timeout 15m $$(go list ./... | grep -v /e2e)
+	$(GO) test -count=1 -timeout 15m $$(go list ./... | grep -v '/e2e$$')
 
 e2e: build
 	OAKLEY_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -v ./e2e/ >e2e.log 2>&1; rc=$$?; grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+e2e_)' e2e.log; exit $$rc
 
 test: vet cross unit e2e
 
-# Short fuzz runs of every target (CI runs the seeds as ordinary tests through `unit`).
-FUZZTIME ?= 30s
+# Every fuzz target, 10 million executions each (the slow state-machine and DH targets 30
+# minutes); counts to fuzz-counts.txt, new crashers kept as seeds (outside CI: CI runs the
+# seeds as ordinary tests through `unit`). e.g. FUZZTIME=30s for a short run.
+FUZZTIME ?= 10000000x
+FUZZTIME_SLOW ?= 30m
 fuzz:
-	@for pkg in $$(go list ./...); do \
-	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg 2>/dev/null | grep ^Fuzz); do \
-	    echo "== $$pkg $$f"; $(GO) test $$pkg -run XXX -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
-	  done; done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZTIME_SLOW=$(FUZZTIME_SLOW) ./e2e/fuzz.sh
 
 bench-esp:
 	$(GO) test ./esp -run '^$$' -bench 'ESP|Bare' -benchmem -count 5
 
 clean:
-	rm -rf bin e2e.log
+	rm -rf bin e2e.log chaos.log soak.log loadtest.log
 
 # The benchmark harness: veth, oakley, wireguard-go and strongSwan between two namespaces (root),
 # plus the in-memory pipeline benchmark. BENCHFLAGS e.g. "-time 5 -runs 1 -only veth,wireguard-go".
@@ -94,6 +94,31 @@ test-packages:
 	$(PKGENV) packaging/test-windows.sh $(CI_DIST)
 	python3 packaging/check_examples.py $(CI_DIST)/oakley_linux_$$($(GO) env GOARCH)
 	$(PKGENV) packaging/test-container.sh $(CI_DIST)
+
+# Reliability (issue 13), root: the chaos suite, the soak and the load test in their full form
+# (`make test` runs each in a bounded form). Logs go to chaos.log, soak.log, loadtest.log;
+# `grep FIGURE` them for the figures. E2E_RESULTS=FILE also appends the figures to FILE.
+E2E_FILTER := grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|FIGURE'
+CHAOS_TRIES ?= 20
+CHAOS_COLLISIONS ?= 100
+CHAOS_DEADLINE ?= 360s
+CHAOS_DEADPEER_ROUNDS ?= 10
+chaos: build
+	OAKLEY_BIN=$(CURDIR)/$(BIN) CHAOS_TRIES=$(CHAOS_TRIES) CHAOS_COLLISIONS=$(CHAOS_COLLISIONS) CHAOS_DEADLINE=$(CHAOS_DEADLINE) \
+	  CHAOS_SOME_DEADLINE=$(CHAOS_DEADLINE) CHAOS_DEADPEER_ROUNDS=$(CHAOS_DEADPEER_ROUNDS) \
+	  $(GO) test -count=1 -timeout 6h -v -run '^TestReliability$$/^chaos-' ./e2e/ >chaos.log 2>&1; rc=$$?; $(E2E_FILTER) chaos.log; exit $$rc
+
+DURATION ?= 30m
+soak: build
+	OAKLEY_BIN=$(CURDIR)/$(BIN) SOAK_DURATION=$(DURATION) \
+	  $(GO) test -count=1 -timeout 0 -v -run '^TestReliability$$/^soak$$' ./e2e/ >soak.log 2>&1; rc=$$?; $(E2E_FILTER) soak.log; exit $$rc
+
+N ?= 1000
+LOAD_VERSIONS ?= 1,2
+LOAD_LAYOUTS ?= per-peer
+loadtest: build
+	OAKLEY_BIN=$(CURDIR)/$(BIN) LOAD_PEERS=$(N) LOAD_VERSIONS=$(LOAD_VERSIONS) LOAD_LAYOUTS=$(LOAD_LAYOUTS) \
+	  $(GO) test -count=1 -timeout 2h -v -run '^TestReliability$$/^load$$' ./e2e/ >loadtest.log 2>&1; rc=$$?; $(E2E_FILTER) loadtest.log; exit $$rc
 
 # The in-process IKE engine against strongSwan through the shared interop harness (root;
 # the e2e suite covers the same through the binary in `make test`).

@@ -19,16 +19,12 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// pathSep joins the segments of a position path. Array elements are segments "#0", "#1", …
+// pathSep starts every segment of a position path, so the root is "" and a key "" at the
+// root is pathSep, not the root again. Array elements are segments "#0", "#1", …
 // (a TOML key cannot contain NUL, so paths never collide with keys).
 const pathSep = "\x00"
 
-func joinPath(parent, seg string) string {
-	if parent == "" {
-		return seg
-	}
-	return parent + pathSep + seg
-}
+func joinPath(parent, seg string) string { return parent + pathSep + seg }
 
 func elemPath(parent string, i int) string { return joinPath(parent, "#"+strconv.Itoa(i)) }
 

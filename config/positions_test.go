@@ -48,7 +48,7 @@ func TestScanPositions(t *testing.T) {
 		t.Fatalf("fixture is not valid TOML: %v", err)
 	}
 	pos := scanPositions(tricky)
-	p := func(segs ...string) string { return strings.Join(segs, pathSep) }
+	p := func(segs ...string) string { return pathSep + strings.Join(segs, pathSep) }
 	for _, tc := range []struct {
 		path string
 		line int
@@ -95,7 +95,7 @@ func checkKeysIndexed(t testing.TB, doc string) {
 	have := map[string]bool{}
 	for path := range pos.lines {
 		var segs []string
-		for _, s := range strings.Split(path, pathSep) {
+		for _, s := range strings.Split(path, pathSep)[1:] {
 			if !strings.HasPrefix(s, "#") {
 				segs = append(segs, s)
 			}

@@ -18,5 +18,7 @@
 // Connections use keying = "manual" (fixed SAs, RFC 4301 §4.5). The configuration is
 // generated in one place (tunnelSpec.sites, siteSpec.toml): tunnelSpec{Keying: "ike"} makes
 // the same tunnel with IKEv1 and a PSK (TestIKE). The e2e_interop_*_test.go files test IKE
-// against strongSwan, ike-scan and oakley itself.
+// against strongSwan, ike-scan and oakley itself. TestReliability (e2e_reliability_test.go)
+// holds issue 13's chaos suite, soak and load test, with the impairment relay e2e/impair and
+// the load generator e2e/loadgen.
 package e2e

@@ -27,6 +27,7 @@ type ikeChild struct {
 	StartAction       string
 	LifeBytes         string // "" = unlimited, e.g. "2MB"
 	LifePackets       int    // 0 = unlimited
+	ReplayWindow      int    // 0 = oakley's default
 }
 
 // ikeSite is an oakley configuration with one IKE connection.
@@ -35,6 +36,10 @@ type ikeSite struct {
 	Insecure          bool
 	Addresses         []string
 	IKEPort, NATTPort int
+	// Retransmission schedule ([daemon] retransmit_*); zero values leave oakley's defaults.
+	RetransmitTimeout string
+	RetransmitBase    float64
+	RetransmitTries   int
 
 	Conn           string // connection name, "" = "peer"
 	Version        int    // IKE version, 0 = 1
@@ -108,6 +113,13 @@ func (s *ikeSite) toml(sock string) string {
 	}
 	if s.NATTPort != 0 {
 		line("natt_port = %d", s.NATTPort)
+	}
+	opt("retransmit_timeout", s.RetransmitTimeout)
+	if s.RetransmitBase != 0 {
+		line("retransmit_base = %g", s.RetransmitBase)
+	}
+	if s.RetransmitTries != 0 {
+		line("retransmit_tries = %d", s.RetransmitTries)
 	}
 	if s.Extra != "" {
 		line("%s", s.Extra)
@@ -213,6 +225,9 @@ func (s *ikeSite) toml(sock string) string {
 		}
 		if c.LifePackets != 0 {
 			line("  life_packets = %d", c.LifePackets)
+		}
+		if c.ReplayWindow != 0 {
+			line("  replay_window = %d", c.ReplayWindow)
 		}
 	}
 	if s.PoolTOML != "" {
@@ -377,6 +392,7 @@ type ioSA struct {
 	Packets    uint64            `json:"packets"`
 	Bytes      uint64            `json:"bytes"`
 	Errors     map[string]uint64 `json:"errors"`
+	Seq        uint64            `json:"seq"` // outbound: the last sent; inbound: the highest accepted
 	Rekeying   bool              `json:"rekeying"`
 	Expired    bool              `json:"expired"`
 }

@@ -28,6 +28,7 @@ func TestMain(m *testing.M) {
 	}
 	rc := m.Run()
 	code.cleanup()
+	cleanupTools()
 	os.Exit(rc)
 }
 

@@ -173,13 +173,14 @@ include more/*.secrets
 		`: PSK secret three`,
 		`: FOO secret-four`,
 		`: PSK "secret-five" x`,
+		`: "secret-six"`,
 	} {
 		_, _, err := ParseIpsecSecrets("s", []byte(bad+"\n"), nil)
 		if err == nil {
 			t.Errorf("%q: no error", bad)
 			continue
 		}
-		for _, s := range []string{"secret-one", "secret-two", "three", "secret-four", "secret-five"} {
+		for _, s := range []string{"secret-one", "secret-two", "three", "secret-four", "secret-five", "secret-six"} {
 			if strings.Contains(err.Error(), s) {
 				t.Errorf("%q: error %q quotes the secret", bad, err)
 			}

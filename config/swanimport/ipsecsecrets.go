@@ -130,6 +130,10 @@ func parseSecretLine(l string) (*SecretEntry, error) {
 	for _, t := range secretTypes {
 		known = known || t == e.Type
 	}
+	if !known && strings.ContainsAny(typ, "\"'") {
+		// `: "secret"` without a type: the token is the secret itself, so it is not echoed.
+		return nil, fmt.Errorf("missing secret type before a quoted value; want PSK, RSA, ECDSA, P12, EAP, NTLM, XAUTH or PIN")
+	}
 	if !known {
 		return nil, fmt.Errorf("unknown secret type %q; want PSK, RSA, ECDSA, P12, EAP, NTLM, XAUTH or PIN", clip(typ))
 	}

@@ -9,6 +9,7 @@ package core
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -235,6 +236,13 @@ func (ch *ChildState) Install(now time.Time, p ChildParams) (*ChildSA, error) {
 		c.Timers.Arm(csa.softTimer, csa.rekeyAt)
 	}
 	csa.evictExtraPairs(now)
+	if d := csa.duplicatePair(); d != nil {
+		// IKEv2: the pair came with an IKE SA uniqueids is deleting, and the SA it keeps
+		// has its own pair for the unit: this one is redundant (the peer decides alike).
+		csa.ike = d
+		csa.supersede()
+		c.Timers.Arm(csa.deleteTimer, now.Add(RekeyGrace))
+	}
 	return csa, nil
 }
 
@@ -264,6 +272,24 @@ func (csa *ChildSA) evictExtraPairs(now time.Time) {
 		csa.c.Ctr.Inc(CtrPairsEvicted)
 		victim.Remove(now, true, fmt.Errorf("%w: more than %d SA pairs for one child", ErrDeleted, MaxPairsPerChild))
 	}
+}
+
+// duplicatePair returns the IKE SA kept instead of csa's when csa is an IKEv2 pair made by
+// an IKE SA that uniqueids is deleting while the kept one has an installed pair of the unit.
+func (csa *ChildSA) duplicatePair() IKESA {
+	if csa.ike == nil || csa.ch.Conn.Cfg.Version != 2 {
+		return nil
+	}
+	d := csa.ike.Base().duplicateOf
+	if d == nil {
+		return nil
+	}
+	for _, x := range csa.ch.SAs {
+		if x != csa && x.ike == d && x.state == childInstalled {
+			return d
+		}
+	}
+	return nil
 }
 
 func nonzero(v uint64) uint64 {
@@ -393,11 +419,14 @@ func (csa *ChildSA) Remove(now time.Time, sendDelete bool, reason error) {
 	}
 	for i, x := range ch.SAs {
 		if x == csa {
-			ch.SAs = append(ch.SAs[:i], ch.SAs[i+1:]...)
+			ch.SAs = slices.Delete(ch.SAs, i, i+1) // zeroes the freed slot: the dead pair's SAs can go
 			break
 		}
 	}
 	if wasCurrent {
+		if ch.newestLike(csa) == nil && ch.Conn.Cfg.Version == 2 && !ch.Conn.RemoteAccess() {
+			ch.revive(now)
+		}
 		if next := ch.newestLike(csa); next != nil {
 			next.bound = false
 			next.Activate(now)
@@ -413,6 +442,28 @@ func (csa *ChildSA) Remove(now time.Time, sendDelete bool, reason error) {
 	delete(c.bySA, csa.in)
 	delete(c.bySA, csa.out)
 	csa.Logger().Info("CHILD_SA deleted", zap.Bool("delete_sent", sendDelete), zap.String("reason", errString(reason)))
+}
+
+// revive (IKEv2) takes back the newest superseded pair that nothing deletes, when the pair
+// that superseded it is gone before replacing it for good: an IKEv2 duplicate IKE SA's pair
+// (its IKE_AUTH child activated over the pair of the SA uniqueids keeps, then went with its
+// IKE SA), or a new pair the peer deleted at once. Without it the unit would have a working
+// pair and no policy sending on it.
+func (ch *ChildState) revive(now time.Time) {
+	for i := len(ch.SAs) - 1; i >= 0; i-- {
+		x := ch.SAs[i]
+		if x.state != childSuperseded || x.deleteTimer.Armed() || x.out.Expired() {
+			continue
+		}
+		x.state = childInstalled
+		if x.rekeyAt.After(now) {
+			x.c.Timers.Arm(x.softTimer, x.rekeyAt)
+		} else if ch.Cfg.RekeyTime > 0 {
+			x.c.Timers.Arm(x.softTimer, now)
+		}
+		x.Logger().Info("CHILD_SA in use again: the pair that superseded it is gone")
+		return
+	}
 }
 
 func (ch *ChildState) anyBound() bool {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -220,8 +221,13 @@ func (cs *Conn) IKEEstablished(now time.Time, sa IKESA) {
 	cs.lastError = nil
 	cs.c.Timers.Stop(cs.retry)
 	b := sa.Base()
-	// Children move to the newest IKE SA (re-authentication, or the peer's new SA).
+	// IKEv1: children move to the newest IKE SA (re-authentication, or the peer's new SA).
+	// An IKEv2 child belongs to the IKE SA that made it and goes with it (RFC 7296 §1.4.1):
+	// a rekey moves them explicitly, uniqueids in dropDuplicates.
 	for _, ch := range cs.Children {
+		if cs.Cfg.Version == 2 {
+			break
+		}
 		for _, csa := range ch.SAs {
 			if csa.ike == sa {
 				continue
@@ -284,6 +290,14 @@ func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 	if b.PeerID.Any || b.PeerID.Type == 0 {
 		return false
 	}
+	if b.LocalID.Type != 0 && compareIdentity(b.LocalID, b.PeerID) > 0 {
+		// The end with the lower identity decides alone, and its Delete removes the
+		// duplicate here. Each end sees the SAs' creation and establishment in its own
+		// order (a late retransmitted IKE_SA_INIT makes a crossing look like a later
+		// re-authentication), so two deciders could each delete a different one and leave
+		// none. A restarted peer's stale SA goes by its INITIAL_CONTACT instead.
+		return false
+	}
 	for _, other := range cs.ikes {
 		ob := other.Base()
 		if other == sa || !ob.Established() || ob.retiring || !ob.PeerID.Equal(b.PeerID) ||
@@ -292,21 +306,40 @@ func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 		}
 		overlap := !b.Created.After(ob.EstablishedAt) && !ob.Created.After(b.EstablishedAt)
 		loser, winner := other, sa
+		v2 := cs.Cfg.Version == 2
 		switch {
+		case v2 && !cs.carriesChildren(sa) && cs.carriesChildren(other):
+			// IKEv2: an IKE SA takes its children with it (RFC 7296 §1.4.1), so the one
+			// carrying them survives a childless duplicate (both ends see the same pairs).
+			// This happens when a restarted peer's SA and the survivor's dpd_action =
+			// restart SA cross: only the first to finish IKE_AUTH gets the child.
+			loser, winner = sa, other
+		case v2 && !cs.carriesChildren(other) && cs.carriesChildren(sa):
 		case overlap && bytes.Compare(b.SPIKey, ob.SPIKey) > 0:
 			loser, winner = sa, other
 		case !overlap && b.Created.Before(ob.Created):
 			loser, winner = sa, other
 		}
 		lb := loser.Base()
-		lb.retiring = true
+		lb.retiring, lb.duplicateOf = true, winner
 		cs.c.Ctr.Inc(CtrIKEDuplicates)
 		lb.Log.Info("another IKE SA with the same peer: deleting this one", zap.String("peer_id", b.PeerID.String()),
 			zap.Bool("collision", overlap))
 		for _, ch := range cs.Children {
+			hasWinner := winner.Base().AuthChild
 			for _, csa := range ch.SAs {
-				if csa.ike == loser {
-					csa.ike = winner
+				hasWinner = hasWinner || csa.ike == winner && csa.state == childInstalled
+			}
+			for _, csa := range ch.SAs {
+				if csa.ike != loser {
+					continue
+				}
+				csa.ike = winner
+				if v2 && hasWinner && csa.state == childInstalled {
+					// Both IKE_AUTHs made a pair: the loser's is redundant. Both ends make
+					// the same choice; it stays for packets in flight, then is deleted.
+					csa.supersede()
+					cs.c.Timers.Arm(csa.deleteTimer, now.Add(RekeyGrace))
 				}
 			}
 		}
@@ -323,6 +356,33 @@ func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 // of the IKE SA moves its children itself), and goes with its IKE SA.
 func (cs *Conn) RemoteAccess() bool { return len(cs.Cfg.Pools) > 0 }
 
+// compareIdentity orders identities by type, then data.
+func compareIdentity(a, b Identity) int {
+	if a.Type != b.Type {
+		return int(a.Type) - int(b.Type)
+	}
+	return bytes.Compare(a.Data, b.Data)
+}
+
+// pairsOn counts the installed child SA pairs sa manages.
+func (cs *Conn) pairsOn(sa IKESA) (n int) {
+	for _, ch := range cs.Children {
+		for _, csa := range ch.SAs {
+			if csa.ike == sa && csa.state == childInstalled {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// carriesChildren reports whether sa manages a child pair or is about to (AuthChild).
+func (cs *Conn) carriesChildren(sa IKESA) bool { return sa.Base().AuthChild || cs.pairsOn(sa) > 0 }
+
+// Retire marks the SA as on its way out (an IKEv2 SA replaced by its rekey): the core
+// neither counts it as a duplicate of its successor nor gives it new children.
+func (b *SABase) Retire() { b.retiring = true }
+
 // Retiring reports whether the core decided to delete the SA (a replaced or duplicate
 // SA kept a moment for messages in flight): it is not rekeyed and carries no new children.
 func (b *SABase) Retiring() bool { return b.retiring }
@@ -333,7 +393,7 @@ func (b *SABase) Retiring() bool { return b.retiring }
 func (cs *Conn) IKEGone(now time.Time, sa IKESA, wasEstablished bool, reason error) {
 	for i, s := range cs.ikes {
 		if s == sa {
-			cs.ikes = append(cs.ikes[:i], cs.ikes[i+1:]...)
+			cs.ikes = slices.Delete(cs.ikes, i, i+1) // zeroes the freed slot: no dead SA stays reachable
 			break
 		}
 	}

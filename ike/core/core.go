@@ -81,13 +81,22 @@ type SABase struct {
 	// uses them to keep one IKE SA per peer (uniqueids, see conn.go).
 	PeerID Identity
 	SPIKey []byte
-	Log    *zap.Logger
-	dpd    *dpdState
-	leases []Lease     // gateway: virtual IPs handed to this peer, released when the SA dies
-	vips   *VirtualIPs // client: virtual IPs the gateway gave us, withdrawn when the SA dies
+	// LocalID is the identity we authenticated with: of two ends with different
+	// identities only the one with the lower identity resolves duplicates (dropDuplicates).
+	LocalID Identity
+	// AuthChild (IKEv2): the exchange that established the SA also makes a child pair
+	// (IKE_AUTH with an SA payload answered without an error), which both ends know before
+	// the pair is installed; uniqueids keeps such an SA over a childless duplicate.
+	AuthChild bool
+	Log       *zap.Logger
+	dpd       *dpdState
+	leases    []Lease     // gateway: virtual IPs handed to this peer, released when the SA dies
+	vips      *VirtualIPs // client: virtual IPs the gateway gave us, withdrawn when the SA dies
 	// retiring: the core decided to delete the SA (a duplicate); it is kept a moment for
 	// messages in flight.
 	retiring bool
+	// duplicateOf: the SA uniqueids kept instead of this one (see dropDuplicates).
+	duplicateOf IKESA
 }
 
 // Established reports whether the SA completed its initial exchanges and is not dead.

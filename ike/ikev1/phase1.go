@@ -455,6 +455,9 @@ func (sa *ikeSA) establish(now time.Time) {
 	if sa.peerID != nil {
 		sa.PeerID = core.Identity{Type: core.IDType(sa.peerID.IDType), Data: append([]byte(nil), sa.peerID.Data...)}
 	}
+	if id := sa.localIDP; id != nil {
+		sa.LocalID = core.Identity{Type: core.IDType(id.IDType), Data: append([]byte(nil), id.Data...)}
+	}
 	// Lifetime: the negotiated one; we re-authenticate before it ends if configured to
 	// (the RekeyTime of the connection, with jitter), the peer may do it first.
 	sa.lifetime = sa.tr.lifetime()

@@ -118,6 +118,7 @@ func (sa *ikeSA) handleAuthResponse(now time.Time, m *wire.Message) error {
 	sa.peerID = idr
 	sa.mobikeAuthResponse(c)
 	sa.processStatusNotifies(now, c)
+	sa.AuthChild = sa.first1 != nil && authChildAnswered(c)
 	sa.establish(now)
 	if err := sa.takeCPReply(now, c); err != nil {
 		sa.cpFailed(now, err)
@@ -190,6 +191,7 @@ func (sa *ikeSA) handleAuthRequest(now time.Time, d *core.Datagram, m *wire.Mess
 	resp = append(resp, childResp...)
 	return resp, func(now time.Time) {
 		sa.processStatusNotifies(now, c)
+		sa.AuthChild = commit != nil
 		sa.establish(now)
 		if commit != nil {
 			commit(now)
@@ -214,4 +216,15 @@ func (sa *ikeSA) chooseConn(id core.Identity, idr *wire.Identification) *core.Co
 		sa.Log.Info("no connection accepts the peer's identity", zap.Stringer("identity", id), zap.String("idr", idString(idr)))
 	}
 	return nil
+}
+
+// authChildAnswered reports whether an IKE_AUTH response makes the first child: an SA
+// payload and no error notification.
+func authChildAnswered(c *wire.Chain) bool {
+	for _, n := range c.Notifies() {
+		if n.NotifyType.IsError() {
+			return false
+		}
+	}
+	return c.Find(wire.PayloadSA) != nil
 }

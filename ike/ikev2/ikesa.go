@@ -209,6 +209,15 @@ func (sa *ikeSA) establish(now time.Time) {
 	sa.setState(stEstablished)
 	sa.EstablishedAt = now
 	sa.LastRecv = now
+	// The core keeps one IKE SA per peer identity (uniqueids) by these: the authenticated
+	// peer identity (inherited by a rekeyed SA) and the SPIs, which both ends see alike.
+	sa.SPIKey = append(append([]byte(nil), sa.spiI[:]...), sa.spiR[:]...)
+	if sa.peerID != nil {
+		sa.PeerID = core.Identity{Type: core.IDType(sa.peerID.IDType), Data: append([]byte(nil), sa.peerID.Data...)}
+	}
+	if sa.localID != nil {
+		sa.LocalID = core.Identity{Type: core.IDType(sa.localID.IDType), Data: append([]byte(nil), sa.localID.Data...)}
+	}
 	cfg := sa.Conn.Cfg
 	// IKEv2 negotiates no lifetime (§2.8): each side rekeys at its own rekey_time (with
 	// jitter, so both sides rarely start at once), before its own hard limit of rekey_time

@@ -342,6 +342,12 @@ func (sa *ikeSA) abortExchanges(now time.Time, reason error) {
 	if sa.ikeRekey != nil {
 		sa.ikeRekey.abort(now, reason)
 	}
+	// The first child rides on IKE_AUTH: an IKE SA that dies before the answer takes it
+	// along, else its unit would stay pending and never come up on the next IKE SA.
+	if fc := sa.first1; fc != nil {
+		sa.first1 = nil
+		fc.abort(now, reason)
+	}
 }
 
 // retransmitGiveUp: our request was not answered after every retransmission. Before the SA

@@ -246,6 +246,8 @@ func (sa *ikeSA) takeOver(now time.Time, n *ikeSA) {
 	sa.successor = n
 	sa.p.TransferVirtualIPs(sa, n)
 	sa.setState(stRekeyed)
+	// The old SA is not a duplicate of n for the core's uniqueids: the rekey replaces it.
+	sa.Retire()
 	for _, t := range []*core.Timer{sa.rekeyTimer, sa.expireTimer, sa.keepalive} {
 		sa.p.Timers.Stop(t)
 	}
