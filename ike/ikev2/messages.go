@@ -239,6 +239,10 @@ func (sa *ikeSA) handleRequest(now time.Time, d *core.Datagram, h wire.Header) {
 	)
 	switch h.Exchange {
 	case wire.ExchangeIKEAuth:
+		if !sa.Initiator && sa.state == stEAP && sa.eap != nil {
+			resp, after = sa.handleEAPRequest(now, m)
+			break
+		}
 		if sa.Initiator || sa.state != stInitDone || h.MessageID != 1 {
 			sa.p.Ctr.Inc(core.CtrUnexpected)
 			return
