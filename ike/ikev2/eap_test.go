@@ -58,7 +58,7 @@ func TestEAPMSCHAPv2(t *testing.T) {
 	if !strings.HasPrefix(sx.Auth, "EAP-MSCHAPv2 alice") || sx.PeerCert == nil || !strings.Contains(sx.PeerCert.Subject, "b.test") {
 		t.Fatalf("client status: auth %q, peer cert %+v", sx.Auth, sx.PeerCert)
 	}
-	if !strings.Contains(sy.RemoteID, "(EAP alice)") || !strings.Contains(sy.Auth, "EAP-MSCHAPv2") {
+	if !strings.Contains(sy.RemoteID, "(EAP alice)") || !strings.Contains(sy.Auth, "peer EAP-MSCHAPv2 alice") {
 		t.Fatalf("gateway status: remote id %q, auth %q", sy.RemoteID, sy.Auth)
 	}
 	if len(sx.VirtualIPs) != 1 || len(sy.VirtualIPs) != 1 || sx.VirtualIPs[0] != sy.VirtualIPs[0] || pool.InUse() != 1 {

@@ -10,8 +10,10 @@ package ikev2
 //	AuthenticatorResp.  = "S=" hex(SHA1(SHA1(PwHashHash | NT-Response | Magic1) |
 //	                      ChallengeHash | Magic2))
 //	MasterKey           = SHA1(PwHashHash | NT-Response | Magic1')[0:16]      (RFC 3079 §3.4)
-//	MSK                 = MasterReceiveKey | MasterSendKey of the peer (32 octets, as
-//	                      strongSwan and hostapd derive it)
+//	MSK                 = the peer's MasterSendKey (Magic2) | its MasterReceiveKey
+//	                      (Magic3): the server's MasterReceiveKey | MasterSendKey, 32 octets
+//	                      as strongSwan and hostapd derive it (a 64-octet MSK padded with
+//	                      zeros, as some write it, keys an HMAC PRF identically)
 
 import (
 	"crypto/des"
@@ -161,16 +163,16 @@ func asymmetricStartKey(master []byte, magic []byte) crypto.Key {
 	return h.Sum(nil)[:16]
 }
 
-// mschapMSK is the EAP-MSCHAPv2 MSK, the same on both sides: the peer's MasterReceiveKey
-// (Magic3) then its MasterSendKey (Magic2).
+// mschapMSK is the EAP-MSCHAPv2 MSK, the same on both sides: the Magic2 key (the peer's
+// send key, the server's receive key) then the Magic3 key.
 func mschapMSK(pwHash, ntResponse []byte) crypto.Key {
 	mk := mschapMasterKey(pwHash, ntResponse)
 	defer mk.Wipe()
-	recv := asymmetricStartKey(mk, mppeMagic3)
-	send := asymmetricStartKey(mk, mppeMagic2)
+	k2 := asymmetricStartKey(mk, mppeMagic2)
+	k3 := asymmetricStartKey(mk, mppeMagic3)
 	msk := make(crypto.Key, 0, mschapMSKLen)
-	msk = append(append(msk, recv...), send...)
-	recv.Wipe()
-	send.Wipe()
+	msk = append(append(msk, k2...), k3...)
+	k2.Wipe()
+	k3.Wipe()
 	return msk
 }

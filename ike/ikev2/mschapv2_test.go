@@ -55,13 +55,13 @@ func TestMSCHAPv2RFC2759(t *testing.T) {
 		t.Errorf("MasterKey %X", []byte(mk))
 	}
 	// RFC 3079's example key is the server's send key (Magic3), the peer's receive key: the
-	// first half of the MSK.
+	// second half of the MSK (checked against strongSwan in e2e TestInteropEAPClient).
 	recv := asymmetricStartKey(mk, mppeMagic3)
 	if !bytes.Equal(recv, unhex(t, "8B7CDC149B993A1BA118CB153F56DCCB")) {
 		t.Errorf("SendStartKey128 %X", []byte(recv))
 	}
 	msk := mschapMSK(pw, nt)
-	if len(msk) != 32 || !bytes.Equal(msk[:16], recv) || bytes.Equal(msk[16:], recv) {
+	if len(msk) != 32 || !bytes.Equal(msk[16:], recv) || bytes.Equal(msk[:16], recv) {
 		t.Errorf("MSK %X", []byte(msk))
 	}
 }
