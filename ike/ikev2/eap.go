@@ -378,7 +378,7 @@ func (sa *ikeSA) handleEAPRequest(now time.Time, m *wire.Message) ([]wire.Payloa
 			return sa.eapRefuse(fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "the client did not acknowledge MS-CHAPv2 Success"), true)
 		}
 		st.step = eapWaitAuth
-		sa.eap.ident++
+		// RFC 3748 §4.2: Success carries the Identifier of the Response it answers.
 		return []wire.Payload{wire.NewEAP(wire.EAPSuccess, sa.eap.ident, 0, nil)}, nil
 	}
 	return sa.eapRefuse(fail(0, ErrUnexpected, "EAP in state %d", st.step), true)
@@ -421,7 +421,7 @@ func (sa *ikeSA) eapRefuse(err error, failure bool) ([]wire.Payload, func(time.T
 	}
 	var resp []wire.Payload
 	if failure {
-		sa.eap.ident++
+		// RFC 3748 §4.2: the Identifier of the Response it answers.
 		resp = append(resp, wire.NewEAP(wire.EAPFailure, sa.eap.ident, 0, nil))
 	}
 	sa.p.Ctr.Inc(core.CtrErrorNotifiesOut)

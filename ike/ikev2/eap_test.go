@@ -130,3 +130,43 @@ func TestEAPMSCHAPv2WrongPassword(t *testing.T) {
 		})
 	}
 }
+
+// TestEAPRefusals: the client refuses a gateway whose certificate it does not trust before
+// it sends anything about its user; a gateway without eap refuses a client that wants EAP.
+func TestEAPRefusals(t *testing.T) {
+	t.Run("untrusted-gateway", func(t *testing.T) {
+		n, x, y, _ := eapSetup(t, "correct horse")
+		cs, _ := x.core.Conn("rw")
+		cs.Cfg.Trust = newTestCA(t, "another CA").trust(t)
+		cs.BringUp(n.now, cs.Children)
+		n.runFor(30 * time.Second)
+		if childUp(x, "rw", "net") || len(y.p.SAs()) != 0 {
+			t.Fatal("came up")
+		}
+		if e := connErr(x, "rw"); !strings.Contains(e, "peer certificate not accepted") {
+			t.Fatalf("client's error %q", e)
+		}
+		if logged(y, "EAP identity received") {
+			t.Fatal("the client sent its EAP identity to an untrusted gateway")
+		}
+	})
+	t.Run("gateway-without-eap", func(t *testing.T) {
+		n, x, y, _ := eapSetup(t, "correct horse")
+		gw, _ := y.core.Conn("gw")
+		gw.Cfg.EAP = ""
+		gw.Cfg.Trust = newTestCA(t, "some CA").trust(t)
+		cs, _ := x.core.Conn("rw")
+		cs.BringUp(n.now, cs.Children)
+		n.runFor(30 * time.Second)
+		if childUp(x, "rw", "net") || len(y.p.SAs()) != 0 {
+			t.Fatal("came up")
+		}
+		if !logged(y, "wants EAP (no AUTH), and no connection for it demands eap") {
+			dumpLogs(t, y, 10)
+			t.Fatal("gateway did not say why")
+		}
+		if e := connErr(x, "rw"); !strings.Contains(e, "AUTHENTICATION_FAILED") {
+			t.Fatalf("client's error %q", e)
+		}
+	})
+}
