@@ -21,8 +21,9 @@ package ikev2
 // so they bind the EAP run to this IKE SA. The client's CP, SA and TS of its first message
 // are answered in the last response: its virtual IP is leased for its EAP identity.
 //
-// A wrong password, an unknown user or anything unexpected ends the run: the gateway answers
-// EAP-Failure with AUTHENTICATION_FAILED and the IKE SA goes (counted in auth_failures); no
+// A wrong password or an unknown user gets MS-CHAPv2 Failure (error 691), and its
+// acknowledgement EAP-Failure with AUTHENTICATION_FAILED; anything unexpected gets the latter
+// at once. The IKE SA goes (counted in auth_failures); no
 // password, hash or MSK is logged. The client checks the gateway's MS-CHAPv2 authenticator
 // response (proof that it knows the password too) before it accepts Success.
 
@@ -30,6 +31,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -66,6 +68,7 @@ const (
 	eapWaitResponse                  // gateway: MS-CHAPv2 Challenge sent
 	eapWaitSuccessAck                // gateway: MS-CHAPv2 Success sent
 	eapWaitAuth                      // gateway: EAP-Success sent, the client's AUTH expected
+	eapWaitFailureAck                // gateway: MS-CHAPv2 Failure sent (err says why)
 	eapClientRun                     // client: answering the gateway's requests
 	eapClientAuth                    // client: our MSK-based AUTH sent
 )
@@ -81,7 +84,8 @@ type eapState struct {
 	ntResp   []byte
 	userName string // the Name the client sent in its MS-CHAPv2 Response (gateway)
 	msk      crypto.Key
-	refused  bool // client: the gateway sent MS-CHAPv2 Failure
+	refused  bool  // client: the gateway sent MS-CHAPv2 Failure
+	err      error // gateway: why the login was refused (eapWaitFailureAck)
 }
 
 func (e *eapState) wipe() {
@@ -373,6 +377,9 @@ func (sa *ikeSA) handleEAPRequest(now time.Time, m *wire.Message) ([]wire.Payloa
 		st.ntResp = bytes.Clone(v[24:48])
 		st.userName = string(d[5+mschapResponseValueLen:])
 		return sa.eapCheckResponse()
+	case eapWaitFailureAck:
+		// Whatever the client answers to MS-CHAPv2 Failure, EAP ends with Failure.
+		return sa.eapRefuse(st.err, true)
 	case eapWaitSuccessAck:
 		if e.EAPType() != eapTypeMSCHAPv2 || len(d) < 1 || d[0] != mschapOpSuccess {
 			return sa.eapRefuse(fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "the client did not acknowledge MS-CHAPv2 Success"), true)
@@ -397,19 +404,59 @@ func (sa *ikeSA) eapCheckResponse() ([]wire.Payload, func(time.Time)) {
 	if user == nil {
 		// Computed anyway, so an unknown user costs what a wrong password does.
 		generateNTResponse(st.authChal, st.peerChal, st.userName, []byte("-"))
-		return sa.eapRefuse(fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "EAP-MSCHAPv2: unknown user %q", st.identity), true)
+		return sa.mschapFailure(fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "EAP-MSCHAPv2: unknown user %q", st.identity))
 	}
 	pw := ntPasswordHash(user.Password)
 	defer pw.Wipe()
 	want := challengeResponse(challengeHash(st.peerChal, st.authChal, st.userName), pw)
 	if subtle.ConstantTimeCompare(want, st.ntResp) != 1 {
-		return sa.eapRefuse(fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "EAP-MSCHAPv2: wrong password for %q", st.identity), true)
+		return sa.mschapFailure(fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "EAP-MSCHAPv2: wrong password for %q", st.identity))
 	}
 	st.msk = mschapMSK(pw, st.ntResp)
 	st.step = eapWaitSuccessAck
 	msg := generateAuthenticatorResponse(pw, st.ntResp, st.peerChal, st.authChal, st.userName) + " M=welcome"
 	sa.Log.Info("EAP-MSCHAPv2: password verified", zap.String("eap_id", st.identity))
 	return sa.eapRequest(eapTypeMSCHAPv2, mschapPacket(mschapOpSuccess, sa.eap.ident+1, []byte(msg))), nil
+}
+
+// mschapFailure answers a refused login with MS-CHAPv2 Failure (RFC 2759 §6: error 691,
+// no retry), as Windows and strongSwan expect; the client's acknowledgement gets EAP-Failure
+// and AUTHENTICATION_FAILED (eapRefuse). A client that never acknowledges is dropped with
+// the half-open IKE SA (30 s); the refusal is logged now either way.
+func (sa *ikeSA) mschapFailure(err error) ([]wire.Payload, func(time.Time)) {
+	st := sa.eap
+	st.step, st.err = eapWaitFailureAck, err
+	sa.Log.Info("refusing the EAP login; sending MS-CHAPv2 Failure", zap.String("eap_id", st.identity), zap.Error(err))
+	msg := "E=691 R=0 C=" + strings.ToUpper(hex.EncodeToString(st.authChal)) + " V=3 M=authentication failed"
+	return sa.eapRequest(eapTypeMSCHAPv2, mschapPacket(mschapOpFailure, sa.eap.ident+1, []byte(msg))), nil
+}
+
+// eapInformational is an INFORMATIONAL request of the client during EAP: strongSwan answers
+// MS-CHAPv2 Failure (R=0) with AUTHENTICATION_FAILED there instead of an acknowledgement; a
+// client may also delete the IKE SA. Either ends the run (with our refusal, if we made one);
+// anything else is answered empty.
+func (sa *ikeSA) eapInformational(m *wire.Message) ([]wire.Payload, func(time.Time)) {
+	var err error
+	for _, p := range m.Inner.Payloads {
+		switch x := p.(type) {
+		case *wire.Notify:
+			if x.NotifyType.IsError() && err == nil {
+				sa.p.Ctr.Inc(core.CtrErrorNotifiesIn)
+				err = peerError(x)
+			}
+		case *wire.Delete:
+			if x.Protocol == wire.ProtoIKE && err == nil {
+				err = fmt.Errorf("%w: the client deleted the IKE SA during EAP", ErrDeleted)
+			}
+		}
+	}
+	if err == nil {
+		return []wire.Payload{}, nil
+	}
+	if sa.eap.err != nil {
+		err = sa.eap.err
+	}
+	return []wire.Payload{}, func(now time.Time) { sa.failIKE(now, err, false) }
 }
 
 // eapRefuse ends the run: EAP-Failure (when the conversation got that far) with

@@ -117,7 +117,7 @@ func TestEAPMSCHAPv2WrongPassword(t *testing.T) {
 			if childUp(x, "rw", "net") || len(y.p.SAs()) != 0 || pool.InUse() != 0 {
 				t.Fatal("came up")
 			}
-			if e := connErr(x, "rw"); !strings.Contains(e, "refused our EAP") {
+			if e := connErr(x, "rw"); !strings.Contains(e, "refused our EAP login") || !strings.Contains(e, "MS-CHAPv2 Failure") {
 				t.Fatalf("client's error %q", e)
 			}
 			if y.ctr.Get(core.CtrAuthFailures) != 1 || x.ctr.Get(core.CtrAuthFailures) != 1 {
