@@ -83,8 +83,8 @@ secrets {
 `
 }
 
-// swanEAPClient is charon as an EAP-MSCHAPv2 client (left) asking for a virtual IP.
-func swanEAPClient(tp *ioTopo, password string) string {
+// swanEAPClient is charon as an EAP-MSCHAPv2 client (left) of user asking for a virtual IP.
+func swanEAPClient(tp *ioTopo, user, password string) string {
 	l, r := tp.left, tp.right
 	return `connections {
   gw {
@@ -96,7 +96,7 @@ func swanEAPClient(tp *ioTopo, password string) string {
     local {
       auth = eap-mschapv2
       id = ` + leftID + `
-      eap_id = ` + xaUser + `
+      eap_id = ` + user + `
     }
     remote {
       auth = pubkey
@@ -112,8 +112,8 @@ func swanEAPClient(tp *ioTopo, password string) string {
   }
 }
 secrets {
-  eap-alice {
-    id = ` + xaUser + `
+  eap-user {
+    id = ` + user + `
     secret = "` + password + `"
   }
 }
@@ -231,22 +231,26 @@ func TestInteropEAPClient(t *testing.T) {
 
 // TestInteropEAPGateway: a charon EAP-MSCHAPv2 client logs in to an oakley gateway as
 // alice, gets the pool's first address (leased for the EAP identity) and pings the inside.
-// Negative control: a wrong password is refused (EAP-Failure and AUTHENTICATION_FAILED,
-// auth_failures, no SA, no lease).
+// Negative controls: a wrong password and an unknown user are refused (MS-CHAPv2 Failure,
+// charon's AUTHENTICATION_FAILED, auth_failures, no SA, no lease).
 func TestInteropEAPGateway(t *testing.T) {
 	needInterop(t)
 	t.Parallel()
-	for _, wrong := range []bool{false, true} {
-		t.Run(map[bool]string{false: "login", true: "wrong-password"}[wrong], func(t *testing.T) {
+	for _, tc := range []string{"login", "wrong-password", "unknown-user"} {
+		t.Run(tc, func(t *testing.T) {
+			wrong := tc != "login"
 			tp := newTopo(t, false)
 			p := newTestPKI(t, "ecdsa")
 			password := "pw-" + randomID(t, 16)
 			o := startIKE(t, tp.right, "gateway", oakleyEAPGateway(tp, p, password))
-			theirs := password
-			if wrong {
+			theirs, user := password, xaUser
+			switch tc {
+			case "wrong-password":
 				theirs = "pw-wrong-" + randomID(t, 8)
+			case "unknown-user":
+				user = "mallory"
 			}
-			sw := startSwanEAP(t, tp.left, "client", swanEAPClient(tp, theirs), map[string][]byte{"x509ca/ca.pem": p.caPEM})
+			sw := startSwanEAP(t, tp.left, "client", swanEAPClient(tp, user, theirs), map[string][]byte{"x509ca/ca.pem": p.caPEM})
 			t0 := time.Now()
 			out, err := sw.Swanctl("--initiate", "--child", "net", "--timeout", "30")
 			took := time.Since(t0)
@@ -254,7 +258,8 @@ func TestInteropEAPGateway(t *testing.T) {
 				if err == nil {
 					t.Fatalf("swanctl --initiate succeeded with a wrong password:\n%s", out)
 				}
-				waitLog(t, o, `wrong password for \"`+xaUser+`\"`, 10*time.Second)
+				why := map[string]string{"wrong-password": "wrong password for", "unknown-user": "unknown user"}[tc]
+				waitLog(t, o, why+` \"`+user+`\"`, 10*time.Second)
 				if l := sw.Log(); !strings.Contains(l, "EAP-MS-CHAPv2 failed with error ERROR_AUTHENTICATION_FAILURE") {
 					t.Fatalf("charon does not say the login failed:\n%s", grepLines(l, `(?i)eap|mschap|AUTHENTICATION_FAILED`))
 				}
@@ -306,6 +311,62 @@ func TestInteropEAPGateway(t *testing.T) {
 				}
 			}
 			assertNoSecrets(t, "oakley's log", o.p.out.String(), []string{password})
+		})
+	}
+}
+
+// TestEAPOakleyPair: an oakley EAP-MSCHAPv2 client of an oakley gateway through the daemons:
+// login, lease for the EAP identity, a ping from the virtual IP; then the same client with a
+// wrong password, refused on both sides.
+func TestEAPOakleyPair(t *testing.T) {
+	needInterop(t)
+	t.Parallel()
+	for _, wrong := range []bool{false, true} {
+		t.Run(map[bool]string{false: "login", true: "wrong-password"}[wrong], func(t *testing.T) {
+			tp := newTopo(t, false)
+			p := newTestPKI(t, "ecdsa")
+			password := "pw-" + randomID(t, 16)
+			g := startIKE(t, tp.right, "gateway", oakleyEAPGateway(tp, p, password))
+			ours := password
+			if wrong {
+				ours = "pw-wrong-" + randomID(t, 8)
+			}
+			site := oakleyEAPClient(tp, p, ours)
+			site.Children[0].RemoteTS = []string{tp.right.net}
+			c := startIKE(t, tp.left, "client", site)
+			t0 := time.Now()
+			out, err := c.ctl("initiate", site.connName()+"/net")
+			took := time.Since(t0)
+			if wrong {
+				if err == nil {
+					t.Fatalf("oakley initiate succeeded with a wrong password:\n%s", out)
+				}
+				waitLog(t, c, "refused our EAP login", 10*time.Second)
+				waitLog(t, g, `wrong password for \"`+xaUser+`\"`, 10*time.Second)
+				for name, o := range map[string]*oakley{"client": c, "gateway": g} {
+					st := o.mustIKEStatus(t)
+					if st.established() != 0 || len(st.allSAs()) != 0 || st.IKECounters["auth_failures"] != 1 {
+						t.Fatalf("%s after a refused login: %d established, %d child SAs, auth_failures %d", name, st.established(), len(st.allSAs()), st.IKECounters["auth_failures"])
+					}
+					assertNoSecrets(t, name+"'s log", o.p.out.String(), []string{ours, password})
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("oakley initiate: %v\n%s", err, out)
+			}
+			waitChildUp(t, c, 10*time.Second)
+			waitChildUp(t, g, 10*time.Second)
+			recordResult(t, "IKEv2 EAP-MSCHAPv2: oakley client of an oakley gateway through the daemons: %s from `oakley initiate` to the child SA installed", took.Round(time.Millisecond))
+			if vips := ikeVIPs(t, c); len(vips) != 1 || vips[0] != xaFirstVIP {
+				t.Fatalf("client virtual IPs %v, want [%s]", vips, xaFirstVIP)
+			}
+			if !strings.Contains(g.p.out.String(), "eap:"+xaUser) {
+				t.Fatal("the gateway's lease is not for the EAP identity")
+			}
+			mustPing(t, tp.left.ns, xaFirstVIP, tp.right.host, 3)
+			assertNoSecrets(t, "client's log", c.p.out.String(), []string{password})
+			assertNoSecrets(t, "gateway's log", g.p.out.String(), []string{password})
 		})
 	}
 }
