@@ -422,7 +422,7 @@ func (sa *ikeSA) eapCheckResponse() ([]wire.Payload, func(time.Time)) {
 // mschapFailure answers a refused login with MS-CHAPv2 Failure (RFC 2759 §6: error 691,
 // no retry), as Windows and strongSwan expect; the client's acknowledgement gets EAP-Failure
 // and AUTHENTICATION_FAILED (eapRefuse). A client that never acknowledges is dropped with
-// the half-open IKE SA (30 s); the refusal is logged now either way.
+// the half-open IKE SA (30 s), and counted then.
 func (sa *ikeSA) mschapFailure(err error) ([]wire.Payload, func(time.Time)) {
 	st := sa.eap
 	st.step, st.err = eapWaitFailureAck, err

@@ -170,3 +170,28 @@ func TestEAPRefusals(t *testing.T) {
 		}
 	})
 }
+
+// TestEAPRefusedClientSilent: a client that never acknowledges MS-CHAPv2 Failure (every
+// message after the gateway's refusal is lost) is counted in auth_failures when the gateway
+// drops its half-made IKE SA. Negative control: nothing is counted before that.
+func TestEAPRefusedClientSilent(t *testing.T) {
+	n, x, y, _ := eapSetup(t, "wrong")
+	refused := false
+	n.filter = func(from, to *node, m []byte) []byte {
+		if from == x && refused {
+			return nil
+		}
+		return m
+	}
+	n.afterStep = func() { refused = refused || logged(y, "refusing the EAP login") }
+	cs, _ := x.core.Conn("rw")
+	cs.BringUp(n.now, cs.Children)
+	n.runFor(5 * time.Second)
+	if !refused || y.ctr.Get(core.CtrAuthFailures) != 0 || len(y.p.SAs()) != 1 {
+		t.Fatalf("refused %v, auth_failures %d, SAs %d", refused, y.ctr.Get(core.CtrAuthFailures), len(y.p.SAs()))
+	}
+	n.runFor(time.Minute)
+	if y.ctr.Get(core.CtrAuthFailures) != 1 || len(y.p.SAs()) != 0 {
+		t.Fatalf("after the half-open timeout: auth_failures %d, SAs %d", y.ctr.Get(core.CtrAuthFailures), len(y.p.SAs()))
+	}
+}

@@ -265,6 +265,11 @@ func (sa *ikeSA) halfOpenExpired(now time.Time, evicted bool) {
 	if sa.state != stInitDone && sa.state != stEAP {
 		return
 	}
+	if sa.state == stEAP && sa.eap != nil && sa.eap.err != nil {
+		// A refused EAP login whose client went silent: counted and logged as refused.
+		sa.failIKE(now, sa.eap.err, false)
+		return
+	}
 	// Debug, not info: a flood of spoofed first messages expires by the thousand (counted).
 	sa.Log.Debug("IKE_SA_INIT responder gave up", zap.Bool("evicted", evicted))
 	why := "expired"
