@@ -176,6 +176,8 @@ func (l *loader) userAuth(t *table, c *Connection) {
 	if c.EAP != "" {
 		if c.Version != 2 {
 			l.r.errorf(t.keyLine("eap"), "eap needs IKEv2 (version = 2); IKEv1 authenticates users with xauth")
+		} else if c.EAP == "tls" {
+			l.refuseUnimplemented(featEAPTLS, t.keyLine("eap"))
 		} else {
 			l.refuseUnimplemented(featEAP, t.keyLine("eap"))
 		}

@@ -89,4 +89,14 @@ func TestCertExamples(t *testing.T) {
 	if ca.LocalIP != cb.RemoteIP || ca.RemoteIP != cb.LocalIP || ca.LocalID.Raw != cb.RemoteID.Raw || ca.RemoteID.Raw != cb.LocalID.Raw {
 		t.Fatal("site-a-cert and site-b-cert do not mirror each other")
 	}
+	// The EAP-MSCHAPv2 pair: the client expects the gateway's identity and logs in as its user.
+	g, c := ex["eap-gateway.toml"], ex["eap-client.toml"]
+	if g == nil || c == nil {
+		t.Fatal("eap-gateway.toml or eap-client.toml missing or invalid")
+	}
+	gc, cc := g.Connections[0], c.Connections[0]
+	if !gc.EAPServer() || !cc.EAPClient() || gc.LocalID.Raw != cc.RemoteID.Raw || gc.LocalIP != cc.RemoteIP ||
+		len(g.Users) != 1 || g.Users[0].Name != cc.EAPID || string(g.Users[0].Password) != string(cc.Password) {
+		t.Fatal("eap-gateway and eap-client do not match")
+	}
 }

@@ -178,7 +178,13 @@ func TestFullExample(t *testing.T) {
 func TestFullExampleRefusals(t *testing.T) {
 	path := writeFullExample(t)
 	_, err := Load(path)
-	if len(notImplemented) == 0 {
+	refused := 0 // of the features the example uses (it has no eap = "tls")
+	for _, f := range []feature{featPubkey, featVIPsIKEv1, featXAUTH, featPoolsIKEv1, featIKEv2, featEAP, featVIPsIKEv2, featMOBIKE} {
+		if notImplemented[f] {
+			refused++
+		}
+	}
+	if refused == 0 {
 		if err != nil {
 			t.Fatalf("nothing is refused any more, yet: %v", err)
 		}

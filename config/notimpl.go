@@ -12,7 +12,8 @@ type feature uint8
 const (
 	featIKEv2      feature = iota + 1 // version = 2
 	featMOBIKE                        // mobike = true (RFC 4555)
-	featEAP                           // eap = "mschapv2" | "tls" (RFC 7296 §2.16)
+	featEAP                           // eap = "mschapv2" (RFC 7296 §2.16)
+	featEAPTLS                        // eap = "tls" (RFC 5216 in IKEv2)
 	featPubkey                        // auth = "pubkey" (certificate signatures)
 	featPKE                           // auth = "pke" (IKEv1 public-key encryption)
 	featXAUTH                         // xauth = "client" | "server"
@@ -26,14 +27,15 @@ const (
 // whoever implements a feature in the daemon deletes that feature's line here (the test
 // TestNotImplemented then checks that its example configuration is accepted instead).
 var notImplemented = map[feature]bool{
-	featEAP: true,
+	featEAPTLS: true,
 }
 
 // featureText names a feature in the refusal, with a hint where there is an alternative.
 var featureText = map[feature]string{
 	featIKEv2:      "IKEv2 is not implemented yet; use version = 1",
 	featMOBIKE:     "mobike (RFC 4555) is not implemented yet",
-	featEAP:        "eap (IKEv2 EAP authentication) is not implemented yet",
+	featEAP:        `eap = "mschapv2" (IKEv2 EAP-MSCHAPv2) is not implemented yet`,
+	featEAPTLS:     `eap = "tls" is not implemented yet`,
 	featPubkey:     `auth = "pubkey" (certificate signatures) is not implemented yet; use auth = "psk"`,
 	featPKE:        `auth = "pke" (IKEv1 public-key encryption) is not implemented yet; use auth = "psk"`,
 	featXAUTH:      "xauth (IKEv1 XAUTH) is not implemented yet",

@@ -415,6 +415,7 @@ var featureExamples = map[feature]string{
 	featIKEv2:      conn("version = 2 #!"),
 	featMOBIKE:     conn("version = 2\nmobike = true #!"),
 	featEAP:        connAuth(strings.Replace(eapClient, `eap = "mschapv2"`, `eap = "mschapv2" #!`, 1)),
+	featEAPTLS:     connAuth("version = 2\n" + pubkeyAuth + "\neap = \"tls\" #!\neap_id = \"carol\""),
 	featPubkey:     connAuth("version = 1\n" + strings.Replace(pubkeyAuth, `auth = "pubkey"`, `auth = "pubkey" #!`, 1)),
 	featPKE:        "[daemon]\ninsecure_algorithms = true\n" + connAuth("version = 1\n"+strings.Replace(strings.Replace(pubkeyAuth, `auth = "pubkey"`, `auth = "pke" #!`, 1), `cacerts = ["ca.pem"]`, `remote_cert = "c.pem"`, 1)),
 	featXAUTH:      connV1("xauth = \"client\" #!\nxauth_id = \"alice\"\npassword_file = \"private/p.pass\""),

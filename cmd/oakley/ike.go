@@ -308,12 +308,16 @@ func peerCert(c *ike.CertInfo) *peerCertStatus {
 }
 
 // remoteAccess fills the remote-access fields of a connection: a client's virtual IPs and
-// XAUTH login, a gateway's pools.
+// XAUTH or EAP login, a gateway's pools.
 func remoteAccess(ic *ike.Connection, c *config.Connection) {
 	ic.VIPs, ic.Pools = c.VIPs, c.Pools
 	ic.XAuth = c.XAuth
 	if c.XAuth == "client" {
 		ic.XAuthID, ic.XAuthPassword = c.XAuthID, c.Password
+	}
+	ic.EAP = c.EAP
+	if c.EAPClient() && c.EAP == "mschapv2" {
+		ic.EAPID, ic.EAPPassword = c.EAPID, c.Password
 	}
 }
 

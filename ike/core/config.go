@@ -80,6 +80,13 @@ type Connection struct {
 	XAuth         string
 	XAuthID       string
 	XAuthPassword crypto.Key
+	// EAP is IKEv2 EAP authentication (RFC 7296 §2.16): "" (none) or "mschapv2". Without
+	// Pools the connection is an EAP client that logs in as EAPID with EAPPassword and
+	// verifies the gateway's certificate; with Pools it is a gateway that proves itself with
+	// its certificate and checks the client against Config.Users.
+	EAP         string
+	EAPID       string
+	EAPPassword crypto.Key
 
 	Children []*Child
 }
@@ -137,7 +144,7 @@ type Config struct {
 	PathMTU func(remote netip.Addr) int
 	// Pools are the address pools gateways hand virtual IPs from (by name).
 	Pools []*Pool
-	// Users are the logins an XAUTH server checks (config [[user]]).
+	// Users are the logins an XAUTH server or an EAP-MSCHAPv2 gateway checks (config [[user]]).
 	Users []User
 	// OnVirtualIPs is told when a client connection got virtual IPs (and the DNS servers
 	// and split networks that came with them) or lost them; the daemon puts them on the
@@ -193,6 +200,17 @@ func validate(c *Connection) error {
 		}
 	default:
 		return bad("xauth = %q", c.XAuth)
+	}
+	switch {
+	case c.EAP == "":
+	case c.EAP != "mschapv2":
+		return bad("eap = %q is not implemented", c.EAP)
+	case c.Version != 2:
+		return bad("eap is IKEv2 only")
+	case c.Auth != "pubkey":
+		return bad("eap needs auth = \"pubkey\": the gateway proves itself with its certificate")
+	case len(c.Pools) == 0 && (c.EAPID == "" || len(c.EAPPassword) == 0):
+		return bad("an EAP-MSCHAPv2 client needs an EAP identity and a password")
 	}
 	switch c.DPDAction {
 	case "", "clear", "hold", "restart":

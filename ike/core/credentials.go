@@ -36,10 +36,13 @@ func validateCredentials(c *Connection, bad func(format string, args ...any) err
 	}
 	switch c.Auth {
 	case "pubkey", "pke", "pke-revised", "pke-original":
-		if c.Creds == nil {
+		// With EAP-MSCHAPv2 the client proves itself with its password, and the gateway
+		// verifies no client certificate.
+		eapClient, eapGateway := c.EAP != "" && len(c.Pools) == 0, c.EAP != "" && len(c.Pools) > 0
+		if c.Creds == nil && !eapClient {
 			return bad("auth = %q needs our certificate and key", c.Auth)
 		}
-		if c.Trust == nil {
+		if c.Trust == nil && !eapGateway {
 			return bad("auth = %q needs cacerts or remote_cert to verify the peer", c.Auth)
 		}
 	}

@@ -1,6 +1,6 @@
 package ikev2
 
-// IKE_AUTH (RFC 7296 §1.2, §2.15, §2.16 without EAP, §3.5–§3.8):
+// IKE_AUTH (RFC 7296 §1.2, §2.15, §2.16 (EAP in eap.go), §3.5–§3.8):
 //
 //	Initiator                         Responder
 //	HDR, SK {IDi, [CERT,] [CERTREQ,] [IDr,] AUTH, [N(INITIAL_CONTACT),]
@@ -43,18 +43,24 @@ func (sa *ikeSA) buildAuthRequest(now time.Time) ([]wire.Payload, error) {
 	cfg := sa.Conn.Cfg
 	sa.localID = idPayload(sa.localIdentity(), false)
 	payloads := []wire.Payload{sa.localID}
-	payloads = append(payloads, sa.ourCerts(cfg)...)
+	eap := eapClient(cfg)
+	if !eap {
+		payloads = append(payloads, sa.ourCerts(cfg)...)
+	}
 	if req := sa.certReqData(); req != nil {
 		payloads = append(payloads, &wire.CertificateRequest{Encoding: wire.CertX509Signature, Data: req})
 	}
 	if id := cfg.RemoteID; !id.Any && !wildcardID(id) {
 		payloads = append(payloads, idPayload(id, true))
 	}
-	auth, err := sa.ourAuth(cfg, sa.authOctets(true, sa.localID))
-	if err != nil {
-		return nil, err
+	if !eap {
+		// §2.16: an EAP client leaves AUTH out; it follows the EAP run (eap.go).
+		auth, err := sa.ourAuth(cfg, sa.authOctets(true, sa.localID))
+		if err != nil {
+			return nil, err
+		}
+		payloads = append(payloads, auth)
 	}
-	payloads = append(payloads, auth)
 	if cp := sa.cpRequest(); cp != nil {
 		payloads = append(payloads, cp)
 	}
@@ -116,6 +122,18 @@ func (sa *ikeSA) handleAuthResponse(now time.Time, m *wire.Message) error {
 		return errStop
 	}
 	sa.peerID = idr
+	if eapClient(cfg) {
+		if err := sa.startEAPClient(now, c); err != nil {
+			sa.failIKE(now, err, true)
+		}
+		return errStop
+	}
+	return sa.authCompleted(now, c)
+}
+
+// authCompleted establishes the IKE SA once the responder is authenticated (initiator):
+// MOBIKE, notifications, the configuration payload and the first child.
+func (sa *ikeSA) authCompleted(now time.Time, c *wire.Chain) error {
 	sa.mobikeAuthResponse(c)
 	sa.processStatusNotifies(now, c)
 	sa.AuthChild = sa.first1 != nil && authChildAnswered(c)
@@ -157,21 +175,30 @@ func (sa *ikeSA) handleAuthRequest(now time.Time, d *core.Datagram, m *wire.Mess
 	if idi == nil {
 		return refuse(fail(wire.NotifyInvalidSyntax, ErrMalformed, "IKE_AUTH request without IDi"))
 	}
-	if auth == nil {
-		// §2.16: an initiator that wants EAP leaves AUTH out.
-		return refuse(fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "the peer %s wants EAP, which is not supported", idString(idi)))
-	}
 	id, err := peerIdentity(idi)
 	if err != nil {
 		return refuse(err)
 	}
 	idr, _ := c.Find(wire.PayloadIDr).(*wire.Identification)
-	cs := sa.chooseConn(id, idr)
+	// §2.16: an initiator that wants EAP leaves AUTH out; only a gateway with eap takes it,
+	// and such a gateway takes nothing else.
+	wantEAP := auth == nil
+	cs := sa.chooseConn(id, idr, wantEAP)
+	if cs == nil && wantEAP {
+		return refuse(fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "the peer %s wants EAP (no AUTH), and no connection for it demands eap", id))
+	}
 	if cs == nil {
 		return refuse(fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "no connection accepts the identity %s from %s", id, sa.Remote.Addr()))
 	}
 	sa.Conn = cs
 	sa.setLog()
+	if wantEAP {
+		resp, after, err := sa.startEAPGateway(now, d, c, idi)
+		if err != nil {
+			return refuse(err)
+		}
+		return resp, after
+	}
 	sa.collectCertReqs(c)
 	if err := sa.verifyPeerAuth(cs.Cfg, auth, sa.authOctets(false, idi), c, id); err != nil {
 		return refuse(err)
@@ -187,7 +214,7 @@ func (sa *ikeSA) handleAuthRequest(now time.Time, d *core.Datagram, m *wire.Mess
 		return refuse(err)
 	}
 	resp = append(resp, ourAuth)
-	childResp, commit := sa.respondAuthChild(now, c, id)
+	childResp, commit := sa.respondAuthChild(now, c, id.String())
 	resp = append(resp, childResp...)
 	return resp, func(now time.Time) {
 		sa.processStatusNotifies(now, c)
@@ -200,11 +227,12 @@ func (sa *ikeSA) handleAuthRequest(now time.Time, d *core.Datagram, m *wire.Mess
 }
 
 // chooseConn returns the first candidate whose remote_id matches the peer's identity and,
-// when the peer named the identity it wants (IDr), whose local_id is that one.
-func (sa *ikeSA) chooseConn(id core.Identity, idr *wire.Identification) *core.Conn {
+// when the peer named the identity it wants (IDr), whose local_id is that one; an EAP
+// gateway when the peer wants EAP, another connection when it does not.
+func (sa *ikeSA) chooseConn(id core.Identity, idr *wire.Identification, wantEAP bool) *core.Conn {
 	for _, cs := range sa.candidates {
 		cfg := cs.Cfg
-		if !core.MatchID(cfg.RemoteID, id.Type, id.Data) {
+		if eapGateway(cfg) != wantEAP || !core.MatchID(cfg.RemoteID, id.Type, id.Data) {
 			continue
 		}
 		if idr != nil && !cfg.LocalID.Any && !core.MatchID(cfg.LocalID, core.IDType(idr.IDType), idr.Data) {

@@ -157,14 +157,15 @@ func (sa *ikeSA) cpFailed(now time.Time, err error) {
 }
 
 // respondAuthChild is the gateway's part of IKE_AUTH after authentication: the
-// configuration payload (leases), then the first child with TSi narrowed to the leases.
-func (sa *ikeSA) respondAuthChild(now time.Time, c *wire.Chain, id core.Identity) ([]wire.Payload, func(time.Time)) {
+// configuration payload (leases for who: the client's identity, or "eap:" and its EAP
+// identity), then the first child with TSi narrowed to the leases.
+func (sa *ikeSA) respondAuthChild(now time.Time, c *wire.Chain, who string) ([]wire.Payload, func(time.Time)) {
 	if sa.Conn.RemoteAccess() {
 		// A client that restarted (INITIAL_CONTACT) gets its address back: its stale IKE SA
 		// goes, and its leases with it, before the new ones are made.
 		sa.processStatusNotifies(now, c)
 	}
-	reply, err := sa.answerCP(c, id)
+	reply, err := sa.answerCP(c, who)
 	if err != nil {
 		sa.p.CountError(err)
 		sa.p.Ctr.Inc(core.CtrErrorNotifiesOut)
@@ -182,7 +183,7 @@ func (sa *ikeSA) respondAuthChild(now time.Time, c *wire.Chain, id core.Identity
 // answerCP leases the addresses a client's CFG_REQUEST asks for (gateway) and returns the
 // CFG_REPLY; nil without a request or without pools. The error means no address could be
 // leased (INTERNAL_ADDRESS_FAILURE).
-func (sa *ikeSA) answerCP(c *wire.Chain, id core.Identity) (*wire.Configuration, error) {
+func (sa *ikeSA) answerCP(c *wire.Chain, who string) (*wire.Configuration, error) {
 	req := cpPayload(c, wire.CFGRequest)
 	if req == nil {
 		return nil, nil
@@ -223,7 +224,7 @@ func (sa *ikeSA) answerCP(c *wire.Chain, id core.Identity) (*wire.Configuration,
 			errs = append(errs, fmt.Errorf("%w: the connection's pools %v have no IPv%d addresses", core.ErrPoolExhausted, cfg.Pools, fam))
 			continue
 		}
-		l, err := sa.p.AcquireVirtualIPFor(sa, id.String(), fam, hint[fam])
+		l, err := sa.p.AcquireVirtualIPFor(sa, who, fam, hint[fam])
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -234,7 +235,7 @@ func (sa *ikeSA) answerCP(c *wire.Chain, id core.Identity) (*wire.Configuration,
 		} else {
 			reply.Attributes = append(reply.Attributes, wire.PrefixAttr(wire.AttrInternalIP6Address, netip.PrefixFrom(l.Addr, 128)))
 		}
-		sa.Log.Info("virtual IP leased", zap.Stringer("address", l.Addr), zap.String("pool", l.Pool.Name), zap.Stringer("identity", id))
+		sa.Log.Info("virtual IP leased", zap.Stringer("address", l.Addr), zap.String("pool", l.Pool.Name), zap.String("identity", who))
 	}
 	if len(leased) == 0 {
 		return nil, errors.Join(errs...)

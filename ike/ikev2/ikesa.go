@@ -23,7 +23,8 @@ type saState int
 const (
 	stInitSent    saState = iota // initiator: IKE_SA_INIT request sent
 	stInitDone                   // responder: IKE_SA_INIT answered, IKE_AUTH expected
-	stAuthSent                   // initiator: IKE_AUTH request sent
+	stAuthSent                   // initiator: IKE_AUTH request sent (and EAP, eap.go)
+	stEAP                        // responder: IKE_AUTH with EAP in progress (eap.go)
 	stEstablished                // authenticated (or created by a rekey)
 	stRekeyed                    // a newer IKE SA replaced it (§2.8): it only deletes itself
 	stDeleting                   // our Delete is on its way; the core has forgotten it
@@ -31,7 +32,7 @@ const (
 )
 
 var stateNames = map[saState]string{
-	stInitSent: "IKE_SA_INIT sent", stInitDone: "IKE_SA_INIT answered", stAuthSent: "IKE_AUTH sent",
+	stInitSent: "IKE_SA_INIT sent", stInitDone: "IKE_SA_INIT answered", stAuthSent: "IKE_AUTH sent", stEAP: "EAP",
 	stEstablished: "established", stRekeyed: "rekeyed", stDeleting: "deleting", stDead: "deleted",
 }
 
@@ -83,6 +84,8 @@ type ikeSA struct {
 	peerCert *pki.Verified
 	authDesc string // our method, for status
 	first1   *childExchange
+	eap      *eapState // the EAP run of IKE_AUTH (eap.go), nil without
+	eapID    string    // gateway: the client's EAP identity once authenticated
 
 	// Exchanges (messages.go).
 	nextMID  uint32     // the Message ID of our next request
@@ -268,7 +271,12 @@ func (sa *ikeSA) sendKeepalive(now time.Time) {
 // halfOpenExpired ends a responder SA that did not complete in time, or that the core
 // evicted from a full half-open table.
 func (sa *ikeSA) halfOpenExpired(now time.Time, evicted bool) {
-	if sa.state != stInitDone {
+	if sa.state != stInitDone && sa.state != stEAP {
+		return
+	}
+	if sa.state == stEAP && sa.eap != nil && sa.eap.err != nil {
+		// A refused EAP login whose client went silent: counted and logged as refused.
+		sa.failIKE(now, sa.eap.err, false)
 		return
 	}
 	// Debug, not info: a flood of spoofed first messages expires by the thousand (counted).
@@ -310,6 +318,7 @@ func (sa *ikeSA) finish() {
 		sa.dh.Wipe()
 	}
 	sa.keys.wipe()
+	sa.eap.wipe()
 	sa.reasm.Reset()
 }
 

@@ -239,6 +239,10 @@ func (sa *ikeSA) handleRequest(now time.Time, d *core.Datagram, h wire.Header) {
 	)
 	switch h.Exchange {
 	case wire.ExchangeIKEAuth:
+		if !sa.Initiator && sa.state == stEAP && sa.eap != nil {
+			resp, after = sa.handleEAPRequest(now, m)
+			break
+		}
 		if sa.Initiator || sa.state != stInitDone || h.MessageID != 1 {
 			sa.p.Ctr.Inc(core.CtrUnexpected)
 			return
@@ -255,6 +259,10 @@ func (sa *ikeSA) handleRequest(now time.Time, d *core.Datagram, h wire.Header) {
 		sa.updatePeer(now, d)
 		resp, after = sa.handleCreateChild(now, m)
 	case wire.ExchangeInformational:
+		if !sa.Initiator && sa.state == stEAP && sa.eap != nil {
+			resp, after = sa.eapInformational(m) // the client gives up during EAP (eap.go)
+			break
+		}
 		if sa.state != stEstablished && sa.state != stRekeyed {
 			sa.p.Ctr.Inc(core.CtrUnexpected)
 			return

@@ -208,7 +208,7 @@ func (sa *ikeSA) rekeyedSA(now time.Time, initiator bool, spii, spir wire.SPI, c
 	n.nat, n.peerHashes, n.peerSigHash = sa.nat, sa.peerHashes, sa.peerSigHash
 	n.frag.peer = sa.frag.peer
 	n.mob = mobikeState{peer: sa.mob.peer, on: sa.mob.on, client: sa.mob.client}
-	n.localID, n.peerID, n.peerCert, n.authDesc = sa.localID, sa.peerID, sa.peerCert, sa.authDesc
+	n.localID, n.peerID, n.peerCert, n.authDesc, n.eapID = sa.localID, sa.peerID, sa.peerCert, sa.authDesc, sa.eapID
 	n.nextMID, n.peerMID = 0, 0
 	prf, err := crypto.NewPRF(ch.prf)
 	if err != nil {

@@ -20,6 +20,11 @@ func (sa *ikeSA) Status() core.IKESAStatus {
 	if sa.Local.IsValid() {
 		s.Local = fmt.Sprintf("%s:%d", sa.Local, sa.ourPort())
 	}
+	if sa.eapID != "" {
+		// A gateway's EAP client: the identity it logged in with is what identifies it.
+		s.RemoteID += " (EAP " + sa.eapID + ")"
+		s.Auth += ", peer EAP-MSCHAPv2 " + sa.eapID
+	}
 	if sa.localID != nil {
 		s.LocalID = idString(sa.localID)
 	}
