@@ -104,7 +104,7 @@ CHAOS_COLLISIONS ?= 100
 CHAOS_DEADLINE ?= 360s
 CHAOS_DEADPEER_ROUNDS ?= 10
 chaos: build
-	OAKLEY_BIN=$(CURDIR)/$(BIN) CHAOS_TRIES=$(CHAOS_TRIES) CHAOS_COLLISIONS=$(CHAOS_COLLISIONS) CHAOS_DEADLINE=$(CHAOS_DEADLINE) \
+	OAKLEY_KNOWN_FAILURES=1 OAKLEY_BIN=$(CURDIR)/$(BIN) CHAOS_TRIES=$(CHAOS_TRIES) CHAOS_COLLISIONS=$(CHAOS_COLLISIONS) CHAOS_DEADLINE=$(CHAOS_DEADLINE) \
 	  CHAOS_SOME_DEADLINE=$(CHAOS_DEADLINE) CHAOS_DEADPEER_ROUNDS=$(CHAOS_DEADPEER_ROUNDS) \
 	  $(GO) test -count=1 -timeout 6h -v -run '^TestReliability$$/^chaos-' ./e2e/ >chaos.log 2>&1; rc=$$?; $(E2E_FILTER) chaos.log; exit $$rc
 
@@ -117,7 +117,7 @@ N ?= 1000
 LOAD_VERSIONS ?= 1,2
 LOAD_LAYOUTS ?= per-peer
 loadtest: build
-	OAKLEY_BIN=$(CURDIR)/$(BIN) LOAD_PEERS=$(N) LOAD_VERSIONS=$(LOAD_VERSIONS) LOAD_LAYOUTS=$(LOAD_LAYOUTS) \
+	OAKLEY_KNOWN_FAILURES=1 OAKLEY_BIN=$(CURDIR)/$(BIN) LOAD_PEERS=$(N) LOAD_VERSIONS=$(LOAD_VERSIONS) LOAD_LAYOUTS=$(LOAD_LAYOUTS) \
 	  $(GO) test -count=1 -timeout 2h -v -run '^TestReliability$$/^load$$' ./e2e/ >loadtest.log 2>&1; rc=$$?; $(E2E_FILTER) loadtest.log; exit $$rc
 
 # The in-process IKE engine against strongSwan through the shared interop harness (root;

@@ -184,7 +184,10 @@ func loadTest(t *testing.T) {
 			if layout != "any" && layout != "per-peer" {
 				t.Fatalf("LOAD_LAYOUTS: unknown layout %q (any, per-peer)", layout)
 			}
-			t.Run(fmt.Sprintf("v%d-%s", version, layout), func(t *testing.T) { runLoad(t, layout, version) })
+			t.Run(fmt.Sprintf("v%d-%s", version, layout), func(t *testing.T) {
+				skipKnownFailure(t)
+				runLoad(t, layout, version)
+			})
 		}
 	}
 }
