@@ -364,6 +364,23 @@ func compareIdentity(a, b Identity) int {
 	return bytes.Compare(a.Data, b.Data)
 }
 
+// ChildrenOf returns the child SA pairs sa manages, in every state (nil on a nil Conn: an
+// SA that has not found its connection yet).
+func (cs *Conn) ChildrenOf(sa IKESA) []*ChildSA {
+	if cs == nil {
+		return nil
+	}
+	var out []*ChildSA
+	for _, ch := range cs.Children {
+		for _, csa := range ch.SAs {
+			if csa.ike == sa {
+				out = append(out, csa)
+			}
+		}
+	}
+	return out
+}
+
 // pairsOn counts the installed child SA pairs sa manages.
 func (cs *Conn) pairsOn(sa IKESA) (n int) {
 	for _, ch := range cs.Children {

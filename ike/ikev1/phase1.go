@@ -604,20 +604,7 @@ func (sa *ikeSA) SendDeleteChildren(now time.Time, pairs []*core.ChildSA) {
 }
 
 // ownedChildren returns the child SAs this ISAKMP SA manages.
-func (sa *ikeSA) ownedChildren() []*core.ChildSA {
-	if sa.Conn == nil {
-		return nil
-	}
-	var out []*core.ChildSA
-	for _, ch := range sa.Conn.Children {
-		for _, csa := range ch.SAs {
-			if csa.IKE() == core.IKESA(sa) {
-				out = append(out, csa)
-			}
-		}
-	}
-	return out
-}
+func (sa *ikeSA) ownedChildren() []*core.ChildSA { return sa.Conn.ChildrenOf(sa) }
 
 // rememberProcessed records a message an initiator processed, with the message it sent in
 // answer (the retransmitter's current one), so a duplicate is answered, not processed.

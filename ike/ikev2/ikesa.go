@@ -323,20 +323,7 @@ func (sa *ikeSA) finish() {
 }
 
 // ownedChildren returns the child SA pairs this IKE SA manages.
-func (sa *ikeSA) ownedChildren() []*core.ChildSA {
-	if sa.Conn == nil {
-		return nil
-	}
-	var out []*core.ChildSA
-	for _, ch := range sa.Conn.Children {
-		for _, csa := range ch.SAs {
-			if csa.IKE() == core.IKESA(sa) {
-				out = append(out, csa)
-			}
-		}
-	}
-	return out
-}
+func (sa *ikeSA) ownedChildren() []*core.ChildSA { return sa.Conn.ChildrenOf(sa) }
 
 // Core's view (core.IKESA).
 
