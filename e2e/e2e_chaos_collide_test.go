@@ -185,6 +185,12 @@ func runCollisions(t *testing.T, c collideCase) {
 			close(start)
 			wg.Wait()
 			for i, err := range errs {
+				if err != nil && sw != nil && i == 1 && strings.Contains(outs[i], "no matching SAs to rekey found") {
+					// oakley's rekey reached charon first and its SA was being replaced when
+					// swanctl asked: no collision this round, the end state is still checked.
+					t.Logf("round %d: charon had no SA to rekey at that instant (oakley's rekey was being answered)", round)
+					continue
+				}
 				if err != nil {
 					t.Errorf("round %d: rekey on %s: %v\n%s", round, []string{"left", "right"}[i], err, outs[i])
 				}

@@ -313,12 +313,23 @@ func runIKETry(t *testing.T, c *chaosIKECase, deadline time.Duration, res *ikeTr
 	}
 	if ls1 != nil && rs1 != nil {
 		res.firstTry = res.up && ls1.IKECounters["ike_failed"] == 0 && ls1.IKECounters["child_failed"] == 0 && ls1.IKECounters["ike_established"] == 1
-		res.retransmits = ls1.IKECounters["retransmits"] + rs1.IKECounters["retransmits"]
-		res.duplicates = ls1.IKECounters["duplicates"] + rs1.IKECounters["duplicates"]
 	}
 	tp.relay.set(t)
 	tp.relay.quiet(t)
 	cnt, _ := tp.relay.stats(t)
+	// Retransmissions and duplicates are read once the relay holds nothing more: a duplicate
+	// of the last datagram can still be on its way when both ends report the child SAs.
+	time.Sleep(200 * time.Millisecond)
+	if ls2, err := l.ikeStatus(); err == nil {
+		ls1 = ls2
+	}
+	if rs2, err := r.ikeStatus(); err == nil {
+		rs1 = rs2
+	}
+	if ls1 != nil && rs1 != nil {
+		res.retransmits = ls1.IKECounters["retransmits"] + rs1.IKECounters["retransmits"]
+		res.duplicates = ls1.IKECounters["duplicates"] + rs1.IKECounters["duplicates"]
+	}
 	res.relay = total(cnt, "ike")
 	t.Logf("seed %d: up=%v after %s (first try %v); oakley retransmits %d, duplicates %d; relay IKE %+v",
 		res.seed, res.up, res.took.Round(time.Millisecond), res.firstTry, res.retransmits, res.duplicates, res.relay)
