@@ -3,8 +3,8 @@ package crypto
 // The batched ESP cipher: the data plane's performance core.
 //
 // Concurrency contract: a *Cipher is immutable after NewCipher and safe for concurrent use by
-// any number of goroutines; SealBatch and OpenBatch each take one scratch worker from a pool
-// for the whole batch (no per-packet allocation, no per-packet lock). Callers fan a large
+// any number of goroutines; SealBatch and OpenBatch each take one scratch worker from the cipher's
+// own free list (scratch.go) for the whole batch (no per-packet allocation, no per-packet lock). Callers fan a large
 // batch out across cores by calling SealBatch/OpenBatch on disjoint sub-slices of ops.
 
 import (
@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -64,8 +63,8 @@ type Cipher struct {
 
 	macKey Key
 	icv    int
-	pool   sync.Pool // *worker
-	keys   []Key     // copies we own, wiped by Close
+	pool   scratch[worker]
+	keys   []Key // copies we own, wiped by Close
 }
 
 // worker is per-goroutine scratch: the HMAC state, CBC modes and nonce buffers.
@@ -151,7 +150,7 @@ func NewCipher(enc, integ *Algorithm, encKey, integKey []byte, rand io.Reader) (
 			return nil, err
 		}
 	}
-	c.pool.New = func() any { return c.newWorker() }
+	c.pool.new = c.newWorker
 	return c, nil
 }
 
@@ -204,6 +203,7 @@ func (c *Cipher) Close() {
 		k.Wipe()
 	}
 	c.keys = nil
+	c.pool.drop() // the workers' keyed MAC states and CBC modes go with the cipher
 }
 
 // SealBatch encrypts and authenticates every op in place.
@@ -214,7 +214,7 @@ func (c *Cipher) SealBatch(ops []Op) {
 		}
 		return
 	}
-	w := c.pool.Get().(*worker)
+	w := c.pool.get()
 	if c.ni != nil {
 		c.sealCBCBatch(w, ops)
 	} else {
@@ -222,7 +222,7 @@ func (c *Cipher) SealBatch(ops []Op) {
 			ops[i].Err = c.seal(w, &ops[i])
 		}
 	}
-	c.pool.Put(w)
+	c.pool.put(w)
 }
 
 // sealCBCBatch is seal for AES-CBC on the AES-NI kernels: CBC encryption is serial within a
@@ -284,11 +284,11 @@ func (c *Cipher) OpenBatch(ops []Op) {
 		}
 		return
 	}
-	w := c.pool.Get().(*worker)
+	w := c.pool.get()
 	for i := range ops {
 		ops[i].Err = c.open(w, &ops[i])
 	}
-	c.pool.Put(w)
+	c.pool.put(w)
 }
 
 // sealAEAD seals one op with an AEAD (RFC 4106 §3.1 / RFC 7634 §2): nonce = salt ‖ explicit

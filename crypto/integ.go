@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"hash"
-	"sync"
 )
 
 // Integrity is a keyed, truncated HMAC (RFC 2404, RFC 4868, RFC 2403) used by AH, which
@@ -14,7 +13,7 @@ import (
 type Integrity struct {
 	Alg  *Algorithm
 	key  Key
-	pool sync.Pool
+	pool scratch[macState]
 }
 
 type macState struct {
@@ -31,7 +30,7 @@ func NewIntegrity(alg *Algorithm, key []byte) (*Integrity, error) {
 		return nil, fmt.Errorf("crypto: %s needs a %d-byte key, got %d", alg.Name, alg.KeyLen(), len(key))
 	}
 	m := &Integrity{Alg: alg, key: Key(key).Clone()}
-	m.pool.New = func() any { return &macState{h: hmac.New(alg.Hash.New, m.key)} }
+	m.pool.new = func() *macState { return &macState{h: hmac.New(alg.Hash.New, m.key)} }
 	return m, nil
 }
 
@@ -40,16 +39,16 @@ func (m *Integrity) ICVSize() int { return m.Alg.ICVSize }
 
 // Sum writes the truncated MAC of data ‖ tail into icv (len ICVSize).
 func (m *Integrity) Sum(icv, data, tail []byte) {
-	s := m.pool.Get().(*macState)
+	s := m.pool.get()
 	copy(icv, m.sum(s, data, tail))
-	m.pool.Put(s)
+	m.pool.put(s)
 }
 
 // Verify reports in constant time whether icv is the MAC of data ‖ tail.
 func (m *Integrity) Verify(icv, data, tail []byte) bool {
-	s := m.pool.Get().(*macState)
+	s := m.pool.get()
 	ok := len(icv) == m.Alg.ICVSize && subtle.ConstantTimeCompare(icv, m.sum(s, data, tail)) == 1
-	m.pool.Put(s)
+	m.pool.put(s)
 	return ok
 }
 
@@ -62,5 +61,8 @@ func (m *Integrity) sum(s *macState, data, tail []byte) []byte {
 	return s.h.Sum(s.sum[:0])[:m.Alg.ICVSize]
 }
 
-// Close wipes the key copy.
-func (m *Integrity) Close() { m.key.Wipe() }
+// Close wipes the key copy and forgets the keyed MAC states.
+func (m *Integrity) Close() {
+	m.key.Wipe()
+	m.pool.drop()
+}
