@@ -163,6 +163,16 @@ func (qm *quickMode) decryptVerified(in *inbound, want func(rest []byte) []byte)
 
 // startQM begins a Quick Mode for a child unit (rekeyOf: the pair it replaces).
 func startQM(now time.Time, sa *ikeSA, ch *core.ChildState, rekeyOf *core.ChildSA) {
+	if rekeyOf != nil && sa.peerRekeying(ch) {
+		// The peer is rekeying the unit already (its Quick Mode waits for our message 3's
+		// counterpart): its new pair replaces this one, so a rekey of ours would only make a
+		// second pair. As strongSwan does, we leave it to the peer (and retry later should
+		// its exchange fail).
+		qmLog := sa.Log.With(zap.String("child", ch.Cfg.Name))
+		qmLog.Info("not rekeying CHILD_SA: the peer is rekeying it")
+		rekeyOf.RekeyFailed(now)
+		return
+	}
 	qm := newQuickMode(sa, ch, true, sa.c.newMID(sa))
 	qm.rekeyOf = rekeyOf
 	ch.Pending = qm
@@ -521,6 +531,16 @@ func (qm *quickMode) abort(now time.Time, err error) {
 // giveUp: the peer stopped answering this Quick Mode.
 func (qm *quickMode) giveUp(now time.Time) {
 	qm.failed(now, fmt.Errorf("%w: Quick Mode message %d not answered", ErrTimeout, map[bool]int{true: 1, false: 2}[qm.initiator]))
+}
+
+// peerRekeying reports whether a Quick Mode the peer started for the unit is in progress.
+func (sa *ikeSA) peerRekeying(ch *core.ChildState) bool {
+	for _, qm := range sa.qms {
+		if !qm.initiator && qm.ch == ch && qm.state == qmQM2Sent {
+			return true
+		}
+	}
+	return false
 }
 
 // responderQMs counts the Quick Modes the peer has in progress with us.
