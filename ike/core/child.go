@@ -142,6 +142,7 @@ type ChildSA struct {
 	rekeyDue  bool        // soft expiry passed without a rekey yet
 	complete  bool        // its negotiation completed (Established was called)
 	lostTo    *ChildSA    // a rekey collision made it redundant: the pair kept instead
+	announced bool        // its Delete was sent; the inbound SA lingers (deleteRekeyed)
 
 	softTimer, hardTimer, switchTimer, deleteTimer *Timer
 }
@@ -229,7 +230,7 @@ func (ch *ChildState) Install(now time.Time, p ChildParams) (*ChildSA, error) {
 	csa.softTimer = NewTimer("child-soft", csa.softExpired)
 	csa.hardTimer = NewTimer("child-hard", func(now time.Time) { csa.hardExpired(now, "lifetime") })
 	csa.switchTimer = NewTimer("child-switch", csa.Activate)
-	csa.deleteTimer = NewTimer("child-delete", func(now time.Time) { csa.Remove(now, true, fmt.Errorf("%w: rekeyed", ErrDeleted)) })
+	csa.deleteTimer = NewTimer("child-delete", csa.deleteRekeyed)
 	csa.expiresAt = now.Add(csa.life)
 	c.Timers.Arm(csa.hardTimer, csa.expiresAt)
 	// We rekey at our rekey_time (or ~90% of a shorter negotiated lifetime), with jitter
@@ -372,6 +373,22 @@ func (csa *ChildSA) resolveCollision(now time.Time) {
 	}
 }
 
+// deleteRekeyed deletes a pair a rekey replaced, after RekeyGrace. The redundant pair of a
+// rekey collision may still carry the peer's traffic (strongSwan sends on the pair it
+// installed last, whichever that is) until our Delete reaches it: its Delete goes first and
+// its SAs DeleteLinger later, so no packet the peer sent before it is lost.
+func (csa *ChildSA) deleteRekeyed(now time.Time) {
+	reason := fmt.Errorf("%w: rekeyed", ErrDeleted)
+	if csa.lostTo != nil && !csa.announced && csa.ike != nil && csa.ike.Base().Established() {
+		csa.announced = true
+		csa.ike.SendDeleteChildren(now, []*ChildSA{csa})
+		csa.Logger().Info("rekey collision: Delete sent for the redundant pair; its SAs go shortly")
+		csa.c.Timers.Arm(csa.deleteTimer, now.Add(DeleteLinger))
+		return
+	}
+	csa.Remove(now, !csa.announced, reason)
+}
+
 // reinstate makes a superseded pair the unit's current one again (it rekeys at its time).
 func (csa *ChildSA) reinstate(now time.Time) {
 	if csa.state != childSuperseded {
@@ -474,7 +491,7 @@ func (csa *ChildSA) Remove(now time.Time, sendDelete bool, reason error) {
 	// the collision first): the redundant pair is the unit's again instead of being deleted.
 	var sibling *ChildSA
 	for _, x := range ch.SAs {
-		if x.lostTo == csa && x.state == childSuperseded {
+		if x.lostTo == csa && x.state == childSuperseded && !x.announced {
 			x.lostTo = nil
 			x.reinstate(now)
 			x.Logger().Info("rekey collision: the peer deleted the pair we kept; keeping this one")

@@ -618,3 +618,38 @@ func TestNoRekeyWhilePeerRekeys(t *testing.T) {
 	}
 	checkKeysMatch(t, chA.SAs[0], chB.SAs[0])
 }
+
+// TestRekeyCollisionDeleteLingers: the redundant pair of a rekey collision may still carry
+// the peer's packets when our Delete leaves (strongSwan sends on the pair it installed last),
+// so its inbound SA stays DeleteLinger after the Delete, then goes.
+func TestRekeyCollisionDeleteLingers(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	ca, cb := establish(t, n, a, b)
+	n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
+	// B's Deletes are lost: A's own Delete and linger are what remove the pair at A.
+	n.filter = func(from, to *node, m []byte) []byte {
+		if h, err := isakmp.DecodeHeader(m); err == nil && from == b && h.ExchangeType == isakmp.ExchangeInformational {
+			return nil
+		}
+		return m
+	}
+	collideRekeys(n, a, b, ca, cb)
+	n.runUntil(func() bool { return logged(a, "Delete sent for the redundant pair") }, 10*time.Second)
+	chA := connNamed(a.c, "ab").Child("net")
+	var loser *core.ChildSA
+	for _, x := range chA.SAs {
+		if x != ca && x != chA.Newest() {
+			loser = x
+		}
+	}
+	if loser == nil {
+		t.Fatalf("A holds %d pairs when its Delete leaves, want the redundant one among them", len(chA.SAs))
+	}
+	if a.dp.InboundOf(loser.InSPI()) == nil {
+		t.Fatal("the redundant pair's inbound SA is gone as its Delete leaves: packets the peer sent before it are lost")
+	}
+	n.runFor(core.DeleteLinger + time.Second)
+	if a.dp.InboundOf(loser.InSPI()) != nil || loser.Alive() || len(chA.SAs) != 1 {
+		t.Fatalf("the redundant pair is still there %s after its Delete (%d pairs)", core.DeleteLinger+time.Second, len(chA.SAs))
+	}
+}
