@@ -15,6 +15,14 @@ package ikev1
 // when it sends message 2 (so the initiator's first packets find it) and switches its
 // outbound after message 3. A rekey is a new Quick Mode; the old SAs stay until the new
 // outbound is in use, then go after a grace period.
+//
+// Rekey collisions: an end does not start a rekey while the peer's rekey of the same unit
+// waits for its message 3 (as strongSwan). When both ends' message 1s cross, both new pairs
+// are installed and both replace the same pair; once both are established, the one whose
+// Quick Mode has the lower of its two nonces (the lower "lowest nonce") is redundant, and
+// both ends delete it after the grace period (core.ChildSA.resolveCollision). Both ends see
+// the same nonces, so they choose the same pair; a peer that keeps both (strongSwan) follows
+// our Delete, and a peer's Delete of the pair we kept keeps the other one instead.
 
 import (
 	"crypto/hmac"
