@@ -435,6 +435,16 @@ func (csa *ChildSA) Activate(now time.Time) {
 			c.Timers.Arm(r.deleteTimer, now.Add(RekeyGrace))
 		}
 	}
+	if csa.ch.Conn.Cfg.Version == 1 {
+		// IKEv1: a pair the peer's rekey replaced is the peer's to delete, but strongSwan
+		// never does (charon.delete_rekeyed = no) and would leave it with us until it
+		// expires: we delete it ourselves a little after the peer would have.
+		for _, x := range csa.ch.SAs {
+			if x != csa && x.state == childSuperseded && x.lostTo == nil && !x.deleteTimer.Armed() && csa.sameClient(x) {
+				c.Timers.Arm(x.deleteTimer, now.Add(2*RekeyGrace))
+			}
+		}
+	}
 }
 
 // ActivateLater switches the outbound SA after d, or as soon as the peer is seen using the

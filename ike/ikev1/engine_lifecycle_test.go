@@ -653,3 +653,25 @@ func TestRekeyCollisionDeleteLingers(t *testing.T) {
 		t.Fatalf("the redundant pair is still there %s after its Delete (%d pairs)", core.DeleteLinger+time.Second, len(chA.SAs))
 	}
 }
+
+// TestResponderDeletesPairPeerKeeps: a peer that rekeys and never deletes the pair it
+// replaced (strongSwan's charon.delete_rekeyed = no) would leave it with us until it
+// expires; we delete it ourselves, after the peer would have, so one pair remains.
+func TestResponderDeletesPairPeerKeeps(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	ca, cb := establish(t, n, a, b)
+	n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
+	// B's Deletes are lost: it behaves as if it kept the old pair.
+	n.filter = func(from, to *node, m []byte) []byte {
+		if h, err := isakmp.DecodeHeader(m); err == nil && from == b && h.ExchangeType == isakmp.ExchangeInformational {
+			return nil
+		}
+		return m
+	}
+	b.softExpire(cb)
+	n.runFor(20 * time.Second)
+	chA := connNamed(a.c, "ab").Child("net")
+	if len(chA.SAs) != 1 || chA.SAs[0] == ca || ca.Alive() {
+		t.Fatalf("A holds %d pairs (the old one alive: %v) after the peer's rekey, want the new one only", len(chA.SAs), ca.Alive())
+	}
+}
