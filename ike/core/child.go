@@ -7,6 +7,7 @@ package core
 // it). On a rekey the old pair is deleted only after the new outbound SA is in use.
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -118,6 +119,7 @@ type ChildParams struct {
 	RekeyOf                          *ChildSA       // a rekey: the pair this one replaces
 	Transform                        string         // for logs and status
 	Detail                           string         // protocol-specific detail for logs (IKEv1: the encapsulation mode)
+	CollisionKey                     []byte         // IKEv1: decides a rekey collision (resolveCollision)
 }
 
 // ChildSA is one installed pair of IPsec SAs. Owned by the core's goroutine.
@@ -135,9 +137,12 @@ type ChildSA struct {
 	life      time.Duration
 	lifeBytes uint64
 	state     childSAState
-	replaces  *ChildSA    // a rekey we initiated: the pair to delete once this one is in use
+	replaces  *ChildSA    // a rekey we initiated (IKEv1: or the peer's, colliding with ours): the pair to delete once this one is in use
 	raPolicy  *esp.Policy // remote access: the client's own SPD entry (ra.go)
 	rekeyDue  bool        // soft expiry passed without a rekey yet
+	complete  bool        // its negotiation completed (Established was called)
+	lostTo    *ChildSA    // a rekey collision made it redundant: the pair kept instead
+	announced bool        // its Delete was sent; the inbound SA lingers (deleteRekeyed)
 
 	softTimer, hardTimer, switchTimer, deleteTimer *Timer
 }
@@ -225,7 +230,7 @@ func (ch *ChildState) Install(now time.Time, p ChildParams) (*ChildSA, error) {
 	csa.softTimer = NewTimer("child-soft", csa.softExpired)
 	csa.hardTimer = NewTimer("child-hard", func(now time.Time) { csa.hardExpired(now, "lifetime") })
 	csa.switchTimer = NewTimer("child-switch", csa.Activate)
-	csa.deleteTimer = NewTimer("child-delete", func(now time.Time) { csa.Remove(now, true, fmt.Errorf("%w: rekeyed", ErrDeleted)) })
+	csa.deleteTimer = NewTimer("child-delete", csa.deleteRekeyed)
 	csa.expiresAt = now.Add(csa.life)
 	c.Timers.Arm(csa.hardTimer, csa.expiresAt)
 	// We rekey at our rekey_time (or ~90% of a shorter negotiated lifetime), with jitter
@@ -315,6 +320,7 @@ func (csa *ChildSA) Logger() *zap.Logger {
 
 // Established logs and counts a completed negotiation and resolves Initiate callers.
 func (csa *ChildSA) Established(now time.Time) {
+	csa.complete = true
 	csa.c.Ctr.Inc(CtrChildEstablished)
 	if csa.replaces != nil {
 		csa.c.Ctr.Inc(CtrChildRekeys)
@@ -328,6 +334,73 @@ func (csa *ChildSA) Established(now time.Time) {
 		zap.String("local_ts", SelectorsString(csa.p.LocalTS)), zap.String("remote_ts", SelectorsString(csa.p.RemoteTS)),
 		zap.Duration("lifetime", csa.life), zap.Uint64("life_bytes", csa.lifeBytes))
 	csa.ch.Conn.childUp(csa.ch)
+	csa.resolveCollision(now)
+}
+
+// resolveCollision (IKEv1) handles a rekey collision: both ends started a Quick Mode to
+// replace the same pair, so two new pairs exist. Once both are established, the one with
+// the lower CollisionKey is redundant: traffic moves to the other, and the redundant one is
+// deleted, with a Delete, after RekeyGrace (packets in flight on it still arrive). Both
+// ends choose the same pair and both delete it; a Delete for a pair already gone is
+// ignored, and a peer that never resolves collisions (strongSwan keeps both) follows ours.
+func (csa *ChildSA) resolveCollision(now time.Time) {
+	if csa.replaces == nil || csa.p.CollisionKey == nil || csa.state == childDead {
+		return
+	}
+	for _, x := range csa.ch.SAs {
+		if x == csa || x.state == childDead || !x.complete || x.replaces != csa.replaces || x.p.CollisionKey == nil ||
+			x.lostTo != nil || !csa.sameClient(x) {
+			continue
+		}
+		keep, drop := csa, x
+		if bytes.Compare(csa.p.CollisionKey, x.p.CollisionKey) < 0 {
+			keep, drop = x, csa
+		}
+		c := csa.c
+		c.Ctr.Inc(CtrRekeyCollisions)
+		drop.Logger().Info("rekey collision: both ends rekeyed the same CHILD_SA; this pair is redundant",
+			zap.String("kept_spi_in", fmt.Sprintf("%08x", keep.p.InSPI)), zap.String("kept_spi_out", fmt.Sprintf("%08x", keep.p.OutSPI)))
+		wasBound := drop.bound
+		drop.supersede()
+		drop.lostTo = keep
+		keep.reinstate(now)
+		if wasBound || !csa.ch.anyBoundLike(keep) {
+			keep.bound = false
+			keep.Activate(now)
+		}
+		c.Timers.Arm(drop.deleteTimer, now.Add(RekeyGrace))
+		return
+	}
+}
+
+// deleteRekeyed deletes a pair a rekey replaced, after RekeyGrace. The redundant pair of a
+// rekey collision may still carry the peer's traffic (strongSwan sends on the pair it
+// installed last, whichever that is) until our Delete reaches it: its Delete goes first and
+// its SAs DeleteLinger later, so no packet the peer sent before it is lost.
+func (csa *ChildSA) deleteRekeyed(now time.Time) {
+	reason := fmt.Errorf("%w: rekeyed", ErrDeleted)
+	if csa.lostTo != nil && !csa.announced && csa.ike != nil && csa.ike.Base().Established() {
+		csa.announced = true
+		csa.ike.SendDeleteChildren(now, []*ChildSA{csa})
+		csa.Logger().Info("rekey collision: Delete sent for the redundant pair; its SAs go shortly")
+		csa.c.Timers.Arm(csa.deleteTimer, now.Add(DeleteLinger))
+		return
+	}
+	csa.Remove(now, !csa.announced, reason)
+}
+
+// reinstate makes a superseded pair the unit's current one again (it rekeys at its time).
+func (csa *ChildSA) reinstate(now time.Time) {
+	if csa.state != childSuperseded {
+		return
+	}
+	csa.state = childInstalled
+	csa.c.Timers.Stop(csa.deleteTimer)
+	if csa.rekeyAt.After(now) {
+		csa.c.Timers.Arm(csa.softTimer, csa.rekeyAt)
+	} else if csa.ch.Cfg.RekeyTime > 0 {
+		csa.c.Timers.Arm(csa.softTimer, now)
+	}
 }
 
 // Activate switches the unit's policy to this pair's outbound SA; older pairs are
@@ -360,6 +433,16 @@ func (csa *ChildSA) Activate(now time.Time) {
 	for _, x := range csa.ch.SAs {
 		if r := x.replaces; r != nil && r.state == childSuperseded && !r.deleteTimer.Armed() {
 			c.Timers.Arm(r.deleteTimer, now.Add(RekeyGrace))
+		}
+	}
+	if csa.ch.Conn.Cfg.Version == 1 {
+		// IKEv1: a pair the peer's rekey replaced is the peer's to delete, but strongSwan
+		// never does (charon.delete_rekeyed = no) and would leave it with us until it
+		// expires: we delete it ourselves a little after the peer would have.
+		for _, x := range csa.ch.SAs {
+			if x != csa && x.state == childSuperseded && x.lostTo == nil && !x.deleteTimer.Armed() && csa.sameClient(x) {
+				c.Timers.Arm(x.deleteTimer, now.Add(2*RekeyGrace))
+			}
 		}
 	}
 }
@@ -414,6 +497,17 @@ func (csa *ChildSA) Remove(now time.Time, sendDelete bool, reason error) {
 	wasCurrent := csa.bound
 	csa.state = childDead
 	csa.bound = false
+	// The peer deleted the pair a rekey collision kept (it chose the other one, or resolved
+	// the collision first): the redundant pair is the unit's again instead of being deleted.
+	var sibling *ChildSA
+	for _, x := range ch.SAs {
+		if x.lostTo == csa && x.state == childSuperseded && !x.announced {
+			x.lostTo = nil
+			x.reinstate(now)
+			x.Logger().Info("rekey collision: the peer deleted the pair we kept; keeping this one")
+			sibling = x
+		}
+	}
 	for _, t := range []*Timer{csa.softTimer, csa.hardTimer, csa.switchTimer, csa.deleteTimer} {
 		c.Timers.Stop(t)
 	}
@@ -434,6 +528,8 @@ func (csa *ChildSA) Remove(now time.Time, sendDelete bool, reason error) {
 		if !ch.anyBoundLike(csa) {
 			c.DP.Unbind(csa.policy())
 		}
+	} else if sibling != nil && !ch.anyBoundLike(csa) {
+		sibling.Activate(now)
 	}
 	csa.detachPolicy()
 	c.DP.Retire(csa.in)

@@ -162,6 +162,7 @@ const (
 	HalfOpenMax      = 1024
 	HalfOpenPerSrc   = 32
 	RekeyGrace       = 3 * time.Second // old SAs deleted this long after a rekey
+	DeleteLinger     = time.Second     // a rekey collision's redundant pair: its SAs stay this long after its Delete
 	DefaultLifetime  = 8 * time.Hour   // RFC 2407 §4.5 / RFC 2409 Appendix A
 	KeepaliveEvery   = 20 * time.Second
 	ReplyCacheSize   = 16

@@ -50,6 +50,7 @@ const (
 	CtrRepliesMisdirected  = "replies_misdirected" // a duplicate request from an address the SA does not know: not answered
 	CtrExchangesRefused    = "exchanges_refused"   // responder Quick Modes / CREATE_CHILD_SAs beyond the per-SA bound
 	CtrPairsEvicted        = "pairs_evicted"       // SA pairs deleted because a child held too many
+	CtrRekeyCollisions     = "rekey_collisions"    // IKEv1: both ends rekeyed a pair at once; the redundant new pair is deleted
 	CtrSoftExpires         = "soft_expires"        // byte/packet soft limits the data plane reported
 	CtrHardExpires         = "hard_expires"        // byte/packet hard limits the data plane reported
 	CtrAcquires            = "acquires"            // acquires the data plane reported
@@ -75,7 +76,7 @@ var counterNames = []string{
 	CtrDPDRequestsOut, CtrDPDRequestsIn, CtrDPDTimeouts, CtrKeepalives, CtrIKEEstablished,
 	CtrIKEFailed, CtrChildEstablished, CtrChildFailed, CtrChildRekeys, CtrIKEReauths, CtrIKERekeys, CtrIKEDuplicates,
 	CtrInstallFailures, CtrUnprotectedDropped, CtrUnsupportedExchange, CtrRepliesMisdirected,
-	CtrExchangesRefused, CtrPairsEvicted, CtrSoftExpires, CtrHardExpires, CtrAcquires, CtrPoolExhausted, CtrVirtualIPFailures, GaugeHalfOpen,
+	CtrExchangesRefused, CtrPairsEvicted, CtrRekeyCollisions, CtrSoftExpires, CtrHardExpires, CtrAcquires, CtrPoolExhausted, CtrVirtualIPFailures, GaugeHalfOpen,
 	CtrFragmentsIn, CtrFragmentsOut, CtrFragmentsReassembled, CtrFragmentsDropped, CtrFragmentsExpired,
 	GaugeReassemblies,
 }

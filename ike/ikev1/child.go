@@ -5,6 +5,7 @@ package ikev1
 // pair in the data plane.
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"time"
@@ -34,6 +35,20 @@ func (qm *quickMode) childKeys(gqmxy []byte, spi uint32) (enc, integ crypto.Key)
 	km := keymat(sa.keys.prf, sa.keys.skeyidD, gqmxy, qm.proto, spi, qm.ni, qm.nr, el+il)
 	defer km.Wipe()
 	return crypto.Key(append([]byte(nil), km[:el]...)), crypto.Key(append([]byte(nil), km[el:]...))
+}
+
+// collidingRekey returns, for a Quick Mode the peer started, our own rekey of the same
+// unit that is still waiting for its message 2: the peer sent its message 1 before ours
+// reached it (it cannot have our new pair yet), so both exchanges replace the same pair.
+func (qm *quickMode) collidingRekey() *quickMode {
+	if qm.initiator || qm.ch == nil {
+		return nil
+	}
+	own, ok := qm.ch.Pending.(*quickMode)
+	if !ok || own == qm || !own.initiator || own.state != qmQM1Sent || own.rekeyOf == nil || !own.rekeyOf.Alive() {
+		return nil
+	}
+	return own
 }
 
 // kilobyte is what IKEv1's "kilobytes" life type means here: 1000 bytes, as strongSwan
@@ -67,6 +82,14 @@ func (qm *quickMode) install(now time.Time) (*core.ChildSA, error) {
 	}
 	if qm.rekeyOf != nil && qm.rekeyOf.Alive() {
 		p.RekeyOf = qm.rekeyOf
+	} else if own := qm.collidingRekey(); own != nil {
+		// The peer's Quick Mode crossed ours: both replace the same pair (a rekey collision,
+		// resolved by core.ChildSA.Established once both pairs are up).
+		p.RekeyOf = own.rekeyOf
+	}
+	p.CollisionKey = append([]byte(nil), qm.ni...)
+	if bytes.Compare(qm.nr, qm.ni) < 0 {
+		p.CollisionKey = append([]byte(nil), qm.nr...)
 	}
 	csa, err := ch.Install(now, p)
 	if err != nil {

@@ -496,3 +496,182 @@ func TestReconfigure(t *testing.T) {
 		t.Fatal("a refused reload changed the running configuration")
 	}
 }
+
+// TestRekeyCollisionLeavesOnePair: both ends start a Quick Mode rekey of the same pair at
+// the same instant (issue 13). Both new pairs get installed; the ends must agree on one of
+// them (the one whose Quick Mode carried the higher lowest nonce), delete the other with a
+// Delete after the grace period, and lose nothing on the way.
+func TestRekeyCollisionLeavesOnePair(t *testing.T) {
+	keptA := 0
+	for _, seed := range []int{0, 1, 2, 3, 4, 5, 6, 7} {
+		n, a, b := newPair(t, pairOpts{})
+		ca, cb := establish(t, n, a, b)
+		n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
+		n.runFor(time.Duration(seed) * time.Second) // different timings per run,
+		a.core.RandBytes(seed * 7)                  // and different nonces
+		b.core.RandBytes(seed * 3)
+		collideRekeys(n, a, b, ca, cb)
+		n.runFor(20 * time.Second)
+		chA, chB := connNamed(a.c, "ab").Child("net"), connNamed(b.c, "ba").Child("net")
+		if len(chA.SAs) != 1 || len(chB.SAs) != 1 {
+			t.Fatalf("run %d: %d pairs at A, %d at B after a simultaneous rekey, want 1 each", seed, len(chA.SAs), len(chB.SAs))
+		}
+		x, y := chA.SAs[0], chB.SAs[0]
+		if x == ca || y == cb || x.InSPI() != y.OutSPI() || x.OutSPI() != y.InSPI() {
+			t.Fatalf("run %d: A keeps %08x/%08x, B %08x/%08x", seed, x.InSPI(), x.OutSPI(), y.InSPI(), y.OutSPI())
+		}
+		checkKeysMatch(t, x, y)
+		for _, nd := range []*node{a, b} {
+			if pol := nd.policy(map[*node]string{a: "ab", b: "ba"}[nd], "net"); pol.Binding() == nil || pol.Binding().SA != outOf(map[*node]*core.ChildSA{a: x, b: y}[nd]) {
+				t.Fatalf("run %d: %s does not send on the surviving pair", seed, nd.name)
+			}
+			if got := len(nd.dp.InboundSPIs()); got != 1 {
+				t.Fatalf("run %d: %s has %d inbound SAs left", seed, nd.name, got)
+			}
+		}
+		if a.ctr.Get(core.CtrChildRekeys) == 0 || b.ctr.Get(core.CtrChildRekeys) == 0 {
+			t.Fatalf("run %d: both ends should have completed a rekey", seed)
+		}
+		if a.ctr.Get(core.CtrRekeyCollisions) != 1 || b.ctr.Get(core.CtrRekeyCollisions) != 1 {
+			t.Fatalf("run %d: collisions counted %d at A, %d at B", seed, a.ctr.Get(core.CtrRekeyCollisions), b.ctr.Get(core.CtrRekeyCollisions))
+		}
+		if x.Params().Initiator {
+			keptA++
+		}
+	}
+	// The nonces decide, not the roles: over the runs each end's pair was kept sometimes.
+	if keptA == 0 || keptA == 8 {
+		t.Fatalf("A's own pair kept in %d of 8 runs: the choice does not depend on the nonces", keptA)
+	}
+}
+
+// collideRekeys has both ends handle a soft limit of the pair before either end's first
+// Quick Mode message arrives.
+func collideRekeys(n *lnet, a, b *node, ca, cb *core.ChildSA) {
+	for _, x := range []struct {
+		nd  *node
+		csa *core.ChildSA
+	}{{a, ca}, {b, cb}} {
+		x.nd.core.HandleEvents(n.now, esp.Events{SA: []esp.SAEvent{{Kind: esp.EventSoft, SA: outOf(x.csa)}}})
+	}
+}
+
+// TestRekeyCollisionPeerDeletesKeptPair: after a rekey collision the peer deletes the pair
+// our rule keeps (a peer that chose the other one, or deleted first): we keep the other new
+// pair instead of deleting it too, and both ends end with that one pair, nothing lost.
+func TestRekeyCollisionPeerDeletesKeptPair(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	ca, cb := establish(t, n, a, b)
+	n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
+	collideRekeys(n, a, b, ca, cb)
+	chA, chB := connNamed(a.c, "ab").Child("net"), connNamed(b.c, "ba").Child("net")
+	n.runUntil(func() bool {
+		return a.ctr.Get(core.CtrRekeyCollisions) == 1 && b.ctr.Get(core.CtrRekeyCollisions) == 1 && !n.anyPending()
+	}, 10*time.Second)
+	kept := chB.Newest()
+	var other *core.ChildSA
+	for _, x := range chB.SAs {
+		if x != kept && x != cb {
+			other = x
+		}
+	}
+	if kept == nil || other == nil || kept == cb {
+		t.Fatalf("B holds %d pairs after the collision, want the old one and two new", len(chB.SAs))
+	}
+	kept.Remove(n.now, true, fmt.Errorf("test: the peer deletes the pair the rule kept"))
+	n.runFor(20 * time.Second)
+	if len(chA.SAs) != 1 || len(chB.SAs) != 1 || chB.SAs[0] != other {
+		t.Fatalf("%d pairs at A, %d at B (B's is the redundant one: %v), want the redundant pair kept on both ends",
+			len(chA.SAs), len(chB.SAs), len(chB.SAs) == 1 && chB.SAs[0] == other)
+	}
+	if chA.SAs[0].InSPI() != other.OutSPI() || chA.SAs[0].OutSPI() != other.InSPI() {
+		t.Fatalf("A keeps %08x/%08x, B %08x/%08x", chA.SAs[0].InSPI(), chA.SAs[0].OutSPI(), other.InSPI(), other.OutSPI())
+	}
+	checkKeysMatch(t, chA.SAs[0], other)
+	if bd := b.policy("ba", "net").Binding(); bd == nil || bd.SA != outOf(other) {
+		t.Fatal("B does not send on the pair it kept")
+	}
+	if bd := a.policy("ab", "net").Binding(); bd == nil || bd.SA != outOf(chA.SAs[0]) {
+		t.Fatal("A does not send on the pair it kept")
+	}
+}
+
+// TestNoRekeyWhilePeerRekeys: our soft limit comes while the peer's rekey of the unit waits
+// for its last message. Its new pair replaces this one, so we must not start a second
+// rekey (the peer could not tell it from a rekey of its new pair, and two pairs would stay).
+func TestNoRekeyWhilePeerRekeys(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	ca, cb := establish(t, n, a, b)
+	n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
+	chB := connNamed(b.c, "ba").Child("net")
+	a.core.HandleEvents(n.now, esp.Events{SA: []esp.SAEvent{{Kind: esp.EventSoft, SA: outOf(ca)}}})
+	sb := currentSA(b.c, "ba")
+	n.runUntil(func() bool { return sb.peerRekeying(chB) }, 10*time.Second)
+	b.core.HandleEvents(n.now, esp.Events{SA: []esp.SAEvent{{Kind: esp.EventSoft, SA: outOf(cb)}}})
+	n.runFor(20 * time.Second)
+	if !logged(b, "not rekeying CHILD_SA: the peer is rekeying it") {
+		t.Fatal("B rekeyed while the peer's rekey was in flight")
+	}
+	chA := connNamed(a.c, "ab").Child("net")
+	if len(chA.SAs) != 1 || len(chB.SAs) != 1 || chA.SAs[0] == ca {
+		t.Fatalf("%d pairs at A, %d at B, want the peer's new pair only", len(chA.SAs), len(chB.SAs))
+	}
+	checkKeysMatch(t, chA.SAs[0], chB.SAs[0])
+}
+
+// TestRekeyCollisionDeleteLingers: the redundant pair of a rekey collision may still carry
+// the peer's packets when our Delete leaves (strongSwan sends on the pair it installed last),
+// so its inbound SA stays DeleteLinger after the Delete, then goes.
+func TestRekeyCollisionDeleteLingers(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	ca, cb := establish(t, n, a, b)
+	n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
+	// B's Deletes are lost: A's own Delete and linger are what remove the pair at A.
+	n.filter = func(from, to *node, m []byte) []byte {
+		if h, err := isakmp.DecodeHeader(m); err == nil && from == b && h.ExchangeType == isakmp.ExchangeInformational {
+			return nil
+		}
+		return m
+	}
+	collideRekeys(n, a, b, ca, cb)
+	n.runUntil(func() bool { return logged(a, "Delete sent for the redundant pair") }, 10*time.Second)
+	chA := connNamed(a.c, "ab").Child("net")
+	var loser *core.ChildSA
+	for _, x := range chA.SAs {
+		if x != ca && x != chA.Newest() {
+			loser = x
+		}
+	}
+	if loser == nil {
+		t.Fatalf("A holds %d pairs when its Delete leaves, want the redundant one among them", len(chA.SAs))
+	}
+	if a.dp.InboundOf(loser.InSPI()) == nil {
+		t.Fatal("the redundant pair's inbound SA is gone as its Delete leaves: packets the peer sent before it are lost")
+	}
+	n.runFor(core.DeleteLinger + time.Second)
+	if a.dp.InboundOf(loser.InSPI()) != nil || loser.Alive() || len(chA.SAs) != 1 {
+		t.Fatalf("the redundant pair is still there %s after its Delete (%d pairs)", core.DeleteLinger+time.Second, len(chA.SAs))
+	}
+}
+
+// TestResponderDeletesPairPeerKeeps: a peer that rekeys and never deletes the pair it
+// replaced (strongSwan's charon.delete_rekeyed = no) would leave it with us until it
+// expires; we delete it ourselves, after the peer would have, so one pair remains.
+func TestResponderDeletesPairPeerKeeps(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	ca, cb := establish(t, n, a, b)
+	n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
+	// B's Deletes are lost: it behaves as if it kept the old pair.
+	n.filter = func(from, to *node, m []byte) []byte {
+		if h, err := isakmp.DecodeHeader(m); err == nil && from == b && h.ExchangeType == isakmp.ExchangeInformational {
+			return nil
+		}
+		return m
+	}
+	b.softExpire(cb)
+	n.runFor(20 * time.Second)
+	chA := connNamed(a.c, "ab").Child("net")
+	if len(chA.SAs) != 1 || chA.SAs[0] == ca || ca.Alive() {
+		t.Fatalf("A holds %d pairs (the old one alive: %v) after the peer's rekey, want the new one only", len(chA.SAs), ca.Alive())
+	}
+}

@@ -15,6 +15,14 @@ package ikev1
 // when it sends message 2 (so the initiator's first packets find it) and switches its
 // outbound after message 3. A rekey is a new Quick Mode; the old SAs stay until the new
 // outbound is in use, then go after a grace period.
+//
+// Rekey collisions: an end does not start a rekey while the peer's rekey of the same unit
+// waits for its message 3 (as strongSwan). When both ends' message 1s cross, both new pairs
+// are installed and both replace the same pair; once both are established, the one whose
+// Quick Mode has the lower of its two nonces (the lower "lowest nonce") is redundant, and
+// both ends delete it after the grace period (core.ChildSA.resolveCollision). Both ends see
+// the same nonces, so they choose the same pair; a peer that keeps both (strongSwan) follows
+// our Delete, and a peer's Delete of the pair we kept keeps the other one instead.
 
 import (
 	"crypto/hmac"
@@ -163,6 +171,16 @@ func (qm *quickMode) decryptVerified(in *inbound, want func(rest []byte) []byte)
 
 // startQM begins a Quick Mode for a child unit (rekeyOf: the pair it replaces).
 func startQM(now time.Time, sa *ikeSA, ch *core.ChildState, rekeyOf *core.ChildSA) {
+	if rekeyOf != nil && sa.peerRekeying(ch) {
+		// The peer is rekeying the unit already (its Quick Mode waits for our message 3's
+		// counterpart): its new pair replaces this one, so a rekey of ours would only make a
+		// second pair. As strongSwan does, we leave it to the peer (and retry later should
+		// its exchange fail).
+		qmLog := sa.Log.With(zap.String("child", ch.Cfg.Name))
+		qmLog.Info("not rekeying CHILD_SA: the peer is rekeying it")
+		rekeyOf.RekeyFailed(now)
+		return
+	}
 	qm := newQuickMode(sa, ch, true, sa.c.newMID(sa))
 	qm.rekeyOf = rekeyOf
 	ch.Pending = qm
@@ -521,6 +539,16 @@ func (qm *quickMode) abort(now time.Time, err error) {
 // giveUp: the peer stopped answering this Quick Mode.
 func (qm *quickMode) giveUp(now time.Time) {
 	qm.failed(now, fmt.Errorf("%w: Quick Mode message %d not answered", ErrTimeout, map[bool]int{true: 1, false: 2}[qm.initiator]))
+}
+
+// peerRekeying reports whether a Quick Mode the peer started for the unit is in progress.
+func (sa *ikeSA) peerRekeying(ch *core.ChildState) bool {
+	for _, qm := range sa.qms {
+		if !qm.initiator && qm.ch == ch && qm.state == qmQM2Sent {
+			return true
+		}
+	}
+	return false
 }
 
 // responderQMs counts the Quick Modes the peer has in progress with us.
