@@ -512,6 +512,27 @@ func TestXAUTHOakleyPair(t *testing.T) {
 				}
 			}
 			mustPing(t, tp.left.ns, xaFirstVIP, tp.right.host, 3)
+
+			// The client re-authenticates (a new Main Mode, XAUTH and Mode Config beside the
+			// old ISAKMP SA): the gateway hands the same address again, and the old SA's
+			// death takes it neither from the gateway's pool nor from the client's device.
+			if out, err := o.ctl("rekey", site.connName()); err != nil {
+				t.Fatalf("oakley rekey: %v\n%s", err, out)
+			}
+			var st *ikeStatus
+			if !waitFor(20*time.Second, func() bool {
+				st = o.mustIKEStatus(t)
+				return st.IKECounters["ike_reauths"] >= 1 && st.established() == 1 && len(ikeVIPs(t, o)) == 1
+			}) {
+				t.Fatalf("the client did not end with one re-authenticated ISAKMP SA:\n%s", st.raw)
+			}
+			time.Sleep(2 * time.Second) // the old SA's Delete and the daemon's withdrawal, if any
+			for _, x := range []*oakley{o, gw} {
+				if vips := ikeVIPs(t, x); len(vips) != 1 || vips[0] != xaFirstVIP {
+					t.Fatalf("after re-authentication, oakley %s status virtual_ips %v, want [%s]", x.name, vips, xaFirstVIP)
+				}
+			}
+			mustPing(t, tp.left.ns, xaFirstVIP, tp.right.host, 3)
 		})
 	}
 }

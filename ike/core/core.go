@@ -142,8 +142,11 @@ type Core struct {
 	inbound map[uint32]*ChildSA  // by our inbound SPI
 	bySA    map[*esp.SA]*ChildSA // both SAs of every pair
 	pools   map[string]*Pool
-	half    halfOpenTable
-	out     []Outgoing
+	// vipOwner: by client connection, the IKE SA whose virtual IP assignment is on the
+	// device now (the latest).
+	vipOwner map[string]IKESA
+	half     halfOpenTable
+	out      []Outgoing
 }
 
 // New checks the configuration and returns a core driving the given protocols.

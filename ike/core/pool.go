@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // ErrPoolExhausted: every address of the pools a connection names is in use.
@@ -30,10 +31,12 @@ type Pool struct {
 	nInUse int
 }
 
-// poolLease is an address held by an IKE SA.
+// poolLease is an address held by IKE SAs of one identity: usually one, two while a client
+// re-authenticates (the new SA gets the address the old one still holds, as strongSwan
+// reassigns an online lease) or a second SA of that identity replaces the first.
 type poolLease struct {
 	identity string
-	sa       IKESA
+	holders  []IKESA
 }
 
 // NewPool returns a pool handing out first..last.
@@ -80,14 +83,20 @@ func (p *Pool) acquire(identity string, requested netip.Addr, sa IKESA) (netip.A
 			delete(p.byID, prev)
 		}
 		p.owner[a], p.byID[identity] = identity, a
-		p.inUse[a] = &poolLease{identity: identity, sa: sa}
+		p.inUse[a] = &poolLease{identity: identity, holders: []IKESA{sa}}
 		p.nInUse++
 		return a
 	}
 	if a, ok := p.byID[identity]; ok {
-		if l := p.inUse[a]; l == nil {
+		switch l := p.inUse[a]; {
+		case l == nil:
 			return take(a), true
-		} else if l.sa == sa {
+		case l.identity == identity:
+			// Online with this identity: the same address again (a re-authentication's new
+			// SA, or the SA asking twice), held until the last of its SAs dies.
+			if !slices.Contains(l.holders, sa) {
+				l.holders = append(l.holders, sa)
+			}
 			return a, true
 		}
 	}
@@ -116,12 +125,26 @@ func (p *Pool) acquire(identity string, requested netip.Addr, sa IKESA) (netip.A
 	return netip.Addr{}, false
 }
 
-// release frees an address (its owner keeps the claim until someone else needs it).
+// release drops sa's hold on an address; the address is free when no SA holds it (its owner
+// keeps the claim until someone else needs it).
 func (p *Pool) release(a netip.Addr, sa IKESA) {
-	if l := p.inUse[a]; l != nil && l.sa == sa {
+	l := p.inUse[a]
+	if l == nil {
+		return
+	}
+	l.holders = slices.DeleteFunc(l.holders, func(h IKESA) bool { return h == sa })
+	if len(l.holders) == 0 {
 		delete(p.inUse, a)
 		p.nInUse--
 	}
+}
+
+// holders returns the IKE SAs holding an address (tests, status).
+func (p *Pool) holders(a netip.Addr) []IKESA {
+	if l := p.inUse[a]; l != nil {
+		return l.holders
+	}
+	return nil
 }
 
 // Lease is one address a gateway handed to a client.

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // fakeSA is the least IKESA the pool needs.
@@ -82,5 +84,82 @@ func TestPoolLeases(t *testing.T) {
 	}
 	if _, err := NewPool("bad", netip.MustParseAddr("203.0.113.12"), netip.MustParseAddr("203.0.113.10"), nil, nil); err == nil {
 		t.Fatal("a reversed range accepted")
+	}
+}
+
+// A client that re-authenticates (a new IKE SA while the old one still holds its address)
+// gets the same address, which stays in use until the last of its SAs dies; another
+// identity never shares it.
+func TestPoolLeaseSharedAcrossReauth(t *testing.T) {
+	p, err := NewPool("rw", netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.11"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Core{pools: map[string]*Pool{"rw": p}, Ctr: NewCounters()}
+	conn := &Conn{Cfg: &Connection{Name: "gw", Pools: []string{"rw"}}}
+	client := func(name string) *fakeSA {
+		sa := &fakeSA{}
+		sa.Conn, sa.PeerID = conn, FQDNIdentity(name)
+		return sa
+	}
+	old, reauth, bob := client("alice"), client("alice"), client("bob")
+	a1, err := c.AcquireVirtualIP(old, 4, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := c.AcquireVirtualIP(reauth, 4, netip.Addr{})
+	if err != nil || a2.Addr != a1.Addr {
+		t.Fatalf("the re-authenticating SA got %v (%v), the old one holds %v", a2.Addr, err, a1.Addr)
+	}
+	if p.InUse() != 1 || len(p.holders(a1.Addr)) != 2 {
+		t.Fatalf("in use %d, holders %d", p.InUse(), len(p.holders(a1.Addr)))
+	}
+	b, err := c.AcquireVirtualIP(bob, 4, a1.Addr) // asking for alice's address
+	if err != nil || b.Addr == a1.Addr {
+		t.Fatalf("bob got %v (%v): another identity must not share alice's address", b.Addr, err)
+	}
+	c.releaseLeases(old) // the old SA dies: the address stays with the new one
+	if p.InUse() != 2 || len(p.holders(a1.Addr)) != 1 {
+		t.Fatalf("after the old SA died: in use %d, holders %d", p.InUse(), len(p.holders(a1.Addr)))
+	}
+	if _, err := c.AcquireVirtualIP(client("carol"), 4, netip.Addr{}); !errors.Is(err, ErrPoolExhausted) {
+		t.Fatalf("carol got an address the new alice SA still holds: %v", err)
+	}
+	c.releaseLeases(reauth)
+	if p.InUse() != 1 {
+		t.Fatalf("after both alice SAs died: in use %d", p.InUse())
+	}
+}
+
+// A client connection's virtual IPs stay on the device when the IKE SA that got them first
+// dies after a newer SA of the connection got its own assignment (re-authentication): only
+// the latest assignment's SA withdraws them.
+func TestVirtualIPsWithdrawnOnlyByLatest(t *testing.T) {
+	var events []VirtualIPs
+	c := &Core{Ctr: NewCounters(), Cfg: Config{OnVirtualIPs: func(v VirtualIPs) { events = append(events, v) }}}
+	conn := &Conn{Cfg: &Connection{Name: "rw"}}
+	sa := func() *fakeSA {
+		s := &fakeSA{}
+		s.Conn, s.Log = conn, zap.NewNop()
+		return s
+	}
+	old, reauth := sa(), sa()
+	addr := []netip.Addr{netip.MustParseAddr("203.0.113.10")}
+	c.VirtualIPsAssigned(old, VirtualIPs{Addrs: addr})
+	c.VirtualIPsAssigned(reauth, VirtualIPs{Addrs: addr})
+	c.withdrawVirtualIPs(old)
+	if len(events) != 2 || !events[0].Up || !events[1].Up {
+		t.Fatalf("the old SA's death withdrew the new SA's assignment: %+v", events)
+	}
+	c.withdrawVirtualIPs(reauth)
+	if len(events) != 3 || events[2].Up || events[2].Conn != "rw" {
+		t.Fatalf("the latest SA's death must withdraw: %+v", events)
+	}
+	// Without a newer assignment, the SA's death withdraws (the negative control).
+	lone := sa()
+	c.VirtualIPsAssigned(lone, VirtualIPs{Addrs: addr})
+	c.withdrawVirtualIPs(lone)
+	if len(events) != 5 || events[4].Up {
+		t.Fatalf("a lone SA's death did not withdraw: %+v", events)
 	}
 }

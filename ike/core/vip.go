@@ -7,6 +7,7 @@ package core
 
 import (
 	"net/netip"
+	"slices"
 
 	"go.uber.org/zap"
 )
@@ -31,13 +32,19 @@ func (c *Core) VirtualIPsAssigned(sa IKESA, v VirtualIPs) {
 	c.withdrawVirtualIPs(sa)
 	v.Conn, v.Up, v.Gateway = b.Conn.Cfg.Name, true, b.Remote.Addr()
 	b.vips = &v
+	if c.vipOwner == nil {
+		c.vipOwner = map[string]IKESA{}
+	}
+	c.vipOwner[v.Conn] = sa
 	b.Log.Info("virtual IPs assigned", zap.Stringers("addresses", v.Addrs), zap.Stringers("dns", v.DNS), zap.Stringers("split", v.Split))
 	if c.Cfg.OnVirtualIPs != nil {
 		c.Cfg.OnVirtualIPs(v)
 	}
 }
 
-// withdrawVirtualIPs undoes what VirtualIPsAssigned gave for sa.
+// withdrawVirtualIPs undoes what VirtualIPsAssigned gave for sa, unless a newer SA of the
+// connection (a re-authentication, a second IKE SA) has had its own assignment since: the
+// device keeps the connection's latest one, and the old SA's death must not take it away.
 func (c *Core) withdrawVirtualIPs(sa IKESA) {
 	b := sa.Base()
 	if b.vips == nil {
@@ -45,6 +52,10 @@ func (c *Core) withdrawVirtualIPs(sa IKESA) {
 	}
 	v := *b.vips
 	b.vips = nil
+	if c.vipOwner[v.Conn] != sa {
+		return
+	}
+	delete(c.vipOwner, v.Conn)
 	v.Up = false
 	if c.Cfg.OnVirtualIPs != nil {
 		c.Cfg.OnVirtualIPs(v)
@@ -60,14 +71,23 @@ func (b *SABase) AssignedVirtualIPs() *VirtualIPs { return b.vips }
 func (c *Core) TransferVirtualIPs(from, to IKESA) {
 	fb, tb := from.Base(), to.Base()
 	for _, l := range fb.leases {
-		if pl := l.Pool.inUse[l.Addr]; pl != nil && pl.sa == from {
-			pl.sa = to
+		if pl := l.Pool.inUse[l.Addr]; pl != nil {
+			if i := slices.Index(pl.holders, from); i >= 0 {
+				if slices.Contains(pl.holders, to) {
+					pl.holders = slices.Delete(pl.holders, i, i+1)
+				} else {
+					pl.holders[i] = to
+				}
+			}
 		}
 		tb.leases = append(tb.leases, l)
 	}
 	fb.leases = nil
 	if fb.vips != nil {
 		tb.vips, fb.vips = fb.vips, nil
+		if c.vipOwner[tb.Conn.Cfg.Name] == from {
+			c.vipOwner[tb.Conn.Cfg.Name] = to
+		}
 	}
 }
 
