@@ -13,7 +13,10 @@ package e2e
 // so that a ping can leave from it.
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -535,4 +538,77 @@ func TestXAUTHOakleyPair(t *testing.T) {
 			mustPing(t, tp.left.ns, xaFirstVIP, tp.right.host, 3)
 		})
 	}
+}
+
+// TestXAUTHGatewayReload: `oakley reload` on a gateway changes its [[user]]s and [[pool]]s
+// for the next login while a client already connected keeps its address: bob, not yet a
+// user, is refused (the control); alice connects; a reload adds bob and moves the pool's
+// range; alice's tunnel and address stay; bob then logs in and gets an address of the new
+// range. (One client at a time: both run in the left namespace, on its IKE ports.)
+func TestXAUTHGatewayReload(t *testing.T) {
+	needInterop(t)
+	t.Parallel()
+	tp := newTopo(t, false)
+	psk, alicePW, bobPW := newPSK(t), "pw-"+randomID(t, 16), "pw-"+randomID(t, 16)
+	gs := oakleyXAUTHGateway(tp, psk, alicePW)
+	gs.RemoteAddr, gs.RemoteID = "%any", "%any"
+	gw := startIKE(t, tp.right, "gateway", gs)
+	stop := func(o *oakley) {
+		o.p.signal(syscall.SIGTERM)
+		if !o.p.wait(10 * time.Second) {
+			t.Fatalf("oakley %s did not stop", o.name)
+		}
+		if !waitFor(10*time.Second, func() bool { return gw.mustIKEStatus(t).established() == 0 }) {
+			t.Fatalf("the gateway kept %s's SA after its Delete", o.name)
+		}
+	}
+	bobSite := oakleyXAUTHClient(tp, psk, bobPW, false)
+	bobSite.ConnExtra = strings.Replace(bobSite.ConnExtra, `xauth_id = "`+xaUser+`"`, `xauth_id = "bob"`, 1)
+	bobSite.Addresses = nil
+
+	bob := startIKE(t, tp.left, "bob", bobSite)
+	if out, err := bob.ctl("initiate", bob.spec.ConnName+"/net"); err == nil {
+		t.Fatalf("bob logged in before he was a user:\n%s", out)
+	}
+	waitLog(t, gw, "XAUTH: login refused", 10*time.Second)
+	stop(bob)
+
+	alice := startIKE(t, tp.left, "alice", oakleyXAUTHClient(tp, psk, alicePW, false))
+	alice.mustCtl(t, "initiate", alice.spec.ConnName+"/net")
+	waitChildUp(t, alice, 10*time.Second)
+	if vips := ikeVIPs(t, alice); len(vips) != 1 || vips[0] != xaFirstVIP {
+		t.Fatalf("alice's virtual IPs %v, want [%s]", vips, xaFirstVIP)
+	}
+
+	// The reload: bob becomes a user, the pool moves to .24-.30.
+	gs.TopExtra = strings.Replace(gs.TopExtra, `addrs = "`+xaPool+`"`, `addrs = "203.0.113.24-203.0.113.30"`, 1) + `
+
+[[user]]
+name = "bob"
+password_file = "bob.pass"`
+	if err := os.WriteFile(filepath.Join(filepath.Dir(gw.cfg), "bob.pass"), []byte(bobPW+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(gw.cfg, []byte(gs.toml(gw.spec.Socket)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runTimeout(30*time.Second, oakleyBin, "reload", "-s", gw.spec.Socket); err != nil {
+		t.Fatalf("oakley reload: %v\n%s", err, out)
+	}
+	if vips := ikeVIPs(t, gw); len(vips) != 1 || vips[0] != xaFirstVIP {
+		t.Fatalf("after the reload the gateway shows alice with %v, want [%s]", vips, xaFirstVIP)
+	}
+	mustPing(t, tp.left.ns, xaFirstVIP, tp.right.host, 3)
+	stop(alice)
+
+	bob = startIKE(t, tp.left, "bob2", bobSite)
+	if out, err := bob.ctl("initiate", bob.spec.ConnName+"/net"); err != nil {
+		t.Fatalf("bob's login after the reload: %v\n%s", err, out)
+	}
+	waitChildUp(t, bob, 10*time.Second)
+	vips := ikeVIPs(t, bob)
+	if len(vips) != 1 || vips[0] != "203.0.113.24" {
+		t.Fatalf("bob's virtual IPs %v, want [203.0.113.24] (the first address of the reloaded range)", vips)
+	}
+	mustPing(t, tp.left.ns, vips[0], tp.right.host, 3)
 }

@@ -362,12 +362,13 @@ type ReloadResult = core.ReloadResult
 // Reload replaces the engine's connections (oakley reload): unchanged ones keep their SAs,
 // removed ones are terminated with Deletes, changed ones are renegotiated, new ones start
 // per their start_action. On a validation error nothing changes.
-func (e *Engine) Reload(conns []*Connection) (ReloadResult, error) {
+// Pools and users are replaced by ra's (core.ReconfigureAll).
+func (e *Engine) Reload(conns []*Connection, ra core.RemoteAccess) (ReloadResult, error) {
 	var (
 		res ReloadResult
 		err error
 	)
-	if derr := e.do(func(now time.Time) { res, err = e.core.Reconfigure(now, conns) }); derr != nil {
+	if derr := e.do(func(now time.Time) { res, err = e.core.ReconfigureAll(now, conns, ra) }); derr != nil {
 		return res, derr
 	}
 	return res, err

@@ -24,6 +24,7 @@ import (
 
 	"oakley/config"
 	"oakley/ike"
+	"oakley/ike/core"
 	"oakley/tun"
 )
 
@@ -115,10 +116,20 @@ func (d *daemon) reload(why string) (*reloadReport, error) {
 		}
 	}
 
+	// The [[pool]]s and [[user]]s go to the engine with the connections.
+	var ra core.Config
+	if err := remoteAccessConfig(&ra, next); err != nil {
+		wipeNew(old, next)
+		d.reloads.failed.Add(1)
+		d.reloads.lastFailed.Store(true)
+		log.Error("reload: configuration refused; nothing changed", zap.Error(err))
+		return nil, fmt.Errorf("%w: %w", errReloadRefused, err)
+	}
+
 	d.mu.Lock()
 	var eres ike.ReloadResult
 	if d.ike != nil {
-		if eres, err = d.ike.engine.Reload(conns); err != nil {
+		if eres, err = d.ike.engine.Reload(conns, core.RemoteAccess{Pools: ra.Pools, Users: ra.Users}); err != nil {
 			d.mu.Unlock()
 			wipeNew(old, next)
 			d.reloads.failed.Add(1)

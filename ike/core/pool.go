@@ -87,7 +87,7 @@ func (p *Pool) acquire(identity string, requested netip.Addr, sa IKESA) (netip.A
 		p.nInUse++
 		return a
 	}
-	if a, ok := p.byID[identity]; ok {
+	if a, ok := p.byID[identity]; ok && p.contains(a) {
 		switch l := p.inUse[a]; {
 		case l == nil:
 			return take(a), true
@@ -123,6 +123,16 @@ func (p *Pool) acquire(identity string, requested netip.Addr, sa IKESA) (netip.A
 		}
 	}
 	return netip.Addr{}, false
+}
+
+// update takes n's range, DNS servers and split networks (a reload), keeping the leases and
+// the per-identity memory. A changed range starts the search for never-used addresses at
+// its first address again (addresses handed out before are remembered in owner).
+func (p *Pool) update(n *Pool) {
+	if p.First != n.First || p.Last != n.Last {
+		p.First, p.Last, p.next = n.First, n.Last, n.First
+	}
+	p.DNS, p.Split = n.DNS, n.Split
 }
 
 // release drops sa's hold on an address; the address is free when no SA holds it (its owner

@@ -95,3 +95,48 @@ func (c *Core) removeConn(now time.Time, cs *Conn, reason error) {
 		c.DP.RemovePolicy(ch.Policy)
 	}
 }
+
+// RemoteAccess is a gateway's [[pool]]s and [[user]]s, as a reload gives them anew.
+type RemoteAccess struct {
+	Pools []*Pool
+	Users []User
+}
+
+// ReconfigureAll is Reconfigure with the pools and users replaced too: every connection's
+// pools must exist in ra; on an error nothing changes. A pool that stays (by name) keeps its
+// leases and its per-identity memory, with its range, DNS servers and split networks
+// updated: a client holding an address outside a shrunk range keeps it until its SA dies,
+// and no new lease is handed out there. A removed pool hands out nothing more; its leases
+// end with their SAs. Users take effect for the next login.
+func (c *Core) ReconfigureAll(now time.Time, conns []*Connection, ra RemoteAccess) (ReloadResult, error) {
+	names := map[string]bool{}
+	for _, p := range ra.Pools {
+		if names[p.Name] {
+			return ReloadResult{}, fmt.Errorf("%w: pool %q twice", ErrConfig, p.Name)
+		}
+		names[p.Name] = true
+	}
+	for _, conn := range conns {
+		for _, name := range conn.Pools {
+			if !names[name] {
+				return ReloadResult{}, fmt.Errorf("%w: connection %q names pool %q, which is not configured", ErrConfig, conn.Name, name)
+			}
+		}
+	}
+	res, err := c.Reconfigure(now, conns)
+	if err != nil {
+		return res, err
+	}
+	next := map[string]*Pool{}
+	for _, p := range ra.Pools {
+		if old := c.pools[p.Name]; old != nil {
+			old.update(p)
+			next[p.Name] = old
+		} else {
+			next[p.Name] = p
+		}
+	}
+	c.pools = next
+	c.Cfg.Users = ra.Users
+	return res, nil
+}
