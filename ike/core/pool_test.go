@@ -24,18 +24,25 @@ func (s *fakeSA) DeleteLater(now time.Time, d time.Duration)                 {}
 func (s *fakeSA) SendLiveness(now time.Time) bool                            { return false }
 func (s *fakeSA) Status() IKESAStatus                                        { return IKESAStatus{} }
 
-func TestPoolLeases(t *testing.T) {
-	p, err := NewPool("rw", netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.12"), nil, nil)
+// poolGateway is a core with one pool "rw" of 203.0.113.10..last and a gateway connection
+// using it; client makes an IKE SA of that connection for a peer identity.
+func poolGateway(t *testing.T, last string) (*Pool, *Core, func(name string) *fakeSA) {
+	t.Helper()
+	p, err := NewPool("rw", netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr(last), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &Core{pools: map[string]*Pool{"rw": p}, Ctr: NewCounters()}
 	conn := &Conn{Cfg: &Connection{Name: "gw", Pools: []string{"rw"}}}
-	client := func(name string) *fakeSA {
+	return p, c, func(name string) *fakeSA {
 		sa := &fakeSA{}
 		sa.Conn, sa.PeerID = conn, FQDNIdentity(name)
 		return sa
 	}
+}
+
+func TestPoolLeases(t *testing.T) {
+	p, c, client := poolGateway(t, "203.0.113.12")
 	alice, bob, carol, dave := client("alice"), client("bob"), client("carol"), client("dave")
 	get := func(sa *fakeSA, req string) (netip.Addr, error) {
 		var r netip.Addr
@@ -91,17 +98,7 @@ func TestPoolLeases(t *testing.T) {
 // gets the same address, which stays in use until the last of its SAs dies; another
 // identity never shares it.
 func TestPoolLeaseSharedAcrossReauth(t *testing.T) {
-	p, err := NewPool("rw", netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.11"), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &Core{pools: map[string]*Pool{"rw": p}, Ctr: NewCounters()}
-	conn := &Conn{Cfg: &Connection{Name: "gw", Pools: []string{"rw"}}}
-	client := func(name string) *fakeSA {
-		sa := &fakeSA{}
-		sa.Conn, sa.PeerID = conn, FQDNIdentity(name)
-		return sa
-	}
+	p, c, client := poolGateway(t, "203.0.113.11")
 	old, reauth, bob := client("alice"), client("alice"), client("bob")
 	a1, err := c.AcquireVirtualIP(old, 4, netip.Addr{})
 	if err != nil {
