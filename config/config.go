@@ -210,6 +210,7 @@ type User struct {
 	Name         string
 	PasswordFile string     // resolved against Config.Dir
 	Password     crypto.Key // the file's content without trailing blanks and newlines
+	Pools        []string   // [[pool]]s this user's virtual IPs come from instead of the connection's
 }
 
 // Child is one [[connection.child]]: a pair of IPsec SAs and the traffic they protect.

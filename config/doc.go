@@ -22,7 +22,7 @@
 //	              and for keying = "manual": in_spi, out_spi, in_key, out_key,
 //	              in_auth_key, out_auth_key
 //	[[pool]]      name, addrs, dns, split
-//	[[user]]      name, password_file
+//	[[user]]      name, password_file, pools
 //
 // Units. Durations are strings: Go's time.ParseDuration syntax ("30s", "1h30m", "24h"), a
 // whole number of days ("7d"), or "0". Byte sizes are integers (bytes) or strings with a

@@ -161,7 +161,7 @@ func TestFullExample(t *testing.T) {
 		t.Errorf("pool rw6 = %+v", p6)
 	}
 	if len(cfg.Users) != 1 || cfg.User("alice") == nil || string(cfg.Users[0].Password) != "correct horse battery staple" ||
-		cfg.Users[0].PasswordFile != filepath.Join(dir, "secrets/alice.pass") {
+		cfg.Users[0].PasswordFile != filepath.Join(dir, "secrets/alice.pass") || fmt.Sprint(cfg.Users[0].Pools) != "[rw6 rw]" {
 		t.Errorf("users = %+v", cfg.Users)
 	}
 	if s := fmt.Sprintf("%v %+v %+v %#v", cfg.Users[0], *cfg.Users[0], *rw, *c); strings.Contains(s, "correct horse") || strings.Contains(s, "carol's") || strings.Contains(s, "alice's") {

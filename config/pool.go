@@ -160,6 +160,35 @@ func (l *loader) pools(root *table) {
 	}
 }
 
+// poolNames reads t's pools: names of [[pool]]s, each once (pools must be read before).
+func (l *loader) poolNames(t *table) []string {
+	names, lines, _ := t.strList("pools")
+	seen := map[string]bool{}
+	var out []string
+	for i, n := range names {
+		switch {
+		case seen[n]:
+			l.r.errorf(lines[i], "pools: %q is listed twice", n)
+			continue
+		case l.cfg.Pool(n) == nil:
+			msg := fmt.Sprintf("pools: no [[pool]] is named %q", n)
+			var known []string
+			for _, p := range l.cfg.Pools {
+				known = append(known, p.Name)
+			}
+			if s := suggest(n, known); s != "" {
+				msg += fmt.Sprintf("; did you mean %q?", s)
+			}
+			l.r.errorf(lines[i], "%s", msg)
+			continue
+		}
+		seen[n] = true
+		l.usedPools[n] = true
+		out = append(out, n)
+	}
+	return out
+}
+
 // users reads every [[user]]: names unique, passwords from private files.
 func (l *loader) users(root *table) {
 	names := map[string]int{}
@@ -185,6 +214,7 @@ func (l *loader) users(root *table) {
 		} else if !t.has("password_file") || ok {
 			l.r.errorf(t.line(), `%s needs password_file (a file only its owner can read)`, t.name)
 		}
+		u.Pools = l.poolNames(t)
 		t.done()
 		l.userLines = append(l.userLines, t.line())
 		l.cfg.Users = append(l.cfg.Users, u)
@@ -247,29 +277,8 @@ func (l *loader) virtualIPs(t *table, c *Connection) {
 		fam[a.Is4()] = lines[i]
 		c.VIPs = append(c.VIPs, a)
 	}
-	names, lines, _ := t.strList("pools")
-	seen := map[string]bool{}
-	for i, n := range names {
-		switch {
-		case seen[n]:
-			l.r.errorf(lines[i], "pools: %q is listed twice", n)
-			continue
-		case l.cfg.Pool(n) == nil:
-			msg := fmt.Sprintf("pools: no [[pool]] is named %q", n)
-			var known []string
-			for _, p := range l.cfg.Pools {
-				known = append(known, p.Name)
-			}
-			if s := suggest(n, known); s != "" {
-				msg += fmt.Sprintf("; did you mean %q?", s)
-			}
-			l.r.errorf(lines[i], "%s", msg)
-			continue
-		}
-		seen[n] = true
-		l.usedPools[n] = true
-		c.Pools = append(c.Pools, n)
-	}
+	names := l.poolNames(t)
+	c.Pools = append(c.Pools, names...)
 	if len(vips) > 0 && len(names) > 0 {
 		l.r.errorf(t.keyLine("pools"), "vips (a client asking for addresses) and pools (a gateway handing them out) exclude each other")
 	}

@@ -128,6 +128,8 @@ func TestRemoteAccessErrors(t *testing.T) {
 		{"user no name", "[[user]] #!\npassword_file = \"secrets/alice.pass\"\n", "[[user]] #1 has no name", f},
 		{"user empty name", "[[user]]\nname = \"\" #!\npassword_file = \"secrets/alice.pass\"\n", "user name is empty", f},
 		{"user duplicate", alice + "[[user]]\nname = \"alice\" #!\npassword_file = \"secrets/alice.pass\"\n", `user name "alice" is already used on line 2`, f},
+		{"user pools unknown", rwPool + "[[user]]\nname = \"bob\"\npassword_file = \"secrets/alice.pass\"\npools = [\"rx\"] #!\n", `pools: no [[pool]] is named "rx"; did you mean "rw"?`, f},
+		{"user pools twice", rwPool + "[[user]]\nname = \"bob\"\npassword_file = \"secrets/alice.pass\"\npools = [\"rw\", \"rw\"] #!\n", `pools: "rw" is listed twice`, f},
 		{"user no password", "[[user]] #!\nname = \"bob\"\n", `user "bob" needs password_file`, nil},
 		{"user password mode", "[[user]]\nname = \"bob\"\npassword_file = \"bob.open\" #!\n", "password_file bob.open is readable by group/other", map[string]string{"bob.open": "pw"}},
 		{"user unknown key", alice + "password = \"x\" #!\n", `unknown key "password" in user "alice"`, f},

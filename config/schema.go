@@ -37,7 +37,7 @@ var schema = map[string]tableSchema{
 		"esp_proposals", "ah_proposals", "rekey_time", "life_bytes", "life_packets",
 		"replay_window", "start_action"}, manualKeys...)},
 	"pool": {keys: []string{"name", "addrs", "dns", "split"}},
-	"user": {keys: []string{"name", "password_file"}},
+	"user": {keys: []string{"name", "password_file", "pools"}},
 }
 
 var forwardKeys = []string{"proto", "listen", "to"}

@@ -331,7 +331,7 @@ func remoteAccessConfig(cfg *core.Config, c *config.Config) error {
 		cfg.Pools = append(cfg.Pools, pool)
 	}
 	for _, u := range c.Users {
-		cfg.Users = append(cfg.Users, core.User{Name: u.Name, Password: u.Password})
+		cfg.Users = append(cfg.Users, core.User{Name: u.Name, Password: u.Password, Pools: u.Pools})
 	}
 	return nil
 }

@@ -113,6 +113,17 @@ type Child struct {
 type User struct {
 	Name     string
 	Password crypto.Key
+	Pools    []string // the pools this user's virtual IPs come from instead of the connection's
+}
+
+// User returns the user called name, or nil.
+func (c *Config) User(name string) *User {
+	for i := range c.Users {
+		if c.Users[i].Name == name {
+			return &c.Users[i]
+		}
+	}
+	return nil
 }
 
 // Retransmit is the retransmission schedule (strongSwan's charon.retransmit_*): a request

@@ -91,6 +91,7 @@ type SABase struct {
 	Log       *zap.Logger
 	dpd       *dpdState
 	leases    []Lease     // gateway: virtual IPs handed to this peer, released when the SA dies
+	userPools []string    // gateway: the pools of the user who logged in (LoggedIn), if any
 	vips      *VirtualIPs // client: virtual IPs the gateway gave us, withdrawn when the SA dies
 	// retiring: the core decided to delete the SA (a duplicate); it is kept a moment for
 	// messages in flight.
@@ -168,6 +169,13 @@ func New(cfg Config, ctr *Counters, protos ...Protocol) (*Core, error) {
 			return nil, fmt.Errorf("%w: pool %q twice", ErrConfig, p.Name)
 		}
 		c.pools[p.Name] = p
+	}
+	for _, u := range cfg.Users {
+		for _, name := range u.Pools {
+			if c.pools[name] == nil {
+				return nil, fmt.Errorf("%w: user %q names pool %q, which is not configured", ErrConfig, u.Name, name)
+			}
+		}
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Reader

@@ -178,7 +178,7 @@ func (c *Core) AcquireVirtualIPFor(sa IKESA, id string, family int, requested ne
 	if b.Conn == nil {
 		return Lease{}, fmt.Errorf("%w: no connection", ErrPoolExhausted)
 	}
-	for _, name := range b.Conn.Cfg.Pools {
+	for _, name := range b.PoolNames() {
 		p := c.pools[name]
 		if p == nil || p.Family() != family {
 			continue
@@ -190,7 +190,28 @@ func (c *Core) AcquireVirtualIPFor(sa IKESA, id string, family int, requested ne
 		}
 	}
 	c.Ctr.Inc(CtrPoolExhausted)
-	return Lease{}, fmt.Errorf("%w: no free IPv%d address for %s in pools %v", ErrPoolExhausted, family, id, b.Conn.Cfg.Pools)
+	return Lease{}, fmt.Errorf("%w: no free IPv%d address for %s in pools %v", ErrPoolExhausted, family, id, b.PoolNames())
+}
+
+// LoggedIn records the user an XAUTH or EAP login authenticated on a gateway's IKE SA: that
+// user's pools, if it names any, hand out the SA's virtual IPs instead of the connection's.
+func (b *SABase) LoggedIn(u *User) {
+	b.userPools = nil
+	if u != nil && b.Conn != nil && len(b.Conn.Cfg.Pools) > 0 {
+		b.userPools = u.Pools
+	}
+}
+
+// PoolNames returns the pools this SA's virtual IPs come from: its user's (LoggedIn), else
+// its connection's.
+func (b *SABase) PoolNames() []string {
+	if len(b.userPools) > 0 {
+		return b.userPools
+	}
+	if b.Conn == nil {
+		return nil
+	}
+	return b.Conn.Cfg.Pools
 }
 
 // releaseLeases frees what an IKE SA held.

@@ -123,6 +123,13 @@ func (c *Core) ReconfigureAll(now time.Time, conns []*Connection, ra RemoteAcces
 			}
 		}
 	}
+	for _, u := range ra.Users {
+		for _, name := range u.Pools {
+			if !names[name] {
+				return ReloadResult{}, fmt.Errorf("%w: user %q names pool %q, which is not configured", ErrConfig, u.Name, name)
+			}
+		}
+	}
 	res, err := c.Reconfigure(now, conns)
 	if err != nil {
 		return res, err

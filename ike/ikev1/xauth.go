@@ -61,6 +61,7 @@ func (sa *ikeSA) xauthServerReply(now time.Time, attrs *isakmp.ConfigAttributes)
 	}
 	sa.tx.user = printable(string(name.Value), 255)
 	if ok {
+		sa.LoggedIn(sa.c.Cfg.User(string(name.Value)))
 		sa.Log.Info("XAUTH: login accepted", zap.String("user", sa.tx.user))
 	} else {
 		sa.tx.refused = true

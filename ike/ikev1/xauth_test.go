@@ -61,6 +61,7 @@ type xaOpts struct {
 	certs        string // "rsa2048", "p256": certificates instead of the PSK
 	dualStack    bool   // the client asks for IPv4 and IPv6, the gateway has both pools
 	gatewayPlain bool   // the gateway does not do XAUTH
+	bobStaff     bool   // user bob gets his addresses from pool "staff" (203.0.113.100-110)
 }
 
 // xaClient is a remote-access client connection to B.
@@ -118,6 +119,14 @@ func newXAUTHPair(t *testing.T, o xaOpts) (*lnet, []*node, *node) {
 		pools = append(pools, p6)
 		gw.Pools = append(gw.Pools, "rw6")
 	}
+	var bobPools []string
+	if o.bobStaff {
+		staff, err := core.NewPool("staff", netip.MustParseAddr("203.0.113.100"), netip.MustParseAddr("203.0.113.110"), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pools, bobPools = append(pools, staff), []string{"staff"}
+	}
 	n := newLnet(t)
 	var clients []*node
 	ips := []netip.Addr{ipA, ipC}
@@ -133,7 +142,7 @@ func newXAUTHPair(t *testing.T, o xaOpts) (*lnet, []*node, *node) {
 	}
 	b := n.addNodeWith("B", ipB, 2, func(cfg *core.Config) {
 		cfg.Pools = pools
-		cfg.Users = []core.User{{Name: "bob", Password: crypto.Key("bob's secret")}, {Name: xaUser, Password: crypto.Key(xaPassword)}}
+		cfg.Users = []core.User{{Name: "bob", Password: crypto.Key("bob's secret"), Pools: bobPools}, {Name: xaUser, Password: crypto.Key(xaPassword)}}
 	}, gw)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -389,6 +398,28 @@ func TestXAUTHTwoClients(t *testing.T) {
 	n.runFor(30 * time.Second)
 	if !childUp(cl[0], "ab", "net") || !childUp(cl[1], "ab", "net") || len(b.c.SAs()) != 2 || b.ctr.Get(core.CtrIKEDuplicates) != 0 {
 		t.Fatalf("two logins behind one IKE identity: %d gateway SAs, duplicates %d", len(b.c.SAs()), b.ctr.Get(core.CtrIKEDuplicates))
+	}
+}
+
+// TestXAUTHUserPools: a user whose [[user]] names pools gets his address from them, the
+// others from the connection's (the control: without bobStaff both come from "rw").
+func TestXAUTHUserPools(t *testing.T) {
+	for _, staff := range []bool{true, false} {
+		n, cl, b := newXAUTHPair(t, xaOpts{clients: 2, bobStaff: staff})
+		startAll(n)
+		n.runUntil(func() bool { return childUp(cl[0], "ab", "net") && childUp(cl[1], "ab", "net") }, 2*time.Minute)
+		alice := currentSA(cl[0].c, "ab").AssignedVirtualIPs()
+		bob := currentSA(cl[1].c, "ab").AssignedVirtualIPs()
+		if alice == nil || bob == nil || len(alice.Addrs) != 1 || len(bob.Addrs) != 1 {
+			t.Fatalf("virtual IPs alice %+v bob %+v", alice, bob)
+		}
+		inStaff := bob.Addrs[0].String() == "203.0.113.100"
+		if alice.Addrs[0].String() != "203.0.113.10" || inStaff != staff {
+			t.Fatalf("bobStaff %v: alice got %v, bob %v", staff, alice.Addrs[0], bob.Addrs[0])
+		}
+		if staff && (b.core.Pools()["staff"].InUse() != 1 || b.core.Pools()["rw"].InUse() != 1) {
+			t.Fatalf("pools in use: staff %d, rw %d", b.core.Pools()["staff"].InUse(), b.core.Pools()["rw"].InUse())
+		}
 	}
 }
 

@@ -265,7 +265,7 @@ func (sa *ikeSA) answerCP(c *wire.Chain, who string) (*wire.Configuration, error
 // hasPoolOf reports whether one of the connection's pools hands out addresses of family.
 func (sa *ikeSA) hasPoolOf(family int) bool {
 	pools := sa.p.Pools()
-	for _, name := range sa.Conn.Cfg.Pools {
+	for _, name := range sa.PoolNames() {
 		if p := pools[name]; p != nil && p.Family() == family {
 			return true
 		}

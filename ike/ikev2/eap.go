@@ -414,6 +414,7 @@ func (sa *ikeSA) eapCheckResponse() ([]wire.Payload, func(time.Time)) {
 	}
 	st.msk = mschapMSK(pw, st.ntResp)
 	st.step = eapWaitSuccessAck
+	sa.LoggedIn(user)
 	msg := generateAuthenticatorResponse(pw, st.ntResp, st.peerChal, st.authChal, st.userName) + " M=welcome"
 	sa.Log.Info("EAP-MSCHAPv2: password verified", zap.String("eap_id", st.identity))
 	return sa.eapRequest(eapTypeMSCHAPv2, mschapPacket(mschapOpSuccess, sa.eap.ident+1, []byte(msg))), nil
