@@ -578,6 +578,10 @@ func errString(err error) string {
 	return err.Error()
 }
 
+// pendingRekeyRetry is how long a pair due for rekey waits when another exchange of its
+// child is in flight.
+const pendingRekeyRetry = 5 * time.Second
+
 // softExpired starts a rekey of the unit's current pair (time, bytes or packets).
 func (csa *ChildSA) softExpired(now time.Time) {
 	if csa.state != childInstalled {
@@ -585,10 +589,21 @@ func (csa *ChildSA) softExpired(now time.Time) {
 	}
 	ch := csa.ch
 	if ch.Pending != nil {
+		// Another exchange of this child is in flight (on a gateway, maybe for another
+		// client's pair): try again shortly rather than never.
+		if at := now.Add(pendingRekeyRetry); at.Before(csa.expiresAt) {
+			csa.c.Timers.Arm(csa.softTimer, at)
+		}
 		return
 	}
 	csa.rekeyDue = true
-	if sa := ch.Conn.Current(); sa != nil {
+	// The pair is rekeyed over its own IKE SA (IKEv2 requires it; a gateway's IKE SAs are
+	// different clients'), else over the connection's current one.
+	sa := ch.Conn.Current()
+	if own := csa.ike; own != nil && own.Base().Established() && !own.Base().retiring {
+		sa = own
+	}
+	if sa != nil {
 		csa.Logger().Info("rekeying CHILD_SA")
 		sa.StartChild(now, ch, csa)
 		return

@@ -251,13 +251,17 @@ func (qm *quickMode) initiatorMessage1(now time.Time) error {
 // Quick Mode carries one pair; transport mode without selectors uses the endpoints).
 func (qm *quickMode) ourSelectors() error {
 	local, remote := qm.ch.LocalTS, qm.ch.RemoteTS
-	if len(local) == 0 {
+	if r := qm.rekeyOf; r != nil && len(r.Params().LocalTS) > 0 && len(r.Params().RemoteTS) > 0 {
+		// A rekey proposes the identities of the pair it replaces: on a gateway those are
+		// one client's virtual IP, not the connection's whole remote_ts.
+		local, remote = r.Params().LocalTS, r.Params().RemoteTS
+	} else if len(local) == 0 {
 		local = []esp.Selector{hostSelector(qm.sa.ourIP())}
 	}
 	if len(remote) == 0 {
 		remote = []esp.Selector{hostSelector(qm.sa.Remote.Addr())}
 	}
-	if s, ok := qm.sa.vipLocalSelector(local, remote[0]); ok {
+	if s, ok := qm.sa.vipLocalSelector(local, remote[0]); ok && qm.rekeyOf == nil {
 		// A Mode Config client: its side is the virtual IP the gateway assigned.
 		local = []esp.Selector{s}
 	}

@@ -52,16 +52,17 @@ func (n *lnet) addNodeWith(name string, ip netip.Addr, seed byte, tweak func(*co
 // xaOpts varies an XAUTH pair.
 type xaOpts struct {
 	aggressive   bool
-	password     string // the client's; default xaPassword
-	user         string // the client's; default xaUser
-	poolLast     string // the pool's last address; default 203.0.113.20
-	clientPlain  bool   // the client does not do XAUTH
-	noVIP        bool   // the client requests no virtual IP
-	clients      int    // default 1
-	certs        string // "rsa2048", "p256": certificates instead of the PSK
-	dualStack    bool   // the client asks for IPv4 and IPv6, the gateway has both pools
-	gatewayPlain bool   // the gateway does not do XAUTH
-	bobStaff     bool   // user bob gets his addresses from pool "staff" (203.0.113.100-110)
+	password     string        // the client's; default xaPassword
+	user         string        // the client's; default xaUser
+	poolLast     string        // the pool's last address; default 203.0.113.20
+	clientPlain  bool          // the client does not do XAUTH
+	noVIP        bool          // the client requests no virtual IP
+	clients      int           // default 1
+	certs        string        // "rsa2048", "p256": certificates instead of the PSK
+	dualStack    bool          // the client asks for IPv4 and IPv6, the gateway has both pools
+	gatewayPlain bool          // the gateway does not do XAUTH
+	bobStaff     bool          // user bob gets his addresses from pool "staff" (203.0.113.100-110)
+	gwRekey      time.Duration // the gateway's child rekey_time (0: the default)
 }
 
 // xaClient is a remote-access client connection to B.
@@ -100,6 +101,9 @@ func newXAUTHPair(t *testing.T, o xaOpts) (*lnet, []*node, *node) {
 	}
 	gw.Pools = []string{"rw"}
 	gw.Children[0].RemoteTS = []esp.Selector{sel("203.0.113.0/24")}
+	if o.gwRekey != 0 {
+		gw.Children[0].RekeyTime = o.gwRekey
+	}
 	last := o.poolLast
 	if last == "" {
 		last = "203.0.113.20"
@@ -420,6 +424,45 @@ func TestXAUTHUserPools(t *testing.T) {
 		if staff && (b.core.Pools()["staff"].InUse() != 1 || b.core.Pools()["rw"].InUse() != 1) {
 			t.Fatalf("pools in use: staff %d, rw %d", b.core.Pools()["staff"].InUse(), b.core.Pools()["rw"].InUse())
 		}
+	}
+}
+
+// TestXAUTHGatewayRekeysEachClient: a gateway whose child lifetime ends first rekeys each
+// client's pair over that client's own ISAKMP SA, one after the other (they share the
+// connection's child); every client keeps a working pair with new SPIs.
+func TestXAUTHGatewayRekeysEachClient(t *testing.T) {
+	n, cl, b := newXAUTHPair(t, xaOpts{clients: 2, gwRekey: time.Minute})
+	// C comes 20 s after A: when A's pair is due, C's ISAKMP SA is the connection's newest.
+	cl[0].c.Start(n.now)
+	b.c.Start(n.now)
+	n.runUntil(func() bool { return childUp(cl[0], "ab", "net") }, 2*time.Minute)
+	n.runFor(20 * time.Second)
+	cl[1].c.Start(n.now)
+	n.runUntil(func() bool { return childUp(cl[0], "ab", "net") && childUp(cl[1], "ab", "net") }, 2*time.Minute)
+	first := map[string]uint32{}
+	vips := map[string]netip.Addr{}
+	for _, c := range cl {
+		first[c.name] = connNamed(c.c, "ab").Child("net").Newest().InSPI()
+		vips[c.name] = currentSA(c.c, "ab").AssignedVirtualIPs().Addrs[0]
+	}
+	// Every pair a client holds, at every moment, is for its own virtual IP.
+	for range 150 {
+		n.runFor(time.Second)
+		for _, c := range cl {
+			for _, x := range connNamed(c.c, "ab").Child("net").SAs {
+				if lt := x.Params().LocalTS; x.Alive() && (len(lt) != 1 || lt[0].Prefix.Addr() != vips[c.name]) {
+					t.Fatalf("client %s (virtual IP %v) holds a pair for %v: the gateway rekeyed another client's pair over its ISAKMP SA", c.name, vips[c.name], lt)
+				}
+			}
+		}
+	}
+	for _, c := range cl {
+		if ch := connNamed(c.c, "ab").Child("net").Newest(); ch == nil || ch.InSPI() == first[c.name] {
+			t.Fatalf("client %s: no rekeyed pair after 150 s (gateway counters %v)", c.name, b.ctr.Snapshot())
+		}
+	}
+	if b.ctr.Get(core.CtrChildRekeys) < 2 || b.ctr.Get(core.CtrChildFailed) != 0 {
+		t.Fatalf("gateway counters %v: want a rekey per client and no failure", b.ctr.Snapshot())
 	}
 }
 

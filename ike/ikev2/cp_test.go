@@ -369,3 +369,41 @@ func TestConfigPayloadTwoClients(t *testing.T) {
 		t.Fatalf("the entry left is for %s, want C's lease", r)
 	}
 }
+
+// TestGatewayRekeysEachClientOverItsOwnSA: a gateway whose child lifetime is the shorter
+// rekeys each client's pair with CREATE_CHILD_SA on that client's IKE SA (RFC 7296 §1.3.3:
+// the SA that owns the child), though another client's IKE SA is the connection's newest.
+func TestGatewayRekeysEachClientOverItsOwnSA(t *testing.T) {
+	pool, _ := core.NewPool("rw", netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.20"), nil, nil)
+	gw := &core.Connection{Version: 2, Name: "gw", LocalAddr: ipB,
+		LocalID: core.FQDNIdentity("gw.test"), RemoteID: core.AnyIdentity,
+		PSK: testPSK, StartAction: "none", Encap: "auto", Pools: []string{"rw"},
+		Children: []*core.Child{{
+			Name: "net", LocalTS: []esp.Selector{sel("198.51.100.0/24")}, RemoteTS: []esp.Selector{sel("203.0.113.0/24")},
+			ESPProposals: props(t, crypto.ProtoESP, "aes128gcm16"), RekeyTime: time.Minute,
+		}},
+	}
+	n := newLnet(t)
+	y := n.addNodeWith("B", ipB, 2, func(c *core.Config) { c.Pools = []*core.Pool{pool} }, gw)
+	client := func(name, id string, ip netip.Addr, seed byte) *node {
+		nd := n.addNode(name, ip, seed, rwClient(t, "rw", id, ip, ipB))
+		cs, _ := nd.core.Conn("rw")
+		cs.BringUp(n.now, cs.Children)
+		return nd
+	}
+	a := client("A", "a.test", ipA, 1)
+	n.runUntil(func() bool { return childUp(a, "rw", "net") }, time.Minute)
+	n.runFor(20 * time.Second) // C's IKE SA is the newest when A's pair is due
+	c := client("C", "c.test", netip.MustParseAddr("198.18.0.3"), 3)
+	n.runUntil(func() bool { return childUp(c, "rw", "net") }, time.Minute)
+	first := map[*node]uint32{a: unit(a, "rw", "net").Newest().InSPI(), c: unit(c, "rw", "net").Newest().InSPI()}
+	n.runFor(100 * time.Second)
+	for _, x := range []*node{a, c} {
+		if p := unit(x, "rw", "net").Newest(); p == nil || p.InSPI() == first[x] {
+			t.Fatalf("client %s: no rekeyed pair (gateway counters %v)", x.name, y.ctr.Snapshot())
+		}
+	}
+	if y.ctr.Get(core.CtrChildRekeys) < 2 || y.ctr.Get(core.CtrChildFailed) != 0 || a.ctr.Get(core.CtrChildFailed) != 0 || c.ctr.Get(core.CtrChildFailed) != 0 {
+		t.Fatalf("counters: gateway %v\nA %v\nC %v", y.ctr.Snapshot(), a.ctr.Snapshot(), c.ctr.Snapshot())
+	}
+}
