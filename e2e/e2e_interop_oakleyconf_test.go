@@ -35,6 +35,7 @@ type ikeSite struct {
 	LogLevel          string // "" = debug
 	Insecure          bool
 	Addresses         []string
+	DevKind           string // [device] kind; "" = tun
 	IKEPort, NATTPort int
 	// Retransmission schedule ([daemon] retransmit_*); zero values leave oakley's defaults.
 	RetransmitTimeout string
@@ -125,6 +126,7 @@ func (s *ikeSite) toml(sock string) string {
 		line("%s", s.Extra)
 	}
 	line("\n[device]")
+	opt("kind", s.DevKind)
 	line("addresses = [%s]", quoteList(s.Addresses))
 	line("\n[[connection]]")
 	line("name = %s", q(s.connName()))
