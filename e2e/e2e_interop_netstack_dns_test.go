@@ -2,8 +2,8 @@
 
 package e2e
 
-// Remote access in netstack mode: oakley on the userspace network stack, without device
-// addresses, gets its virtual IP and a DNS server from a strongSwan gateway (IKEv2
+// Remote access in netstack mode: oakley on the userspace network stack, as the user nobody
+// without capabilities and without device addresses, gets its virtual IP and a DNS server from a strongSwan gateway (IKEv2
 // configuration payload, or IKEv1 XAUTH + Mode Config), puts the address on the stack, and
 // its SOCKS5 proxy resolves a name that only the pushed server knows, through the tunnel.
 
@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/user"
 	"strings"
 	"syscall"
 	"testing"
@@ -177,6 +178,7 @@ func TestInteropNetstackDNS(t *testing.T) {
 		netstack := func(s *ikeSite) {
 			s.Addresses = nil
 			s.DevKind = "netstack"
+			s.Unprivileged = true
 			s.TopExtra += "\n[netstack]\nsocks5 = \"" + nsdSOCKS5 + "\"\n"
 		}
 		var o *oakley
@@ -204,6 +206,11 @@ func TestInteropNetstackDNS(t *testing.T) {
 			})
 			o, conn, pool = sp.o, sp.site.connName(), "203.0.113.0/28"
 		}
+		nobody, err := user.Lookup("nobody") // asNobody skipped the test without it
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertUnprivileged(t, o.p.cmd.Process.Pid, nobody.Uid)
 		t0 := time.Now()
 		o.mustCtl(t, "initiate", conn+"/net")
 		st := waitChildUp(t, o, 20*time.Second)
