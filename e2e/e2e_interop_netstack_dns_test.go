@@ -228,7 +228,9 @@ func TestInteropNetstackDNS(t *testing.T) {
 		if !pushDNS {
 			// The tunnel works (by address), names are refused: nothing resolves them.
 			httpGet(t, tp.left.ns, "http://"+nsdWeb+":8080/", proxy, token)
-			httpGetFails(t, tp.left.ns, "http://"+nsdZone+":8080/", proxy)
+			if out := httpGetFails(t, tp.left.ns, "http://"+nsdZone+":8080/", proxy); !strings.Contains(out, "host unreachable") {
+				t.Errorf("a name without pushed DNS: the SOCKS client did not get host unreachable: %s", out)
+			}
 			if n := o.mustIKEStatus(t).Counters["dns_lookups"]; n != 0 {
 				t.Errorf("dns_lookups %d without a pushed server", n)
 			}
@@ -249,14 +251,18 @@ func TestInteropNetstackDNS(t *testing.T) {
 			t.Errorf("DNS counters after a good lookup: %v", c)
 		}
 		// A name the server does not know.
-		httpGetFails(t, tp.left.ns, "http://nowhere.example:8080/", proxy)
+		if out := httpGetFails(t, tp.left.ns, "http://nowhere.example:8080/", proxy); !strings.Contains(out, "host unreachable") {
+			t.Errorf("an unknown name: the SOCKS client did not get host unreachable: %s", out)
+		}
 		if n := o.mustIKEStatus(t).Counters["dns_not_found"]; n != 1 {
 			t.Errorf("dns_not_found %d, want 1", n)
 		}
 		// The server goes away: a name not yet cached fails, and is counted.
 		dns.signal(syscall.SIGKILL)
 		dns.wait(5 * time.Second)
-		httpGetFails(t, tp.left.ns, "http://www."+nsdZone+":8080/", proxy)
+		if out := httpGetFails(t, tp.left.ns, "http://www."+nsdZone+":8080/", proxy); !strings.Contains(out, "general SOCKS server failure") {
+			t.Errorf("a dead DNS server: the SOCKS client did not get general failure: %s", out)
+		}
 		if n := o.mustIKEStatus(t).Counters["dns_failures"]; n == 0 {
 			t.Errorf("dns_failures 0 after the server was killed")
 		}
