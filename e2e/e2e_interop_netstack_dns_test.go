@@ -153,9 +153,10 @@ func httpGetFails(t *testing.T, ns netns, url, proxy string) string {
 	return out
 }
 
-// TestInteropNetstackDNS: oakley (left) on the netstack device, with no device address,
-// is the remote-access client of charon (right): IKEv2 with a pool and a DNS attribute, or
-// IKEv1 XAUTH + Mode Config with the same. Inside charon's network (lo of its namespace) a
+// TestInteropNetstackDNS: oakley (left) on the netstack device, as nobody, with no device
+// address, is the remote-access client of charon (right): IKEv2 with a pool and a DNS
+// attribute, or IKEv1 XAUTH + Mode Config with the same; and of an oakley XAUTH gateway
+// (TUN, a [[pool]] with dns). Inside the gateway's network (lo of its namespace) a
 // DNS server knows intranet.example and a web server answers on 198.51.100.80. A GET
 // through oakley's SOCKS5 proxy to http://intranet.example:8080/ is resolved with the
 // pushed server through the tunnel and answered from inside, from the virtual IP.
@@ -166,8 +167,8 @@ func httpGetFails(t *testing.T, ns netns, url, proxy string) string {
 func TestInteropNetstackDNS(t *testing.T) {
 	needInterop(t)
 	t.Parallel()
-	parallelRuns(t, 2, []string{"ikev2-cp", "ikev2-no-dns", "ikev1-xauth"}, func(t *testing.T, i int) {
-		v1, pushDNS := i == 2, i != 1
+	parallelRuns(t, 2, []string{"ikev2-cp", "ikev2-no-dns", "ikev1-xauth", "ikev1-xauth-oakley-gateway"}, func(t *testing.T, i int) {
+		v1, pushDNS, oakleyGW := i >= 2, i != 1, i == 3
 		tp := newTopo(t, false)
 		for _, a := range []string{nsdDNS, nsdWeb} {
 			tp.right.ns.mustRun(t, "ip", "addr", "replace", a+"/32", "dev", "lo")
@@ -185,7 +186,13 @@ func TestInteropNetstackDNS(t *testing.T) {
 		var conn, pool string
 		if v1 {
 			psk, password := newPSK(t), "pw-"+randomID(t, 16)
-			startSwanRaw(t, tp.right, "gateway", swanGateway(tp, psk, password, false))
+			if oakleyGW {
+				gs := oakleyXAUTHGateway(tp, psk, password)
+				gs.RemoteAddr, gs.RemoteID = "%any", "%any"
+				startIKE(t, tp.right, "gateway", gs)
+			} else {
+				startSwanRaw(t, tp.right, "gateway", swanGateway(tp, psk, password, false))
+			}
 			site := oakleyXAUTHClient(tp, psk, password, false)
 			netstack(&site)
 			o = startIKE(t, tp.left, "client", site)
@@ -241,7 +248,7 @@ func TestInteropNetstackDNS(t *testing.T) {
 		}
 		httpGet(t, tp.left.ns, "http://"+nsdZone+":8080/", proxy, token)
 		recordResult(t, "netstack remote access (%s): from `oakley initiate` to an HTTP GET by name through SOCKS5, resolved by the pushed DNS server: %s",
-			map[bool]string{false: "IKEv2 CP", true: "IKEv1 XAUTH + Mode Config"}[v1], time.Since(t0).Round(time.Millisecond))
+			map[bool]string{false: "IKEv2 CP", true: "IKEv1 XAUTH + Mode Config"}[v1]+map[bool]string{true: ", oakley gateway"}[oakleyGW], time.Since(t0).Round(time.Millisecond))
 		// The query came through the tunnel, from the virtual IP.
 		if !strings.Contains(dns.out.String(), "query "+nsdZone+". TypeA from "+vips[0]+":") {
 			t.Errorf("the DNS server saw no A query for %s from %s:\n%s", nsdZone, vips[0], dns.out.String())
