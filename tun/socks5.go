@@ -63,9 +63,10 @@ func (a socksAddr) String() string {
 	return netip.AddrPortFrom(a.ip, a.port).String()
 }
 
-// resolve turns the address into an IP target. A DOMAINNAME is accepted only when it is an
-// IP literal: there is no DNS inside the tunnel, and the host's resolver would answer for
-// the wrong network.
+// resolve turns the address into an IP target when it is one: an IP address, or a
+// DOMAINNAME that is an IP literal. Other names are resolved (CONNECT only) with the DNS
+// servers the gateway pushed (resolve.go), never the host's resolver, which would answer
+// for the wrong network.
 func (a socksAddr) resolve() (netip.AddrPort, bool) {
 	if a.name == "" {
 		return netip.AddrPortFrom(a.ip.Unmap(), a.port), true
