@@ -430,3 +430,55 @@ func FuzzParseAnswer(f *testing.F) {
 		}
 	})
 }
+
+// TestSOCKS5UDPAssociateByName: a UDP datagram to a DOMAINNAME goes to the address the
+// pushed servers give it; without servers, or to a name that does not exist, it is dropped.
+func TestSOCKS5UDPAssociateByName(t *testing.T) {
+	p := newPair(t, NetstackOptions{})
+	s := newServers(t)
+	startFakeDNS(t, s, p.b)
+	web := netip.MustParseAddr("198.51.100.80")
+	if err := p.b.AddAddress(netip.PrefixFrom(web, 32)); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := p.b.Net().ListenUDPAddrPort(netip.AddrPortFrom(web, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.udpEcho(pc)
+	at, err := p.a.ServeSOCKS5(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl := socksDial(t, at.String(), socksCmdAssociate, connectTo(netip.MustParseAddrPort("0.0.0.0:0")))
+	relay := expectReply(t, ctl, socksSucceeded)
+	u, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(relay))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	send := func(name string) ([]byte, error) {
+		if _, err := u.Write(append(append([]byte{0, 0, 0}, connectToName(name, 7)...), "to "+name...)); err != nil {
+			t.Fatal(err)
+		}
+		u.SetReadDeadline(time.Now().Add(3 * time.Second))
+		buf := make([]byte, 2048)
+		n, err := u.Read(buf)
+		return buf[:n], err
+	}
+	if b, err := send("www.example"); err == nil {
+		t.Fatalf("a datagram to a name crossed without DNS servers: %q", b)
+	}
+	p.a.SetDNSServers([]netip.Addr{addrB4})
+	b, err := send("www.example")
+	if err != nil {
+		t.Fatalf("no answer to a datagram by name: %v", err)
+	}
+	_, src, data, err := parseUDPHeader(b)
+	if err != nil || src.ip != web || !strings.HasPrefix(string(data), "to www.example|") {
+		t.Fatalf("answer from %v: %q, %v", src, data, err)
+	}
+	if b, err := send("nowhere.example"); err == nil {
+		t.Fatalf("a datagram to a name that does not exist got an answer: %q", b)
+	}
+}

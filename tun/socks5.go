@@ -64,7 +64,7 @@ func (a socksAddr) String() string {
 }
 
 // resolve turns the address into an IP target when it is one: an IP address, or a
-// DOMAINNAME that is an IP literal. Other names are resolved (CONNECT only) with the DNS
+// DOMAINNAME that is an IP literal. Other names are resolved with the DNS
 // servers the gateway pushed (resolve.go), never the host's resolver, which would answer
 // for the wrong network.
 func (a socksAddr) resolve() (netip.AddrPort, bool) {
