@@ -477,7 +477,7 @@ func parseAnswer(msg []byte, id uint16, q dnsmessage.Question) (addrs []netip.Ad
 				next = r.cname
 				minTTL = min(minTTL, r.ttl)
 			}
-			if r.addr.IsValid() && !r.addr.IsUnspecified() && !r.addr.IsMulticast() && len(addrs) < maxAnswerAddrs {
+			if usableAnswer(r.addr) && len(addrs) < maxAnswerAddrs {
 				if !slices.Contains(addrs, r.addr) {
 					addrs = append(addrs, r.addr)
 					minTTL = min(minTTL, r.ttl)
@@ -493,6 +493,12 @@ func parseAnswer(msg []byte, id uint16, q dnsmessage.Question) (addrs []netip.Ad
 		return nil, 0, false, ErrNameNotFound
 	}
 	return addrs, time.Duration(minTTL) * time.Second, false, nil
+}
+
+// usableAnswer reports whether an answered address can be a connection's target: not
+// unspecified, loopback or multicast (an answer cannot point the proxy at itself).
+func usableAnswer(a netip.Addr) bool {
+	return a.IsValid() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast()
 }
 
 // lookupReplyCode maps a failed lookup to a SOCKS5 reply (RFC 1928 §6): a name that does

@@ -415,6 +415,28 @@ func TestParseAnswerRejects(t *testing.T) {
 	}
 }
 
+// TestParseAnswerUnusable: answers that point at loopback, unspecified or multicast
+// addresses are no answers.
+func TestParseAnswerUnusable(t *testing.T) {
+	q := dnsmessage.Question{Name: dnsmessage.MustNewName("www.example."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}
+	for _, a := range []string{"127.0.0.1", "0.0.0.0", "224.0.0.1", "198.51.100.80"} {
+		b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 7, Response: true})
+		b.StartQuestions()
+		b.Question(q)
+		b.StartAnswers()
+		b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 60},
+			dnsmessage.AResource{A: netip.MustParseAddr(a).As4()})
+		msg, err := b.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs, _, _, err := parseAnswer(msg, 7, q)
+		if usable := a == "198.51.100.80"; usable != (err == nil) {
+			t.Errorf("answer %s: %v, %v", a, addrs, err)
+		}
+	}
+}
+
 func FuzzParseAnswer(f *testing.F) {
 	q := dnsmessage.Question{Name: dnsmessage.MustNewName("www.example."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}
 	_, msg, _ := newQuery(q)
