@@ -28,6 +28,8 @@ const (
 	nsdWeb    = "198.51.100.80" // the inside web server
 	nsdZone   = "intranet.example"
 	nsdSOCKS5 = "127.0.0.1:11080"
+	nsdWeb6   = "2001:db8:b::80"   // the inside web server's IPv6 address (dual-stack case)
+	nsdPool6  = "2001:db8:2::/120" // charon's IPv6 pool (dual-stack case)
 )
 
 // dnsServe is the helper mode "dns-serve ADDR ZONE IP": a DNS server on UDP and TCP ADDR
@@ -156,7 +158,7 @@ func httpGetFails(t *testing.T, ns netns, url, proxy string) string {
 // TestInteropNetstackDNS: oakley (left) on the netstack device, as nobody, with no device
 // address, is the remote-access client of charon (right): IKEv2 with a pool and a DNS
 // attribute, or IKEv1 XAUTH + Mode Config with the same; and of an oakley XAUTH gateway
-// (TUN, a [[pool]] with dns). Inside the gateway's network (lo of its namespace) a
+// (TUN, a [[pool]] with dns); and dual-stack (IPv4 and IPv6 virtual IPs, an IPv6 target). Inside the gateway's network (lo of its namespace) a
 // DNS server knows intranet.example and a web server answers on 198.51.100.80. A GET
 // through oakley's SOCKS5 proxy to http://intranet.example:8080/ is resolved with the
 // pushed server through the tunnel and answered from inside, from the virtual IP.
@@ -167,14 +169,19 @@ func httpGetFails(t *testing.T, ns netns, url, proxy string) string {
 func TestInteropNetstackDNS(t *testing.T) {
 	needInterop(t)
 	t.Parallel()
-	parallelRuns(t, 2, []string{"ikev2-cp", "ikev2-no-dns", "ikev1-xauth", "ikev1-xauth-oakley-gateway"}, func(t *testing.T, i int) {
-		v1, pushDNS, oakleyGW := i >= 2, i != 1, i == 3
+	names := []string{"ikev2-cp", "ikev2-no-dns", "ikev1-xauth", "ikev1-xauth-oakley-gateway", "ikev2-dual-stack"}
+	parallelRuns(t, 2, names, func(t *testing.T, i int) {
+		v1, pushDNS, oakleyGW, dual := i == 2 || i == 3, i != 1, i == 3, i == 4
 		tp := newTopo(t, false)
 		for _, a := range []string{nsdDNS, nsdWeb} {
 			tp.right.ns.mustRun(t, "ip", "addr", "replace", a+"/32", "dev", "lo")
 		}
 		token := "inside " + randomID(t, 8)
 		serveHTTP(t, tp.right.ns, nsdWeb+":8080", token)
+		if dual {
+			tp.right.ns.mustRun(t, "ip", "addr", "replace", nsdWeb6+"/128", "dev", "lo")
+			serveHTTP(t, tp.right.ns, "["+nsdWeb6+"]:8080", token)
+		}
 		dns := startDNSServe(t, tp.right.ns, nsdDNS+":53", nsdZone, nsdWeb)
 		netstack := func(s *ikeSite) {
 			s.Addresses = nil
@@ -210,6 +217,14 @@ func TestInteropNetstackDNS(t *testing.T) {
 				w.Pools += "  }\n"
 				w.Extra = "    pools = rw\n"
 				w.Children[0].RemoteTS = "dynamic"
+				if dual {
+					s.VIPs = append(s.VIPs, "::")
+					s.Children[0].LocalTS = []string{"0.0.0.0/0", "::/0"}
+					s.Children[0].RemoteTS = append(s.Children[0].RemoteTS, netB6)
+					w.Pools += "  rw6 {\n    addrs = " + nsdPool6 + "\n  }\n"
+					w.Extra = "    pools = rw, rw6\n"
+					w.Children[0].LocalTS += "," + netB6
+				}
 			})
 			o, conn, pool = sp.o, sp.site.connName(), "203.0.113.0/28"
 		}
@@ -222,6 +237,12 @@ func TestInteropNetstackDNS(t *testing.T) {
 		o.mustCtl(t, "initiate", conn+"/net")
 		st := waitChildUp(t, o, 20*time.Second)
 		vips := ikeVIPs(t, o)
+		if dual {
+			if len(vips) != 2 || !netip.MustParsePrefix(nsdPool6).Contains(netip.MustParseAddr(vips[1])) {
+				t.Fatalf("oakley status virtual_ips %v, want a second one from %s:\n%s", vips, nsdPool6, st.raw)
+			}
+			vips = vips[:1]
+		}
 		if len(vips) != 1 || !netip.MustParsePrefix(pool).Contains(netip.MustParseAddr(vips[0])) {
 			t.Fatalf("oakley status virtual_ips %v, want one from %s:\n%s", vips, pool, st.raw)
 		}
@@ -247,8 +268,12 @@ func TestInteropNetstackDNS(t *testing.T) {
 			return
 		}
 		httpGet(t, tp.left.ns, "http://"+nsdZone+":8080/", proxy, token)
+		if dual {
+			// The IPv6 virtual IP is on the stack too: an IPv6 target is reached from it.
+			httpGet(t, tp.left.ns, "http://["+nsdWeb6+"]:8080/", proxy, token)
+		}
 		recordResult(t, "netstack remote access (%s): from `oakley initiate` to an HTTP GET by name through SOCKS5, resolved by the pushed DNS server: %s",
-			map[bool]string{false: "IKEv2 CP", true: "IKEv1 XAUTH + Mode Config"}[v1]+map[bool]string{true: ", oakley gateway"}[oakleyGW], time.Since(t0).Round(time.Millisecond))
+			map[bool]string{false: "IKEv2 CP", true: "IKEv1 XAUTH + Mode Config"}[v1]+map[bool]string{true: ", oakley gateway"}[oakleyGW]+map[bool]string{true: ", dual-stack"}[dual], time.Since(t0).Round(time.Millisecond))
 		// The query came through the tunnel, from the virtual IP.
 		if !strings.Contains(dns.out.String(), "query "+nsdZone+". TypeA from "+vips[0]+":") {
 			t.Errorf("the DNS server saw no A query for %s from %s:\n%s", nsdZone, vips[0], dns.out.String())
