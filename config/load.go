@@ -161,11 +161,12 @@ type loader struct {
 	spis map[uint32]spiUse // inbound SPIs of manual children, which must be unique
 	keys map[string]keyUse // private key files, by resolved path
 
-	refused   map[feature]bool // features still refused (notimpl.go)
-	usedPools map[string]bool  // pools named by some connection
-	usersUsed bool             // some connection authenticates [[user]]s
-	poolLines []int            // header line of each [[pool]]
-	userLines []int            // header line of each [[user]]
+	refused    map[feature]bool // features still refused (notimpl.go)
+	usedPools  map[string]bool  // pools named by some connection
+	usersUsed  bool             // some connection authenticates [[user]]s
+	poolLines  []int            // header line of each [[pool]]
+	deviceLine int              // header line of [device] (0 when absent)
+	userLines  []int            // header line of each [[user]]
 
 	mtuLine    int  // line of device.mtu
 	ipv6       bool // some address or selector is IPv6 (MTU minimum 1280)
@@ -221,6 +222,10 @@ func (l *loader) load(root *table) {
 		l.netstack(ns)
 	}
 	root.done()
+	if l.cfg.Device.Kind == "netstack" && len(l.cfg.Device.Addresses) == 0 && !anyVIPs(l.cfg) {
+		// A remote-access client (vips) gets its addresses from the gateway.
+		l.r.errorf(l.deviceLine, `[device] kind = "netstack" needs addresses (the addresses of this site inside the tunnel), unless a connection asks for vips`)
+	}
 	l.checkMTU()
 	for i, p := range l.cfg.Pools {
 		if p.Name != "" && !l.usedPools[p.Name] {
@@ -230,6 +235,16 @@ func (l *loader) load(root *table) {
 	if len(l.cfg.Users) > 0 && !l.usersUsed {
 		l.r.warnf(l.userLines[0], `no connection authenticates [[user]]s (xauth = "server", or eap = "mschapv2" with pools)`)
 	}
+}
+
+// anyVIPs reports whether a connection asks the gateway for virtual IPs.
+func anyVIPs(cfg *Config) bool {
+	for _, c := range cfg.Connections {
+		if len(c.VIPs) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *loader) device(t *table) {
@@ -261,9 +276,7 @@ func (l *loader) device(t *table) {
 		l.ipv6 = l.ipv6 || p.Addr().Is6()
 		d.Addresses = append(d.Addresses, p)
 	}
-	if d.Kind == "netstack" && len(d.Addresses) == 0 {
-		l.r.errorf(t.line(), `[device] kind = "netstack" needs addresses (the addresses of this site inside the tunnel)`)
-	}
+	l.deviceLine = t.line()
 	d.Routes = t.boolean("routes", true)
 	d.Offload = t.boolean("offload", true)
 	t.done()

@@ -513,3 +513,21 @@ func TestPasswordNeverInMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestNetstackVIPsWithoutAddresses: a remote-access client on the netstack device needs no
+// [device] addresses (the gateway assigns them); without vips it still does.
+func TestNetstackVIPsWithoutAddresses(t *testing.T) {
+	client := strings.Replace(conn(`vips = ["0.0.0.0"]`), `local_ts = ["192.0.2.0/24"]`, "", 1)
+	src := "[device]\nkind = \"netstack\"\n\n[netstack]\nsocks5 = \"127.0.0.1:1080\"\n\n" + client
+	cfg, err := Parse("rw.toml", []byte(expand(src)), "")
+	if err != nil {
+		t.Fatalf("a vips client without device addresses: %v", err)
+	}
+	if len(cfg.Device.Addresses) != 0 || len(cfg.Connections[0].VIPs) != 1 {
+		t.Fatalf("device addresses %v, vips %v", cfg.Device.Addresses, cfg.Connections[0].VIPs)
+	}
+	src = "[device]\nkind = \"netstack\"\n\n" + minimal
+	if _, err := Parse("site.toml", []byte(expand(src)), ""); err == nil || !strings.Contains(err.Error(), `needs addresses`) {
+		t.Fatalf("a netstack site without vips or addresses: %v", err)
+	}
+}

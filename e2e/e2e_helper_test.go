@@ -25,6 +25,7 @@ const envHelper = "OKE_HELPER"
 //
 //	http-serve ADDR BODY       serve BODY on http://ADDR/ until killed; prints "listening ADDR"
 //	http-get URL [PROXY]       GET URL, through PROXY (socks5://host:port) if given; print the body
+//	dns-serve ADDR ZONE IP     a DNS server on UDP and TCP ADDR: ZONE and names under it have A IP
 func runHelper(mode string) int {
 	args := os.Args[1:]
 	switch {
@@ -47,6 +48,8 @@ func runHelper(mode string) int {
 		}))
 		fmt.Fprintln(os.Stderr, "http-serve:", err)
 		return 1
+	case mode == "dns-serve" && len(args) == 3:
+		return dnsServe(args)
 	case mode == "http-get" && (len(args) == 1 || len(args) == 2):
 		tr := &http.Transport{DisableKeepAlives: true}
 		if len(args) == 2 {

@@ -32,9 +32,13 @@ type ikeChild struct {
 
 // ikeSite is an oakley configuration with one IKE connection.
 type ikeSite struct {
-	LogLevel          string // "" = debug
-	Insecure          bool
-	Addresses         []string
+	LogLevel  string // "" = debug
+	Insecure  bool
+	Addresses []string
+	DevKind   string // [device] kind; "" = tun
+	// Unprivileged runs the daemon as the user nobody without capabilities (with the
+	// netstack device; the namespace lets unprivileged users bind ports from 0 on).
+	Unprivileged      bool
 	IKEPort, NATTPort int
 	// Retransmission schedule ([daemon] retransmit_*); zero values leave oakley's defaults.
 	RetransmitTimeout string
@@ -125,6 +129,7 @@ func (s *ikeSite) toml(sock string) string {
 		line("%s", s.Extra)
 	}
 	line("\n[device]")
+	opt("kind", s.DevKind)
 	line("addresses = [%s]", quoteList(s.Addresses))
 	line("\n[[connection]]")
 	line("name = %s", q(s.connName()))
@@ -272,10 +277,14 @@ func startIKE(t *testing.T, side *ioSide, name string, s ikeSite) *oakley {
 			t.Fatal(err)
 		}
 	}
-	cmd := []string{oakleyBin, "up", "-c", o.cfg}
-	if len(s.Env) > 0 {
-		cmd = append(append([]string{"env"}, s.Env...), cmd...)
+	bin, cmd := oakleyBin, []string(nil)
+	if s.Unprivileged {
+		bin, cmd = asNobody(t, side.ns, dir)
 	}
+	if len(s.Env) > 0 {
+		cmd = append(append(cmd, "env"), s.Env...)
+	}
+	cmd = append(cmd, bin, "up", "-c", o.cfg)
 	o.p = startProc(t, "oakley-"+name, side.ns.args(cmd[0], cmd[1:]...)...)
 	t.Cleanup(func() {
 		if o.p.exited() {

@@ -135,3 +135,35 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 		t.Fatal(err)
 	}
 }
+
+// asNobody prepares dir (with the files already in it) for a daemon run as the user nobody:
+// the directory and its files become nobody's, its parents traversable, the binary copied
+// in, and ns lets unprivileged users bind IKE's ports. It returns the binary and the
+// command prefix that drops to nobody with no capability.
+func asNobody(t *testing.T, ns netns, dir string) (bin string, prefix []string) {
+	t.Helper()
+	needTools(t, "setpriv")
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skipf("skipping: no user nobody: %v", err)
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	for _, d := range []string{filepath.Dir(dir), filepath.Dir(filepath.Dir(dir))} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin = filepath.Join(dir, "oakley")
+	copyFile(t, oakleyBin, bin, 0o755)
+	if err := filepath.Walk(dir, func(path string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Chown(path, uid, gid)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ns.mustRun(t, "sysctl", "-qw", "net.ipv4.ip_unprivileged_port_start=0")
+	return bin, []string{"setpriv", "--reuid=" + nobody.Uid, "--regid=" + nobody.Gid, "--clear-groups", "--pdeathsig=KILL"}
+}

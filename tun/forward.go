@@ -31,7 +31,7 @@ func (n *Netstack) Forward(ctx context.Context, proto, listen, to string) (net.A
 	if err != nil {
 		return nil, fmt.Errorf("tun: forward to: %w", err)
 	}
-	if _, ok := n.addrFor(dst.Addr()); !ok {
+	if _, ok := n.addrFor(dst.Addr()); !ok && !n.vips {
 		return nil, fmt.Errorf("tun: forward to %v: the tunnel has no address of that family", dst)
 	}
 	log := n.log.With(zap.String("service", "forward"), zap.String("proto", proto), zap.Stringer("to", dst))

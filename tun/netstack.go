@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 	"golang.zx2c4.com/wireguard/tun/netstack"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
 // NetstackOptions configures the unprivileged userspace network stack.
@@ -27,6 +28,10 @@ type NetstackOptions struct {
 	// this long without a datagram in either direction; 0 means 60 s. (A SOCKS5 UDP
 	// association lasts as long as its TCP control connection instead, RFC 1928 §7.)
 	UDPIdleTimeout time.Duration
+	// VirtualIPs says that addresses arrive while the stack runs (AddAddress: a remote-access
+	// client's virtual IPs): Addresses may then be empty, and Forward does not require an
+	// address of its target's family when it starts.
+	VirtualIPs bool
 }
 
 const (
@@ -50,9 +55,17 @@ type Netstack struct {
 	Device // wireguard-go's netstack device; Netstack overrides Close
 
 	tnet    *netstack.Net
+	stack   *stack.Stack // behind tnet (netstack_addr.go)
 	log     *zap.Logger
-	addrs   []netip.Addr
+	addrs   []netip.Addr // the addresses it was opened with (immutable)
+	mtu     int
 	udpIdle time.Duration
+	vips    bool
+
+	amu   sync.Mutex
+	added []netip.Addr // by AddAddress, newest first
+
+	dns dnsState // the gateway's DNS servers, a cache, counters (resolve.go)
 
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
@@ -71,7 +84,7 @@ func OpenNetstack(opts NetstackOptions, log *zap.Logger) (*Netstack, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	if len(opts.Addresses) == 0 {
+	if len(opts.Addresses) == 0 && !opts.VirtualIPs {
 		return nil, errors.New("tun: netstack needs at least one address")
 	}
 	if opts.MTU == 0 {
@@ -101,12 +114,20 @@ func OpenNetstack(opts NetstackOptions, log *zap.Logger) (*Netstack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tun: netstack: %w", err)
 	}
+	st, err := gvisorStack(tnet)
+	if err != nil {
+		_ = dev.Close()
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Netstack{
 		Device:  dev,
 		tnet:    tnet,
+		stack:   st,
 		log:     log,
 		addrs:   addrs,
+		mtu:     opts.MTU,
+		vips:    opts.VirtualIPs,
 		udpIdle: opts.UDPIdleTimeout,
 		ctx:     ctx,
 		cancel:  cancel,
@@ -119,8 +140,13 @@ func OpenNetstack(opts NetstackOptions, log *zap.Logger) (*Netstack, error) {
 // Net returns the stack's socket API (dial and listen inside the tunnel).
 func (n *Netstack) Net() *netstack.Net { return n.tnet }
 
-// Addresses returns the stack's own addresses.
-func (n *Netstack) Addresses() []netip.Addr { return slices.Clone(n.addrs) }
+// Addresses returns the stack's own addresses: those added at run time (newest first), then
+// those it was opened with.
+func (n *Netstack) Addresses() []netip.Addr {
+	n.amu.Lock()
+	defer n.amu.Unlock()
+	return append(slices.Clone(n.added), n.addrs...)
+}
 
 // Close stops every service and connection the Netstack started, waits for their
 // goroutines, then closes the stack. Packets the stack emits meanwhile are read and
@@ -214,9 +240,10 @@ func (n *Netstack) serviceContext(parent context.Context) (context.Context, cont
 	return ctx, func() { stop(); cancel() }
 }
 
-// addrFor returns the stack's first address of a's family.
+// addrFor returns the stack's preferred address of a's family: the newest added one, else
+// the first it was opened with.
 func (n *Netstack) addrFor(a netip.Addr) (netip.Addr, bool) {
-	for _, l := range n.addrs {
+	for _, l := range n.Addresses() {
 		if l.Is4() == a.Is4() {
 			return l, true
 		}

@@ -63,9 +63,10 @@ func (a socksAddr) String() string {
 	return netip.AddrPortFrom(a.ip, a.port).String()
 }
 
-// resolve turns the address into an IP target. A DOMAINNAME is accepted only when it is an
-// IP literal: there is no DNS inside the tunnel, and the host's resolver would answer for
-// the wrong network.
+// resolve turns the address into an IP target when it is one: an IP address, or a
+// DOMAINNAME that is an IP literal. Other names are resolved with the DNS
+// servers the gateway pushed (resolve.go), never the host's resolver, which would answer
+// for the wrong network.
 func (a socksAddr) resolve() (netip.AddrPort, bool) {
 	if a.name == "" {
 		return netip.AddrPortFrom(a.ip.Unmap(), a.port), true
@@ -267,27 +268,49 @@ func (n *Netstack) serveSOCKSConn(ctx context.Context, c net.Conn, log *zap.Logg
 	}
 }
 
-// socksConnect handles CONNECT (RFC 1928 §4): dial the target through the tunnel, reply,
-// then relay both ways.
+// socksConnect handles CONNECT (RFC 1928 §4): dial the target through the tunnel (a name
+// resolved with the gateway's DNS servers, its addresses tried in turn), reply, then relay
+// both ways.
 func (n *Netstack) socksConnect(ctx context.Context, c net.Conn, req socksRequest, log *zap.Logger) {
-	dst, ok := req.dst.resolve()
-	if !ok {
-		log.Info("tun: socks5: cannot resolve a domain name: there is no DNS inside the tunnel; use an IP address")
+	started := time.Now()
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	// The lookup and the dial may outlast the negotiation's deadline: the reply must still
+	// reach the client.
+	_ = c.SetDeadline(started.Add(dialTimeout + handshakeTimeout))
+	dsts, err := n.resolveTarget(dctx, req.dst)
+	if errors.Is(err, ErrNoDNS) {
+		log.Info("tun: socks5: cannot resolve a domain name: the gateway pushed no DNS server; use an IP address")
 		_ = writeReply(c, socksHostUnreachable, netip.AddrPort{})
 		return
 	}
-	if _, ok := n.addrFor(dst.Addr()); !ok {
-		log.Info("tun: socks5: the tunnel has no address of the target's family")
-		_ = writeReply(c, socksNetworkUnreachable, netip.AddrPort{})
+	if err != nil {
+		log.Info("tun: socks5: resolving the name through the tunnel failed", zap.Duration("after", time.Since(started)), zap.Error(err))
+		_ = writeReply(c, lookupReplyCode(err), netip.AddrPort{})
 		return
 	}
-	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	started := time.Now()
-	up, err := n.tnet.DialContextTCPAddrPort(dctx, dst)
+	var up net.Conn
+	code := byte(socksNetworkUnreachable)
+	for _, dst := range dsts {
+		if _, ok := n.addrFor(dst.Addr()); !ok {
+			continue
+		}
+		tc, err := n.tnet.DialContextTCPAddrPort(dctx, dst)
+		if err == nil {
+			up = tc
+			break
+		}
+		code = dialReplyCode(err)
+		logDialError(log.With(zap.Stringer("address", dst)), "tun: socks5: connect through the tunnel failed", err, started)
+		if dctx.Err() != nil {
+			break
+		}
+	}
 	cancel()
-	if err != nil {
-		code := dialReplyCode(err)
-		logDialError(log, "tun: socks5: connect through the tunnel failed", err, started)
+	if up == nil {
+		if code == socksNetworkUnreachable {
+			log.Info("tun: socks5: the tunnel has no address of the target's family")
+		}
 		_ = writeReply(c, code, netip.AddrPort{})
 		return
 	}
@@ -300,7 +323,7 @@ func (n *Netstack) socksConnect(ctx context.Context, c net.Conn, req socksReques
 		return
 	}
 	_ = c.SetDeadline(time.Time{})
-	log.Debug("tun: socks5: connected")
+	log.Debug("tun: socks5: connected", zap.Stringer("address", up.RemoteAddr()))
 	sent, recvd := splice(c, up)
 	log.Debug("tun: socks5: connection closed", zap.Int64("sent", sent), zap.Int64("received", recvd))
 }

@@ -124,15 +124,8 @@ func (a *socksAssoc) fromClient() {
 		if frag != 0 {
 			continue // RFC 1928 §7: no fragmentation support, so drop fragments
 		}
-		target, ok := dst.resolve()
+		target, ok := a.resolve(dst)
 		if !ok {
-			a.mu.Lock()
-			warn := !a.warnedName
-			a.warnedName = true
-			a.mu.Unlock()
-			if warn {
-				a.log.Info("tun: socks5: dropping UDP datagrams to a domain name: there is no DNS inside the tunnel", zap.String("name", dst.name))
-			}
 			continue
 		}
 		pc := a.upstream(src, target.Addr())
@@ -143,6 +136,36 @@ func (a *socksAssoc) fromClient() {
 			a.log.Debug("tun: socks5: UDP send through the tunnel failed", zap.Stringer("target", target), zap.Error(err))
 		}
 	}
+}
+
+// resolve turns a datagram's destination into an IP target: a name with the pushed DNS
+// servers (from the cache, or a bounded lookup that holds up only this association's
+// datagrams). Datagrams to names that do not resolve are dropped.
+func (a *socksAssoc) resolve(dst socksAddr) (netip.AddrPort, bool) {
+	if ap, ok := dst.resolve(); ok {
+		return ap, true
+	}
+	targets, err := a.n.resolveTarget(a.n.ctx, dst)
+	if err == nil {
+		for _, t := range targets {
+			if _, ok := a.n.addrFor(t.Addr()); ok {
+				return t, true
+			}
+		}
+		err = ErrNameNotFound
+	}
+	a.mu.Lock()
+	warn := !a.warnedName
+	a.warnedName = true
+	a.mu.Unlock()
+	if warn {
+		msg := "tun: socks5: dropping UDP datagrams to a name that does not resolve"
+		if errors.Is(err, ErrNoDNS) {
+			msg = "tun: socks5: dropping UDP datagrams to a domain name: the gateway pushed no DNS server"
+		}
+		a.log.Info(msg, zap.String("name", dst.name), zap.Error(err))
+	}
+	return netip.AddrPort{}, false
 }
 
 // upstream returns the tunnel socket for dst's family, opening it (and its reader) on first

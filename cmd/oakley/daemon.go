@@ -224,7 +224,7 @@ func (d *daemon) openDevice() error {
 		for _, p := range cfg.Device.Addresses {
 			addrs = append(addrs, p.Addr())
 		}
-		ns, err := tun.OpenNetstack(tun.NetstackOptions{Addresses: addrs, MTU: mtu}, d.log.Named("netstack"))
+		ns, err := tun.OpenNetstack(tun.NetstackOptions{Addresses: addrs, MTU: mtu, VirtualIPs: hasVIPs(cfg)}, d.log.Named("netstack"))
 		if err != nil {
 			return err
 		}

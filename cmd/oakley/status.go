@@ -243,6 +243,10 @@ func (d *daemon) counters() map[string]uint64 {
 	if d.vips != nil {
 		m["virtual_ip_errors"] = d.vips.errorCount()
 	}
+	if d.ns != nil {
+		c := d.ns.DNSCounters()
+		m["dns_lookups"], m["dns_not_found"], m["dns_failures"] = c.Lookups, c.NotFound, c.Failures
+	}
 	return m
 }
 

@@ -7,14 +7,17 @@ package main
 // announced, or else the remote traffic selectors of the connection's children (0.0.0.0/0:
 // everything), as policy routes with the virtual IP as preferred source: oakley's own IKE and
 // ESP packets carry the firewall mark that skips the policy table, so the gateway's address
-// stays outside the tunnel. When the SA dies (Up = false) both go again. The netstack device
-// cannot take an address while it runs: there the assignment is only logged. DNS servers are
-// logged, not configured.
+// stays outside the tunnel. When the SA dies (Up = false) both go again. On the netstack
+// device the addresses go onto the userspace stack (the newest one the source of new
+// connections; no routes: the stack sends everything through the tunnel), and the DNS
+// servers of the assignments in force are what the SOCKS5 proxy resolves names with. On the
+// TUN device DNS servers are logged, not configured.
 //
 // The engine calls event from its goroutine, which must not block: events are queued, and
 // one goroutine applies them in order.
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -114,7 +117,6 @@ func (s *vipState) log() *zap.Logger { return s.d.log.Named("vip") }
 // apply puts an assignment on the device or takes it away.
 func (s *vipState) apply(v core.VirtualIPs) {
 	log := s.log().With(zap.String("conn", v.Conn))
-	d := s.d
 	if !v.Up {
 		s.mu.Lock()
 		_, had := s.active[v.Conn]
@@ -126,11 +128,13 @@ func (s *vipState) apply(v core.VirtualIPs) {
 			return
 		}
 		s.syncRoutes(log)
+		s.syncDNS()
+		dev := s.device()
 		for _, p := range added {
-			if d.tun == nil {
+			if dev == nil {
 				break
 			}
-			if err := d.tun.RemoveAddress(p); err != nil {
+			if err := dev.RemoveAddress(p); err != nil {
 				s.failed(log, "removing a virtual IP", err)
 			}
 		}
@@ -139,9 +143,8 @@ func (s *vipState) apply(v core.VirtualIPs) {
 	}
 	log.Info("virtual IPs assigned", zap.Stringers("addresses", v.Addrs), zap.Stringers("dns", v.DNS),
 		zap.Stringers("split", v.Split), zap.Stringer("gateway", v.Gateway))
-	if d.tun == nil {
-		log.Warn("the netstack device cannot take an address while it runs: put the virtual IP in [device] addresses to use it",
-			zap.Stringers("addresses", v.Addrs))
+	dev := s.device()
+	if dev == nil {
 		s.mu.Lock()
 		s.active[v.Conn] = v
 		s.mu.Unlock()
@@ -154,7 +157,7 @@ func (s *vipState) apply(v core.VirtualIPs) {
 			added = append(added, p)
 			continue
 		}
-		if err := d.tun.AddAddress(p); err != nil {
+		if err := dev.AddAddress(p); err != nil {
 			s.failed(log, "adding a virtual IP", err)
 			continue
 		}
@@ -172,11 +175,45 @@ func (s *vipState) apply(v core.VirtualIPs) {
 	s.active[v.Conn], s.addrs[v.Conn] = v, added
 	s.mu.Unlock()
 	s.syncRoutes(log)
+	s.syncDNS()
 	for _, p := range stale {
-		if err := d.tun.RemoveAddress(p); err != nil {
+		if err := dev.RemoveAddress(p); err != nil {
 			s.failed(log, "removing a replaced virtual IP", err)
 		}
 	}
+}
+
+// addrDevice is a device that takes addresses while it runs (*tun.TUN, *tun.Netstack).
+type addrDevice interface {
+	AddAddress(netip.Prefix) error
+	RemoveAddress(netip.Prefix) error
+}
+
+// device returns the device virtual IPs go onto, or nil.
+func (s *vipState) device() addrDevice {
+	switch {
+	case s.d.tun != nil:
+		return s.d.tun
+	case s.d.ns != nil:
+		return s.d.ns
+	}
+	return nil
+}
+
+// syncDNS gives the netstack's resolver the DNS servers of the assignments in force (in
+// the order of the connections' names, so the choice does not depend on map order).
+func (s *vipState) syncDNS() {
+	if s.d.ns == nil {
+		return
+	}
+	s.mu.Lock()
+	names := slices.Sorted(maps.Keys(s.active))
+	var servers []netip.Addr
+	for _, name := range names {
+		servers = append(servers, s.active[name].DNS...)
+	}
+	s.mu.Unlock()
+	s.d.ns.SetDNSServers(servers)
 }
 
 func (s *vipState) addrsOf(conn string) []netip.Prefix {

@@ -51,3 +51,47 @@ func TestVIPRoutes(t *testing.T) {
 		t.Fatalf("after the withdrawal: policy %v", policy)
 	}
 }
+
+// TestVIPNetstack: on the netstack device an assignment puts its addresses on the stack and
+// its DNS servers into the SOCKS5 proxy's resolver; a new lease replaces the old address,
+// and the withdrawal takes both away.
+func TestVIPNetstack(t *testing.T) {
+	cfg := &config.Config{Device: config.Device{Kind: "netstack"}, Connections: []*config.Connection{
+		{Name: "rw", Keying: "ike", RemoteIP: netip.MustParseAddr("198.18.0.2"), VIPs: []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()}}}}
+	ns, err := tun.OpenNetstack(tun.NetstackOptions{VirtualIPs: true, MTU: 1400}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	d := &daemon{cfg: cfg, log: zaptest.NewLogger(t), ns: ns}
+	d.vips = newVIPState(d)
+	a := netip.MustParseAddr
+	v4, v6, dns := a("203.0.113.7"), a("2001:db8:2::7"), a("203.0.113.53")
+	d.vips.apply(core.VirtualIPs{Conn: "rw", Up: true, Addrs: []netip.Addr{v4, v6}, DNS: []netip.Addr{dns}})
+	if got := ns.Addresses(); len(got) != 2 || !slices.Contains(got, v4) || !slices.Contains(got, v6) {
+		t.Fatalf("stack addresses %v, want %v and %v", got, v4, v6)
+	}
+	if got := ns.DNSServers(); !slices.Equal(got, []netip.Addr{dns}) {
+		t.Fatalf("DNS servers %v, want [%v]", got, dns)
+	}
+	// A new lease keeps the IPv6 address and replaces the IPv4 one; no DNS any more.
+	v4b := a("203.0.113.8")
+	d.vips.apply(core.VirtualIPs{Conn: "rw", Up: true, Addrs: []netip.Addr{v4b, v6}})
+	if got := ns.Addresses(); len(got) != 2 || !slices.Contains(got, v4b) || !slices.Contains(got, v6) {
+		t.Fatalf("after the new lease: stack addresses %v, want %v and %v", got, v4b, v6)
+	}
+	if got := ns.DNSServers(); len(got) != 0 {
+		t.Fatalf("after a lease without DNS: servers %v", got)
+	}
+	d.vips.apply(core.VirtualIPs{Conn: "rw", Up: true, Addrs: []netip.Addr{v4b, v6}, DNS: []netip.Addr{dns}})
+	d.vips.apply(core.VirtualIPs{Conn: "rw", Up: false})
+	if got := ns.Addresses(); len(got) != 0 {
+		t.Fatalf("after the withdrawal: stack addresses %v", got)
+	}
+	if got := ns.DNSServers(); len(got) != 0 {
+		t.Fatalf("after the withdrawal: DNS servers %v", got)
+	}
+	if n := d.vips.errorCount(); n != 0 {
+		t.Errorf("%d errors", n)
+	}
+}
