@@ -209,7 +209,6 @@ func parallelRuns(t *testing.T, limit int, names []string, fn func(t *testing.T,
 // suite stays a gate; `make chaos`, `make loadtest` and OAKLEY_KNOWN_FAILURES=1 run them, so
 // they stay measured until they are fixed (then their line goes).
 var knownFailures = map[string]string{
-	"TestReliability/chaos-deadpeer/v1-strongswan-peer-kill-initiator":   "IKEv1: after strongSwan restarts as initiator, oakley keeps a stale second child pair next to the new one",
 	"TestReliability/chaos-collisions/v1-strongswan-simultaneous-reauth": "IKEv1: simultaneous re-authentication against strongSwan ends with exactly one ISAKMP SA and pair in only 17 of 100 rounds",
 }
 
