@@ -141,8 +141,8 @@ func (d *Dataplane) TakeEvents() Events {
 
 // WatchSource tells an inbound ESP-in-UDP SA where the peer sends from (its NAT-T address
 // and port as the key manager knows it); an invalid address stops watching. A datagram
-// verified under the SA from elsewhere queues an EventSourceMoved (RFC 3948 §3.1: a NAT may
-// change the peer's mapping at any time), and the SA watches the new source from then on,
+// verified under the SA from elsewhere queues an EventSourceMoved (a NAT may change the
+// peer's mapping at any time, RFC 3947 §4), and the SA watches the new source from then on,
 // so a change is reported once however many datagrams follow it.
 func (sa *SA) WatchSource(from netip.AddrPort) {
 	if !from.IsValid() {

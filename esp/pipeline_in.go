@@ -299,7 +299,7 @@ func (d *Dataplane) finishInbound(st *inState, n int, kind srcKind) {
 
 // noteSource compares the source of the group's last datagram that verified (and passed the
 // replay window) with the one its SA watches, and reports a change (SA.WatchSource). Only
-// authenticated datagrams count: RFC 3948 §3.1 and RFC 3947 §4 let the public end follow a
+// authenticated datagrams count: RFC 3947 §4 lets the end not behind a NAT follow a
 // NAT's new mapping on them, never on a forged or replayed one.
 func noteSource(st *inState, g inGroup) {
 	want := g.sa.watch.Load()

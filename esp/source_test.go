@@ -19,7 +19,7 @@ func sourceMoves(d *Dataplane, sa *SA) []netip.AddrPort {
 
 // TestSourceMovedOnlyOnVerifiedDatagrams: an inbound ESP-in-UDP SA that watches the peer's
 // source reports a new one once, and only for a datagram that verified and passed the
-// replay window (RFC 3948 §3.1: a NAT may remap the peer; a forged or replayed datagram
+// replay window (RFC 3947 §4: a NAT may remap the peer; a forged or replayed datagram
 // from elsewhere must not move it).
 func TestSourceMovedOnlyOnVerifiedDatagrams(t *testing.T) {
 	a, b := newSites(t, "aes128gcm16", "", 8, 1)
