@@ -1,7 +1,8 @@
 package esp
 
 // Events the data plane owes the key manager: an SA crossed its soft or hard byte/packet
-// limit, an inbound SA verified its first packet (the peer uses it), traffic matched a policy
+// limit, an inbound SA verified its first packet (the peer uses it), an inbound ESP-in-UDP SA
+// verified a datagram from a new source (the peer's NAT moved it), traffic matched a policy
 // without an SA (an acquire). They must arrive even while the IKE socket is flooded, so they
 // never share a queue with network input: the data plane keeps them as level-triggered state
 // (each SA's events at most once, each policy's acquire at most once until taken), bounded by
