@@ -5,10 +5,11 @@ package esp
 // verified a datagram from a new source (the peer's NAT moved it), traffic matched a policy
 // without an SA (an acquire). They must arrive even while the IKE socket is flooded, so they
 // never share a queue with network input: the data plane keeps them as level-triggered state
-// (each SA's events at most once, each policy's acquire at most once until taken), bounded by
-// the number of installed SAs and policies, and pokes a one-slot wake channel. The key
-// manager selects on Wake and drains with TakeEvents; a poke that finds the slot full is not
-// lost, because the state it announces is still there to be taken.
+// (each SA's events at most once, a source move once while one is pending, each policy's
+// acquire at most once until taken), bounded by the number of installed SAs and policies,
+// and pokes a one-slot wake channel. The key manager selects on Wake and drains with
+// TakeEvents; a poke that finds the slot full is not lost, because the state it announces is
+// still there to be taken.
 
 import (
 	"net/netip"
