@@ -209,9 +209,6 @@ func parallelRuns(t *testing.T, limit int, names []string, fn func(t *testing.T,
 // suite stays a gate; `make chaos`, `make loadtest` and OAKLEY_KNOWN_FAILURES=1 run them, so
 // they stay measured until they are fixed (then their line goes).
 var knownFailures = map[string]string{
-	"TestReliability/chaos-nat/v1-strongswan-behind-nat-to-oakley":       "IKEv1: oakley as the public end floats to a NAT's new port only on the next IKE message (9-17 s), not on the first ESP-in-UDP datagram (RFC 3948)",
-	"TestReliability/chaos-nat/v1-oakley-behind-nat-to-oakley":           "IKEv1: oakley as the public end floats to a NAT's new port only on the next IKE message (9-17 s), not on the first ESP-in-UDP datagram (RFC 3948)",
-	"TestReliability/chaos-deadpeer/v1-strongswan-peer-kill-initiator":   "IKEv1: after strongSwan restarts as initiator, oakley keeps a stale second child pair next to the new one",
 	"TestReliability/chaos-collisions/v1-strongswan-simultaneous-reauth": "IKEv1: simultaneous re-authentication against strongSwan ends with exactly one ISAKMP SA and pair in only 17 of 100 rounds",
 }
 

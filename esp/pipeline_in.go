@@ -266,6 +266,9 @@ func (d *Dataplane) finishInbound(st *inState, n int, kind srcKind) {
 			sa.ahDecapRange(b, g.from, g.to)
 		case !g.ah:
 			sa.Finish(b, g.lo, g.hi)
+			if kind == srcNATT {
+				noteSource(st, g)
+			}
 		}
 		if sa.cfg.MTU > 0 {
 			for i := g.from; i < g.to; i++ {
@@ -292,6 +295,30 @@ func (d *Dataplane) finishInbound(st *inState, n int, kind srcKind) {
 		return
 	}
 	d.Stat.DevTx.Add(uint64(len(st.out)))
+}
+
+// noteSource compares the source of the group's last datagram that verified (and passed the
+// replay window) with the one its SA watches, and reports a change (SA.WatchSource). Only
+// authenticated datagrams count: RFC 3947 §4 lets the end not behind a NAT follow a
+// NAT's new mapping on them, never on a forged or replayed one.
+func noteSource(st *inState, g inGroup) {
+	want := g.sa.watch.Load()
+	if want == nil {
+		return
+	}
+	for i := g.to - 1; i >= g.from; i-- {
+		if st.b.Errs[i] != nil {
+			continue
+		}
+		ep := st.eps[i]
+		if ep == nil {
+			return
+		}
+		if from := netip.AddrPortFrom(ep.DstIP(), endpointPort(ep)); from != *want && from.IsValid() {
+			g.sa.sourceMoved(from)
+		}
+		return
+	}
 }
 
 // oversize takes a datagram too large for the receive buffers (UDPBind's Oversize hook, on

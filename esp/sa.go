@@ -140,10 +140,16 @@ type SA struct {
 	owner   *Dataplane // set by Install: events go there, Close retires through it
 	// signalled records which events were queued (events.go), so each is queued once.
 	signalled atomic.Uint32
-	created   time.Time
-	serial    uint64 // unique per SA in this process, never reused (verdictCache)
-	Stats     Stats
-	ipID      atomic.Uint32 // AH tunnel mode: outer IPv4 identification
+	// watch is where an inbound ESP-in-UDP SA expects the peer's datagrams from (nil: not
+	// watched); movedTo and movePending are its pending EventSourceMoved, guarded by the
+	// owner's event queue mutex (events.go).
+	watch       atomic.Pointer[netip.AddrPort]
+	movedTo     netip.AddrPort
+	movePending bool
+	created     time.Time
+	serial      uint64 // unique per SA in this process, never reused (verdictCache)
+	Stats       Stats
+	ipID        atomic.Uint32 // AH tunnel mode: outer IPv4 identification
 }
 
 // saSerial numbers SAs.

@@ -219,6 +219,9 @@ func (ch *ChildState) Install(now time.Time, p ChildParams) (*ChildSA, error) {
 		c.Ctr.Inc(CtrInstallFailures)
 		return nil, fmt.Errorf("%w: inbound SA 0x%08x: %v", ErrInstall, p.InSPI, err)
 	}
+	if p.Encap == esp.EncapUDP {
+		csa.in.WatchSource(p.Peer)
+	}
 	c.inbound[p.InSPI] = csa
 	c.bySA[csa.in], c.bySA[csa.out] = csa, csa
 	ch.SAs = append(ch.SAs, csa)
@@ -664,6 +667,9 @@ func (csa *ChildSA) PeerMoved(now time.Time, peer netip.AddrPort, local netip.Ad
 		return
 	}
 	csa.p.Peer, csa.p.Local = peer, local
+	if csa.p.Encap == esp.EncapUDP {
+		csa.in.WatchSource(peer)
+	}
 	if csa.bound {
 		if err := csa.c.DP.Bind(csa.policy(), csa.out, peer, local, csa.p.Encap, csa.mtu); err != nil {
 			csa.Logger().Warn("cannot rebind the outbound SA to the peer's new address", zap.Error(err))

@@ -388,9 +388,17 @@ func (c *Core) startConn(now time.Time, cs *Conn) {
 	cs.BringUp(now, want)
 }
 
+// ESPSourceFollower is an IKE SA that may follow its peer to the source of an ESP-in-UDP
+// datagram that verified under one of its inbound SAs (IKEv1, RFC 3947 §4); the protocol
+// decides whether it does (only the end not behind a NAT follows).
+type ESPSourceFollower interface {
+	ESPSourceMoved(now time.Time, csa *ChildSA, from netip.AddrPort)
+}
+
 // HandleEvents processes what the data plane reported (esp/events.go): byte and packet
 // soft limits start rekeys, hard limits end pairs (switching to a newer one at once), a
-// new pair's first inbound packet switches outbound traffic to it, acquires start children.
+// new pair's first inbound packet switches outbound traffic to it, a verified ESP-in-UDP
+// datagram from a new source may move the peer, acquires start children.
 func (c *Core) HandleEvents(now time.Time, ev esp.Events) {
 	c.Now = now
 	for _, e := range ev.SA {
@@ -407,6 +415,10 @@ func (c *Core) HandleEvents(now time.Time, ev esp.Events) {
 			csa.hardExpired(now, "bytes/packets")
 		case esp.EventFirstUse:
 			csa.firstUse(now)
+		case esp.EventSourceMoved:
+			if f, ok := csa.ike.(ESPSourceFollower); ok && e.From.IsValid() {
+				f.ESPSourceMoved(now, csa, e.From)
+			}
 		}
 	}
 	for _, a := range ev.Acquires {

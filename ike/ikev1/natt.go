@@ -8,7 +8,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/netip"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -245,6 +247,27 @@ func (sa *ikeSA) updatePeer(in *inbound) {
 					csa.PeerMoved(sa.c.Now, sa.Remote, sa.ourIP())
 				}
 			}
+		}
+	}
+}
+
+// ESPSourceMoved follows the peer to the source of an ESP-in-UDP datagram that verified under
+// one of its inbound SAs (core.ESPSourceFollower). RFC 3947 §4: a NAT may drop a mapping that
+// is still in use (a reboot, a keepalive interval too long); the end that is not behind a NAT
+// should use the last valid UDP-encapsulated IKE or IPsec packet to find where the peer is
+// now, while an end behind a NAT must not (its peer does not move, and following would let
+// anyone who replays a packet redirect it). The ISAKMP SA and every pair it manages move.
+func (sa *ikeSA) ESPSourceMoved(now time.Time, csa *core.ChildSA, from netip.AddrPort) {
+	if !sa.Established() || !sa.NATT || !sa.nat.remote || sa.nat.local || from == sa.Remote {
+		return
+	}
+	sa.Log.Info("peer moved: following its ESP-in-UDP to a new address or port (NAT rebinding)",
+		zap.Stringer("from", sa.Remote), zap.Stringer("to", from), zap.String("spi_in", fmt.Sprintf("%08x", csa.InSPI())))
+	sa.c.Ctr.Inc(core.CtrESPFloats)
+	sa.Remote = from
+	for _, x := range sa.ownedChildren() {
+		if x.Params().Encap == esp.EncapUDP {
+			x.PeerMoved(now, sa.Remote, sa.ourIP())
 		}
 	}
 }
