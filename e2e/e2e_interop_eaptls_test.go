@@ -179,8 +179,17 @@ func TestInteropEAPTLSClient(t *testing.T) {
 				}
 				t.Logf("oakley initiate: %v: %s", err, strings.TrimSpace(out))
 				waitLog(t, o, "EAP-TLS handshake failed", 10*time.Second)
-				if l := sw.Log(); !strings.Contains(l, "no trusted certificate found for '"+leftID+"' to verify TLS peer") {
-					t.Fatalf("charon does not say the login failed:\n%s", grepLines(l, `(?i)eap|tls|certificate`))
+				// charon's alert, our acknowledgement of it (RFC 5216 §2.1.3), its EAP-Failure.
+				waitLog(t, o, "tls: unknown certificate", time.Second)
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+					l := sw.Log()
+					if strings.Contains(l, "no trusted certificate found for '"+leftID+"' to verify TLS peer") &&
+						strings.Contains(l, "EAP method EAP_TLS failed for peer "+leftID) {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("charon does not say the login failed:\n%s", grepLines(l, `(?i)eap|tls|certificate`))
+					}
 				}
 				if st := o.mustIKEStatus(t); st.established() != 0 || len(st.allSAs()) != 0 || st.IKECounters["auth_failures"] == 0 {
 					t.Fatalf("after a refused login: %d IKE SAs, %d child SAs, auth_failures %d", st.established(), len(st.allSAs()), st.IKECounters["auth_failures"])
@@ -289,6 +298,70 @@ func TestInteropEAPTLSGateway(t *testing.T) {
 					t.Fatalf("oakley's %s SA counted no packets", sa.Dir)
 				}
 			}
+		})
+	}
+}
+
+// TestInteropEAPTLSOakleyPair: an oakley EAP-TLS client of an oakley gateway through the
+// daemons (TLS 1.3, which both offer): login, lease for the EAP identity, a ping from the
+// virtual IP; then a client whose certificate another CA issued, refused on both sides.
+func TestInteropEAPTLSOakleyPair(t *testing.T) {
+	needInterop(t)
+	t.Parallel()
+	for _, tc := range []string{"login", "untrusted-cert"} {
+		t.Run(tc, func(t *testing.T) {
+			tp := newTopo(t, false)
+			p := newTestPKI(t, "ecdsa")
+			client := p
+			if tc == "untrusted-cert" {
+				client = newTestPKI(t, "ecdsa")
+			}
+			g := startIKE(t, tp.right, "gateway", oakleyEAPTLSGateway(tp, p))
+			site := oakleyEAPTLSClient(tp, p, client)
+			site.Children[0].RemoteTS = []string{tp.right.net}
+			c := startIKE(t, tp.left, "client", site)
+			t0 := time.Now()
+			out, err := c.ctl("initiate", site.connName()+"/net")
+			took := time.Since(t0)
+			if tc == "untrusted-cert" {
+				if err == nil {
+					t.Fatalf("oakley initiate succeeded with an untrusted client certificate:\n%s", out)
+				}
+				waitLog(t, c, "EAP-TLS handshake failed: remote error: tls: bad certificate", 10*time.Second)
+				waitLog(t, g, "peer TLS certificate not accepted", 10*time.Second)
+				deadline := time.Now().Add(40 * time.Second)
+				for name, o := range map[string]*oakley{"client": c, "gateway": g} {
+					for {
+						st := o.mustIKEStatus(t)
+						if st.established() == 0 && len(st.allSAs()) == 0 && st.IKECounters["auth_failures"] == 1 {
+							break
+						}
+						if time.Now().After(deadline) {
+							t.Fatalf("%s after a refused login: %d established, %d child SAs, auth_failures %d", name, st.established(), len(st.allSAs()), st.IKECounters["auth_failures"])
+						}
+						time.Sleep(100 * time.Millisecond)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("oakley initiate: %v\n%s", err, out)
+			}
+			waitChildUp(t, c, 10*time.Second)
+			waitChildUp(t, g, 10*time.Second)
+			recordResult(t, "IKEv2 EAP-TLS (TLS 1.3): oakley client of an oakley gateway through the daemons: %s from `oakley initiate` to the child SA installed", took.Round(time.Millisecond))
+			if vips := ikeVIPs(t, c); len(vips) != 1 || vips[0] != xaFirstVIP {
+				t.Fatalf("client virtual IPs %v, want [%s]", vips, xaFirstVIP)
+			}
+			for name, o := range map[string]*oakley{"client": c, "gateway": g} {
+				if !strings.Contains(o.p.out.String(), `"tls": "TLS 1.3"`) {
+					t.Fatalf("%s did not log TLS 1.3:\n%s", name, grepLines(o.p.out.String(), "EAP-TLS"))
+				}
+			}
+			if !strings.Contains(g.p.out.String(), "eap:"+leftID) {
+				t.Fatal("the gateway's lease is not for the EAP identity")
+			}
+			mustPing(t, tp.left.ns, xaFirstVIP, tp.right.host, 3)
 		})
 	}
 }

@@ -146,6 +146,9 @@ func (sa *ikeSA) clientEAP(now time.Time, e *wire.EAP) error {
 		sa.enqueue(now, &request{exch: wire.ExchangeIKEAuth, what: "IKE_AUTH (EAP AUTH)", build: sa.buildEAPAuth, onResp: sa.handleEAPAuthResponse})
 		return nil
 	case wire.EAPFailure:
+		if st.tls != nil && st.tls.err != nil {
+			return st.tls.err
+		}
 		if st.refused {
 			return fail(0, ErrAuthenticationFailed, "the gateway refused our EAP login as %q (MS-CHAPv2 Failure: wrong password or unknown user)", sa.Conn.Cfg.EAPID)
 		}

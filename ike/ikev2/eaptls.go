@@ -51,6 +51,7 @@ type eapTLS struct {
 	peer    *pki.Verified // the peer's verified certificate (set by the TLS goroutine)
 	version uint16        // the negotiated TLS version (set by the TLS goroutine)
 	logged  bool
+	err     error // client: the handshake failed, the gateway was told (alert or ack)
 }
 
 func (t *eapTLS) close() {
@@ -281,10 +282,21 @@ func (sa *ikeSA) clientEAPTLS(d []byte) ([]byte, error) {
 		}
 		st.tls = t
 	}
+	if st.tls.err != nil {
+		return nil, st.tls.err
+	}
 	out, err := sa.eapTLSInput(st.tls, d, true)
 	var tf *tlsFailure
 	if errors.As(err, &tf) {
-		return nil, fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "%v", tf)
+		// RFC 5216 §2.1.3: the gateway learns of the failure from our alert, or from our
+		// acknowledgement of its own; its EAP-Failure then ends the run (clientEAP).
+		st.tls.err = fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "%v", tf)
+		sa.Log.Info("EAP-TLS failed; telling the gateway", zap.Error(st.tls.err))
+		if len(out) > 0 && len(out) <= eapTLSFragment {
+			st.tls.frag = eapTLSFrag{msg: out}
+			return st.tls.frag.next(), nil
+		}
+		return []byte{0}, nil
 	}
 	if err != nil {
 		return nil, err
