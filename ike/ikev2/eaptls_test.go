@@ -2,9 +2,12 @@ package ikev2
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -14,12 +17,35 @@ import (
 	"oakley/crypto"
 	"oakley/esp"
 	"oakley/ike/core"
+	"oakley/ike/pki"
 )
+
+// revoke issues a CRL of ca that lists serial.
+func revoke(t *testing.T, ca *testCA, serial *big.Int) *x509.RevocationList {
+	t.Helper()
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: epoch.Add(-time.Hour), NextUpdate: epoch.Add(24 * time.Hour),
+		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: serial, RevocationTime: epoch.Add(-time.Minute)}}}, ca.cert, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return crl
+}
 
 // eapTLSSetup is eapSetup with EAP-TLS: the client "alice.test" has a certificate of the
 // gateway's CA (clientCA, when given, issues it instead), the gateway verifies clients with
 // that CA.
 func eapTLSSetup(t *testing.T, clientCA *testCA) (*lnet, *node, *node, *core.Pool) {
+	t.Helper()
+	n, x, y, pool, _ := eapTLSSetupCA(t, clientCA)
+	return n, x, y, pool
+}
+
+// eapTLSSetupCA is eapTLSSetup that also returns the CA.
+func eapTLSSetupCA(t *testing.T, clientCA *testCA) (*lnet, *node, *node, *core.Pool, *testCA) {
 	t.Helper()
 	ca := newTestCA(t, "oakley test CA")
 	pool, err := core.NewPool("rw", netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.20"), nil, nil)
@@ -47,7 +73,7 @@ func eapTLSSetup(t *testing.T, clientCA *testCA) (*lnet, *node, *node, *core.Poo
 	n := newLnet(t)
 	x := n.addNodeWith("A", ipA, 1, func(*core.Config) {}, cl)
 	y := n.addNodeWith("B", ipB, 2, func(c *core.Config) { c.Pools = []*core.Pool{pool} }, gw)
-	return n, x, y, pool
+	return n, x, y, pool, ca
 }
 
 // TestEAPTLS: oakley client ↔ oakley gateway with EAP-TLS, TLS 1.3 (what two oakleys
@@ -116,6 +142,26 @@ func TestEAPTLSRefusals(t *testing.T) {
 		}
 		if y.ctr.Get(core.CtrAuthFailures) != 1 || x.ctr.Get(core.CtrAuthFailures) != 1 {
 			t.Fatalf("auth_failures gateway %d client %d", y.ctr.Get(core.CtrAuthFailures), x.ctr.Get(core.CtrAuthFailures))
+		}
+	})
+	t.Run("revoked-client-cert", func(t *testing.T) {
+		n, x, y, _, ca := eapTLSSetupCA(t, nil)
+		gw, _ := y.core.Conn("gw")
+		cs, _ := x.core.Conn("rw")
+		crl := revoke(t, ca, cs.Cfg.Creds.Leaf().SerialNumber)
+		tr, err := pki.NewTrust([]*x509.Certificate{ca.cert}, nil, []*x509.RevocationList{crl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gw.Cfg.Trust = tr
+		cs.BringUp(n.now, cs.Children)
+		n.runFor(5 * time.Second)
+		if childUp(x, "rw", "net") || len(y.p.SAs()) != 0 {
+			t.Fatal("came up")
+		}
+		if !logged(y, "revoked") {
+			dumpLogs(t, y, 20)
+			t.Fatal("the gateway does not say the certificate is revoked")
 		}
 	})
 	t.Run("identity-not-in-cert", func(t *testing.T) {
