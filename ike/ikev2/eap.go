@@ -1,7 +1,7 @@
 package ikev2
 
 // EAP in IKE_AUTH (RFC 7296 §2.16) with EAP-MSCHAPv2 (draft-kamath-pppext-eap-mschapv2-02,
-// RFC 2759), as client (eap set, no pools) and gateway (eap and pools):
+// RFC 2759) or EAP-TLS (eaptls.go), as client (eap set, no pools) and gateway (eap and pools):
 //
 //	Initiator                         Responder
 //	HDR, SK {IDi, [CERTREQ,] [IDr,] [CP,] SAi2, TSi, TSr}  -->

@@ -27,7 +27,9 @@ type tlsStep struct {
 	err  error
 }
 
-// tlsEngine runs one EAP-TLS handshake.
+// tlsEngine runs one EAP-TLS handshake. step and close are called by the goroutine that
+// drives the IKE SA, never concurrently; in and out belong to whichever side is running
+// (the channels hand them over), so nothing is locked.
 type tlsEngine struct {
 	feed   chan []byte
 	yield  chan tlsStep

@@ -77,7 +77,8 @@ func parseEAPTLS(d []byte) (eapTLSPacket, error) {
 	return p, nil
 }
 
-// eapTLSReasm reassembles one TLS message from fragments.
+// eapTLSReasm reassembles one TLS message from fragments. Not safe for concurrent use (an
+// IKE SA's, driven by its goroutine).
 type eapTLSReasm struct {
 	buf    []byte
 	length uint32 // announced by the first fragment's L, 0 if none

@@ -316,3 +316,25 @@ func TestEAPTLSOverflowCounted(t *testing.T) {
 		t.Fatalf("eap_tls_overflows %d", y.ctr.Get(core.CtrEAPTLSOverflows))
 	}
 }
+
+// TestEAPTLSPrefixes: every proper prefix of a whole EAP-TLS message (L set, no M) is refused,
+// by the decoder or by the reassembler (the message is shorter than its TLS Message Length),
+// and the whole one passes (the negative control).
+func TestEAPTLSPrefixes(t *testing.T) {
+	whole := append([]byte{eapTLSFlagL, 0, 0, 0, 6}, "abcdef"...)
+	for n := 0; n <= len(whole); n++ {
+		var r eapTLSReasm
+		p, err := parseEAPTLS(whole[:n])
+		var msg []byte
+		if err == nil {
+			msg, err = r.add(p)
+		}
+		if n == len(whole) {
+			if err != nil || string(msg) != "abcdef" {
+				t.Fatalf("whole message: %q, %v", msg, err)
+			}
+		} else if err == nil {
+			t.Fatalf("prefix of %d octets accepted: %q", n, msg)
+		}
+	}
+}
