@@ -158,10 +158,10 @@ dns = ["198.51.100.53"]`
 func TestInteropEAPTLSClient(t *testing.T) {
 	needInterop(t)
 	t.Parallel()
-	for _, tc := range []string{"login", "untrusted-cert"} {
+	for _, tc := range []string{"login", "login-rsa", "untrusted-cert"} {
 		t.Run(tc, func(t *testing.T) {
 			tp := newTopo(t, false)
-			p := newTestPKI(t, "ecdsa")
+			p := newTestPKI(t, map[bool]string{false: "ecdsa", true: "rsa"}[tc == "login-rsa"])
 			client := p
 			if tc == "untrusted-cert" {
 				client = newTestPKI(t, "ecdsa")
@@ -201,7 +201,7 @@ func TestInteropEAPTLSClient(t *testing.T) {
 			}
 			st := waitChildUp(t, o, 10*time.Second)
 			const version = "TLS 1.2"
-			recordResult(t, "IKEv2 EAP-TLS (%s) client of strongSwan (gateway certificate, EAP-Identity, virtual IP): %s from `oakley initiate` to the child SA installed", version, took.Round(time.Millisecond))
+			recordResult(t, "IKEv2 EAP-TLS (%s) client of strongSwan (%s certificates, EAP-Identity, virtual IP): %s from `oakley initiate` to the child SA installed", version, keyKind(tc), took.Round(time.Millisecond))
 			ike := st.Connections[0].IKESAs[0]
 			if !strings.HasPrefix(ike.Auth, "EAP-TLS "+leftID) {
 				t.Fatalf("oakley's IKE SA auth %q", ike.Auth)
@@ -231,10 +231,10 @@ func TestInteropEAPTLSClient(t *testing.T) {
 func TestInteropEAPTLSGateway(t *testing.T) {
 	needInterop(t)
 	t.Parallel()
-	for _, tc := range []string{"login", "untrusted-cert"} {
+	for _, tc := range []string{"login", "login-rsa", "untrusted-cert"} {
 		t.Run(tc, func(t *testing.T) {
 			tp := newTopo(t, false)
-			p := newTestPKI(t, "ecdsa")
+			p := newTestPKI(t, map[bool]string{false: "ecdsa", true: "rsa"}[tc == "login-rsa"])
 			client := p
 			if tc == "untrusted-cert" {
 				client = newTestPKI(t, "ecdsa")
@@ -271,7 +271,7 @@ func TestInteropEAPTLSGateway(t *testing.T) {
 			}
 			st := waitChildUp(t, o, 10*time.Second)
 			const version = "TLS 1.2"
-			recordResult(t, "strongSwan EAP-TLS (%s) client of an oakley gateway (certificates both ways, EAP-Identity, virtual IP): %s for `swanctl --initiate`", version, took.Round(time.Millisecond))
+			recordResult(t, "strongSwan EAP-TLS (%s) client of an oakley gateway (%s certificates both ways, EAP-Identity, virtual IP): %s for `swanctl --initiate`", version, keyKind(tc), took.Round(time.Millisecond))
 			ike := st.Connections[0].IKESAs[0]
 			if len(ike.VirtualIPs) != 1 || ike.VirtualIPs[0] != xaFirstVIP || !strings.Contains(ike.Auth, "peer EAP-TLS "+leftID) {
 				t.Fatalf("oakley status: virtual IPs %v, auth %q:\n%s", ike.VirtualIPs, ike.Auth, st.raw)
@@ -364,4 +364,12 @@ func TestInteropEAPTLSOakleyPair(t *testing.T) {
 			mustPing(t, tp.left.ns, xaFirstVIP, tp.right.host, 3)
 		})
 	}
+}
+
+// keyKind names the certificates' keys of a test case.
+func keyKind(tc string) string {
+	if tc == "login-rsa" {
+		return "RSA"
+	}
+	return "ECDSA"
 }

@@ -40,12 +40,12 @@ func revoke(t *testing.T, ca *testCA, serial *big.Int) *x509.RevocationList {
 // that CA.
 func eapTLSSetup(t *testing.T, clientCA *testCA) (*lnet, *node, *node, *core.Pool) {
 	t.Helper()
-	n, x, y, pool, _ := eapTLSSetupCA(t, clientCA)
+	n, x, y, pool, _ := eapTLSSetupCA(t, clientCA, "ecdsa")
 	return n, x, y, pool
 }
 
-// eapTLSSetupCA is eapTLSSetup that also returns the CA.
-func eapTLSSetupCA(t *testing.T, clientCA *testCA) (*lnet, *node, *node, *core.Pool, *testCA) {
+// eapTLSSetupCA is eapTLSSetup with end entities' keys of kind that also returns the CA.
+func eapTLSSetupCA(t *testing.T, clientCA *testCA, kind string) (*lnet, *node, *node, *core.Pool, *testCA) {
 	t.Helper()
 	ca := newTestCA(t, "oakley test CA")
 	pool, err := core.NewPool("rw", netip.MustParseAddr("203.0.113.10"), netip.MustParseAddr("203.0.113.20"), nil, nil)
@@ -61,7 +61,7 @@ func eapTLSSetupCA(t *testing.T, clientCA *testCA) (*lnet, *node, *node, *core.P
 			ESPProposals: props(t, crypto.ProtoESP, "aes128gcm16"), RekeyTime: time.Hour,
 		}},
 	}
-	gw.Creds, gw.Trust = ca.issue(t, "b.test", "ecdsa", 3), ca.trust(t)
+	gw.Creds, gw.Trust = ca.issue(t, "b.test", kind, 3), ca.trust(t)
 	issuer := ca
 	if clientCA != nil {
 		issuer = clientCA
@@ -69,7 +69,7 @@ func eapTLSSetupCA(t *testing.T, clientCA *testCA) (*lnet, *node, *node, *core.P
 	cl := rwClient(t, "rw", "laptop.test", ipA, ipB)
 	cl.RemoteID = core.FQDNIdentity("b.test")
 	cl.PSK, cl.Auth, cl.Trust = nil, "pubkey", ca.trust(t)
-	cl.EAP, cl.EAPID, cl.Creds = "tls", "alice.test", issuer.issue(t, "alice.test", "ecdsa", 7)
+	cl.EAP, cl.EAPID, cl.Creds = "tls", "alice.test", issuer.issue(t, "alice.test", kind, 7)
 	n := newLnet(t)
 	x := n.addNodeWith("A", ipA, 1, func(*core.Config) {}, cl)
 	y := n.addNodeWith("B", ipB, 2, func(c *core.Config) { c.Pools = []*core.Pool{pool} }, gw)
@@ -79,14 +79,18 @@ func eapTLSSetupCA(t *testing.T, clientCA *testCA) (*lnet, *node, *node, *core.P
 // TestEAPTLS: oakley client ↔ oakley gateway with EAP-TLS, TLS 1.3 (what two oakleys
 // negotiate) and TLS 1.2 (strongSwan's default): both certificates verified inside TLS, the
 // MSK agreed (the AUTHs after EAP verify), the virtual IP leased for the EAP identity, the
-// child's keys match. Negative controls: TestEAPTLSRefusals.
+// child's keys match; with ECDSA and RSA certificates. Negative controls: TestEAPTLSRefusals.
 func TestEAPTLS(t *testing.T) {
-	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
-		t.Run(tls.VersionName(v), func(t *testing.T) {
+	for _, tc := range []struct {
+		v    uint16
+		kind string
+	}{{tls.VersionTLS13, "ecdsa"}, {tls.VersionTLS12, "ecdsa"}, {tls.VersionTLS13, "rsa"}, {tls.VersionTLS12, "rsa"}} {
+		v := tc.v
+		t.Run(tls.VersionName(v)+"-"+tc.kind, func(t *testing.T) {
 			old := eapTLSMaxVersion
 			eapTLSMaxVersion = v
 			defer func() { eapTLSMaxVersion = old }()
-			n, x, y, pool := eapTLSSetup(t, nil)
+			n, x, y, pool, _ := eapTLSSetupCA(t, nil, tc.kind)
 			cs, _ := x.core.Conn("rw")
 			cs.BringUp(n.now, cs.Children)
 			n.runUntil(func() bool { return childUp(x, "rw", "net") && childUp(y, "gw", "net") }, time.Minute)
@@ -145,7 +149,7 @@ func TestEAPTLSRefusals(t *testing.T) {
 		}
 	})
 	t.Run("revoked-client-cert", func(t *testing.T) {
-		n, x, y, _, ca := eapTLSSetupCA(t, nil)
+		n, x, y, _, ca := eapTLSSetupCA(t, nil, "ecdsa")
 		gw, _ := y.core.Conn("gw")
 		cs, _ := x.core.Conn("rw")
 		crl := revoke(t, ca, cs.Cfg.Creds.Leaf().SerialNumber)
