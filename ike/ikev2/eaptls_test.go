@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"net/netip"
+	"runtime"
 
 	"oakley/crypto"
 	"oakley/esp"
@@ -340,5 +341,45 @@ func TestEAPTLSPrefixes(t *testing.T) {
 		} else if err == nil {
 			t.Fatalf("prefix of %d octets accepted: %q", n, msg)
 		}
+	}
+}
+
+// TestEAPTLSAbandoned: an EAP-TLS run that stops mid-handshake (the gateway's answers to the
+// ClientHello are lost) leaves no TLS goroutine behind once both IKE SAs are gone (the
+// client gives up retransmitting, the gateway's half-open SA expires). Negative control:
+// while the SAs live, their goroutines are there.
+func TestEAPTLSAbandoned(t *testing.T) {
+	before := runtime.NumGoroutine()
+	n, x, y, _ := eapTLSSetup(t, nil)
+	lost := false
+	n.filter = func(from, to *node, m []byte) []byte {
+		if from == y && lost {
+			return nil
+		}
+		return m
+	}
+	n.afterStep = func() {
+		for _, s := range y.p.SAs() {
+			if sa := s.(*ikeSA); sa.eap != nil && sa.eap.tls != nil && sa.eap.tls.engine.started {
+				lost = true // the gateway's TLS server has the ClientHello and answered it
+			}
+		}
+	}
+	cs, _ := x.core.Conn("rw")
+	cs.BringUp(n.now, cs.Children)
+	n.runFor(3 * time.Second)
+	if !lost || len(y.p.SAs()) != 1 || runtime.NumGoroutine() < before+2 {
+		t.Fatalf("mid-handshake: lost %v, gateway SAs %d, goroutines %d (before %d)", lost, len(y.p.SAs()), runtime.NumGoroutine(), before)
+	}
+	n.runFor(5 * time.Minute)
+	if len(y.p.SAs()) != 0 || len(x.p.SAs()) != 0 {
+		t.Fatalf("SAs left: gateway %d, client %d", len(y.p.SAs()), len(x.p.SAs()))
+	}
+	for i := 0; runtime.NumGoroutine() > before && i < 100; i++ {
+		time.Sleep(10 * time.Millisecond) // goroutines unrelated to EAP-TLS may still be ending
+	}
+	if g := runtime.NumGoroutine(); g > before {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines, %d before:\n%s", g, before, buf[:runtime.Stack(buf, true)])
 	}
 }
