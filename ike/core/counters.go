@@ -57,8 +57,6 @@ const (
 	CtrPoolExhausted       = "pool_exhausted"      // virtual IP requests no pool could serve
 	CtrVirtualIPFailures   = "virtual_ip_failures" // client: virtual IPs requested but not assigned
 	GaugeHalfOpen          = "half_open"           // a gauge: half-open responder IKE SAs right now
-	CtrEAPTLSMalformed     = "eap_tls_malformed"   // EAP-TLS packets that break the framing (RFC 5216 §3.1)
-	CtrEAPTLSOverflows     = "eap_tls_overflows"   // EAP-TLS messages over the 64 KiB reassembly bound
 
 	// IKE fragmentation (IKEv1 vendor-ID extension, RFC 7383).
 	CtrFragmentsIn          = "fragments_in"          // fragments received
@@ -67,6 +65,10 @@ const (
 	CtrFragmentsDropped     = "fragments_dropped"     // fragments refused: malformed, duplicate, over a bound
 	CtrFragmentsExpired     = "fragments_expired"     // reassemblies that timed out or were evicted
 	GaugeReassemblies       = "reassemblies"          // a gauge: incomplete reassemblies right now
+
+	// EAP-TLS (RFC 5216).
+	CtrEAPTLSMalformed = "eap_tls_malformed" // EAP-TLS packets that break the framing (§3.1)
+	CtrEAPTLSOverflows = "eap_tls_overflows" // EAP-TLS messages over the 64 KiB reassembly bound
 )
 
 var counterNames = []string{
@@ -79,9 +81,9 @@ var counterNames = []string{
 	CtrIKEFailed, CtrChildEstablished, CtrChildFailed, CtrChildRekeys, CtrIKEReauths, CtrIKERekeys, CtrIKEDuplicates,
 	CtrInstallFailures, CtrUnprotectedDropped, CtrUnsupportedExchange, CtrRepliesMisdirected,
 	CtrExchangesRefused, CtrPairsEvicted, CtrRekeyCollisions, CtrSoftExpires, CtrHardExpires, CtrAcquires, CtrPoolExhausted, CtrVirtualIPFailures, GaugeHalfOpen,
-	CtrEAPTLSMalformed, CtrEAPTLSOverflows,
 	CtrFragmentsIn, CtrFragmentsOut, CtrFragmentsReassembled, CtrFragmentsDropped, CtrFragmentsExpired,
 	GaugeReassemblies,
+	CtrEAPTLSMalformed, CtrEAPTLSOverflows,
 }
 
 // Counters is a fixed set of atomic counters: written by the goroutine that owns the Core
