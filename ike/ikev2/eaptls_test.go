@@ -302,23 +302,42 @@ func TestEAPTLSFragments(t *testing.T) {
 	}
 }
 
-// TestEAPTLSOverflowCounted: a client that keeps sending fragments past 64 KiB is refused
-// (EAP-Failure, AUTHENTICATION_FAILED) and counted in eap_tls_overflows; a well-formed run
-// counts nothing (TestEAPTLS).
-func TestEAPTLSOverflowCounted(t *testing.T) {
-	n, x, y, _ := eapTLSSetup(t, nil)
-	// The client's TLS data is replaced by an endless fragmented message.
-	eapTLSTestOverride = func([]byte) []byte { return append([]byte{eapTLSFlagM}, make([]byte, 4000)...) }
-	defer func() { eapTLSTestOverride = nil }()
-	cs, _ := x.core.Conn("rw")
-	cs.BringUp(n.now, cs.Children)
-	n.runFor(30 * time.Second)
-	if childUp(x, "rw", "net") || len(y.p.SAs()) != 0 {
-		t.Fatal("came up")
-	}
-	if y.ctr.Get(core.CtrEAPTLSOverflows) != 1 || !logged(y, "more than 65536 octets") {
-		dumpLogs(t, y, 10)
-		t.Fatalf("eap_tls_overflows %d", y.ctr.Get(core.CtrEAPTLSOverflows))
+// TestEAPTLSMalformedCounted: a client that keeps sending fragments past 64 KiB, or sends
+// broken framing, is refused (EAP-Failure, AUTHENTICATION_FAILED, ike_failed) with the reason
+// logged and counted in eap_tls_overflows or eap_tls_malformed; a well-formed run counts
+// nothing (TestEAPTLS, the negative control).
+func TestEAPTLSMalformedCounted(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		answer  []byte
+		counter string
+		log     string
+	}{
+		{"overflow", append([]byte{eapTLSFlagM}, make([]byte, 4000)...), core.CtrEAPTLSOverflows, "more than 65536 octets"},
+		{"start-from-client", []byte{eapTLSFlagS}, core.CtrEAPTLSMalformed, "unexpected Start"},
+		{"short-length", []byte{eapTLSFlagL, 0}, core.CtrEAPTLSMalformed, "L flag set but 1 octets"},
+		{"no-flags", nil, core.CtrEAPTLSMalformed, "no Flags octet"},
+		{"length-lies", []byte{eapTLSFlagL, 0, 0, 0, 9, 0x16}, core.CtrEAPTLSMalformed, "the TLS Message Length says 9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, x, y, _ := eapTLSSetup(t, nil)
+			eapTLSTestOverride = func([]byte) []byte { return tc.answer }
+			defer func() { eapTLSTestOverride = nil }()
+			cs, _ := x.core.Conn("rw")
+			cs.BringUp(n.now, cs.Children)
+			n.runFor(5 * time.Second)
+			if childUp(x, "rw", "net") || len(y.p.SAs()) != 0 {
+				t.Fatal("came up, or the gateway kept its SA")
+			}
+			other := core.CtrEAPTLSMalformed
+			if tc.counter == other {
+				other = core.CtrEAPTLSOverflows
+			}
+			if y.ctr.Get(tc.counter) != 1 || y.ctr.Get(other) != 0 || y.ctr.Get(core.CtrIKEFailed) != 1 || !logged(y, tc.log) {
+				dumpLogs(t, y, 10)
+				t.Fatalf("%s %d, %s %d, ike_failed %d", tc.counter, y.ctr.Get(tc.counter), other, y.ctr.Get(other), y.ctr.Get(core.CtrIKEFailed))
+			}
+		})
 	}
 }
 
