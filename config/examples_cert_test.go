@@ -16,8 +16,8 @@ import (
 )
 
 // makeExampleCerts writes, into a copy of examples/, the files examples/certs/make-certs.sh
-// makes (certs/ca.pem, certs/site-a.pem and certs/site-b.pem with the intermediate after
-// the site's certificate, private/site-a.key and private/site-b.key), so the certificate
+// makes (certs/ca.pem, certs/site-a.pem, certs/site-b.pem and certs/laptop.pem with the
+// intermediate after the site's certificate, and their private/*.key), so the certificate
 // examples load. No key is checked in; these live in the test's temporary directory.
 func makeExampleCerts(t *testing.T, dir string) {
 	t.Helper()
@@ -64,7 +64,7 @@ func makeExampleCerts(t *testing.T, dir string) {
 	root := issue(nil, "Example Root CA", true, "")
 	inter := issue(root, "Example Intermediate CA", true, "")
 	write("certs/ca.pem", certPEM(root), 0o644)
-	for _, site := range []string{"site-a", "site-b"} {
+	for _, site := range []string{"site-a", "site-b", "laptop"} {
 		ee := issue(inter, site+".example", false, site+".example")
 		write("certs/"+site+".pem", append(certPEM(ee), certPEM(inter)...), 0o644)
 		der, err := x509.MarshalPKCS8PrivateKey(ee.key)
@@ -98,5 +98,15 @@ func TestCertExamples(t *testing.T) {
 	if !gc.EAPServer() || !cc.EAPClient() || gc.LocalID.Raw != cc.RemoteID.Raw || gc.LocalIP != cc.RemoteIP ||
 		len(g.Users) != 1 || g.Users[0].Name != cc.EAPID || string(g.Users[0].Password) != string(cc.Password) {
 		t.Fatal("eap-gateway and eap-client do not match")
+	}
+	// The EAP-TLS pair: the client's certificate and CA, the gateway's CA for clients.
+	g, c = ex["eap-tls-gateway.toml"], ex["eap-tls-client.toml"]
+	if g == nil || c == nil {
+		t.Fatal("eap-tls-gateway.toml or eap-tls-client.toml missing or invalid")
+	}
+	gc, cc = g.Connections[0], c.Connections[0]
+	if !gc.EAPServer() || !cc.EAPClient() || gc.EAP != "tls" || cc.EAP != "tls" || gc.LocalID.Raw != cc.RemoteID.Raw ||
+		gc.LocalIP != cc.RemoteIP || len(gc.CACerts) != 1 || cc.Cert == "" || cc.Key == "" || len(cc.CACerts) != 1 || cc.EAPID != "laptop.example" {
+		t.Fatal("eap-tls-gateway and eap-tls-client do not match")
 	}
 }

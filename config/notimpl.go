@@ -26,9 +26,7 @@ const (
 // notImplemented decides which features Load still refuses. It is the only place that does:
 // whoever implements a feature in the daemon deletes that feature's line here (the test
 // TestNotImplemented then checks that its example configuration is accepted instead).
-var notImplemented = map[feature]bool{
-	featEAPTLS: true,
-}
+var notImplemented = map[feature]bool{}
 
 // featureText names a feature in the refusal, with a hint where there is an alternative.
 var featureText = map[feature]string{

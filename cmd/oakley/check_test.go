@@ -143,3 +143,79 @@ func TestIKECredentials(t *testing.T) {
 		t.Fatalf("missing key: %v", err)
 	}
 }
+
+const eapTLSClientConfig = `[daemon]
+control_socket = "%s/oakley.sock"
+
+[device]
+kind = "tun"
+
+[[connection]]
+name = "gateway"
+version = 2
+local_addr = "198.18.0.3"
+remote_addr = "198.18.0.2"
+local_id = "laptop.test"
+remote_id = "gw.test"
+auth = "pubkey"
+cert = "%s"
+key = "laptop.key"
+cacerts = ["%s"]
+eap = "tls"
+eap_id = "laptop.test"
+vips = ["0.0.0.0"]
+
+  [[connection.child]]
+  name = "net"
+  remote_ts = ["198.51.100.0/24"]
+`
+
+// TestCheckEAPTLS: `oakley check` accepts an EAP-TLS client (it was refused as not
+// implemented) and names the file that is wrong, at the line that names it; the daemon
+// wires the EAP identity and the certificate into the engine.
+func TestCheckEAPTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, caKey := writeCert(t, dir, "ca", nil, nil, true, time.Now().AddDate(1, 0, 0))
+	writeCert(t, dir, "laptop", ca, caKey, false, time.Now().AddDate(1, 0, 0))
+	writeCert(t, dir, "expired", ca, caKey, false, time.Now().Add(-24*time.Hour))
+	for _, tc := range []struct {
+		cert, ca string
+		code     int
+		want     []string
+	}{
+		{"laptop.pem", "ca.pem", 0, []string{"OK (1 connection(s)"}},
+		{"expired.pem", "ca.pem", 1, []string{`oakley.toml:15: connection "gateway": pki: cert `, "expired.pem", "expired on"}},
+		{"laptop.pem", "missing-ca.pem", 1, []string{`oakley.toml:17:`, "missing-ca.pem"}},
+	} {
+		cfgPath := filepath.Join(dir, "oakley.toml")
+		if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(eapTLSClientConfig, dir, tc.cert, tc.ca)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut bytes.Buffer
+		code := run([]string{"check", "-c", cfgPath}, &out, &errOut)
+		all := out.String() + errOut.String()
+		if code != tc.code || strings.Contains(all, "not implemented") {
+			t.Fatalf("%s/%s: exit %d, want %d:\n%s", tc.cert, tc.ca, code, tc.code, all)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(all, w) {
+				t.Fatalf("%s/%s: output lacks %q:\n%s", tc.cert, tc.ca, w, all)
+			}
+		}
+		if tc.code != 0 {
+			continue
+		}
+		cfg, err := config.Load(cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ic := &ike.Connection{}
+		if err := ikeCredentials(ic, cfg.Connections[0]); err != nil {
+			t.Fatal(err)
+		}
+		remoteAccess(ic, cfg.Connections[0])
+		if ic.EAP != "tls" || ic.EAPID != "laptop.test" || ic.Creds == nil || ic.Trust == nil || len(ic.EAPPassword) != 0 {
+			t.Fatalf("EAP-TLS client not wired: eap %q, eap_id %q, creds %v", ic.EAP, ic.EAPID, ic.Creds)
+		}
+	}
+}

@@ -316,8 +316,11 @@ func remoteAccess(ic *ike.Connection, c *config.Connection) {
 		ic.XAuthID, ic.XAuthPassword = c.XAuthID, c.Password
 	}
 	ic.EAP = c.EAP
-	if c.EAPClient() && c.EAP == "mschapv2" {
+	switch {
+	case c.EAPClient() && c.EAP == "mschapv2":
 		ic.EAPID, ic.EAPPassword = c.EAPID, c.Password
+	case c.EAPClient() && c.EAP == "tls":
+		ic.EAPID = c.EAPID
 	}
 }
 

@@ -12,6 +12,14 @@
 //	oakley version
 //
 // Exit status: 0 success, 1 failure (one clear line on stderr), 2 usage.
+
+// EAP-TLS with TLS 1.2 (RFC 5216 §2.3) derives the MSK with the TLS PRF from the master
+// secret and both randoms, which is what crypto/tls's exporter computes; Go refuses the
+// exporter unless the extended master secret was negotiated, and strongSwan 5.9 does not
+// negotiate it. Renegotiation and session resumption, which make the unextended master
+// secret unsafe, are both off in oakley's EAP-TLS (ike/ikev2/eaptls.go).
+//
+//go:debug tlsunsafeekm=1
 package main
 
 import (

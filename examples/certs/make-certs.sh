@@ -18,7 +18,8 @@ pki --self --ca --lifetime 3650 --in private/ca.key --type rsa \
 pki --pub --in private/intermediate.key --type rsa |
     pki --issue --ca --lifetime 1825 --cacert certs/ca.pem --cakey private/ca.key \
         --dn "C=CH, O=Example, CN=Example Intermediate CA" --outform pem > certs/intermediate.pem
-for site in site-a site-b; do
+# laptop: the EAP-TLS client of eap-tls-client.toml (its eap_id is laptop.example)
+for site in site-a site-b laptop; do
     [ -f private/$site.key ] || pki --gen --type rsa --size 3072 --outform pem > private/$site.key
     pki --pub --in private/$site.key --type rsa |
         pki --issue --lifetime 730 --cacert certs/intermediate.pem --cakey private/intermediate.key \
@@ -29,4 +30,4 @@ for site in site-a site-b; do
     rm certs/$site-only.pem
 done
 chmod 644 certs/*.pem
-echo "made certs/ca.pem, certs/intermediate.pem, certs/site-a.pem, certs/site-b.pem and private/*.key"
+echo "made certs/ca.pem, certs/intermediate.pem, certs/site-a.pem, certs/site-b.pem, certs/laptop.pem and private/*.key"

@@ -80,10 +80,11 @@ type Connection struct {
 	XAuth         string
 	XAuthID       string
 	XAuthPassword crypto.Key
-	// EAP is IKEv2 EAP authentication (RFC 7296 §2.16): "" (none) or "mschapv2". Without
-	// Pools the connection is an EAP client that logs in as EAPID with EAPPassword and
-	// verifies the gateway's certificate; with Pools it is a gateway that proves itself with
-	// its certificate and checks the client against Config.Users.
+	// EAP is IKEv2 EAP authentication (RFC 7296 §2.16): "" (none), "mschapv2" or "tls". Without
+	// Pools the connection is an EAP client that logs in as EAPID (with EAPPassword, or with
+	// EAP-TLS its certificate, Creds) and verifies the gateway's certificate; with Pools it
+	// is a gateway that proves itself with its certificate and checks the client against
+	// Config.Users (EAP-TLS: the client's certificate against Trust).
 	EAP         string
 	EAPID       string
 	EAPPassword crypto.Key
@@ -215,14 +216,18 @@ func validate(c *Connection) error {
 	}
 	switch {
 	case c.EAP == "":
-	case c.EAP != "mschapv2":
+	case c.EAP != "mschapv2" && c.EAP != "tls":
 		return bad("eap = %q is not implemented", c.EAP)
 	case c.Version != 2:
 		return bad("eap is IKEv2 only")
 	case c.Auth != "pubkey":
 		return bad("eap needs auth = \"pubkey\": the gateway proves itself with its certificate")
-	case len(c.Pools) == 0 && (c.EAPID == "" || len(c.EAPPassword) == 0):
+	case c.EAP == "mschapv2" && len(c.Pools) == 0 && (c.EAPID == "" || len(c.EAPPassword) == 0):
 		return bad("an EAP-MSCHAPv2 client needs an EAP identity and a password")
+	case c.EAP == "tls" && len(c.Pools) == 0 && (c.EAPID == "" || c.Creds == nil):
+		return bad("an EAP-TLS client needs an EAP identity, its certificate and key")
+	case c.EAP == "tls" && len(c.Pools) > 0 && c.Trust == nil:
+		return bad("an EAP-TLS gateway needs cacerts to verify the clients' certificates")
 	}
 	switch c.DPDAction {
 	case "", "clear", "hold", "restart":

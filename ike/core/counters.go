@@ -66,6 +66,10 @@ const (
 	CtrFragmentsDropped     = "fragments_dropped"     // fragments refused: malformed, duplicate, over a bound
 	CtrFragmentsExpired     = "fragments_expired"     // reassemblies that timed out or were evicted
 	GaugeReassemblies       = "reassemblies"          // a gauge: incomplete reassemblies right now
+
+	// EAP-TLS (RFC 5216).
+	CtrEAPTLSMalformed = "eap_tls_malformed" // EAP-TLS packets that break the framing (§3.1)
+	CtrEAPTLSOverflows = "eap_tls_overflows" // EAP-TLS messages over the 64 KiB reassembly bound
 )
 
 var counterNames = []string{
@@ -80,6 +84,7 @@ var counterNames = []string{
 	CtrExchangesRefused, CtrPairsEvicted, CtrRekeyCollisions, CtrSoftExpires, CtrHardExpires, CtrAcquires, CtrPoolExhausted, CtrVirtualIPFailures, CtrESPFloats, GaugeHalfOpen,
 	CtrFragmentsIn, CtrFragmentsOut, CtrFragmentsReassembled, CtrFragmentsDropped, CtrFragmentsExpired,
 	GaugeReassemblies,
+	CtrEAPTLSMalformed, CtrEAPTLSOverflows,
 }
 
 // Counters is a fixed set of atomic counters: written by the goroutine that owns the Core

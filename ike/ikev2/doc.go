@@ -57,10 +57,13 @@
 //     RFC 3079): a client (eap, no pools) leaves AUTH out, verifies the gateway's
 //     certificate, logs in with eap_id and its password and authenticates with the MSK; a
 //     gateway (eap and pools) proves itself with its certificate, checks the client against
-//     [[user]], and leases the virtual IP for the EAP identity.
+//     [[user]], and leases the virtual IP for the EAP identity. Or with EAP-TLS (eaptls.go,
+//     RFC 5216, RFC 9190 with TLS 1.3; crypto/tls stepped over a pipe, eaptls_conn.go;
+//     framing in eaptls_frag.go): the client's certificate inside TLS, verified by the
+//     gateway with cacerts and CRLs and bound to the EAP identity; the MSK is TLS's exporter.
 //
 // Not yet: MOBIKE's ADDITIONAL_*_ADDRESS lists and return routability checks (mobike.go
-// says why), EAP-TLS, CFG_SET/CFG_ACK.
+// says why), CFG_SET/CFG_ACK.
 //
 // # Choices
 //

@@ -1,7 +1,7 @@
 package ikev2
 
 // EAP in IKE_AUTH (RFC 7296 §2.16) with EAP-MSCHAPv2 (draft-kamath-pppext-eap-mschapv2-02,
-// RFC 2759), as client (eap set, no pools) and gateway (eap and pools):
+// RFC 2759) or EAP-TLS (eaptls.go), as client (eap set, no pools) and gateway (eap and pools):
 //
 //	Initiator                         Responder
 //	HDR, SK {IDi, [CERTREQ,] [IDr,] [CP,] SAi2, TSi, TSr}  -->
@@ -68,7 +68,8 @@ const (
 	eapWaitResponse                  // gateway: MS-CHAPv2 Challenge sent
 	eapWaitSuccessAck                // gateway: MS-CHAPv2 Success sent
 	eapWaitAuth                      // gateway: EAP-Success sent, the client's AUTH expected
-	eapWaitFailureAck                // gateway: MS-CHAPv2 Failure sent (err says why)
+	eapWaitFailureAck                // gateway: MS-CHAPv2 Failure or TLS alert sent (err says why)
+	eapWaitTLS                       // gateway: EAP-TLS in progress (eaptls.go)
 	eapClientRun                     // client: answering the gateway's requests
 	eapClientAuth                    // client: our MSK-based AUTH sent
 )
@@ -84,14 +85,16 @@ type eapState struct {
 	ntResp   []byte
 	userName string // the Name the client sent in its MS-CHAPv2 Response (gateway)
 	msk      crypto.Key
-	refused  bool  // client: the gateway sent MS-CHAPv2 Failure
-	err      error // gateway: why the login was refused (eapWaitFailureAck)
+	tls      *eapTLS // EAP-TLS (eaptls.go)
+	refused  bool    // client: the gateway sent MS-CHAPv2 Failure
+	err      error   // gateway: why the login was refused (eapWaitFailureAck)
 }
 
 func (e *eapState) wipe() {
 	if e != nil {
 		e.msk.Wipe()
 		e.msk = nil
+		e.tls.close()
 	}
 }
 
@@ -125,7 +128,7 @@ func (sa *ikeSA) startEAPClient(now time.Time, c *wire.Chain) error {
 		return fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "the gateway authenticated itself but did not start EAP (it does not demand eap = %q?)", sa.Conn.Cfg.EAP)
 	}
 	sa.eap = &eapState{step: eapClientRun}
-	sa.authDesc = "EAP-MSCHAPv2 " + sa.Conn.Cfg.EAPID
+	sa.authDesc = eapMethodName(sa.Conn.Cfg.EAP) + " " + sa.Conn.Cfg.EAPID
 	sa.Log.Info("gateway authenticated with its certificate; starting EAP", zap.String("eap_id", sa.Conn.Cfg.EAPID))
 	return sa.clientEAP(now, e)
 }
@@ -137,12 +140,15 @@ func (sa *ikeSA) clientEAP(now time.Time, e *wire.EAP) error {
 	switch e.Code() {
 	case wire.EAPSuccess:
 		if st.msk == nil {
-			return fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "EAP Success before MS-CHAPv2 authenticated the gateway")
+			return fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "EAP Success before %s authenticated the gateway", eapMethodName(sa.Conn.Cfg.EAP))
 		}
 		st.step = eapClientAuth
 		sa.enqueue(now, &request{exch: wire.ExchangeIKEAuth, what: "IKE_AUTH (EAP AUTH)", build: sa.buildEAPAuth, onResp: sa.handleEAPAuthResponse})
 		return nil
 	case wire.EAPFailure:
+		if st.tls != nil && st.tls.err != nil {
+			return st.tls.err
+		}
 		if st.refused {
 			return fail(0, ErrAuthenticationFailed, "the gateway refused our EAP login as %q (MS-CHAPv2 Failure: wrong password or unknown user)", sa.Conn.Cfg.EAPID)
 		}
@@ -169,10 +175,14 @@ func (sa *ikeSA) eapAnswer(e *wire.EAP) (uint8, []byte, error) {
 	switch e.EAPType() {
 	case eapTypeIdentity:
 		return eapTypeIdentity, []byte(cfg.EAPID), nil
-	case eapTypeMSCHAPv2:
+	case eapMethodType(cfg.EAP):
 	default:
-		sa.Log.Info("gateway proposes another EAP method; asking for MS-CHAPv2 (Nak)", zap.Uint8("type", e.EAPType()))
-		return eapTypeNak, []byte{eapTypeMSCHAPv2}, nil
+		sa.Log.Info("gateway proposes another EAP method; asking for ours (Nak)", zap.Uint8("type", e.EAPType()), zap.String("eap", eapMethodName(cfg.EAP)))
+		return eapTypeNak, []byte{eapMethodType(cfg.EAP)}, nil
+	}
+	if cfg.EAP == "tls" {
+		d, err := sa.clientEAPTLS(e.TypeData())
+		return eapTypeTLS, d, err
 	}
 	d := e.TypeData()
 	if len(d) < 1 {
@@ -282,7 +292,7 @@ func (sa *ikeSA) handleEAPAuthResponse(now time.Time, m *wire.Message) error {
 		return errStop
 	}
 	sa.eap.wipe()
-	sa.Log.Info("EAP-MSCHAPv2 authentication completed", zap.String("eap_id", sa.Conn.Cfg.EAPID))
+	sa.Log.Info(eapMethodName(sa.Conn.Cfg.EAP)+" authentication completed", zap.String("eap_id", sa.Conn.Cfg.EAPID))
 	return sa.authCompleted(now, c)
 }
 
@@ -347,7 +357,7 @@ func (sa *ikeSA) handleEAPRequest(now time.Time, m *wire.Message) ([]wire.Payloa
 		return sa.eapRefuse(fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "unexpected EAP %s (identifier %d, expected a Response to %d)", e.Code(), e.Identifier(), st.ident), true)
 	}
 	if e.EAPType() == eapTypeNak {
-		return sa.eapRefuse(fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "the client refuses EAP-MSCHAPv2 (Nak, it wants %v)", e.TypeData()), true)
+		return sa.eapRefuse(fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "the client refuses %s (Nak, it wants %v)", eapMethodName(sa.Conn.Cfg.EAP), e.TypeData()), true)
 	}
 	d := e.TypeData()
 	switch st.step {
@@ -359,6 +369,9 @@ func (sa *ikeSA) handleEAPRequest(now time.Time, m *wire.Message) ([]wire.Payloa
 			return sa.eapRefuse(fail(wire.NotifyAuthenticationFailed, ErrAuthenticationFailed, "unusable EAP identity of %d octets", len(d)), true)
 		}
 		st.identity = string(d)
+		if sa.Conn.Cfg.EAP == "tls" {
+			return sa.gatewayEAPTLSStart()
+		}
 		st.authChal = make([]byte, mschapChallengeLen)
 		if _, err := sa.p.Rand.Read(st.authChal); err != nil {
 			return sa.eapRefuse(fmt.Errorf("ikev2: random challenge: %w", err), true)
@@ -377,6 +390,8 @@ func (sa *ikeSA) handleEAPRequest(now time.Time, m *wire.Message) ([]wire.Payloa
 		st.ntResp = bytes.Clone(v[24:48])
 		st.userName = string(d[5+mschapResponseValueLen:])
 		return sa.eapCheckResponse()
+	case eapWaitTLS:
+		return sa.gatewayEAPTLS(e)
 	case eapWaitFailureAck:
 		// Whatever the client answers to MS-CHAPv2 Failure, EAP ends with Failure.
 		return sa.eapRefuse(st.err, true)
@@ -497,7 +512,7 @@ func (sa *ikeSA) eapFinish(now time.Time, c *wire.Chain) ([]wire.Payload, func(t
 	resp = append(resp, childResp...)
 	first := st.first
 	st.first = nil
-	sa.Log.Info("EAP-MSCHAPv2 client authenticated", zap.String("eap_id", st.identity), zap.String("idi", idString(sa.peerID)))
+	sa.Log.Info(eapMethodName(sa.Conn.Cfg.EAP)+" client authenticated", zap.String("eap_id", st.identity), zap.String("idi", idString(sa.peerID)))
 	return resp, func(now time.Time) {
 		sa.processStatusNotifies(now, first)
 		sa.establish(now)

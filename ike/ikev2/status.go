@@ -23,7 +23,7 @@ func (sa *ikeSA) Status() core.IKESAStatus {
 	if sa.eapID != "" {
 		// A gateway's EAP client: the identity it logged in with is what identifies it.
 		s.RemoteID += " (EAP " + sa.eapID + ")"
-		s.Auth += ", peer EAP-MSCHAPv2 " + sa.eapID
+		s.Auth += ", peer " + eapMethodName(sa.Conn.Cfg.EAP) + " " + sa.eapID
 	}
 	if sa.localID != nil {
 		s.LocalID = idString(sa.localID)
