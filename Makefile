@@ -115,7 +115,7 @@ soak: build
 
 N ?= 1000
 LOAD_VERSIONS ?= 1,2
-LOAD_LAYOUTS ?= per-peer
+LOAD_LAYOUTS ?= any,per-peer
 loadtest: build
 	OAKLEY_KNOWN_FAILURES=1 OAKLEY_BIN=$(CURDIR)/$(BIN) LOAD_PEERS=$(N) LOAD_VERSIONS=$(LOAD_VERSIONS) LOAD_LAYOUTS=$(LOAD_LAYOUTS) \
 	  $(GO) test -count=1 -timeout 2h -v -run '^TestReliability$$/^load$$' ./e2e/ >loadtest.log 2>&1; rc=$$?; $(E2E_FILTER) loadtest.log; exit $$rc

@@ -165,11 +165,7 @@ func num(v map[string]any, k string) float64 { f, _ := v[k].(float64); return f 
 func loadTest(t *testing.T) {
 	layouts := os.Getenv("LOAD_LAYOUTS")
 	if layouts == "" {
-		// Not "any" by default: a %any connection serves one peer's child at a time (one
-		// policy per configured child, at most core.MaxPairsPerChild pairs; each new peer's
-		// pair supersedes the last one's), so with n peers only about one carries an echo.
-		// LOAD_LAYOUTS=any shows it; the fix is per-peer child instances (strongSwan's).
-		layouts = "per-peer"
+		layouts = "any,per-peer"
 	}
 	versions := os.Getenv("LOAD_VERSIONS")
 	if versions == "" {

@@ -521,7 +521,7 @@ func (csa *ChildSA) Remove(now time.Time, sendDelete bool, reason error) {
 		}
 	}
 	if wasCurrent {
-		if ch.newestLike(csa) == nil && ch.Conn.Cfg.Version == 2 && !ch.Conn.RemoteAccess() {
+		if ch.newestLike(csa) == nil && ch.Conn.Cfg.Version == 2 && !ch.Conn.MultiPeer() {
 			ch.revive(now)
 		}
 		if next := ch.newestLike(csa); next != nil {

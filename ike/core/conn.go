@@ -115,6 +115,16 @@ func (cs *Conn) IKEs() []IKESA { return cs.ikes }
 // Current returns the newest established IKE SA.
 func (cs *Conn) Current() IKESA { return cs.CurrentExcept(nil) }
 
+// establishedLike returns the newest established IKE SA other than sa with sa's peer.
+func (cs *Conn) establishedLike(sa IKESA) IKESA {
+	for i := len(cs.ikes) - 1; i >= 0; i-- {
+		if s := cs.ikes[i]; s != sa && s.Base().Established() && !s.Base().retiring && samePeer(s, sa) {
+			return s
+		}
+	}
+	return nil
+}
+
 // CurrentExcept returns the newest established IKE SA other than sa.
 func (cs *Conn) CurrentExcept(sa IKESA) IKESA {
 	for i := len(cs.ikes) - 1; i >= 0; i-- {
@@ -236,7 +246,11 @@ func (cs *Conn) IKEEstablished(now time.Time, sa IKESA) {
 			if csa.ike != nil {
 				ob = csa.ike.Base()
 			}
-			if csa.ike == b.ReplacesSA || (ob == nil || !ob.Established() || ob.EstablishedAt.Before(b.EstablishedAt)) && !cs.RemoteAccess() {
+			newer := ob == nil || !ob.Established() || ob.EstablishedAt.Before(b.EstablishedAt)
+			// A multi-peer connection's pairs move only to their own peer's newer SA (a
+			// remote-access gateway's not even then: its clients renegotiate them).
+			stay := cs.MultiPeer() && (cs.RemoteAccess() || csa.ike == nil || !samePeer(csa.ike, sa))
+			if csa.ike == b.ReplacesSA || newer && !stay {
 				csa.ike = sa
 			}
 		}
@@ -356,6 +370,22 @@ func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 // of the IKE SA moves its children itself), and goes with its IKE SA.
 func (cs *Conn) RemoteAccess() bool { return len(cs.Cfg.Pools) > 0 }
 
+// MultiPeer reports whether the connection's IKE SAs may belong to different peers: a
+// remote-access gateway, or a responder for any address and any identity (remote_addr and
+// remote_id "%any"), where road warriors with subnets of their own meet. Each peer's pairs
+// then get their own SPD entry (their remote selectors, ra.go), supersede only that peer's
+// pairs, and stay with that peer's IKE SAs.
+func (cs *Conn) MultiPeer() bool {
+	return cs.RemoteAccess() || !cs.Cfg.RemoteAddr.IsValid() && cs.Cfg.RemoteID.Any
+}
+
+// samePeer reports whether two IKE SAs of a multi-peer connection talk to the same peer
+// (its authenticated identity; for an XAUTH client its login): a re-authentication.
+func samePeer(a, b IKESA) bool {
+	pa, pb := a.Base().PeerID, b.Base().PeerID
+	return pa.Type != 0 && compareIdentity(pa, pb) == 0
+}
+
 // compareIdentity orders identities by type, then data.
 func compareIdentity(a, b Identity) int {
 	if a.Type != b.Type {
@@ -421,9 +451,15 @@ func (cs *Conn) IKEGone(now time.Time, sa IKESA, wasEstablished bool, reason err
 			if csa.ike != sa {
 				continue
 			}
-			if next != nil && !cs.RemoteAccess() {
+			if !cs.MultiPeer() && next != nil {
 				csa.ike = next
 				continue
+			}
+			if cs.MultiPeer() && !cs.RemoteAccess() {
+				if same := cs.establishedLike(sa); same != nil {
+					csa.ike = same
+					continue
+				}
 			}
 			// Without an IKE SA they cannot be rekeyed or deleted properly; like strongSwan
 			// we remove them.

@@ -220,7 +220,7 @@ func New(cfg Config, ctr *Counters, protos ...Protocol) (*Core, error) {
 		c.conns = append(c.conns, cs)
 		c.byName[conn.Name] = cs
 		for _, ch := range cs.Children {
-			if !cs.RemoteAccess() { // remote access: an entry per client (ra.go)
+			if !cs.MultiPeer() { // several peers: an entry per peer (ra.go)
 				c.DP.AddPolicy(ch.Policy)
 			}
 		}

@@ -1,18 +1,19 @@
 package core
 
-// Remote-access gateways (a connection with pools): the connection's IKE SAs belong to
-// different clients, and a configured child carries one pair per client, each for the
-// client's own virtual IP. Their outbound traffic cannot share the child's one SPD entry, so
-// each client's pairs get their own (the child's local selectors, the pair's remote ones);
-// the child's entry stays out of the SPD. A pair supersedes, replaces and evicts only pairs of
-// the same client (the same remote selectors). Other connections keep one entry per child.
+// Multi-peer connections (Conn.MultiPeer: a remote-access gateway, a connection with pools;
+// or a responder for remote_addr and remote_id "%any"): the connection's IKE SAs belong to
+// different peers, and a configured child carries one pair per peer, each for the peer's own
+// virtual IP or subnet. Their outbound traffic cannot share the child's one SPD entry, so
+// each peer's pairs get their own (the child's local selectors, the pair's remote ones); the
+// child's entry stays out of the SPD. A pair supersedes, replaces and evicts only pairs of
+// the same peer (the same remote selectors). Other connections keep one entry per child.
 
 import "oakley/esp"
 
-// sameClient reports whether x belongs to the same client as csa: always outside remote
-// access, else when their remote selectors are the same (the client's virtual IPs).
+// sameClient reports whether x belongs to the same peer as csa: always on a single-peer
+// connection, else when their remote selectors are the same (the peer's virtual IP or subnet).
 func (csa *ChildSA) sameClient(x *ChildSA) bool {
-	if !csa.ch.Conn.RemoteAccess() {
+	if !csa.ch.Conn.MultiPeer() {
 		return true
 	}
 	return SelectorsString(csa.p.RemoteTS) == SelectorsString(x.p.RemoteTS)
@@ -30,7 +31,7 @@ func (csa *ChildSA) policy() *esp.Policy {
 // other pairs, made when it is the first).
 func (csa *ChildSA) attachPolicy() {
 	ch := csa.ch
-	if !ch.Conn.RemoteAccess() {
+	if !ch.Conn.MultiPeer() {
 		return
 	}
 	for _, x := range ch.SAs {

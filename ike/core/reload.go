@@ -60,7 +60,7 @@ func (c *Core) Reconfigure(now time.Time, conns []*Connection) (ReloadResult, er
 		}
 		cs := newConn(c, conn, c.Protocol(conn.Version))
 		for _, ch := range cs.Children {
-			if !cs.RemoteAccess() { // remote access: an entry per client (ra.go)
+			if !cs.MultiPeer() { // several peers: an entry per peer (ra.go)
 				c.DP.AddPolicy(ch.Policy)
 			}
 		}

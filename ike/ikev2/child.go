@@ -369,7 +369,12 @@ func (x *childExchange) abort(now time.Time, err error) {
 // TEMPORARY_FAILURE (§2.25: it was busy rekeying, or a collision).
 func (sa *ikeSA) retryChildLater(now time.Time, ch *core.ChildState, rekeyOf *core.ChildSA) {
 	t := core.NewTimer("child-retry", func(now time.Time) {
-		cur := ch.Conn.Current()
+		// The child's own IKE SA (or its successor after an IKE rekey): a multi-peer
+		// connection's other SAs are other peers'.
+		var cur core.IKESA = sa
+		if !sa.established() && (sa.state != stRekeyed || sa.successor == nil) {
+			cur = ch.Conn.Current()
+		}
 		if cur == nil || ch.Pending != nil {
 			return
 		}
