@@ -155,6 +155,33 @@ func httpGetFails(t *testing.T, ns netns, url, proxy string) string {
 	return out
 }
 
+// nsdCase is one case of TestInteropNetstackDNS: the gateway and how oakley logs in.
+type nsdCase struct {
+	name     string
+	v1       bool   // IKEv1 XAUTH + Mode Config (else IKEv2 with a configuration payload)
+	noDNS    bool   // the gateway pushes no DNS server
+	oakleyGW bool   // an oakley gateway instead of charon
+	dual     bool   // IPv4 and IPv6 virtual IPs
+	auth     string // charon gateway of another authentication: "xauth-rsa", "eap-mschapv2", "eap-tls" ("" = PSK)
+	refused  bool   // a login the gateway refuses (wrong password, untrusted certificate)
+}
+
+// nsdCases: the PSK cases (with their negative controls), then the remote-access matrix's
+// other authentications, each with the GET by name only; then their refused logins.
+var nsdCases = []nsdCase{
+	{name: "ikev2-cp"},
+	{name: "ikev2-no-dns", noDNS: true},
+	{name: "ikev1-xauth", v1: true},
+	{name: "ikev1-xauth-oakley-gateway", v1: true, oakleyGW: true},
+	{name: "ikev2-dual-stack", dual: true},
+	{name: "ikev1-rsa-xauth", v1: true, auth: "xauth-rsa"},
+	{name: "ikev2-eap-mschapv2", auth: "eap-mschapv2"},
+	{name: "ikev2-eap-tls", auth: "eap-tls"},
+	{name: "ikev1-rsa-xauth-wrong-password", v1: true, auth: "xauth-rsa", refused: true},
+	{name: "ikev2-eap-mschapv2-wrong-password", auth: "eap-mschapv2", refused: true},
+	{name: "ikev2-eap-tls-untrusted-cert", auth: "eap-tls", refused: true},
+}
+
 // TestInteropNetstackDNS: oakley (left) on the netstack device, as nobody, with no device
 // address, is the remote-access client of charon (right): IKEv2 with a pool and a DNS
 // attribute, or IKEv1 XAUTH + Mode Config with the same; and of an oakley XAUTH gateway
@@ -162,6 +189,11 @@ func httpGetFails(t *testing.T, ns netns, url, proxy string) string {
 // DNS server knows intranet.example and a web server answers on 198.51.100.80. A GET
 // through oakley's SOCKS5 proxy to http://intranet.example:8080/ is resolved with the
 // pushed server through the tunnel and answered from inside, from the virtual IP.
+// The same GET follows a login to charon with the remote-access issue's other
+// authentications: IKEv1 RSA certificates + XAUTH (XAUTHInitRSA), IKEv2 EAP-MSCHAPv2 and
+// IKEv2 EAP-TLS (TLS 1.2); a login each of them refuses (a wrong XAUTH or EAP-MSCHAPv2
+// password, a client certificate of a CA charon does not trust) fails the initiate, and the
+// GET fails, by name and by address.
 // Negative controls: a name the server does not know (host unreachable, dns_not_found), the
 // server killed (general failure, dns_failures), and a gateway that pushes no DNS server
 // (the name fails while the address works); after `oakley terminate` the address is off
@@ -169,9 +201,13 @@ func httpGetFails(t *testing.T, ns netns, url, proxy string) string {
 func TestInteropNetstackDNS(t *testing.T) {
 	needInterop(t)
 	t.Parallel()
-	names := []string{"ikev2-cp", "ikev2-no-dns", "ikev1-xauth", "ikev1-xauth-oakley-gateway", "ikev2-dual-stack"}
+	names := make([]string, len(nsdCases))
+	for i, c := range nsdCases {
+		names[i] = c.name
+	}
 	parallelRuns(t, 2, names, func(t *testing.T, i int) {
-		v1, pushDNS, oakleyGW, dual := i == 2 || i == 3, i != 1, i == 3, i == 4
+		tc := nsdCases[i]
+		v1, pushDNS, oakleyGW, dual := tc.v1, !tc.noDNS, tc.oakleyGW, tc.dual
 		tp := newTopo(t, false)
 		for _, a := range []string{nsdDNS, nsdWeb} {
 			tp.right.ns.mustRun(t, "ip", "addr", "replace", a+"/32", "dev", "lo")
@@ -188,6 +224,10 @@ func TestInteropNetstackDNS(t *testing.T) {
 			s.DevKind = "netstack"
 			s.Unprivileged = true
 			s.TopExtra += "\n[netstack]\nsocks5 = \"" + nsdSOCKS5 + "\"\n"
+		}
+		if tc.auth != "" {
+			nsdAuthCase(t, tp, tc, netstack, token, dns)
+			return
 		}
 		var o *oakley
 		var conn, pool string
@@ -309,4 +349,117 @@ func TestInteropNetstackDNS(t *testing.T) {
 		}
 		httpGetFails(t, tp.left.ns, "http://"+nsdWeb+":8080/", proxy)
 	})
+}
+
+// nsdAuthCase runs a TestInteropNetstackDNS case whose charon gateway authenticates oakley
+// otherwise than with a PSK (tc.auth): the gateway with its certificate and a pool that
+// pushes nsdDNS, oakley as nobody on the netstack, `oakley initiate`, then a GET by name
+// through the SOCKS5 proxy, timed from the initiate. A refused login (tc.refused) must fail
+// the initiate, put no address on the stack, and leave the name unresolved.
+func nsdAuthCase(t *testing.T, tp *ioTopo, tc nsdCase, netstack func(*ikeSite), token string, dns *proc) {
+	password := "pw-" + randomID(t, 16)
+	ours := password // what oakley sends
+	if tc.refused && tc.auth != "eap-tls" {
+		ours = "pw-wrong-" + randomID(t, 8)
+	}
+	var site ikeSite
+	var sw *swan
+	var label, auth, refusal string // the case in the timing line, oakley's IKE SA auth (prefix), its log line for a refusal
+	switch tc.auth {
+	case "xauth-rsa":
+		// As TestInteropXAUTHClient/RSA: Main Mode RSA signatures, then charon's xauth round.
+		site = oakleyXAUTHClient(tp, "", ours, false)
+		var w swanConf
+		useCerts(t, &site, &w, "rsa")
+		site.Files["alice.pass"] = []byte(ours + "\n")
+		conf := swanGateway(tp, "unused", password, false)
+		conf = strings.Replace(conf, "    local {\n      auth = psk\n", "    local {\n      auth = pubkey\n      certs = right.pem\n", 1)
+		conf = strings.Replace(conf, "    remote {\n      auth = psk\n", "    remote {\n      auth = pubkey\n", 1)
+		sw = startSwanRawFiles(t, tp.right, "gateway", conf, w.Files)
+		label, auth, refusal = "IKEv1 RSA certificates + XAUTH + Mode Config", "XAUTHInitRSA", "XAUTH: the gateway refused our login"
+	case "eap-mschapv2":
+		p := newTestPKI(t, "ecdsa")
+		files := map[string][]byte{"x509ca/ca.pem": p.caPEM, "x509/right.pem": p.rightCert, "private/right.key": p.rightKey}
+		sw = startSwanEAP(t, tp.right, "gateway", swanEAPGateway(tp, password), files)
+		site = oakleyEAPClient(tp, p, ours)
+		label, auth, refusal = "IKEv2 EAP-MSCHAPv2", "EAP-MSCHAPv2 "+xaUser, "refused our EAP login"
+	case "eap-tls":
+		p := newTestPKI(t, "ecdsa")
+		client := p
+		if tc.refused {
+			client = newTestPKI(t, "ecdsa") // a certificate of a CA charon does not trust
+		}
+		files := map[string][]byte{"x509ca/ca.pem": p.caPEM, "x509/right.pem": p.rightCert, "private/right.key": p.rightKey}
+		sw = startSwanEAPTLS(t, tp.right, "gateway", swanEAPTLSGateway(tp), files)
+		site = oakleyEAPTLSClient(tp, p, client)
+		label, auth, refusal = "IKEv2 EAP-TLS (TLS 1.2)", "EAP-TLS "+leftID, "EAP-TLS handshake failed"
+	default:
+		t.Fatalf("unknown authentication %q", tc.auth)
+	}
+	netstack(&site)
+	o := startIKE(t, tp.left, "client", site)
+	nobody, err := user.Lookup("nobody") // asNobody skipped the test without it
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertUnprivileged(t, o.p.cmd.Process.Pid, nobody.Uid)
+	proxy := "socks5://" + nsdSOCKS5
+	secrets := []string{password, ours}
+
+	t0 := time.Now()
+	out, err := o.ctl("initiate", site.connName()+"/net")
+	if tc.refused {
+		if err == nil {
+			t.Fatalf("oakley initiate succeeded with a login the gateway should refuse:\n%s", out)
+		}
+		waitLog(t, o, refusal, 10*time.Second)
+		if st := o.mustIKEStatus(t); st.established() != 0 || len(st.allSAs()) != 0 || st.IKECounters["auth_failures"] == 0 {
+			t.Fatalf("after a refused login: %d IKE SAs, %d child SAs, auth_failures %d", st.established(), len(st.allSAs()), st.IKECounters["auth_failures"])
+		}
+		if strings.Contains(o.p.out.String(), "tun: netstack address added") {
+			t.Fatalf("an address went on the stack although the login was refused:\n%s", tail(o.p.out.String(), 4000))
+		}
+		// No pushed DNS server: the name is refused; no address: nothing reaches inside.
+		if out := httpGetFails(t, tp.left.ns, "http://"+nsdZone+":8080/", proxy); !strings.Contains(out, "host unreachable") {
+			t.Errorf("a name after a refused login: the SOCKS client did not get host unreachable: %s", out)
+		}
+		httpGetFails(t, tp.left.ns, "http://"+nsdWeb+":8080/", proxy)
+		if strings.Contains(dns.out.String(), "query ") {
+			t.Errorf("the DNS server was asked although the login was refused:\n%s", dns.out.String())
+		}
+		t.Logf("refused as expected: oakley initiate failed after %s", time.Since(t0).Round(time.Millisecond))
+		assertNoSecrets(t, "oakley's log", o.p.out.String(), secrets)
+		return
+	}
+	if err != nil {
+		t.Fatalf("oakley initiate: %v\n%s", err, out)
+	}
+	st := waitChildUp(t, o, 20*time.Second)
+	httpGet(t, tp.left.ns, "http://"+nsdZone+":8080/", proxy, token)
+	recordResult(t, "netstack remote access (%s): from `oakley initiate` to an HTTP GET by name through SOCKS5, resolved by the pushed DNS server: %s",
+		label, time.Since(t0).Round(time.Millisecond))
+
+	if a := st.Connections[0].IKESAs[0].Auth; !strings.HasPrefix(a, auth) {
+		t.Errorf("oakley's IKE SA auth %q, want %s", a, auth)
+	}
+	vips := ikeVIPs(t, o)
+	if len(vips) != 1 || !netip.MustParsePrefix(xaPoolNet).Contains(netip.MustParseAddr(vips[0])) {
+		t.Fatalf("oakley status virtual_ips %v, want one from %s:\n%s", vips, xaPoolNet, st.raw)
+	}
+	if !strings.Contains(o.p.out.String(), "tun: netstack address added") {
+		t.Errorf("oakley's log does not show the virtual IP added to the stack:\n%s", tail(o.p.out.String(), 4000))
+	}
+	if !strings.Contains(dns.out.String(), "query "+nsdZone+". TypeA from "+vips[0]+":") {
+		t.Errorf("the DNS server saw no A query for %s from %s:\n%s", nsdZone, vips[0], dns.out.String())
+	}
+	if c := o.mustIKEStatus(t).Counters; c["dns_lookups"] == 0 || c["dns_failures"] != 0 || c["virtual_ip_errors"] != 0 {
+		t.Errorf("counters after a good lookup: %v", c)
+	}
+	if tc.auth == "eap-tls" && !strings.Contains(o.p.out.String(), `"tls": "TLS 1.2"`) {
+		t.Errorf("oakley did not log TLS 1.2:\n%s", grepLines(o.p.out.String(), "EAP-TLS"))
+	}
+	if sas := sw.listSAs(t); len(sas) != 1 || len(sas[0].Children) != 1 || sas[0].Children[0]["packets-in"] == "0" {
+		t.Errorf("charon's SAs: %+v", sas)
+	}
+	assertNoSecrets(t, "oakley's log", o.p.out.String(), secrets)
 }
