@@ -228,7 +228,9 @@ func run() error {
 			Children: []*ike.Child{{Name: "net", ESPProposals: o.espProps}},
 		}
 		if o.ra {
+			// local_ts ::/0, which the gateway narrows to the virtual IP (config's default).
 			c.VIPs = []netip.Addr{netip.IPv6Unspecified()}
+			c.Children[0].LocalTS = []esp.Selector{{Prefix: netip.MustParsePrefix("::/0"), PortHi: 0xffff}}
 			c.Children[0].RemoteTS = []esp.Selector{{Prefix: netip.PrefixFrom(pingDst[i], 128), PortHi: 0xffff}}
 			if len(o.eapPassword) > 0 {
 				c.Auth, c.PSK, c.EAP, c.EAPID, c.EAPPassword = "pubkey", nil, "mschapv2", fmt.Sprintf("user-%d", i), o.eapPassword
