@@ -88,7 +88,8 @@ func metricsFixture() metricsInput {
 		Counters: counters, IKECounters: map[string]uint64{"ike_established": 1, "deletes_in": 2},
 		Connections: []connStatus{
 			{Name: "up", Keying: "ike", State: "established", IKESAs: []ikeSAStatus{{State: "established"}, {State: "established"}},
-				Clients:  []clientStatus{{Identity: "alice"}, {Identity: "bob"}},
+				Clients: []clientStatus{{Identity: "alice", VirtualIPs: []string{"203.0.113.16"}, Since: "2026-01-02T15:04:05Z"},
+					{Identity: "bob", VirtualIPs: []string{"203.0.113.17"}, Since: "2026-01-02T15:04:05Z"}},
 				Children: []childStatus{{Name: "net", State: "installed", LocalTS: ts, RemoteTS: ts, SAs: []saStatus{sa("in", "0x00001000"), sa("out", "0x00002000")}}}},
 			{Name: "down", Keying: "ike", State: "down", LastError: "ike: timeout", NextAttempt: "12s",
 				Children: []childStatus{{Name: "net", State: "down", LastError: "ike: timeout", LocalTS: ts, RemoteTS: ts, SAs: []saStatus{}}}},
