@@ -113,12 +113,14 @@ soak: build
 	OAKLEY_BIN=$(CURDIR)/$(BIN) SOAK_DURATION=$(DURATION) \
 	  $(GO) test -count=1 -timeout 0 -v -run '^TestReliability$$/^soak$$' ./e2e/ >soak.log 2>&1; rc=$$?; $(E2E_FILTER) soak.log; exit $$rc
 
+# RA_N: remote-access clients of part load-ra (`make test` runs 200).
 N ?= 1000
+RA_N ?= 1000
 LOAD_VERSIONS ?= 1,2
 LOAD_LAYOUTS ?= any,per-peer
 loadtest: build
-	OAKLEY_KNOWN_FAILURES=1 OAKLEY_BIN=$(CURDIR)/$(BIN) LOAD_PEERS=$(N) LOAD_VERSIONS=$(LOAD_VERSIONS) LOAD_LAYOUTS=$(LOAD_LAYOUTS) \
-	  $(GO) test -count=1 -timeout 2h -v -run '^TestReliability$$/^load$$' ./e2e/ >loadtest.log 2>&1; rc=$$?; $(E2E_FILTER) loadtest.log; exit $$rc
+	OAKLEY_KNOWN_FAILURES=1 OAKLEY_BIN=$(CURDIR)/$(BIN) LOAD_PEERS=$(N) LOAD_RA_CLIENTS=$(RA_N) LOAD_VERSIONS=$(LOAD_VERSIONS) LOAD_LAYOUTS=$(LOAD_LAYOUTS) \
+	  $(GO) test -count=1 -timeout 2h -v -run '^TestReliability$$/^load(-ra)?$$' ./e2e/ >loadtest.log 2>&1; rc=$$?; $(E2E_FILTER) loadtest.log; exit $$rc
 
 # The in-process IKE engine against strongSwan through the shared interop harness (root;
 # the e2e suite covers the same through the binary in `make test`).

@@ -515,6 +515,7 @@ func TestXAUTHOakleyPair(t *testing.T) {
 				}
 			}
 			mustPing(t, tp.left.ns, xaFirstVIP, tp.right.host, 3)
+			checkGatewayClient(t, gw, xaUser, xaFirstVIP)
 
 			// The client re-authenticates (a new Main Mode, XAUTH and Mode Config beside the
 			// old ISAKMP SA): the gateway hands the same address again, and the old SA's
@@ -537,6 +538,43 @@ func TestXAUTHOakleyPair(t *testing.T) {
 			}
 			mustPing(t, tp.left.ns, xaFirstVIP, tp.right.host, 3)
 		})
+	}
+}
+
+// checkGatewayClient: the gateway's status (JSON and text) lists exactly one client, user
+// with vip, and traffic both ways.
+func checkGatewayClient(t *testing.T, gw *oakley, user, vip string) {
+	t.Helper()
+	st, raw, err := statusJSON[struct {
+		Connections []struct {
+			Clients []struct {
+				Identity   string   `json:"identity"`
+				User       string   `json:"user"`
+				VirtualIPs []string `json:"virtual_ips"`
+				Since      string   `json:"since"`
+				BytesIn    uint64   `json:"bytes_in"`
+				BytesOut   uint64   `json:"bytes_out"`
+			} `json:"clients"`
+		} `json:"connections"`
+	}](gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range st.Connections {
+		for _, cl := range c.Clients {
+			n++
+			if cl.Identity != user || cl.User != user || len(cl.VirtualIPs) != 1 || cl.VirtualIPs[0] != vip || cl.Since == "" || cl.BytesIn == 0 || cl.BytesOut == 0 {
+				t.Fatalf("gateway status client %+v, want %s with %s and traffic both ways", cl, user, vip)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("gateway status lists %d clients, want 1:\n%s", n, tail(raw, 2000))
+	}
+	out, err := runTimeout(10*time.Second, oakleyBin, "status", "-s", gw.spec.Socket)
+	if err != nil || !strings.Contains(out, "1 client(s):") || !strings.Contains(out, user+"  "+vip+"  from ") {
+		t.Fatalf("gateway text status (%v) lacks the client %s %s:\n%s", err, user, vip, out)
 	}
 }
 

@@ -188,12 +188,11 @@ func loadTest(t *testing.T) {
 	}
 }
 
-func runLoad(t *testing.T, layout string, version int) {
-	n := envInt(t, "LOAD_PEERS", 100)
-	timeout := envDuration(t, "LOAD_TIMEOUT", 15*time.Minute)
-	gen := buildTool(t, "oakley/e2e/loadgen")
+// loadNet makes the generator's and the responder's namespaces joined by a veth, with the
+// n peers' outer addresses in the generator's (loadFirstPeer on), and a temporary directory.
+func loadNet(t *testing.T, n int) (g, r netns, dir string) {
 	id := randomID(t, 3)
-	g, r := newNetns(t, id, "gen"), newNetns(t, id, "resp")
+	g, r = newNetns(t, id, "gen"), newNetns(t, id, "resp")
 	mustRun(t, "ip", "-n", string(g), "link", "add", "veth0", "type", "veth", "peer", "name", "veth0", "netns", string(r))
 	for _, c := range []struct {
 		ns   netns
@@ -212,39 +211,19 @@ func runLoad(t *testing.T, layout string, version int) {
 		fmt.Fprintf(&batch, "addr add %s/32 dev veth0\n", outer)
 		outer = outer.Next()
 	}
-	dir := t.TempDir()
+	dir = t.TempDir()
 	batchFile := filepath.Join(dir, "addrs")
 	if err := os.WriteFile(batchFile, []byte(batch.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	mustRun(t, "ip", "-n", string(g), "-batch", batchFile)
+	return g, r, dir
+}
 
-	psk := newPSK(t)
-	pskFile := filepath.Join(dir, "psk")
-	if err := os.WriteFile(pskFile, []byte(psk), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "resp.sock")
-	o := &oakley{name: "responder", ns: r, cfg: filepath.Join(dir, "resp.toml"), spec: siteSpec{Socket: sock}}
-	if err := os.WriteFile(o.cfg, []byte(loadResponderTOML(layout, version, n, psk, sock)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	o.p = startProc(t, "oakley-responder", r.args("env", "OAKLEY_PPROF="+loadPprof, oakleyBin, "up", "-c", o.cfg)...)
-	t.Cleanup(func() {
-		if t.Failed() {
-			o.dumpTail(t)
-		}
-	})
-	if !waitFor(30*time.Second, func() bool { _, err := o.status(); return err == nil }) {
-		t.Fatalf("the responder did not start:\n%s", tail(o.p.out.String(), 3000))
-	}
-	time.Sleep(time.Second)
-	base := sampleResponder(t, o)
-
+// startLoadGen runs the generator gen in namespace g with args; it is stopped at cleanup.
+func startLoadGen(t *testing.T, g netns, gen string, args ...string) *loadGen {
 	lg := &loadGen{phases: make(chan map[string]any, 8)}
-	lg.cmd = exec.Command("ip", "netns", "exec", string(g), gen, "-n", strconv.Itoa(n), "-responder", loadResponder4,
-		"-local", loadFirstPeer, "-psk-file", pskFile, "-remote-id", "responder.load.example",
-		"-concurrency", strconv.Itoa(envInt(t, "LOAD_CONCURRENCY", 32)), "-version", strconv.Itoa(version))
+	lg.cmd = exec.Command("ip", append([]string{"netns", "exec", string(g), gen}, args...)...)
 	lg.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	lg.cmd.Stderr = &lg.stderr
 	stdin, err := lg.cmd.StdinPipe()
@@ -281,7 +260,40 @@ func runLoad(t *testing.T, layout string, version int) {
 		}
 		close(lg.phases)
 	}()
+	return lg
+}
 
+func runLoad(t *testing.T, layout string, version int) {
+	n := envInt(t, "LOAD_PEERS", 100)
+	timeout := envDuration(t, "LOAD_TIMEOUT", 15*time.Minute)
+	gen := buildTool(t, "oakley/e2e/loadgen")
+	g, r, dir := loadNet(t, n)
+	psk := newPSK(t)
+	pskFile := filepath.Join(dir, "psk")
+	if err := os.WriteFile(pskFile, []byte(psk), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "resp.sock")
+	o := &oakley{name: "responder", ns: r, cfg: filepath.Join(dir, "resp.toml"), spec: siteSpec{Socket: sock}}
+	if err := os.WriteFile(o.cfg, []byte(loadResponderTOML(layout, version, n, psk, sock)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o.p = startProc(t, "oakley-responder", r.args("env", "OAKLEY_PPROF="+loadPprof, oakleyBin, "up", "-c", o.cfg)...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			o.dumpTail(t)
+		}
+	})
+	if !waitFor(30*time.Second, func() bool { _, err := o.status(); return err == nil }) {
+		t.Fatalf("the responder did not start:\n%s", tail(o.p.out.String(), 3000))
+	}
+	time.Sleep(time.Second)
+	base := sampleResponder(t, o)
+
+	lg := startLoadGen(t, g, gen, "-n", strconv.Itoa(n), "-responder", loadResponder4,
+		"-local", loadFirstPeer, "-psk-file", pskFile, "-remote-id", "responder.load.example",
+		"-concurrency", strconv.Itoa(envInt(t, "LOAD_CONCURRENCY", 32)), "-version", strconv.Itoa(version))
+	stdin := lg.stdin
 	upPh := lg.await(t, "up", timeout)
 	pingPh := lg.await(t, "ping", 2*time.Minute)
 	peak := sampleResponder(t, o)

@@ -8,7 +8,7 @@ package e2e
 // pings, so it runs while the parallel tests wait, and the time it adds to `make test` is its
 // own duration (about 3-4 minutes, bounded by the soak). Each part is a subtest; select parts with
 // -run 'TestReliability/chaos-ike' and so on. `make test` runs every part in its bounded
-// form (a few tries, 3 collision rounds, a 120 s soak, 100 peers); `make chaos`, `make soak
+// form (a few tries, 3 collision rounds, a 120 s soak, 100 peers, 200 remote-access clients); `make chaos`, `make soak
 // DURATION=30m` and `make loadtest N=1000` run the full forms.
 //
 //	chaos-relay       the impairment relay itself (e2e_chaos_relay_test.go)
@@ -19,6 +19,7 @@ package e2e
 //	chaos-collisions  simultaneous re-authentication and rekey (e2e_chaos_collide_test.go)
 //	soak              rekeys under traffic, resources sampled (e2e_soak_test.go)
 //	load              many peers against one responder (e2e_load_test.go)
+//	load-ra           200 remote-access clients at once against one gateway (e2e_load_ra_test.go)
 //
 // The figures are FIGURE lines in the log (e2e_chaos_figures_test.go).
 
@@ -38,6 +39,7 @@ func TestReliability(t *testing.T) {
 		{"chaos-collisions", chaosCollisions},
 		{"soak", soak},
 		{"load", loadTest},
+		{"load-ra", loadRA},
 	}
 	names := make([]string, len(parts))
 	for i, p := range parts {

@@ -28,6 +28,7 @@ type (
 	Retransmit  = core.Retransmit
 	ConnStatus  = core.ConnStatus
 	IKESAStatus = core.IKESAStatus
+	Traffic     = core.Traffic
 	ChildStatus = core.ChildStatus
 	CertInfo    = core.CertInfo
 )

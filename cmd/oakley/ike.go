@@ -194,7 +194,19 @@ func until(t *time.Time) string {
 // fillStatus adds the engine's IKE SAs and children (one entry per negotiable unit: the
 // child, or each of its IKEv1 selector pairs, each with its own state) to a connection's
 // status.
-func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies []*esp.Policy) {
+// clientOf describes a remote-access gateway's client by its established IKE SA: who it is
+// (the XAUTH or EAP user, else its IKE identity), its leases and its traffic.
+func clientOf(sa ike.IKESAStatus) clientStatus {
+	c := clientStatus{Identity: sa.RemoteID, User: sa.User, RemoteID: sa.RemoteID, Peer: sa.Remote,
+		VirtualIPs: sa.VirtualIPs, Since: sa.EstablishedAt.UTC().Format(time.RFC3339),
+		BytesIn: sa.Traffic.BytesIn, BytesOut: sa.Traffic.BytesOut, PacketsIn: sa.Traffic.PacketsIn, PacketsOut: sa.Traffic.PacketsOut}
+	if sa.User != "" {
+		c.Identity = sa.User
+	}
+	return c
+}
+
+func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies []*esp.Policy, gateway bool) {
 	for _, s := range all {
 		if s.Name != cs.Name {
 			continue
@@ -234,6 +246,9 @@ func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies [
 				Auth:       sa.Auth, NAT: strings.Join(facts, ", "), Established: est, Expires: until(sa.ReauthAt), DPD: dpd,
 				PeerCert: peerCert(sa.PeerCert), VirtualIPs: sa.VirtualIPs,
 			})
+			if gateway && sa.EstablishedAt != nil && len(sa.VirtualIPs) > 0 {
+				cs.Clients = append(cs.Clients, clientOf(sa))
+			}
 		}
 		cs.State = state
 		unit := map[string]int{} // unit name → index in cs.Children

@@ -227,6 +227,7 @@ func writeMetrics(w io.Writer, in metricsInput) {
 		p.add("oakley_connection_up", "gauge", "", b2f(connUp(c)), "connection", c.Name, "keying", c.Keying)
 		if c.Keying != "manual" {
 			p.add("oakley_connection_ike_sas", "gauge", "IKE SAs of a connection, in any state.", float64(len(c.IKESAs)), "connection", c.Name)
+			p.add("oakley_connection_clients", "gauge", "Remote-access clients of a gateway connection (pools): established IKE SAs holding a virtual IP.", float64(len(c.Clients)), "connection", c.Name)
 		}
 		for _, ch := range c.Children {
 			p.add("oakley_child_up", "gauge", "", b2f(childUp(ch)), "connection", c.Name, "child", ch.Name)

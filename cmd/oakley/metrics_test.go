@@ -87,7 +87,9 @@ func metricsFixture() metricsInput {
 	r := &statusReport{Schema: statusSchema, Version: `v1.0 "quoted" \ back`, Device: deviceStatus{Name: "oakley0", MTU: 1400, Addresses: ts},
 		Counters: counters, IKECounters: map[string]uint64{"ike_established": 1, "deletes_in": 2},
 		Connections: []connStatus{
-			{Name: "up", Keying: "ike", State: "established", IKESAs: []ikeSAStatus{{State: "established"}},
+			{Name: "up", Keying: "ike", State: "established", IKESAs: []ikeSAStatus{{State: "established"}, {State: "established"}},
+				Clients: []clientStatus{{Identity: "alice", VirtualIPs: []string{"203.0.113.16"}, Since: "2026-01-02T15:04:05Z"},
+					{Identity: "bob", VirtualIPs: []string{"203.0.113.17"}, Since: "2026-01-02T15:04:05Z"}},
 				Children: []childStatus{{Name: "net", State: "installed", LocalTS: ts, RemoteTS: ts, SAs: []saStatus{sa("in", "0x00001000"), sa("out", "0x00002000")}}}},
 			{Name: "down", Keying: "ike", State: "down", LastError: "ike: timeout", NextAttempt: "12s",
 				Children: []childStatus{{Name: "net", State: "down", LastError: "ike: timeout", LocalTS: ts, RemoteTS: ts, SAs: []saStatus{}}}},
@@ -182,6 +184,9 @@ func TestMetricsExposition(t *testing.T) {
 		if !ok || v != c.want {
 			t.Errorf("oakley_child_up{connection=%q,child=%q} = %v (present %v), want %v", c.conn, c.child, v, ok, c.want)
 		}
+	}
+	if v, ok := sampleValue(fams["oakley_connection_clients"], map[string]string{"connection": "up"}); !ok || v != 2 {
+		t.Errorf("oakley_connection_clients for the gateway = %v (present %v), want 2", v, ok)
 	}
 	if v, ok := sampleValue(fams["oakley_connection_up"], map[string]string{"connection": "down"}); !ok || v != 0 {
 		t.Errorf("oakley_connection_up for the down connection = %v (present %v), want 0", v, ok)

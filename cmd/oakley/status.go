@@ -69,6 +69,23 @@ type connStatus struct {
 	NextAttempt string        `json:"next_attempt,omitempty"`
 	IKESAs      []ikeSAStatus `json:"ike_sas,omitempty"`
 	Children    []childStatus `json:"children"`
+	// Clients: a remote-access gateway's (pools) connected clients, one per established
+	// IKE SA holding a lease.
+	Clients []clientStatus `json:"clients,omitempty"`
+}
+
+// clientStatus is one connected client of a remote-access gateway.
+type clientStatus struct {
+	Identity   string   `json:"identity"`
+	User       string   `json:"user,omitempty"`
+	RemoteID   string   `json:"remote_id"`
+	Peer       string   `json:"peer"`
+	VirtualIPs []string `json:"virtual_ips"`
+	Since      string   `json:"since"`
+	BytesIn    uint64   `json:"bytes_in"`
+	BytesOut   uint64   `json:"bytes_out"`
+	PacketsIn  uint64   `json:"packets_in"`
+	PacketsOut uint64   `json:"packets_out"`
 }
 
 type ikeSAStatus struct {
@@ -204,7 +221,7 @@ func (d *daemon) status() *statusReport {
 			if engine == nil {
 				engine = d.ike.engine.Status()
 			}
-			d.ike.fillStatus(&cs, engine, d.policiesLocked(children))
+			d.ike.fillStatus(&cs, engine, d.policiesLocked(children), len(c.Pools) > 0)
 		}
 		r.Connections = append(r.Connections, cs)
 	}
@@ -315,6 +332,17 @@ func writeStatus(w io.Writer, r *statusReport) {
 			if pc := s.PeerCert; pc != nil {
 				fmt.Fprintf(w, "    peer certificate %q, issuer %q\n    sha256 %s\n", pc.Subject, pc.Issuer, pc.Fingerprint)
 			}
+		}
+		if len(c.Clients) > 0 {
+			fmt.Fprintf(w, "  %d client(s):\n", len(c.Clients))
+		}
+		for _, cl := range c.Clients {
+			since := cl.Since
+			if at, err := time.Parse(time.RFC3339, cl.Since); err == nil {
+				since = fmt.Sprintf("%s (%s ago)", cl.Since, time.Since(at).Round(time.Second))
+			}
+			fmt.Fprintf(w, "    %s  %s  from %s, since %s, in %s, out %s\n", cl.Identity, strings.Join(cl.VirtualIPs, " "), cl.Peer, since,
+				humanBytes(cl.BytesIn), humanBytes(cl.BytesOut))
 		}
 		for _, ch := range c.Children {
 			pfs := ""

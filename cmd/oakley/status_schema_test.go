@@ -55,6 +55,7 @@ var statusObjects = map[reflect.Type]string{
 	reflect.TypeFor[connStatus](): "connection", reflect.TypeFor[ikeSAStatus](): "ike_sa",
 	reflect.TypeFor[childStatus](): "child", reflect.TypeFor[saStatus](): "sa",
 	reflect.TypeFor[runtimeStatus](): "runtime", reflect.TypeFor[peerCertStatus](): "peer_cert",
+	reflect.TypeFor[clientStatus](): "client",
 }
 
 // schemaType writes a Go type in the document's words.

@@ -73,12 +73,12 @@ func (d *memDevice) receive(p []byte) {
 	d.mu.Unlock()
 }
 
-// missing lists the peers (0..n-1) without a reply yet.
-func (d *memDevice) missing(n int) []int {
+// missing lists the peers of want without a reply yet.
+func (d *memDevice) missing(want []int) []int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []int
-	for i := range n {
+	for _, i := range want {
 		if !d.got[i] {
 			out = append(out, i)
 		}

@@ -25,6 +25,17 @@
 //
 // The outer addresses (-local, then the next N-1, skipping .0 and .255) must exist in the
 // namespace; the PSK is read from a file so it appears in no argument list or log.
+//
+// Remote access (-ra, IKEv2): every peer is a road warrior of a gateway with pools. It asks
+// for an IPv6 virtual IP in a CFG_REQUEST (RFC 7296 §3.15), with -eap-password-file logs in
+// with EAP-MSCHAPv2 as user-N (N = its number, the gateway verified with -ca-file) instead
+// of the PSK, and sends its echo from the address the gateway assigned. A peer's child
+// proposes the remote selector ADDR/128 with ADDR the N+1-th address of -remote-ts (which
+// the gateway must answer, e.g. by a local route for the network): every client's SPD entry
+// here takes any source address (the virtual IP is unknown before the exchange), so the
+// distinct remote selectors are what sends each echo through its own client's SA. The up
+// phase adds "vips" (peer name → assigned address) and "address_refused" (peers refused
+// with INTERNAL_ADDRESS_FAILURE).
 package main
 
 import (
@@ -36,6 +47,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -48,6 +60,7 @@ import (
 	"oakley/esp"
 	"oakley/ike"
 	"oakley/ike/core"
+	"oakley/ike/pki"
 )
 
 type options struct {
@@ -66,6 +79,9 @@ type options struct {
 	rate        float64
 	timeout     time.Duration
 	logLevel    string
+	ra          bool       // remote access: a virtual IP by CFG_REQUEST
+	eapPassword crypto.Key // remote access with EAP-MSCHAPv2 (user-N), else the PSK
+	trust       *pki.Trust // what verifies the gateway's certificate (EAP)
 }
 
 func main() {
@@ -93,6 +109,10 @@ func parseFlags() (*options, error) {
 	flag.Float64Var(&o.rate, "rate", 0, "negotiations started per second at most (0 = no limit)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up the up phase after this long")
 	flag.StringVar(&o.logLevel, "log", "warn", "engine log level (stderr)")
+	var eapFile, caFile string
+	flag.BoolVar(&o.ra, "ra", false, "remote access: each peer asks the gateway for an IPv6 virtual IP (IKEv2)")
+	flag.StringVar(&eapFile, "eap-password-file", "", "remote access: log in with EAP-MSCHAPv2 as user-N with this file's password")
+	flag.StringVar(&caFile, "ca-file", "", "EAP: the CA certificate that verifies the gateway")
 	flag.Parse()
 	var err error
 	if o.responder, err = netip.ParseAddr(responder); err != nil {
@@ -110,11 +130,25 @@ func parseFlags() (*options, error) {
 	if o.pingDst, err = netip.ParseAddr(pingDst); err != nil {
 		return nil, fmt.Errorf("loadgen: -ping: %w", err)
 	}
-	b, err := os.ReadFile(pskFile)
-	if err != nil {
-		return nil, fmt.Errorf("loadgen: -psk-file: %w", err)
+	if eapFile != "" {
+		b, err := os.ReadFile(eapFile)
+		if err != nil {
+			return nil, fmt.Errorf("loadgen: -eap-password-file: %w", err)
+		}
+		o.eapPassword = crypto.Key(strings.TrimSpace(string(b)))
+		if o.trust, err = pki.LoadTrust([]string{caFile}, "", nil); err != nil {
+			return nil, fmt.Errorf("loadgen: -ca-file: %w", err)
+		}
+	} else {
+		b, err := os.ReadFile(pskFile)
+		if err != nil {
+			return nil, fmt.Errorf("loadgen: -psk-file: %w", err)
+		}
+		o.psk = crypto.Key(strings.TrimSpace(string(b)))
 	}
-	o.psk = crypto.Key(strings.TrimSpace(string(b)))
+	if (o.ra || eapFile != "") && (o.version != 2 || !o.ra) {
+		return nil, errors.New("loadgen: -ra is IKEv2 only, and -eap-password-file needs -ra")
+	}
 	proto := crypto.ProtoIKEv1
 	switch o.version {
 	case 1:
@@ -170,26 +204,68 @@ func run() error {
 		return err
 	}
 	outer, inner := outerAddrs(o.local, o.n), innerAddrs(o.inner, o.n)
-	byInner := make(map[netip.Addr]int, o.n)
+	pingDst := make([]netip.Addr, o.n)
+	for i := range pingDst {
+		pingDst[i] = o.pingDst
+	}
+	if o.ra {
+		// Each client's echo goes to its own address of the gateway's network, and comes
+		// from the virtual IP it is given (unknown until then).
+		pingDst = innerAddrs(o.remoteTS.Masked().Addr().Next(), o.n)
+		inner = make([]netip.Addr, o.n)
+	}
 	remoteID := ike.AnyIdentity
 	if o.remoteID != "%any" {
 		remoteID = ike.FQDNIdentity(o.remoteID)
 	}
 	conns := make([]*ike.Connection, o.n)
 	for i := range conns {
-		byInner[inner[i]] = i
-		host := netip.PrefixFrom(inner[i], inner[i].BitLen())
-		conns[i] = &ike.Connection{
+		c := &ike.Connection{
 			Name: fmt.Sprintf("peer-%d", i), Version: uint8(o.version),
 			LocalAddr: outer[i], RemoteAddr: o.responder,
 			LocalID: ike.FQDNIdentity(fmt.Sprintf("peer-%d.load.example", i)), RemoteID: remoteID,
 			Auth: "psk", PSK: o.psk, Proposals: o.ikeProps, StartAction: "none",
-			Children: []*ike.Child{{
-				Name:         "net",
-				LocalTS:      []esp.Selector{{Prefix: host, PortHi: 0xffff}},
-				RemoteTS:     []esp.Selector{{Prefix: o.remoteTS, PortHi: 0xffff}},
-				ESPProposals: o.espProps,
-			}},
+			Children: []*ike.Child{{Name: "net", ESPProposals: o.espProps}},
+		}
+		if o.ra {
+			// local_ts ::/0, which the gateway narrows to the virtual IP (config's default).
+			c.VIPs = []netip.Addr{netip.IPv6Unspecified()}
+			c.Children[0].LocalTS = []esp.Selector{{Prefix: netip.MustParsePrefix("::/0"), PortHi: 0xffff}}
+			c.Children[0].RemoteTS = []esp.Selector{{Prefix: netip.PrefixFrom(pingDst[i], 128), PortHi: 0xffff}}
+			if len(o.eapPassword) > 0 {
+				c.Auth, c.PSK, c.EAP, c.EAPID, c.EAPPassword = "pubkey", nil, "mschapv2", fmt.Sprintf("user-%d", i), o.eapPassword
+				c.Trust = o.trust
+			}
+		} else {
+			c.Children[0].LocalTS = []esp.Selector{{Prefix: netip.PrefixFrom(inner[i], inner[i].BitLen()), PortHi: 0xffff}}
+			c.Children[0].RemoteTS = []esp.Selector{{Prefix: o.remoteTS, PortHi: 0xffff}}
+		}
+		conns[i] = c
+	}
+	// byInner finds a peer by its inner address: fixed, or (remote access) its virtual IP.
+	var vipMu sync.Mutex
+	byInner := make(map[netip.Addr]int, o.n)
+	byName := make(map[string]int, o.n)
+	for i, c := range conns {
+		byName[c.Name] = i
+		if !o.ra {
+			byInner[inner[i]] = i
+		}
+	}
+	onVIPs := func(v core.VirtualIPs) {
+		i, ok := byName[v.Conn]
+		if !ok || len(v.Addrs) == 0 {
+			return
+		}
+		vipMu.Lock()
+		defer vipMu.Unlock()
+		if a := inner[i]; a.IsValid() && byInner[a] == i {
+			delete(byInner, a)
+		}
+		inner[i] = netip.Addr{}
+		if v.Up {
+			inner[i] = v.Addrs[0]
+			byInner[inner[i]] = i
 		}
 	}
 	lvl, err := zap.ParseAtomicLevel(o.logLevel)
@@ -202,7 +278,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	dev := newMemDevice(func(src netip.Addr) (int, bool) { i, ok := byInner[src]; return i, ok })
+	dev := newMemDevice(func(src netip.Addr) (int, bool) {
+		vipMu.Lock()
+		defer vipMu.Unlock()
+		i, ok := byInner[src]
+		return i, ok
+	})
 	var eng *ike.Engine
 	dp, err := esp.New(esp.Options{
 		Device: dev, NATT: esp.NewUDPBind(false, 16<<20), IKE: esp.NewUDPBind(false, 16<<20),
@@ -215,6 +296,7 @@ func run() error {
 	cfg := ike.Config{}
 	cfg.Connections, cfg.Dataplane, cfg.Log = conns, dp, log.Named("ike")
 	cfg.IKEPort, cfg.NATTPort = core.DefaultIKEPort, core.DefaultNATTPort
+	cfg.OnVirtualIPs = onVIPs
 	if eng, err = ike.New(cfg); err != nil {
 		return err
 	}
@@ -231,8 +313,15 @@ func run() error {
 		dp.Wait()
 	}()
 
-	up(o, eng, conns)
-	pingAll(o, dev, inner)
+	up(o, eng, conns, func() []netip.Addr {
+		vipMu.Lock()
+		defer vipMu.Unlock()
+		return slices.Clone(inner)
+	})
+	vipMu.Lock()
+	srcs := slices.Clone(inner)
+	vipMu.Unlock()
+	pingAll(dev, srcs, pingDst)
 	stdin := bufio.NewScanner(os.Stdin)
 	for stdin.Scan() && strings.TrimSpace(stdin.Text()) != "drop" {
 	}
@@ -250,7 +339,8 @@ func run() error {
 }
 
 // up negotiates every connection, at most o.concurrency at once and o.rate per second.
-func up(o *options, eng *ike.Engine, conns []*ike.Connection) {
+// With -ra, vips gives each peer's virtual IP (invalid: none) for the report.
+func up(o *options, eng *ike.Engine, conns []*ike.Connection, vips func() []netip.Addr) {
 	lat := make([]time.Duration, len(conns))
 	errs := make([]error, len(conns))
 	next := atomic.Int64{}
@@ -288,10 +378,16 @@ func up(o *options, eng *ike.Engine, conns []*ike.Connection) {
 	total := time.Since(t0)
 	var ok []float64
 	var failures []string
+	refused := 0
 	for i := range conns {
 		if errs[i] == nil && lat[i] > 0 {
 			ok = append(ok, lat[i].Seconds()*1000)
-		} else if len(failures) < 10 {
+			continue
+		}
+		if errs[i] != nil && strings.Contains(errs[i].Error(), "INTERNAL_ADDRESS_FAILURE") {
+			refused++
+		}
+		if len(failures) < 10 {
 			failures = append(failures, fmt.Sprintf("%s: %v", conns[i].Name, errs[i]))
 		}
 	}
@@ -303,34 +399,51 @@ func up(o *options, eng *ike.Engine, conns []*ike.Connection) {
 		return ok[min(len(ok)-1, int(p*float64(len(ok))))]
 	}
 	c := eng.Counters()
-	emit(map[string]any{"phase": "up", "n": len(conns), "ok": len(ok), "failed": len(conns) - len(ok),
+	ph := map[string]any{"phase": "up", "n": len(conns), "ok": len(ok), "failed": len(conns) - len(ok),
 		"secs": total.Seconds(), "per_sec": float64(len(ok)) / total.Seconds(),
 		"median_ms": q(0.5), "p90_ms": q(0.9), "max_ms": q(1), "retransmits": c[core.CtrRetransmits],
-		"failures": failures})
+		"failures": failures}
+	if o.ra {
+		m := map[string]string{}
+		for i, a := range vips() {
+			if a.IsValid() {
+				m[conns[i].Name] = a.String()
+			}
+		}
+		ph["vips"], ph["address_refused"] = m, refused
+	}
+	emit(ph)
 }
 
-// pingAll sends one echo request through each tunnel and waits for the replies (twice more
-// for those missing).
-func pingAll(o *options, dev *memDevice, inner []netip.Addr) {
+// pingAll sends one echo request through each tunnel from src[i] to dst[i] and waits for
+// the replies (twice more for those missing). Peers without a source address (remote
+// access: no virtual IP) send none and are not counted.
+func pingAll(dev *memDevice, src, dst []netip.Addr) {
 	t0 := time.Now()
+	var want []int
+	for i, a := range src {
+		if a.IsValid() {
+			want = append(want, i)
+		}
+	}
 	for round := range 3 {
-		missing := dev.missing(len(inner))
+		missing := dev.missing(want)
 		if len(missing) == 0 {
 			break
 		}
 		for _, i := range missing {
-			dev.inject(echoRequest(inner[i], o.pingDst, uint16(i), uint16(round+1)))
+			dev.inject(echoRequest(src[i], dst[i], uint16(i), uint16(round+1)))
 		}
 		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) && len(dev.missing(len(inner))) > 0 {
+		for time.Now().Before(deadline) && len(dev.missing(want)) > 0 {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	missing := dev.missing(len(inner))
+	missing := dev.missing(want)
 	var names []string
 	for _, i := range missing[:min(len(missing), 10)] {
 		names = append(names, fmt.Sprintf("peer-%d", i))
 	}
-	emit(map[string]any{"phase": "ping", "n": len(inner), "ok": len(inner) - len(missing), "secs": time.Since(t0).Seconds(),
+	emit(map[string]any{"phase": "ping", "n": len(want), "ok": len(want) - len(missing), "secs": time.Since(t0).Seconds(),
 		"missing": names, "stray": dev.stray.Load()})
 }

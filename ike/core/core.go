@@ -92,6 +92,7 @@ type SABase struct {
 	dpd       *dpdState
 	leases    []Lease     // gateway: virtual IPs handed to this peer, released when the SA dies
 	userPools []string    // gateway: the pools of the user who logged in (LoggedIn), if any
+	user      string      // gateway: the XAUTH or EAP user who logged in (LoggedIn), for status
 	vips      *VirtualIPs // client: virtual IPs the gateway gave us, withdrawn when the SA dies
 	// retiring: the core decided to delete the SA (a duplicate); it is kept a moment for
 	// messages in flight.

@@ -196,7 +196,10 @@ func (c *Core) AcquireVirtualIPFor(sa IKESA, id string, family int, requested ne
 // LoggedIn records the user an XAUTH or EAP login authenticated on a gateway's IKE SA: that
 // user's pools, if it names any, hand out the SA's virtual IPs instead of the connection's.
 func (b *SABase) LoggedIn(u *User) {
-	b.userPools = nil
+	b.userPools, b.user = nil, ""
+	if u != nil {
+		b.user = u.Name
+	}
 	if u != nil && b.Conn != nil && len(b.Conn.Cfg.Pools) > 0 {
 		b.userPools = u.Pools
 	}

@@ -22,34 +22,48 @@ type ConnStatus struct {
 
 // IKESAStatus describes one IKE SA.
 type IKESAStatus struct {
-	Version         uint8      `json:"version"`
-	InitiatorCookie string     `json:"initiator_spi"` // IKEv1 cookie / IKEv2 SPI, hex
-	ResponderCookie string     `json:"responder_spi"`
-	Initiator       bool       `json:"initiator"`
-	Mode            string     `json:"mode"`
-	State           string     `json:"state"`
-	Local           string     `json:"local"`
-	Remote          string     `json:"remote"`
-	LocalID         string     `json:"local_id"`
-	RemoteID        string     `json:"remote_id"`
-	Encryption      string     `json:"encryption,omitempty"`
-	Hash            string     `json:"hash,omitempty"` // IKEv1 hash / IKEv2 integrity
-	PRF             string     `json:"prf,omitempty"`
-	DHGroup         string     `json:"dh_group,omitempty"`
-	Auth            string     `json:"auth,omitempty"`
-	PeerCert        *CertInfo  `json:"peer_cert,omitempty"`
-	VirtualIPs      []string   `json:"virtual_ips,omitempty"`
-	Created         time.Time  `json:"created"`
-	EstablishedAt   *time.Time `json:"established_at,omitempty"`
-	ReauthAt        *time.Time `json:"reauth_at,omitempty"`
-	ExpiresAt       *time.Time `json:"expires_at,omitempty"`
-	NATT            bool       `json:"natt"`
-	NATLocal        bool       `json:"nat_local"`
-	NATRemote       bool       `json:"nat_remote"`
-	NATForced       bool       `json:"nat_forced"`
-	DPD             bool       `json:"dpd"`
-	DPDPending      bool       `json:"dpd_pending,omitempty"`
-	PeerExtensions  []string   `json:"peer_extensions,omitempty"`
+	Version         uint8     `json:"version"`
+	InitiatorCookie string    `json:"initiator_spi"` // IKEv1 cookie / IKEv2 SPI, hex
+	ResponderCookie string    `json:"responder_spi"`
+	Initiator       bool      `json:"initiator"`
+	Mode            string    `json:"mode"`
+	State           string    `json:"state"`
+	Local           string    `json:"local"`
+	Remote          string    `json:"remote"`
+	LocalID         string    `json:"local_id"`
+	RemoteID        string    `json:"remote_id"`
+	Encryption      string    `json:"encryption,omitempty"`
+	Hash            string    `json:"hash,omitempty"` // IKEv1 hash / IKEv2 integrity
+	PRF             string    `json:"prf,omitempty"`
+	DHGroup         string    `json:"dh_group,omitempty"`
+	Auth            string    `json:"auth,omitempty"`
+	PeerCert        *CertInfo `json:"peer_cert,omitempty"`
+	VirtualIPs      []string  `json:"virtual_ips,omitempty"`
+	// User is the XAUTH or EAP user who logged in (a gateway's client), filled by the core.
+	User string `json:"user,omitempty"`
+	// Traffic is what the SA's child pairs carried (inner bytes and packets, in = from the
+	// peer), filled by the core: a client's traffic on a remote-access gateway. Pairs that
+	// are gone (rekeyed and deleted) no longer count.
+	Traffic        Traffic    `json:"traffic"`
+	Created        time.Time  `json:"created"`
+	EstablishedAt  *time.Time `json:"established_at,omitempty"`
+	ReauthAt       *time.Time `json:"reauth_at,omitempty"`
+	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
+	NATT           bool       `json:"natt"`
+	NATLocal       bool       `json:"nat_local"`
+	NATRemote      bool       `json:"nat_remote"`
+	NATForced      bool       `json:"nat_forced"`
+	DPD            bool       `json:"dpd"`
+	DPDPending     bool       `json:"dpd_pending,omitempty"`
+	PeerExtensions []string   `json:"peer_extensions,omitempty"`
+}
+
+// Traffic counts inner bytes and packets in each direction.
+type Traffic struct {
+	BytesIn    uint64 `json:"bytes_in"`
+	BytesOut   uint64 `json:"bytes_out"`
+	PacketsIn  uint64 `json:"packets_in"`
+	PacketsOut uint64 `json:"packets_out"`
 }
 
 // CertInfo describes the certificate a peer authenticated with.
@@ -111,12 +125,12 @@ func (c *Core) Status() []ConnStatus {
 			st.NextAttempt = TimePtr(cs.retryAt)
 		}
 		for _, sa := range cs.ikes {
-			st.IKESAs = append(st.IKESAs, sa.Status())
+			st.IKESAs = append(st.IKESAs, c.ikeSAStatus(cs, sa))
 		}
 		// Responder SAs still negotiating are not in cs.ikes yet.
 		for _, sa := range all {
 			if sa.Base().Conn == cs && !slices.Contains(cs.ikes, sa) {
-				st.IKESAs = append(st.IKESAs, sa.Status())
+				st.IKESAs = append(st.IKESAs, c.ikeSAStatus(cs, sa))
 			}
 		}
 		for _, ch := range cs.Children {
@@ -140,6 +154,31 @@ func (c *Core) Status() []ConnStatus {
 		out = append(out, ConnStatus{Name: "(unidentified)", IKESAs: loose, Children: []ChildStatus{}})
 	}
 	return out
+}
+
+// ikeSAStatus is sa's own status with what the core knows about it: the user who logged in
+// and the traffic of the connection's pairs it manages.
+func (c *Core) ikeSAStatus(cs *Conn, sa IKESA) IKESAStatus {
+	s := sa.Status()
+	s.User = sa.Base().user
+	for _, ch := range cs.Children {
+		for _, csa := range ch.SAs {
+			if csa.ike != sa {
+				continue
+			}
+			if csa.in != nil {
+				in := csa.in.Stats.Snapshot()
+				s.Traffic.BytesIn += in.Bytes
+				s.Traffic.PacketsIn += in.Packets
+			}
+			if csa.out != nil {
+				out := csa.out.Stats.Snapshot()
+				s.Traffic.BytesOut += out.Bytes
+				s.Traffic.PacketsOut += out.Packets
+			}
+		}
+	}
+	return s
 }
 
 // status describes a unit that has no installed pair.

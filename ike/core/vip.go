@@ -83,6 +83,9 @@ func (c *Core) TransferVirtualIPs(from, to IKESA) {
 		tb.leases = append(tb.leases, l)
 	}
 	fb.leases = nil
+	if tb.user == "" {
+		tb.user = fb.user
+	}
 	if fb.vips != nil {
 		tb.vips, fb.vips = fb.vips, nil
 		if c.vipOwner[tb.Conn.Cfg.Name] == from {

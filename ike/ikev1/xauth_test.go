@@ -215,6 +215,26 @@ func TestXAUTHModeConfig(t *testing.T) {
 			if st := gsa.Status(); len(st.VirtualIPs) != 1 || st.VirtualIPs[0] != vip.String() {
 				t.Fatalf("gateway status virtual_ips %v", st.VirtualIPs)
 			}
+			// The core's status names the user who logged in, on the gateway only.
+			users := 0
+			for _, c := range b.core.Status() {
+				for _, st := range c.IKESAs {
+					if st.EstablishedAt != nil && st.User != xaUser {
+						t.Fatalf("gateway status user %q, want %q", st.User, xaUser)
+					}
+					users++
+				}
+			}
+			if users != 1 {
+				t.Fatalf("gateway status: %d IKE SAs, want 1", users)
+			}
+			for _, c := range a.core.Status() {
+				for _, st := range c.IKESAs {
+					if st.User != "" {
+						t.Fatalf("client status names a user: %q", st.User)
+					}
+				}
+			}
 			// The Quick Mode used the virtual IP as the client's side.
 			if lt := ca.Params().LocalTS; len(lt) != 1 || lt[0].Prefix.String() != "203.0.113.10/32" {
 				t.Fatalf("client's local TS %v, want the virtual IP", lt)

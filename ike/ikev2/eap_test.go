@@ -64,6 +64,9 @@ func TestEAPMSCHAPv2(t *testing.T) {
 	if len(sx.VirtualIPs) != 1 || len(sy.VirtualIPs) != 1 || sx.VirtualIPs[0] != sy.VirtualIPs[0] || pool.InUse() != 1 {
 		t.Fatalf("virtual IPs: client %v, gateway %v, in use %d", sx.VirtualIPs, sy.VirtualIPs, pool.InUse())
 	}
+	if u := gatewayUsers(y, "gw"); len(u) != 1 || u[0] != "alice" {
+		t.Fatalf("gateway status users: %q", u)
+	}
 	if !logged(y, "virtual IP leased") || !logged(y, "eap:alice") {
 		dumpLogs(t, y, 20)
 		t.Fatal("the lease is not for the EAP identity")
@@ -86,6 +89,27 @@ func TestEAPMSCHAPv2(t *testing.T) {
 	if s := currentSA(y, "gw").Status(); !strings.Contains(s.RemoteID, "(EAP alice)") || !childUp(x, "rw", "net") {
 		t.Fatalf("after the IKE SA rekey: %q", s.RemoteID)
 	}
+	// The core's status names the user who logged in, before and after the rekey, on the
+	// gateway's established SA only.
+	if u := gatewayUsers(y, "gw"); len(u) != 1 || u[0] != "alice" {
+		t.Fatalf("gateway status users after the rekey: %q", u)
+	}
+	if u := gatewayUsers(x, "rw"); len(u) != 0 {
+		t.Fatalf("the client's status names users: %q", u)
+	}
+}
+
+// gatewayUsers lists the users of conn's established IKE SAs in nd's core status.
+func gatewayUsers(nd *node, conn string) []string {
+	var out []string
+	for _, c := range nd.core.Status() {
+		for _, s := range c.IKESAs {
+			if c.Name == conn && s.EstablishedAt != nil && s.User != "" {
+				out = append(out, s.User)
+			}
+		}
+	}
+	return out
 }
 
 func ctxString(m map[string]any) string {
