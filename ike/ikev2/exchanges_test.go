@@ -274,3 +274,24 @@ func TestDeleteChildByPeer(t *testing.T) {
 		t.Fatalf("after the child Delete: %v / %v", x.dp.InboundSPIs(), y.dp.InboundSPIs())
 	}
 }
+
+// TestLateInitDuplicate: a copy of the IKE_SA_INIT request that the network delivers after
+// the SA is up is counted as a duplicate and dropped: no new half-open SA, no answer.
+func TestLateInitDuplicate(t *testing.T) {
+	a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
+	n, x, y := pair(t, a, b)
+	var first []byte
+	n.filter = func(from, to *node, m []byte) []byte {
+		if ex, resp, _ := exchangeOf(m); from == x && ex == wire.ExchangeIKESAInit && !resp && first == nil {
+			first = bytes.Clone(m)
+		}
+		return m
+	}
+	x.core.Start(n.now)
+	n.runUntil(func() bool { return childUp(x, "ab", "net") && childUp(y, "ba", "net") }, time.Minute)
+	before := y.ctr.Get(core.CtrDuplicates)
+	y.core.HandleDatagram(n.now, first, netip.AddrPortFrom(ipA, 500), netip.AddrPortFrom(ipB, 500))
+	if out := y.core.TakeOut(); len(out) != 0 || y.ctr.Get(core.CtrDuplicates) != before+1 || y.core.HalfOpenCount() != 0 {
+		t.Fatalf("late IKE_SA_INIT copy: %d answers, duplicates %d->%d, half-open %d", len(out), before, y.ctr.Get(core.CtrDuplicates), y.core.HalfOpenCount())
+	}
+}

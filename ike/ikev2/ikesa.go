@@ -205,10 +205,10 @@ func (sa *ikeSA) ourPort() uint16 {
 
 // establish completes the SA: lifetimes, keepalives, and the core's part (DPD, the
 // connection's children). Rekeyed SAs come here too (rekey.go).
+// A responder SA stays in firsts until it dies (forget): a copy of the IKE_SA_INIT request
+// that arrives late (the network duplicated it) is then recognised, not taken for a new
+// negotiation.
 func (sa *ikeSA) establish(now time.Time) {
-	if sa.first.from.IsValid() && sa.p.firsts[sa.first] == sa {
-		delete(sa.p.firsts, sa.first)
-	}
 	sa.setState(stEstablished)
 	sa.EstablishedAt = now
 	sa.LastRecv = now

@@ -278,7 +278,11 @@ func (p *Protocol) handleInitRequest(now time.Time, d *core.Datagram, h wire.Hea
 	if sa := p.firsts[firstKey{h.SPIi, d.From}]; sa != nil {
 		if bytes.Equal(sa.initReq, d.Raw) && sa.initResp != nil {
 			p.Ctr.Inc(core.CtrDuplicates)
-			p.Send(sa.initResp, sa.Local, d.From, d.NATT)
+			// Answered again only while the initiator may still wait for it: once its
+			// IKE_AUTH arrived (the SA is past IKE_SA_INIT), the copy is a network duplicate.
+			if sa.state == stInitDone {
+				p.Send(sa.initResp, sa.Local, d.From, d.NATT)
+			}
 		} else {
 			p.Ctr.Inc(core.CtrUnexpected)
 		}
