@@ -115,24 +115,24 @@ func (cs *Conn) IKEs() []IKESA { return cs.ikes }
 // Current returns the newest established IKE SA.
 func (cs *Conn) Current() IKESA { return cs.CurrentExcept(nil) }
 
-// establishedLike returns the newest established IKE SA other than sa with sa's peer.
-func (cs *Conn) establishedLike(sa IKESA) IKESA {
+// newestEstablished returns the newest established, not retiring IKE SA that keep accepts.
+func (cs *Conn) newestEstablished(keep func(IKESA) bool) IKESA {
 	for i := len(cs.ikes) - 1; i >= 0; i-- {
-		if s := cs.ikes[i]; s != sa && s.Base().Established() && !s.Base().retiring && samePeer(s, sa) {
+		if s := cs.ikes[i]; s.Base().Established() && !s.Base().retiring && keep(s) {
 			return s
 		}
 	}
 	return nil
 }
 
+// establishedLike returns the newest established IKE SA other than sa with sa's peer.
+func (cs *Conn) establishedLike(sa IKESA) IKESA {
+	return cs.newestEstablished(func(s IKESA) bool { return s != sa && samePeer(s, sa) })
+}
+
 // CurrentExcept returns the newest established IKE SA other than sa.
 func (cs *Conn) CurrentExcept(sa IKESA) IKESA {
-	for i := len(cs.ikes) - 1; i >= 0; i-- {
-		if s := cs.ikes[i]; s != sa && s.Base().Established() && !s.Base().retiring {
-			return s
-		}
-	}
-	return nil
+	return cs.newestEstablished(func(s IKESA) bool { return s != sa })
 }
 
 // Connecting returns an IKE SA we are initiating.
