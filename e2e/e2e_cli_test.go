@@ -171,7 +171,7 @@ func TestSIGTERM(t *testing.T) {
 			if code := exitCode(a.p.err); code != 0 {
 				t.Errorf("exit status %d after SIGTERM, want 0 (%v)", code, a.p.err)
 			}
-			if !strings.Contains(a.p.out.String(), "shutting down") {
+			if !a.p.logged("shutting down") {
 				t.Errorf("no \"shutting down\" in the log")
 			}
 			if out, err := p.a.run("ip", "link", "show", "oakley0"); err == nil {

@@ -288,7 +288,7 @@ func TestInteropEAPGateway(t *testing.T) {
 			if len(ike.VirtualIPs) != 1 || ike.VirtualIPs[0] != xaFirstVIP || !strings.Contains(ike.Auth, "peer EAP-MSCHAPv2 "+xaUser) {
 				t.Fatalf("oakley status: virtual IPs %v, auth %q:\n%s", ike.VirtualIPs, ike.Auth, st.raw)
 			}
-			if !strings.Contains(o.p.out.String(), "eap:"+xaUser) {
+			if !o.p.logged("eap:" + xaUser) {
 				t.Fatal("oakley's lease is not for the EAP identity")
 			}
 			if l := sw.Log(); !strings.Contains(l, "EAP method EAP_MSCHAPV2 succeeded, MSK established") {
@@ -361,7 +361,7 @@ func TestEAPOakleyPair(t *testing.T) {
 			if vips := ikeVIPs(t, c); len(vips) != 1 || vips[0] != xaFirstVIP {
 				t.Fatalf("client virtual IPs %v, want [%s]", vips, xaFirstVIP)
 			}
-			if !strings.Contains(g.p.out.String(), "eap:"+xaUser) {
+			if !g.p.logged("eap:" + xaUser) {
 				t.Fatal("the gateway's lease is not for the EAP identity")
 			}
 			mustPing(t, tp.left.ns, xaFirstVIP, tp.right.host, 3)

@@ -209,7 +209,7 @@ func TestInteropEAPTLSClient(t *testing.T) {
 			if len(ike.VirtualIPs) != 1 || ike.VirtualIPs[0] != xaFirstVIP {
 				t.Fatalf("oakley status virtual IPs %v, want [%s]:\n%s", ike.VirtualIPs, xaFirstVIP, st.raw)
 			}
-			if !strings.Contains(o.p.out.String(), `"tls": "`+version+`"`) {
+			if !o.p.logged(`"tls": "` + version + `"`) {
 				t.Fatalf("oakley did not log %s:\n%s", version, grepLines(o.p.out.String(), "EAP-TLS"))
 			}
 			if l := sw.Log(); !strings.Contains(l, "EAP method EAP_TLS succeeded, MSK established") {
@@ -276,7 +276,7 @@ func TestInteropEAPTLSGateway(t *testing.T) {
 			if len(ike.VirtualIPs) != 1 || ike.VirtualIPs[0] != xaFirstVIP || !strings.Contains(ike.Auth, "peer EAP-TLS "+leftID) {
 				t.Fatalf("oakley status: virtual IPs %v, auth %q:\n%s", ike.VirtualIPs, ike.Auth, st.raw)
 			}
-			if !strings.Contains(o.p.out.String(), "eap:"+leftID) || !strings.Contains(o.p.out.String(), `"tls": "`+version+`"`) {
+			if !o.p.logged("eap:"+leftID) || !o.p.logged(`"tls": "`+version+`"`) {
 				t.Fatalf("oakley's lease is not for the EAP identity, or not %s:\n%s", version, grepLines(o.p.out.String(), "EAP-TLS|lease"))
 			}
 			if l := sw.Log(); !strings.Contains(l, "EAP method EAP_TLS succeeded, MSK established") {
@@ -354,11 +354,11 @@ func TestInteropEAPTLSOakleyPair(t *testing.T) {
 				t.Fatalf("client virtual IPs %v, want [%s]", vips, xaFirstVIP)
 			}
 			for name, o := range map[string]*oakley{"client": c, "gateway": g} {
-				if !strings.Contains(o.p.out.String(), `"tls": "TLS 1.3"`) {
+				if !o.p.logged(`"tls": "TLS 1.3"`) {
 					t.Fatalf("%s did not log TLS 1.3:\n%s", name, grepLines(o.p.out.String(), "EAP-TLS"))
 				}
 			}
-			if !strings.Contains(g.p.out.String(), "eap:"+leftID) {
+			if !g.p.logged("eap:" + leftID) {
 				t.Fatal("the gateway's lease is not for the EAP identity")
 			}
 			mustPing(t, tp.left.ns, xaFirstVIP, tp.right.host, 3)

@@ -289,7 +289,7 @@ func TestInteropNetstackDNS(t *testing.T) {
 		if st.Counters["virtual_ip_errors"] != 0 {
 			t.Fatalf("virtual_ip_errors %d:\n%s", st.Counters["virtual_ip_errors"], tail(o.p.out.String(), 4000))
 		}
-		if !strings.Contains(o.p.out.String(), "tun: netstack address added") {
+		if !o.p.logged("tun: netstack address added") {
 			t.Fatalf("oakley's log does not show the virtual IP added to the stack:\n%s", tail(o.p.out.String(), 4000))
 		}
 		proxy := "socks5://" + nsdSOCKS5
@@ -302,7 +302,7 @@ func TestInteropNetstackDNS(t *testing.T) {
 			if n := o.mustIKEStatus(t).Counters["dns_lookups"]; n != 0 {
 				t.Errorf("dns_lookups %d without a pushed server", n)
 			}
-			if !strings.Contains(o.p.out.String(), "the gateway pushed no DNS server") {
+			if !o.p.logged("the gateway pushed no DNS server") {
 				t.Errorf("oakley's log does not say why the name was refused")
 			}
 			return
@@ -446,7 +446,7 @@ func nsdAuthCase(t *testing.T, tp *ioTopo, tc nsdCase, netstack func(*ikeSite), 
 	if len(vips) != 1 || !netip.MustParsePrefix(xaPoolNet).Contains(netip.MustParseAddr(vips[0])) {
 		t.Fatalf("oakley status virtual_ips %v, want one from %s:\n%s", vips, xaPoolNet, st.raw)
 	}
-	if !strings.Contains(o.p.out.String(), "tun: netstack address added") {
+	if !o.p.logged("tun: netstack address added") {
 		t.Errorf("oakley's log does not show the virtual IP added to the stack:\n%s", tail(o.p.out.String(), 4000))
 	}
 	if !strings.Contains(dns.out.String(), "query "+nsdZone+". TypeA from "+vips[0]+":") {
@@ -455,7 +455,7 @@ func nsdAuthCase(t *testing.T, tp *ioTopo, tc nsdCase, netstack func(*ikeSite), 
 	if c := o.mustIKEStatus(t).Counters; c["dns_lookups"] == 0 || c["dns_failures"] != 0 || c["virtual_ip_errors"] != 0 {
 		t.Errorf("counters after a good lookup: %v", c)
 	}
-	if tc.auth == "eap-tls" && !strings.Contains(o.p.out.String(), `"tls": "TLS 1.2"`) {
+	if tc.auth == "eap-tls" && !o.p.logged(`"tls": "TLS 1.2"`) {
 		t.Errorf("oakley did not log TLS 1.2:\n%s", grepLines(o.p.out.String(), "EAP-TLS"))
 	}
 	if sas := sw.listSAs(t); len(sas) != 1 || len(sas[0].Children) != 1 || sas[0].Children[0]["packets-in"] == "0" {

@@ -446,7 +446,7 @@ func seamShutdownDeletes(t *testing.T) {
 		// parallel threads, and when the IKE SA's checks the SA out first the child's is
 		// dropped unlogged (the child goes with the IKE SA). Then oakley's log must show it
 		// was sent.
-		if !strings.Contains(sp.o.p.out.String(), `"delete_sent": true`) {
+		if !sp.o.p.logged(`"delete_sent": true`) {
 			t.Errorf("charon did not log the Delete of oakley's inbound SPI %s, and oakley did not log sending it:\n%s", inSPI, grepLines(log, `DELETE|delet`))
 		} else {
 			t.Logf("charon did not log the child's Delete (it handled the IKE SA's Delete first); oakley sent it")

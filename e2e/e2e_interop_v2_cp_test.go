@@ -205,7 +205,7 @@ func TestInteropV2VirtualIPToSwan(t *testing.T) {
 	if st.IKECounters["pool_exhausted"] != 1 {
 		t.Errorf("oakley counted pool_exhausted %d, want 1", st.IKECounters["pool_exhausted"])
 	}
-	if !strings.Contains(sp.o.p.out.String(), "INTERNAL_ADDRESS_FAILURE") {
+	if !sp.o.p.logged("INTERNAL_ADDRESS_FAILURE") {
 		t.Errorf("oakley's log does not name INTERNAL_ADDRESS_FAILURE")
 	}
 	mustPing(t, tp.right.ns, vip, tp.left.host, 3)
@@ -240,7 +240,7 @@ func TestInteropV2KeyLog(t *testing.T) {
 		sp := startV2Pair(t, tp, c, true, func(s *ikeSite, _ *swanConf) {
 			s.Env = []string{"OAKLEY_KEYLOG=" + keylog}
 		})
-		if !strings.Contains(sp.o.p.out.String(), "OAKLEY_KEYLOG is set") {
+		if !sp.o.p.logged("OAKLEY_KEYLOG is set") {
 			t.Errorf("oakley did not warn that the key log is on")
 		}
 		sp.establish(t, true)

@@ -167,6 +167,13 @@ func startProc(t *testing.T, name string, argv ...string) *proc {
 	return p
 }
 
+// logged reports whether the process's output contains s, waiting up to 3 s for it: the
+// output reaches us through a pipe that a goroutine copies, so an answer on the control
+// socket can overtake a line the daemon logged just before it.
+func (p *proc) logged(s string) bool {
+	return waitFor(3*time.Second, func() bool { return strings.Contains(p.out.String(), s) })
+}
+
 // exited reports whether the process has ended.
 func (p *proc) exited() bool {
 	select {

@@ -126,7 +126,7 @@ func TestLeastPrivilege(t *testing.T) {
 			mustPing(t, p.a, hostA4, hostB4, 3)
 			mustPing(t, p.b, hostB4, hostA4, 3)
 			checkSAsCarried(t, a, "ESP")
-			if mode == "config-user" && !strings.Contains(a.p.out.String(), "privileges dropped") {
+			if mode == "config-user" && !a.p.logged("privileges dropped") {
 				t.Error(`no "privileges dropped" in A's log`)
 			}
 
