@@ -257,9 +257,19 @@ func (cs *Conn) IKEEstablished(now time.Time, sa IKESA) {
 	}
 	if old := b.ReplacesSA; old != nil && old.Base().Established() {
 		b.ReplacesSA = nil
-		old.Base().Log.Info("deleting the replaced IKE SA")
-		old.Base().retiring = true
-		old.DeleteLater(now, RekeyGrace)
+		ob := old.Base()
+		ob.retiring, ob.replacedBy = true, sa
+		grace := RekeyGrace
+		if !ob.Initiator && !cs.Decides(b) {
+			// The SA we re-authenticated was the peer's, and the peer decides duplicates
+			// (dropDuplicates). If the peer made it by re-authenticating just as we did, the
+			// two negotiations may have crossed in the peer's view, and it may keep that SA
+			// and delete ours: give its Delete time to arrive first (the old SA then stays,
+			// see IKEGone), instead of deleting both survivors between us.
+			grace = 2 * RekeyGrace
+		}
+		ob.Log.Info("deleting the replaced IKE SA", zap.Duration("in", grace))
+		old.DeleteLater(now, grace)
 	}
 	if cs.dropDuplicates(now, sa) {
 		cs.resolveIKEWaiters(nil) // sa itself lost to an established SA, which serves them
@@ -301,15 +311,7 @@ func (cs *Conn) IKEEstablished(now time.Time, sa IKESA) {
 // It reports whether sa itself is the one that goes.
 func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 	b := sa.Base()
-	if b.PeerID.Any || b.PeerID.Type == 0 {
-		return false
-	}
-	if b.LocalID.Type != 0 && compareIdentity(b.LocalID, b.PeerID) > 0 {
-		// The end with the lower identity decides alone, and its Delete removes the
-		// duplicate here. Each end sees the SAs' creation and establishment in its own
-		// order (a late retransmitted IKE_SA_INIT makes a crossing look like a later
-		// re-authentication), so two deciders could each delete a different one and leave
-		// none. A restarted peer's stale SA goes by its INITIAL_CONTACT instead.
+	if b.PeerID.Any || b.PeerID.Type == 0 || !cs.Decides(b) {
 		return false
 	}
 	for _, other := range cs.ikes {
@@ -363,6 +365,16 @@ func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 		}
 	}
 	return false
+}
+
+// Decides reports whether this end resolves duplicates of an SA like b (dropDuplicates):
+// the end with the lower identity decides alone, and its Delete removes the duplicate at the
+// other end. Each end sees the SAs' creation and establishment in its own order (a late
+// retransmitted IKE_SA_INIT makes a crossing look like a later re-authentication), so two
+// deciders could each delete a different one and leave none. A restarted peer's stale SA
+// goes by its INITIAL_CONTACT instead.
+func (cs *Conn) Decides(b *SABase) bool {
+	return b.LocalID.Type == 0 || b.PeerID.Type == 0 || compareIdentity(b.LocalID, b.PeerID) <= 0
 }
 
 // RemoteAccess reports whether the connection is a gateway handing out virtual IPs: its
@@ -445,6 +457,15 @@ func (cs *Conn) IKEGone(now time.Time, sa IKESA, wasEstablished bool, reason err
 		}
 	}
 	cs.c.stopDPD(sa)
+	for _, x := range cs.ikes {
+		if xb := x.Base(); xb.replacedBy == sa && xb.retiring && xb.duplicateOf == nil && xb.Established() {
+			// The re-authentication that was to replace x is gone before x was deleted
+			// (the peer kept x and deleted ours): x stays, and takes the children back.
+			xb.retiring, xb.replacedBy = false, nil
+			xb.Log.Info("the IKE SA that replaced this one is gone: keeping this one")
+			cs.c.startDPD(now, x)
+		}
+	}
 	next := cs.Current()
 	for _, ch := range cs.Children {
 		for _, csa := range append([]*ChildSA(nil), ch.SAs...) {

@@ -99,6 +99,9 @@ type SABase struct {
 	retiring bool
 	// duplicateOf: the SA uniqueids kept instead of this one (see dropDuplicates).
 	duplicateOf IKESA
+	// replacedBy: the re-authentication that replaces this SA, while its deletion waits;
+	// if that one dies first, this SA stays (IKEGone).
+	replacedBy IKESA
 }
 
 // Established reports whether the SA completed its initial exchanges and is not dead.

@@ -5,6 +5,7 @@ package ikev1
 // DPD, Deletes, NAT detection and floating, loss and duplicates.
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -674,4 +675,75 @@ func TestResponderDeletesPairPeerKeeps(t *testing.T) {
 	if len(chA.SAs) != 1 || chA.SAs[0] == ca || ca.Alive() {
 		t.Fatalf("A holds %d pairs (the old one alive: %v) after the peer's rekey, want the new one only", len(chA.SAs), ca.Alive())
 	}
+}
+
+// TestReauthCrossesPeersFresh: the end that does not decide duplicates (B, the higher
+// identity) starts its re-authentication just after the peer's completed on its side, while
+// the peer still waits for that exchange's last message (MM6 lost once), so in the peer's
+// view the two Main Modes overlap and the peer may keep its own new SA and delete B's. B must
+// not delete that SA as "the one its re-authentication replaces" before the peer's decision
+// arrives: both ends would then have deleted a different survivor and lost the tunnel.
+// Repeated with fresh cookies, so that the peer keeps each of the two SAs in some runs.
+func TestReauthCrossesPeersFresh(t *testing.T) {
+	keptPeers := 0
+	for run := 0; run < 10; run++ {
+		n, a, b := newPair(t, pairOpts{seed: byte(run)})
+		b.conns[0].RemoteAddr = ipA // B can re-authenticate
+		establish(t, n, a, b)
+		if s := currentSA(b.c, "ba"); s.Conn.Decides(s.Base()) || !currentSA(a.c, "ab").Conn.Decides(currentSA(a.c, "ab").Base()) {
+			t.Fatal("the test wants A to decide duplicates, not B")
+		}
+		n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
+		old := currentSA(a.c, "ab")
+		var fresh []byte // A's new SA's initiator cookie
+		dropped := false
+		n.filter = func(from, to *node, m []byte) []byte {
+			if len(m) < 28 || m[18] != byte(isakmp.ExchangeIdentityProtection) {
+				return m
+			}
+			if from == a && fresh == nil && allZero(m[8:16]) {
+				fresh = append([]byte(nil), m[:8]...)
+			}
+			if from == b && !dropped && fresh != nil && bytes.Equal(m[:8], fresh) && m[19]&1 != 0 {
+				dropped = true // MM6 of A's re-authentication
+				return nil
+			}
+			return m
+		}
+		old.Rekey(n.now)
+		n.runUntil(func() bool { return dropped }, 10*time.Second)
+		// B has established A's new SA (it sent MM6); A has not. B re-authenticates now.
+		bNew := currentSA(b.c, "ba")
+		if !bytes.Equal(bNew.cookies()[:8], fresh) {
+			t.Fatalf("run %d: B's current SA is not A's new one", run)
+		}
+		bNew.Rekey(n.now)
+		n.runFor(2 * time.Minute)
+		if ia, ib := ikeCount(a), ikeCount(b); ia != 1 || ib != 1 {
+			t.Fatalf("run %d: %d / %d established ISAKMP SAs, want one each", run, ia, ib)
+		}
+		sa, sb := currentSA(a.c, "ab"), currentSA(b.c, "ba")
+		if !bytes.Equal(sa.cookies(), sb.cookies()) {
+			t.Fatalf("run %d: the two ends kept different ISAKMP SAs", run)
+		}
+		if !childUp(a, "ab", "net") || !childUp(b, "ba", "net") {
+			t.Fatalf("run %d: child down", run)
+		}
+		if bytes.Equal(sa.cookies()[:8], fresh) {
+			keptPeers++
+		}
+	}
+	// A kept its own new SA in some runs (B's deferral mattered) and B's in others.
+	if keptPeers == 0 || keptPeers == 10 {
+		t.Fatalf("A kept its own new SA in %d of 10 runs: the crossing was not exercised both ways", keptPeers)
+	}
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }

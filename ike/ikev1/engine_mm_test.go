@@ -30,6 +30,8 @@ type pairOpts struct {
 	// tweak edits the two connections before the engines are built from them (children,
 	// selectors, proposals the engines turn into units and SPD entries at start).
 	tweak func(a, b *core.Connection)
+	// seed varies the nodes' random numbers (cookies, SPIs, nonces) between pairs.
+	seed byte
 }
 
 // newPair builds A (initiator, start_action = start) and B (responder) on a fresh network.
@@ -61,8 +63,8 @@ func newPair(t *testing.T, o pairOpts) (*lnet, *node, *node) {
 		o.tweak(ca, cb)
 	}
 	n := newLnet(t)
-	a := n.addNode("A", ipA, 1, ca)
-	b := n.addNode("B", ipB, 2, cb)
+	a := n.addNode("A", ipA, 1+2*o.seed, ca)
+	b := n.addNode("B", ipB, 2+2*o.seed, cb)
 	t.Cleanup(func() {
 		if t.Failed() {
 			dumpLogs(t, a)

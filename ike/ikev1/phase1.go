@@ -126,7 +126,11 @@ func newIKESA(c *Protocol, initiator bool) *ikeSA {
 	sa.reauthTimer = core.NewTimer("reauth", sa.reauthDue)
 	sa.expireTimer = core.NewTimer("expire", sa.hardExpired)
 	sa.keepalive = core.NewTimer("keepalive", sa.sendKeepalive)
-	sa.deleteTimer = core.NewTimer("delete", func(now time.Time) { sa.destroy(now, true, fmt.Errorf("%w: replaced", ErrDeleted)) })
+	sa.deleteTimer = core.NewTimer("delete", func(now time.Time) {
+		if sa.Retiring() { // else the core kept it after all (its replacement died first)
+			sa.destroy(now, true, fmt.Errorf("%w: replaced", ErrDeleted))
+		}
+	})
 	sa.settleTimer = core.NewTimer("settle", func(now time.Time) {
 		if sa.state == p1Established {
 			sa.c.Established(now, sa)

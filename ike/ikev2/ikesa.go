@@ -128,7 +128,9 @@ func newIKESA(p *Protocol, initiator bool, now time.Time) *ikeSA {
 	sa.expireTimer = core.NewTimer("ike-expire", sa.hardExpired)
 	sa.keepalive = core.NewTimer("keepalive", sa.sendKeepalive)
 	sa.deleteTimer = core.NewTimer("ike-delete", func(now time.Time) {
-		sa.destroy(now, sa.state == stEstablished, fmt.Errorf("%w: replaced", ErrDeleted))
+		if sa.Retiring() { // else the core kept it after all (its replacement died first)
+			sa.destroy(now, sa.state == stEstablished, fmt.Errorf("%w: replaced", ErrDeleted))
+		}
 	})
 	sa.reasm = wire.NewReassembler(wire.ReassemblyLimits{}, func() time.Time { return p.Now })
 	return sa
