@@ -305,8 +305,9 @@ func (cs *Conn) IKEEstablished(now time.Time, sa IKESA) {
 //     older (a re-authentication by the peer, or a peer that restarted);
 //   - if their negotiations overlapped (each started before the other was established:
 //     both ends initiated at once, re-authenticating, or restarting after DPD), it is a
-//     collision, and the SA with the lower SPIs (initiator's then responder's, which both
-//     ends see alike) survives.
+//     collision: in IKEv1 the one established last survives (strongSwan's choice too),
+//     with its pairs renegotiated on it if it is ours and the loser the peer's; otherwise
+//     the SA with the lower SPIs (initiator's then responder's) survives.
 //
 // It reports whether sa itself is the one that goes.
 func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
@@ -331,6 +332,15 @@ func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 			// restart SA cross: only the first to finish IKE_AUTH gets the child.
 			loser, winner = sa, other
 		case v2 && !cs.carriesChildren(other) && cs.carriesChildren(sa):
+		case overlap && !v2 && !b.EstablishedAt.Equal(ob.EstablishedAt):
+			// IKEv1: the one established last survives, as strongSwan's uniqueids has it
+			// (there each establishment schedules the older duplicate's deletion, 10 s later
+			// in IKEv1). Only this end decides, so the rule need not look the same from the
+			// other end; an oakley peer follows our Delete (and defers its own deletion of
+			// an SA it replaced, see IKEEstablished).
+			if b.EstablishedAt.Before(ob.EstablishedAt) {
+				loser, winner = sa, other
+			}
 		case overlap && bytes.Compare(b.SPIKey, ob.SPIKey) > 0:
 			loser, winner = sa, other
 		case !overlap && b.Created.Before(ob.Created):
@@ -356,6 +366,17 @@ func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 					// the same choice; it stays for packets in flight, then is deleted.
 					csa.supersede()
 					cs.c.Timers.Arm(csa.deleteTimer, now.Add(RekeyGrace))
+				}
+			}
+		}
+		if !v2 && winner.Base().Initiator && !lb.Initiator {
+			// The peer may keep the pairs on the ISAKMP SA it made and remove them with it
+			// (strongSwan moves its pairs to its own re-authentication's SA and deletes them
+			// with that SA): renegotiate them on the survivor before that one goes.
+			for _, ch := range cs.Children {
+				if n := ch.Newest(); n != nil && ch.Pending == nil && n.ike == winner && n.state == childInstalled {
+					n.Logger().Info("rekeying CHILD_SA: the peer's ISAKMP SA it may live on goes")
+					winner.StartChild(now, ch, n)
 				}
 			}
 		}
