@@ -1,8 +1,10 @@
 package crypto
 
 // HMAC-SHA256 for ESP on the SHA-NI kernels (sha256x2_amd64.s). SHA-NI hashes one message at
-// a time latency-bound: each SHA256RNDS2 waits for the previous one. Hashing the MACs of two
-// packets in lockstep keeps the SHA unit busy (about 1.6x per block on Zen 4). The keyed
+// a time latency-bound: each SHA256RNDS2 waits for the previous one (measured on the 2 vCPU
+// EPYC: about 4 cycles latency, 2 cycles reciprocal throughput; two independent chains run
+// at the throughput, four no faster). Hashing the MACs of two packets in lockstep keeps the
+// SHA unit busy: 48.7 ns per pair of blocks against 80 ns one after the other. The keyed
 // states after the ipad and opad blocks (RFC 2104) are computed once per SA; per packet only
 // the message blocks and one outer block are compressed. Where SHA-NI is missing, on other
 // architectures, and for other hashes, crypto/hmac is used.
