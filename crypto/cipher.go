@@ -8,6 +8,7 @@ package crypto
 // batch out across cores by calling SealBatch/OpenBatch on disjoint sub-slices of ops.
 
 import (
+	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/des"
@@ -60,6 +61,7 @@ type Cipher struct {
 	ivMask uint64       // AEAD: explicit IV = seq ^ ivMask, distinct for every packet of the SA
 	ivGen  cipher.Block // CBC: IV = E_ivGen(seq), unpredictable (RFC 3602 §3)
 	ni     *aesniCBC    // AES-CBC on the AES-NI kernels, or nil (aescbc.go)
+	hs     *hmacSHA256  // HMAC-SHA256 on the SHA-NI kernels, or nil (hmacsha256.go)
 
 	macKey Key
 	icv    int
@@ -75,8 +77,10 @@ type worker struct {
 	nonce  [12]byte
 	iv     [16]byte
 	sum    [64]byte
+	sum2   [64]byte
 	ctr    [16]byte
 	ks     [16]byte
+	ml     [2]macLane // hs: the MACs of two packets in progress
 }
 
 type ivSetter interface{ SetIV([]byte) }
@@ -107,6 +111,9 @@ func NewCipher(enc, integ *Algorithm, encKey, integKey []byte, rand io.Reader) (
 		c.Integ, c.icv = integ, integ.ICVSize
 		c.macKey = Key(integKey).Clone()
 		c.keys = append(c.keys, c.macKey)
+		if integ.Hash == crypto.SHA256 {
+			c.hs = newHMACSHA256(c.macKey)
+		}
 	}
 	key := Key(encKey[:enc.KeyBits/8]).Clone()
 	c.keys = append(c.keys, key)
@@ -199,6 +206,9 @@ func (c *Cipher) Close() {
 	if c.ni != nil {
 		c.ni.wipe()
 	}
+	if c.hs != nil {
+		c.hs.wipe()
+	}
 	for _, k := range c.keys {
 		k.Wipe()
 	}
@@ -226,7 +236,8 @@ func (c *Cipher) SealBatch(ops []Op) {
 }
 
 // sealCBCBatch is seal for AES-CBC on the AES-NI kernels: CBC encryption is serial within a
-// packet, so four packets are encrypted side by side, then each is MACed.
+// packet, so four packets are encrypted side by side, then each is MACed (two at a time with
+// HMAC-SHA256 on SHA-NI).
 func (c *Cipher) sealCBCBatch(w *worker, ops []Op) {
 	var lanes, ivs [4][]byte
 	n := 0
@@ -248,11 +259,27 @@ func (c *Cipher) sealCBCBatch(w *worker, ops []Op) {
 		}
 	}
 	flush()
+	var pend *Op // with hs: an op waiting for a partner
 	for i := range ops {
-		if op := &ops[i]; op.Err == nil {
-			m := len(op.Data)
-			copy(op.Data[m:m+c.icv], c.mac(w, op))
+		op := &ops[i]
+		if op.Err != nil {
+			continue
 		}
+		if c.hs == nil {
+			copy(op.Data[len(op.Data):][:c.icv], c.mac(w, op))
+			continue
+		}
+		if pend == nil {
+			pend = op
+			continue
+		}
+		sa, sb := c.mac2(w, pend, op)
+		copy(pend.Data[len(pend.Data):][:c.icv], sa)
+		copy(op.Data[len(op.Data):][:c.icv], sb)
+		pend = nil
+	}
+	if pend != nil {
+		copy(pend.Data[len(pend.Data):][:c.icv], c.mac(w, pend))
 	}
 }
 
@@ -285,10 +312,37 @@ func (c *Cipher) OpenBatch(ops []Op) {
 		return
 	}
 	w := c.pool.get()
-	for i := range ops {
-		ops[i].Err = c.open(w, &ops[i])
+	if c.hs != nil {
+		c.openPairs(w, ops)
+	} else {
+		for i := range ops {
+			ops[i].Err = c.open(w, &ops[i])
+		}
 	}
 	c.pool.put(w)
+}
+
+// openPairs is open for the integrity-only suites with HMAC-SHA256 on SHA-NI: the MACs of two
+// packets are computed at once, then each is verified and, only if it matches, decrypted.
+func (c *Cipher) openPairs(w *worker, ops []Op) {
+	var pend *Op
+	for i := range ops {
+		op := &ops[i]
+		if op.Err = c.openCheck(op); op.Err != nil {
+			continue
+		}
+		if pend == nil {
+			pend = op
+			continue
+		}
+		sa, sb := c.mac2(w, pend, op)
+		pend.Err = c.verifyDecrypt(w, pend, sa)
+		op.Err = c.verifyDecrypt(w, op, sb)
+		pend = nil
+	}
+	if pend != nil {
+		pend.Err = c.verifyDecrypt(w, pend, c.mac(w, pend))
+	}
 }
 
 // sealAEAD seals one op with an AEAD (RFC 4106 §3.1 / RFC 7634 §2): nonce = salt ‖ explicit
@@ -360,8 +414,25 @@ func (c *Cipher) open(w *worker, op *Op) error {
 	if n%c.CipherBlockSize() != 0 {
 		return ErrLength
 	}
-	// RFC 4303 §3.4.4: verify the ICV before decrypting.
-	sum := c.mac(w, op)
+	return c.verifyDecrypt(w, op, c.mac(w, op))
+}
+
+// openCheck is open's length checks for the integrity-only suites.
+func (c *Cipher) openCheck(op *Op) error {
+	n := len(op.Data)
+	if cap(op.Data)-n < c.icv {
+		return ErrRoom
+	}
+	if n%c.CipherBlockSize() != 0 {
+		return ErrLength
+	}
+	return nil
+}
+
+// verifyDecrypt compares the ICV after op.Data with sum, the MAC computed over op, in
+// constant time, and decrypts only if they match (RFC 4303 §3.4.4: verify before decrypting).
+func (c *Cipher) verifyDecrypt(w *worker, op *Op, sum []byte) error {
+	n := len(op.Data)
 	if subtle.ConstantTimeCompare(sum, op.Data[n:n+c.icv]) != 1 {
 		return ErrAuth
 	}
@@ -375,7 +446,16 @@ func (c *Cipher) open(w *worker, op *Op) error {
 	return nil
 }
 
-func (c *Cipher) mac(w *worker, op *Op) []byte {
+// mac returns op's truncated ICV (in w.sum).
+func (c *Cipher) mac(w *worker, op *Op) []byte { return c.macTo(w, op, &w.sum) }
+
+// macTo computes op's truncated ICV into sum: HMAC over AAD ‖ IV ‖ Data ‖ Tail.
+func (c *Cipher) macTo(w *worker, op *Op, sum *[64]byte) []byte {
+	if l := &w.ml[0]; c.hs != nil && l.prepare(op.AAD, op.IV, op.Data, op.Tail) {
+		c.hs.mac1(l)
+		l.sum(sum[:c.icv])
+		return sum[:c.icv]
+	}
 	w.mac.Reset()
 	w.mac.Write(op.AAD)
 	w.mac.Write(op.IV)
@@ -383,7 +463,19 @@ func (c *Cipher) mac(w *worker, op *Op) []byte {
 	if len(op.Tail) > 0 {
 		w.mac.Write(op.Tail)
 	}
-	return w.mac.Sum(w.sum[:0])[:c.icv]
+	return w.mac.Sum(sum[:0])[:c.icv]
+}
+
+// mac2 returns the truncated ICVs of a and b (in w.sum and w.sum2), computed two-way by hs.
+func (c *Cipher) mac2(w *worker, a, b *Op) (sa, sb []byte) {
+	la, lb := &w.ml[0], &w.ml[1]
+	if !la.prepare(a.AAD, a.IV, a.Data, a.Tail) || !lb.prepare(b.AAD, b.IV, b.Data, b.Tail) {
+		return c.macTo(w, a, &w.sum), c.macTo(w, b, &w.sum2)
+	}
+	c.hs.mac2(la, lb)
+	la.sum(w.sum[:c.icv])
+	lb.sum(w.sum2[:c.icv])
+	return w.sum[:c.icv], w.sum2[:c.icv]
 }
 
 // openGCM8 verifies AES-GCM with an 8-byte ICV (RFC 4106 §6, ESP transform 18): decrypt with
