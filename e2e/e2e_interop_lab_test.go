@@ -209,8 +209,7 @@ func parallelRuns(t *testing.T, limit int, names []string, fn func(t *testing.T,
 // suite stays a gate; `make chaos`, `make loadtest` and OAKLEY_KNOWN_FAILURES=1 run them, so
 // they stay measured until they are fixed (then their line goes).
 var knownFailures = map[string]string{
-	"TestReliability/chaos-collisions/v1-strongswan-simultaneous-reauth": "IKEv1: simultaneous re-authentication against strongSwan ends with exactly one ISAKMP SA and pair in only 17 of 100 rounds",
-	"TestReliability/chaos-collisions/v1-oakley-simultaneous-reauth":     "IKEv1: when one oakley starts its re-authentication just after the other's completed, it deletes that fresh SA as the one it replaces while the deciding end keeps it and deletes the other: no SA left until the next try (about 1 round in 100; 1 of 3 in a make test run)",
+	"TestReliability/chaos-collisions/v1-strongswan-simultaneous-reauth": "IKEv1: simultaneous re-authentication against strongSwan ends with exactly one ISAKMP SA and pair in 28 of 30 rounds (a round in which charon is left without its child: cause not found yet)",
 }
 
 // skipKnownFailure skips t if it is a known failure, unless OAKLEY_KNOWN_FAILURES=1.
