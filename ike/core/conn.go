@@ -306,7 +306,7 @@ func (cs *Conn) IKEEstablished(now time.Time, sa IKESA) {
 //   - if their negotiations overlapped (each started before the other was established:
 //     both ends initiated at once, re-authenticating, or restarting after DPD), it is a
 //     collision: in IKEv1 the one established last survives (strongSwan's choice too),
-//     with its pairs renegotiated on it if it is ours and the loser the peer's; otherwise
+//     with the pairs renegotiated on it if the loser is the peer's; otherwise
 //     the SA with the lower SPIs (initiator's then responder's) survives.
 //
 // It reports whether sa itself is the one that goes.
@@ -369,10 +369,11 @@ func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 				}
 			}
 		}
-		if !v2 && winner.Base().Initiator && !lb.Initiator {
+		if !v2 && overlap && !lb.Initiator {
 			// The peer may keep the pairs on the ISAKMP SA it made and remove them with it
 			// (strongSwan moves its pairs to its own re-authentication's SA and deletes them
-			// with that SA): renegotiate them on the survivor before that one goes.
+			// with that SA; when `swanctl --rekey` finds two SAs it re-authenticates both):
+			// renegotiate them on the survivor before the loser goes.
 			for _, ch := range cs.Children {
 				if n := ch.Newest(); n != nil && ch.Pending == nil && n.ike == winner && n.state == childInstalled {
 					n.Logger().Info("rekeying CHILD_SA: the peer's ISAKMP SA it may live on goes")
