@@ -56,7 +56,7 @@ const (
 	CtrAcquires            = "acquires"            // acquires the data plane reported
 	CtrPoolExhausted       = "pool_exhausted"      // virtual IP requests no pool could serve
 	CtrVirtualIPFailures   = "virtual_ip_failures" // client: virtual IPs requested but not assigned
-	CtrESPFloats           = "esp_floats"          // IKEv1: a NATed peer followed to a new address or port on a verified ESP-in-UDP datagram
+	CtrESPFloats           = "esp_floats"          // a NATed peer followed to a new address or port on a verified ESP-in-UDP datagram
 	GaugeHalfOpen          = "half_open"           // a gauge: half-open responder IKE SAs right now
 
 	// IKE fragmentation (IKEv1 vendor-ID extension, RFC 7383).

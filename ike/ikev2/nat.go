@@ -8,6 +8,7 @@ package ikev2
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -125,6 +126,29 @@ func (sa *ikeSA) updatePeer(now time.Time, d *core.Datagram) {
 	for _, csa := range sa.ownedChildren() {
 		if csa.Params().Encap == esp.EncapUDP {
 			csa.PeerMoved(now, sa.Remote, sa.ourIP())
+		}
+	}
+}
+
+// ESPSourceMoved follows the peer to the source of an ESP-in-UDP datagram that verified under
+// one of its inbound SAs (core.ESPSourceFollower). RFC 7296 §2.23: a NAT may drop a mapping
+// that is still in use; a host that is not behind a NAT, whose peer is, and that has no other
+// way to recover (MOBIKE, RFC 4555 §3.8) SHOULD send everything to the address and port of the
+// latest validated packet; a host behind a NAT SHOULD NOT. The data plane reports a source
+// only for a datagram that passed its integrity check and the replay window, so a replayed
+// old packet cannot move us back. The IKE SA and every pair it manages move (strongSwan does
+// the same on the kernel's NAT mapping events).
+func (sa *ikeSA) ESPSourceMoved(now time.Time, csa *core.ChildSA, from netip.AddrPort) {
+	if sa.state != stEstablished || !sa.NATT || !sa.nat.remote || sa.nat.local || sa.mob.on || from == sa.Remote {
+		return
+	}
+	sa.Log.Info("peer moved: following its ESP-in-UDP to a new address or port (NAT rebinding)",
+		zap.Stringer("from", sa.Remote), zap.Stringer("to", from), zap.String("spi_in", fmt.Sprintf("%08x", csa.InSPI())))
+	sa.p.Ctr.Inc(core.CtrESPFloats)
+	sa.Remote = from
+	for _, x := range sa.ownedChildren() {
+		if x.Params().Encap == esp.EncapUDP {
+			x.PeerMoved(now, sa.Remote, sa.ourIP())
 		}
 	}
 }
