@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -75,9 +76,18 @@ type Config struct {
 	Now    func() time.Time // nil = time.Now
 }
 
-// inboxSize bounds the queue between the data plane and Run; a full inbox drops (counted)
-// instead of blocking the data plane. Only network input travels through it.
-const inboxSize = 1024
+// The inbox between the data plane and Run is bounded twice, by datagrams and by the bytes
+// they hold; a full inbox drops (counted) instead of blocking the data plane. Only network
+// input travels through it. 4,096 datagrams take a burst such as 1,000 peers each deleting
+// an ISAKMP SA and its pair at once (1,024 overflowed there); the byte bound keeps a flood
+// of large datagrams to 4 MiB.
+const (
+	inboxSize  = 4096
+	inboxBytes = 4 << 20
+	// inboxBatch is how many queued datagrams Run handles before it looks at timers and
+	// sends again: a burst drains in fewer rounds, and the answers leave in larger batches.
+	inboxBatch = 64
+)
 
 type message struct {
 	msg         []byte
@@ -93,6 +103,7 @@ type Engine struct {
 	now     func() time.Time
 	log     *zap.Logger
 	inbox   chan message
+	queued  atomic.Int64 // bytes of the datagrams in the inbox
 	cmds    chan func(now time.Time)
 	done    chan struct{}
 	runOnce sync.Once
@@ -167,7 +178,7 @@ func (e *Engine) Run(ctx context.Context) {
 		case <-wakeEvents:
 			c.HandleEvents(e.now(), e.events.TakeEvents())
 		case m := <-e.inbox:
-			c.HandleDatagram(e.now(), m.msg, m.from, m.local)
+			e.handleInbox(m)
 		case f := <-e.cmds:
 			f(e.now())
 		case <-wake:
@@ -179,12 +190,35 @@ func (e *Engine) Run(ctx context.Context) {
 
 // HandleMessage takes an IKE message from the data plane (OnIKE: the non-ESP marker
 // removed; local is our address and the port it arrived on). It copies msg and never
-// blocks: a full inbox drops and counts.
+// blocks: a full inbox (inboxSize datagrams or inboxBytes bytes) drops and counts.
 func (e *Engine) HandleMessage(msg []byte, from, local netip.AddrPort) {
+	n := int64(len(msg))
+	if e.queued.Add(n) > inboxBytes {
+		e.queued.Add(-n)
+		e.ctr.Inc(core.CtrInboxFull)
+		return
+	}
 	select {
 	case e.inbox <- message{msg: append([]byte(nil), msg...), from: from, local: local}:
 	default:
+		e.queued.Add(-n)
 		e.ctr.Inc(core.CtrInboxFull)
+	}
+}
+
+// handleInbox hands m and up to inboxBatch-1 more queued datagrams to the core.
+func (e *Engine) handleInbox(m message) {
+	for i := 0; ; i++ {
+		e.queued.Add(-int64(len(m.msg)))
+		e.core.HandleDatagram(e.now(), m.msg, m.from, m.local)
+		if i == inboxBatch-1 {
+			return
+		}
+		select {
+		case m = <-e.inbox:
+		default:
+			return
+		}
 	}
 }
 

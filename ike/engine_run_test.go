@@ -287,3 +287,49 @@ func checkNoLeak(t *testing.T, before int) {
 
 // raceEnabled is set under -race (race_test.go).
 var raceEnabled bool
+
+// TestInboxBoundedByBytes: large datagrams fill the inbox by bytes before they fill it by
+// count, and once Run has taken them the byte budget is whole again.
+func TestInboxBoundedByBytes(t *testing.T) {
+	ca, _ := coretest.PairConfig(t, []string{"aes128-sha256-ecp256"}, []string{"aes128gcm16"})
+	cfg := Config{}
+	cfg.Connections, cfg.Dataplane = []*Connection{ca}, coretest.NewFakeDP()
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size, flood = 8192, 2000
+	msg := make([]byte, size)
+	from, to := netip.AddrPortFrom(coretest.IPB, 500), netip.AddrPortFrom(coretest.IPA, 500)
+	for range flood {
+		e.HandleMessage(msg, from, to)
+	}
+	want := inboxBytes / size
+	full := e.Counters()[core.CtrInboxFull]
+	if len(e.inbox) != want || full != uint64(flood-want) || e.queued.Load() != int64(want*size) {
+		t.Fatalf("inbox holds %d datagrams (%d bytes), inbox_full %d; want %d, %d bytes, %d",
+			len(e.inbox), e.queued.Load(), full, want, want*size, flood-want)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.Run(ctx); close(done) }()
+	if !waitUntil(10*time.Second, func() bool { return e.queued.Load() == 0 && len(e.inbox) == 0 }) {
+		t.Fatalf("after Run took the inbox: %d datagrams, %d bytes still queued", len(e.inbox), e.queued.Load())
+	}
+	e.HandleMessage(msg, from, to) // room again
+	if got := e.Counters()[core.CtrInboxFull]; got != full {
+		t.Fatalf("inbox_full went from %d to %d with an empty inbox", full, got)
+	}
+	cancel()
+	<-done
+}
+
+// waitUntil polls cond every millisecond until it holds or d has passed.
+func waitUntil(d time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
