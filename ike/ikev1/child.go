@@ -95,5 +95,6 @@ func (qm *quickMode) install(now time.Time) (*core.ChildSA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w", err)
 	}
+	sa.madePairs = true
 	return csa, nil
 }

@@ -195,6 +195,11 @@ func TestTerminateSendsDeletes(t *testing.T) {
 	if a.ctr.Get(core.CtrDeletesOut) != 2 || b.ctr.Get(core.CtrDeletesIn) != 2 {
 		t.Fatalf("deletes out %d, in %d; want the child's and the ISAKMP SA's", a.ctr.Get(core.CtrDeletesOut), b.ctr.Get(core.CtrDeletesIn))
 	}
+	// Seconds after Phase 1, but a pair was made under the SA: a plain Delete, not the
+	// peer refusing our identity.
+	if got := b.ctr.Get(core.CtrIKEFailed); got != 0 {
+		t.Fatalf("the responder counts %d failed IKE SAs for a Delete after a Quick Mode", got)
+	}
 	for _, nd := range []*node{a, b} {
 		cs := nd.c.Conns()[0]
 		if cs.Current() != nil || len(cs.Child("net").SAs) != 0 || len(nd.dp.InboundSPIs()) != 0 || nd.policy(nd.conns[0].Name, "net").Binding() != nil {

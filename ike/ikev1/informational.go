@@ -223,7 +223,7 @@ func (sa *ikeSA) handleDelete(now time.Time, d *isakmp.Delete) {
 				target.destroy(now, false, fail(0, ErrPeerNotify, "peer deleted the ISAKMP SA during XAUTH / Mode Config"))
 				continue
 			}
-			if !target.Initiator && target.established() && now.Sub(target.EstablishedAt) < refusedAfterPhase1 && len(target.ownedChildren()) == 0 {
+			if !target.Initiator && target.established() && now.Sub(target.EstablishedAt) < refusedAfterPhase1 && !target.madePairs && len(target.ownedChildren()) == 0 {
 				// A Main Mode responder completes when it sends MM6; an initiator that then
 				// refuses it (strongSwan, for a certificate it does not accept) deletes the
 				// SA at once instead of sending an error.

@@ -76,6 +76,9 @@ type ikeSA struct {
 	firstLen   int      // responder: the size of that first message (the amplification bound)
 	// undecryptable counts encrypted answers to MM5 that did not decrypt (initiator).
 	undecryptable int
+	// madePairs: a Quick Mode completed under this SA, so the peer accepted us (a Delete
+	// of it soon after Phase 1 is then no refusal).
+	madePairs bool
 
 	offer     []p1Transform // initiator
 	tr        p1Transform   // negotiated
