@@ -83,10 +83,14 @@ const (
 )
 
 // policyCache remembers the SPD's decision for recently seen flow keys (direct-mapped), valid
-// for one SPD snapshot: first match depends only on the key's fields and the SPD's contents.
-// It belongs to one goroutine.
+// for one SPD state: first match depends only on the key's fields and the SPD's contents.
+// It holds the state only between reset and release (one batch), and knows it by number
+// after that, so an idle pipeline keeps no removed policy's SPD alive. It belongs to one
+// goroutine.
 type policyCache struct {
-	spd  *spdState
+	spd  *spdState // during a batch
+	gen  uint64    // the state the entries are for
+	used bool      // gen is valid
 	ents [flowCacheSize]struct {
 		key flowKey
 		p   *Policy
@@ -94,13 +98,17 @@ type policyCache struct {
 	}
 }
 
-// reset empties the cache when the SPD changed.
+// reset makes spd the state for the batch and empties the cache when the SPD changed.
 func (c *policyCache) reset(spd *spdState) {
-	if c.spd != spd {
-		c.spd = spd
+	c.spd = spd
+	if !c.used || c.gen != spd.gen {
+		c.gen, c.used = spd.gen, true
 		clear(c.ents[:])
 	}
 }
+
+// release drops the batch's reference to the SPD state.
+func (c *policyCache) release() { c.spd = nil }
 
 // lookup returns the first policy matching pkt (nil: none), or false for a packet that cannot
 // be parsed.

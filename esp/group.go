@@ -38,6 +38,8 @@ func groupBySA(st *outState, g *groupTable, n int) {
 	copy(b.Sizes[:n], t.Sizes[:n])
 	copy(b.Errs[:n], t.Errs[:n])
 	copy(st.outs[:n], st.tmpOuts[:n])
+	clear(st.tmpOuts[:n])
+	g.release()
 }
 
 // groupTable numbers the distinct bindings of a batch in order of first appearance (open
@@ -66,6 +68,14 @@ func (g *groupTable) reset(n int) {
 	g.used = g.used[:0]
 	clear(g.count[:g.groups])
 	g.groups = 0
+}
+
+// release forgets the batch's bindings (an idle pipeline must not keep retired SAs alive).
+func (g *groupTable) release() {
+	for _, s := range g.used {
+		g.slots[s] = nil
+	}
+	g.used = g.used[:0]
 }
 
 func (g *groupTable) id(o *Binding) int {

@@ -255,6 +255,16 @@ func (d *Dataplane) dispatchOpen(f *inFlight) {
 // finishInbound is stage 2's work: replay window updates, trailers, policy checks, MSS
 // clamping (all of AH), then one device write for the batch.
 func (d *Dataplane) finishInbound(st *inState, n int, kind srcKind) {
+	d.deliverInbound(st, n, kind)
+	// The flight waits in the free list until the next batch: it must not keep this batch's
+	// SAs and peers' endpoints alive.
+	clear(st.groups)
+	st.groups = st.groups[:0]
+	clear(st.eps[:n])
+}
+
+// deliverInbound completes the batch's SAs' work and writes what verified to the device.
+func (d *Dataplane) deliverInbound(st *inState, n int, kind srcKind) {
 	b := st.b
 	for _, g := range st.groups {
 		sa := g.sa

@@ -190,6 +190,7 @@ func (d *Dataplane) prepareOutbound(r *outReader, st *outState, n, room int) {
 		st.groups = append(st.groups, g)
 		i = j
 	}
+	r.policies.release()
 }
 
 // sealInline seals every group on the calling goroutine.
@@ -238,6 +239,12 @@ func (d *Dataplane) finishOutbound(st *outState, n int) {
 			d.Stat.DevTx.Add(uint64(st.icmpN))
 		}
 	}
+	// The flight waits in the free list until the next batch: it must not keep the SAs of
+	// this one alive (a retired SA's memory goes once no batch holds it; its keys are wiped
+	// anyway).
+	clear(st.outs[:n])
+	clear(st.groups)
+	st.groups = st.groups[:0]
 }
 
 // route finds the outbound binding of packet i, or marks it handled/failed and returns nil.

@@ -34,6 +34,7 @@ type spdShard map[netip.Prefix][]spdEntry
 
 // spdState is one published snapshot of the SPD. Immutable.
 type spdState struct {
+	gen    uint64 // unique per state (policyCache tells states apart without holding one)
 	list   []*Policy
 	pos    []uint64 // pos[i] is list[i]'s order key (increasing)
 	lens   [2][]int // per family (0: IPv4, 1: IPv6): distinct prefix lengths filed, with
@@ -81,7 +82,7 @@ func indexKeys(p *Policy) []netip.Prefix {
 // edit copies the state for a change: the list is copied by the caller, the shard array is
 // shared and replaced shard by shard through file.
 func (st *spdState) clone() *spdState {
-	next := &spdState{shards: st.shards}
+	next := &spdState{shards: st.shards, gen: spdGen.Add(1)}
 	for f := range 2 {
 		next.lens[f] = slices.Clone(st.lens[f])
 		next.counts[f] = slices.Clone(st.counts[f])
@@ -129,6 +130,9 @@ func (st *spdState) file(k netip.Prefix, e spdEntry, delta int, copied *[spdShar
 
 // emptySPD is the state of an SPD nothing was added to.
 var emptySPD = &spdState{}
+
+// spdGen numbers SPD states; the empty one is 0.
+var spdGen atomic.Uint64
 
 func (s *SPD) load() *spdState {
 	if st := s.state.Load(); st != nil {
