@@ -58,6 +58,11 @@ const (
 	CtrVirtualIPFailures   = "virtual_ip_failures" // client: virtual IPs requested but not assigned
 	CtrESPFloats           = "esp_floats"          // a NATed peer followed to a new address or port on a verified ESP-in-UDP datagram
 	GaugeHalfOpen          = "half_open"           // a gauge: half-open responder IKE SAs right now
+	// IKEv2 INVALID_IKE_SPI (RFC 7296 §2.21.4): answers to protected requests for IKE SAs we
+	// do not know, those the rate limit held back, and such answers we received.
+	CtrInvalidSPIOut     = "invalid_ike_spi_out"
+	CtrInvalidSPILimited = "invalid_ike_spi_limited"
+	CtrInvalidSPIIn      = "invalid_ike_spi_in"
 
 	// IKE fragmentation (IKEv1 vendor-ID extension, RFC 7383).
 	CtrFragmentsIn          = "fragments_in"          // fragments received
@@ -82,6 +87,7 @@ var counterNames = []string{
 	CtrIKEFailed, CtrChildEstablished, CtrChildFailed, CtrChildRekeys, CtrIKEReauths, CtrIKERekeys, CtrIKEDuplicates,
 	CtrInstallFailures, CtrUnprotectedDropped, CtrUnsupportedExchange, CtrRepliesMisdirected,
 	CtrExchangesRefused, CtrPairsEvicted, CtrRekeyCollisions, CtrSoftExpires, CtrHardExpires, CtrAcquires, CtrPoolExhausted, CtrVirtualIPFailures, CtrESPFloats, GaugeHalfOpen,
+	CtrInvalidSPIOut, CtrInvalidSPILimited, CtrInvalidSPIIn,
 	CtrFragmentsIn, CtrFragmentsOut, CtrFragmentsReassembled, CtrFragmentsDropped, CtrFragmentsExpired,
 	GaugeReassemblies,
 	CtrEAPTLSMalformed, CtrEAPTLSOverflows,

@@ -113,6 +113,10 @@ type ikeSA struct {
 	expireTimer *core.Timer
 	keepalive   *core.Timer
 	deleteTimer *core.Timer
+	// forgotten confirms an INVALID_IKE_SPI hint (unknown.go): forgottenFor runs unless a
+	// valid answer came first.
+	forgotten    *core.Timer
+	forgottenFor func(now time.Time)
 }
 
 // Base gives the core the shared state (core.IKESA).
@@ -130,6 +134,12 @@ func newIKESA(p *Protocol, initiator bool, now time.Time) *ikeSA {
 	sa.deleteTimer = core.NewTimer("ike-delete", func(now time.Time) {
 		if sa.Retiring() { // else the core kept it after all (its replacement died first)
 			sa.destroy(now, sa.state == stEstablished, fmt.Errorf("%w: replaced", ErrDeleted))
+		}
+	})
+	sa.forgotten = core.NewTimer("ike-forgotten", func(now time.Time) {
+		if f := sa.forgottenFor; f != nil {
+			sa.forgottenFor = nil
+			f(now)
 		}
 	})
 	sa.reasm = wire.NewReassembler(wire.ReassemblyLimits{}, func() time.Time { return p.Now })
@@ -300,7 +310,7 @@ func (sa *ikeSA) destroy(now time.Time, sendDelete bool, reason error) {
 	wasEstablished := sa.state == stEstablished || sa.state == stRekeyed
 	sa.abortExchanges(now, reason)
 	sa.stopMOBIKE()
-	for _, t := range []*core.Timer{sa.rekeyTimer, sa.expireTimer, sa.keepalive, sa.deleteTimer} {
+	for _, t := range []*core.Timer{sa.rekeyTimer, sa.expireTimer, sa.keepalive, sa.deleteTimer, sa.forgotten} {
 		sa.p.Timers.Stop(t)
 	}
 	sa.p.Gone(now, sa, reason)
@@ -316,6 +326,7 @@ func (sa *ikeSA) finish() {
 	sa.setState(stDead)
 	sa.retrans.Stop()
 	sa.p.Timers.Stop(sa.deleteTimer)
+	sa.p.Timers.Stop(sa.forgotten)
 	if sa.dh != nil {
 		sa.dh.Wipe()
 	}

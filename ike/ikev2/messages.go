@@ -173,6 +173,10 @@ func (sa *ikeSA) handleResponse(now time.Time, d *core.Datagram, h wire.Header) 
 		sa.p.Ctr.Inc(core.CtrDuplicates)
 		return
 	}
+	if h.NextPayload != wire.PayloadSK && h.NextPayload != wire.PayloadSKF {
+		sa.handlePlainResponse(now, d, r)
+		return
+	}
 	m, err := sa.open(d, h)
 	if err != nil || m == nil {
 		if err != nil {
@@ -183,6 +187,8 @@ func (sa *ikeSA) handleResponse(now time.Time, d *core.Datagram, h wire.Header) 
 	sa.retrans.Stop()
 	sa.out = nil
 	sa.LastRecv = now
+	sa.p.Timers.Stop(sa.forgotten) // a valid answer outweighs an INVALID_IKE_SPI hint
+	sa.forgottenFor = nil
 	if sa.state == stDeleting {
 		sa.finish()
 		return

@@ -52,6 +52,8 @@ type Protocol struct {
 	sas     map[wire.SPI]*ikeSA // every IKE SA by the SPI we chose
 	firsts  map[firstKey]*ikeSA // responder SAs by their IKE_SA_INIT request
 	cookies cookieSecrets
+	// unknownSPI rate-limits INVALID_IKE_SPI answers (unknown.go).
+	unknownSPI tokenBucket
 }
 
 // New returns the IKEv2 protocol, to be attached to a core.
@@ -120,6 +122,7 @@ func (p *Protocol) HandleDatagram(now time.Time, d *core.Datagram) {
 		p.Ctr.Inc(core.CtrInvalidCookie)
 		p.Log.Debug("message for an unknown IKE SA", zap.Stringer("from", d.From),
 			zap.Stringer("spi_i", h.SPIi), zap.Stringer("spi_r", h.SPIr), zap.Stringer("exchange", h.Exchange))
+		p.answerUnknownSPI(now, d, h)
 		return
 	}
 	sa.handle(now, d, h)
