@@ -127,19 +127,14 @@ func reorderCheck(rate float64) func(t *testing.T, rs []ikeTry) {
 }
 
 // dupCheck: the relay duplicated IKE datagrams and oakley counted duplicates (answered from
-// the reply cache or dropped), when enough datagrams crossed for that to be sure.
+// the reply cache or dropped), when enough datagrams crossed for that to be sure. (A copy
+// of the IKE_SA_INIT response reaching an IKEv2 initiator that had moved on was counted as
+// "unexpected"; about one make test run in five duplicated only that datagram.)
 func dupCheck(rate float64) func(t *testing.T, rs []ikeTry) {
 	return func(t *testing.T, rs []ikeTry) {
 		in := sumTries(rs, func(r ikeTry) uint64 { return r.relay.In })
 		dup := sumTries(rs, func(r ikeTry) uint64 { return r.relay.Duplicated })
 		seen := sumTries(rs, func(r ikeTry) uint64 { return r.duplicates })
-		if dup == 1 && seen == 0 {
-			// Seen in about one make test run of five with IKEv2 (4 datagrams a try): one
-			// copy neither end counted. Not explained yet (issue 13's note); logged, and
-			// two or more uncounted copies still fail.
-			t.Logf("the relay duplicated 1 of %d IKE datagrams and oakley counted no duplicate over %d tries (unexplained, not failed)", in, len(rs))
-			return
-		}
 		if dup > 0 && seen == 0 || dup == 0 && float64(in)*rate >= 6 {
 			t.Errorf("the relay duplicated %d of %d IKE datagrams and oakley counted %d duplicates over %d tries", dup, in, seen, len(rs))
 		}

@@ -295,3 +295,37 @@ func TestLateInitDuplicate(t *testing.T) {
 		t.Fatalf("late IKE_SA_INIT copy: %d answers, duplicates %d->%d, half-open %d", len(out), before, y.ctr.Get(core.CtrDuplicates), y.core.HalfOpenCount())
 	}
 }
+
+// TestLateInitResponseDuplicate: a copy of the IKE_SA_INIT response that the network delivers
+// after the initiator moved on is counted as a duplicate (it was counted as "unexpected",
+// so a duplicated datagram could go uncounted by both ends: issue 13's chaos-ike case), and
+// changes nothing.
+func TestLateInitResponseDuplicate(t *testing.T) {
+	a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
+	n, x, y := pair(t, a, b)
+	var first []byte
+	n.filter = func(from, to *node, m []byte) []byte {
+		if ex, resp, _ := exchangeOf(m); from == y && ex == wire.ExchangeIKESAInit && resp && first == nil {
+			first = bytes.Clone(m)
+		}
+		return m
+	}
+	x.core.Start(n.now)
+	n.runUntil(func() bool { return childUp(x, "ab", "net") && childUp(y, "ba", "net") }, time.Minute)
+	dup, unexp := x.ctr.Get(core.CtrDuplicates), x.ctr.Get(core.CtrUnexpected)
+	x.core.HandleDatagram(n.now, first, netip.AddrPortFrom(ipB, 500), netip.AddrPortFrom(ipA, 500))
+	if out := x.core.TakeOut(); len(out) != 0 || x.ctr.Get(core.CtrDuplicates) != dup+1 || x.ctr.Get(core.CtrUnexpected) != unexp {
+		t.Fatalf("late IKE_SA_INIT response copy: %d messages sent, duplicates %d->%d, unexpected %d->%d",
+			len(out), dup, x.ctr.Get(core.CtrDuplicates), unexp, x.ctr.Get(core.CtrUnexpected))
+	}
+	// Another IKE_SA_INIT response (not a copy) stays unexpected.
+	other := bytes.Clone(first)
+	other[len(other)-1] ^= 1
+	x.core.HandleDatagram(n.now, other, netip.AddrPortFrom(ipB, 500), netip.AddrPortFrom(ipA, 500))
+	if x.ctr.Get(core.CtrUnexpected) != unexp+1 || x.ctr.Get(core.CtrDuplicates) != dup+1 {
+		t.Fatalf("an altered IKE_SA_INIT response: unexpected %d->%d, duplicates %d->%d", unexp, x.ctr.Get(core.CtrUnexpected), dup, x.ctr.Get(core.CtrDuplicates))
+	}
+	if !childUp(x, "ab", "net") || len(x.p.SAs()) != 1 {
+		t.Fatal("the copies changed the SA")
+	}
+}

@@ -9,6 +9,7 @@ package ikev2
 // SK payload (§3.14) or, when the peer fragments, reassembled from SKF payloads (RFC 7383).
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -153,6 +154,12 @@ func (sa *ikeSA) handle(now time.Time, d *core.Datagram, h wire.Header) {
 	case h.Exchange == wire.ExchangeIKESAInit:
 		if h.IsResponse() && sa.Initiator && sa.state == stInitSent {
 			sa.handleInitResponse(now, d, h)
+			return
+		}
+		if h.IsResponse() && sa.Initiator && bytes.Equal(d.Raw, sa.initResp) {
+			// A network copy of the response we already took (counted like every other
+			// duplicate; before, it was an "unexpected" message).
+			sa.p.Ctr.Inc(core.CtrDuplicates)
 			return
 		}
 		sa.p.Ctr.Inc(core.CtrUnexpected)
