@@ -10,10 +10,13 @@ package e2e
 // ends must settle on exactly one IKE SA and one child SA pair, the same pair on both ends,
 // steady for 4 s, with no echo lost, and the SAs must really have changed (else the round
 // tested nothing). Figure: rounds that ended with exactly one of each, echoes lost, the
-// most IKE SAs and pairs an end held during a round.
+// most IKE SAs and pairs an end held during a round. CHAOS_DUMP_DIR=DIR writes both ends'
+// whole logs at every failing round there.
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -231,6 +234,16 @@ func runCollisions(t *testing.T, c collideCase) {
 				t.Logf("round %d: re-initiating after the tunnel was lost: %v %s", round, err, out)
 			}
 			waitFor(20*time.Second, func() bool { return one(oakleyState(t, left), rightState()) })
+		}
+		if dir := os.Getenv("CHAOS_DUMP_DIR"); dir != "" && (!settled || !changed || sent != got) {
+			// Both ends' whole logs at the failing round, for the cases that need them.
+			base := filepath.Join(dir, fmt.Sprintf("%s-round%03d", strings.ReplaceAll(t.Name(), "/", "_"), round))
+			os.WriteFile(base+"-left.log", []byte(left.p.out.String()), 0o644)
+			if sw != nil {
+				os.WriteFile(base+"-charon.log", []byte(sw.Log()), 0o644)
+			} else {
+				os.WriteFile(base+"-right.log", []byte(right.p.out.String()), 0o644)
+			}
 		}
 		switch {
 		case !settled:

@@ -78,6 +78,17 @@ func (r *Retransmitter) Start(now time.Time, what string, msg []byte) {
 	r.c.Timers.Arm(r.t, now.Add(r.c.Cfg.Retransmit.delay(0)))
 }
 
+// StartAfter is Start with the first transmission held back by wait (none if wait <= 0); the
+// schedule counts from that transmission.
+func (r *Retransmitter) StartAfter(now time.Time, wait time.Duration, what string, msg []byte) {
+	if wait <= 0 {
+		r.Start(now, what, msg)
+		return
+	}
+	r.msg, r.what, r.tries, r.Sent = msg, what, -1, 0
+	r.c.Timers.Arm(r.t, now.Add(wait))
+}
+
 // Stop ends the retransmissions (the answer arrived or the exchange died).
 func (r *Retransmitter) Stop() {
 	if r == nil {
@@ -98,6 +109,13 @@ func (r *Retransmitter) Tries() int { return r.c.Cfg.Retransmit.tries() + 1 }
 
 func (r *Retransmitter) fire(now time.Time) {
 	if r.msg == nil {
+		return
+	}
+	if r.tries < 0 { // StartAfter's first transmission
+		r.tries, r.Sent = 0, 1
+		r.local, r.to, r.natt = r.dest()
+		r.send()
+		r.c.Timers.Arm(r.t, now.Add(r.c.Cfg.Retransmit.delay(0)))
 		return
 	}
 	r.tries++

@@ -48,6 +48,7 @@ func (sa *ikeSA) handleInformational(now time.Time, in *inbound) error {
 	sa.replies.Remember(in.Hash, nil)
 	sa.rememberMID(mid)
 	sa.LastRecv = now
+	sa.heardProtected = true
 	if sa.established() {
 		sa.updatePeer(in)
 	}

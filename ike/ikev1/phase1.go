@@ -79,6 +79,9 @@ type ikeSA struct {
 	// madePairs: a Quick Mode completed under this SA, so the peer accepted us (a Delete
 	// of it soon after Phase 1 is then no refusal).
 	madePairs bool
+	// heardProtected: a Quick Mode, Informational or transaction message from the peer
+	// verified under this SA (so it has the keys and the Phase 2 IVs; quickModeHold).
+	heardProtected bool
 
 	offer     []p1Transform // initiator
 	tr        p1Transform   // negotiated

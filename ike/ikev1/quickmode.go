@@ -166,6 +166,7 @@ func (qm *quickMode) decryptVerified(in *inbound, want func(rest []byte) []byte)
 	}
 	qm.sa.commitIV(in.msg.Header.MessageID, d.next, true)
 	qm.sa.LastRecv = qm.c.Now
+	qm.sa.heardProtected = true
 	return c, nil
 }
 
@@ -243,8 +244,31 @@ func (qm *quickMode) initiatorMessage1(now time.Time) error {
 	qm.state = qmQM1Sent
 	qm.log.Info("initiating Quick Mode", zap.String("proposals", describeProposals(ch.Props)),
 		zap.String("local_ts", selectorsString(qm.localTS)), zap.String("remote_ts", selectorsString(qm.remoteTS)), zap.Bool("rekey", qm.rekeyOf != nil))
+	if hold := sa.quickModeHold(now); hold > 0 {
+		qm.log.Debug("holding Quick Mode back until the peer has surely processed MM6", zap.Duration("hold", hold))
+		qm.retrans.StartAfter(now, hold, "QM1", raw)
+		return nil
+	}
 	qm.retrans.Start(now, "QM1", raw)
 	return nil
+}
+
+// mm6Hold is how long a Main Mode responder holds back a Quick Mode of its own after MM6
+// when nothing protected came from the initiator since.
+const mm6Hold = 500 * time.Millisecond
+
+// quickModeHold is how long to hold back a Quick Mode we start on sa. A Main Mode responder
+// completes when it sends MM6, but the initiator derives the Phase 2 IVs from MM6 only when
+// it has processed it: a Quick Mode that overtakes MM6 (reordered, or handled first by
+// another of the peer's threads, as charon does) does not decrypt, and charon keeps the IV
+// it derived for that message ID, so retransmissions fail too (PAYLOAD-MALFORMED; seen
+// when a re-authentication collision made oakley rekey a pair onto charon's new SA at
+// once). Anything protected from the initiator on this SA shows it has the keys.
+func (sa *ikeSA) quickModeHold(now time.Time) time.Duration {
+	if sa.Initiator || sa.aggressive || sa.heardProtected {
+		return 0
+	}
+	return max(0, mm6Hold-now.Sub(sa.EstablishedAt))
 }
 
 // ourSelectors sets IDci / IDcr from the child's first local and remote selectors (one

@@ -236,6 +236,7 @@ func (sa *ikeSA) handleTransaction(now time.Time, in *inbound) error {
 	}
 	sa.commitIV(mid, d.next, true)
 	sa.LastRecv = now
+	sa.heardProtected = true
 	sa.updatePeer(in)
 	if answer {
 		out := sa.tx.out
