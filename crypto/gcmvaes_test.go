@@ -411,3 +411,121 @@ func BenchmarkGCM(b *testing.B) {
 		}
 	}
 }
+
+// withoutVAESGCM runs f with new ciphers on the standard library's GCM.
+func withoutVAESGCM(f func()) {
+	saved := useVAESGCM
+	useVAESGCM = false
+	defer func() { useVAESGCM = saved }()
+	f()
+}
+
+// TestCipherGCMFallback runs the ESP cipher tests that cover AES-GCM on the standard
+// library's path as well (the kernels' path is what they run on by default here).
+func TestCipherGCMFallback(t *testing.T) {
+	withoutVAESGCM(func() {
+		c := newSuite(t, [2]*Algorithm{Lookup("aes128gcm16"), nil})
+		if c.vg != nil || c.aead == nil {
+			t.Fatal("fallback cipher uses the kernels")
+		}
+		t.Run("GCMVectors", TestGCMVectors)
+		t.Run("RoundTripAndTamper", TestRoundTripAndTamper)
+		t.Run("ZeroAllocs", TestZeroAllocs)
+	})
+}
+
+// TestCipherGCMPaths: an ESP cipher on the kernels and one on the standard library, same keys
+// and IV seed, produce the same packets for every AES-GCM transform and open each other's;
+// truncated ICVs and single-bit changes are refused by the kernels' path.
+func TestCipherGCMPaths(t *testing.T) {
+	needVAESGCM(t)
+	r := mrand.New(mrand.NewPCG(7, 8))
+	for _, bits := range []int{128, 192, 256} {
+		for _, icv := range []int{16, 12, 8} {
+			alg := Lookup(fmt.Sprintf("aes%dgcm%d", bits, icv))
+			t.Run(alg.Name, func(t *testing.T) {
+				key, seed := gcmRand(r, alg.KeyLen()), gcmRand(r, 24)
+				fast, err := NewCipher(alg, nil, key, nil, bytes.NewReader(seed))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer fast.Close()
+				if fast.vg == nil || fast.aead != nil || fast.Tailroom() < icv {
+					t.Fatal("cipher not on the kernels")
+				}
+				var slow *Cipher
+				withoutVAESGCM(func() { slow, err = NewCipher(alg, nil, key, nil, bytes.NewReader(seed)) })
+				if err != nil {
+					t.Fatal(err)
+				}
+				if slow.vg != nil || slow.Tailroom() != fast.Tailroom() {
+					t.Fatal("fallback cipher differs in shape")
+				}
+				for i := range 200 {
+					n := 4 * r.IntN(400)
+					aad := gcmRand(r, []int{8, 12}[i%2])
+					pt := gcmRand(r, n)
+					a, b := newOp(aad, make([]byte, 8), pt, fast.Tailroom()), newOp(aad, make([]byte, 8), pt, slow.Tailroom())
+					a.Seq, b.Seq = uint64(i+1), uint64(i+1)
+					fa, sb := []Op{a}, []Op{b}
+					fast.SealBatch(fa)
+					slow.SealBatch(sb)
+					if fa[0].Err != nil || sb[0].Err != nil {
+						t.Fatal(fa[0].Err, sb[0].Err)
+					}
+					wa, wb := fa[0].Data[:n+icv], sb[0].Data[:n+icv]
+					if !bytes.Equal(wa, wb) || !bytes.Equal(fa[0].IV, sb[0].IV) {
+						t.Fatalf("len %d: packets differ\n%x\n%x", n, wa, wb)
+					}
+					// Each opens the other's packet.
+					for _, c := range []*Cipher{fast, slow} {
+						buf := append(make([]byte, 0, n+16), wa...)
+						o := []Op{{AAD: aad, IV: fa[0].IV, Data: buf[:n]}}
+						c.OpenBatch(o)
+						if o[0].Err != nil || !bytes.Equal(o[0].Data, pt) {
+							t.Fatalf("len %d: open: %v", n, o[0].Err)
+						}
+					}
+					// A flipped bit anywhere in the packet, or a flipped IV bit, is refused
+					// by both.
+					bit := r.IntN(8 * (n + icv + 8))
+					for _, c := range []*Cipher{fast, slow} {
+						buf := append(make([]byte, 0, n+16), wa...)
+						iv := bytes.Clone(fa[0].IV)
+						if bit < 8*(n+icv) {
+							buf[bit/8] ^= 1 << (bit % 8)
+						} else {
+							iv[bit/8-n-icv] ^= 1 << (bit % 8)
+						}
+						o := []Op{{AAD: aad, IV: iv, Data: buf[:n]}}
+						c.OpenBatch(o)
+						if o[0].Err != ErrAuth {
+							t.Fatalf("len %d: flipped bit %d: %v", n, bit, o[0].Err)
+						}
+					}
+				}
+				// Room: too little capacity for the ICV is refused, not overrun.
+				o := []Op{newOp(make([]byte, 8), make([]byte, 8), make([]byte, 32), icv-1)}
+				fast.SealBatch(o)
+				if o[0].Err != ErrRoom {
+					t.Fatalf("seal without room: %v", o[0].Err)
+				}
+				fast.OpenBatch(o)
+				if o[0].Err != ErrRoom {
+					t.Fatalf("open without room: %v", o[0].Err)
+				}
+			})
+		}
+	}
+}
+
+// TestCipherGCMClose: Close wipes the kernels' round keys and powers of H.
+func TestCipherGCMClose(t *testing.T) {
+	needVAESGCM(t)
+	c := newSuite(t, [2]*Algorithm{Lookup("aes256gcm16"), nil})
+	g := c.vg
+	c.Close()
+	if !bytes.Equal(g.ek, make([]byte, len(g.ek))) || !bytes.Equal(g.htab, make([]byte, len(g.htab))) {
+		t.Fatal("key material left after Close")
+	}
+}
