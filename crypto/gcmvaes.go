@@ -21,12 +21,16 @@ var useVAESGCM = haveVAESGCM
 // the key size.
 const gcmVAESRoundKeys = 15 * 16
 
+// gcmVAESPowers is the number of powers of H in the table: 32 blocks are hashed per
+// reduction, and the lengths block may follow 32 more.
+const gcmVAESPowers = 33
+
 // gcmVAES is AES-GCM with a 96-bit nonce under one key. Immutable after newGCMVAES; safe
 // for concurrent use. ek and htab are key material: wipe drops them.
 type gcmVAES struct {
 	nr   int // rounds: 10, 12 or 14
 	ek   Key // round keys, zero-padded to gcmVAESRoundKeys bytes
-	htab Key // H^16..H^1 (times x, byte-reflected), then 64 zero bytes
+	htab Key // H^33..H^1 (times x, byte-reflected), then 64 zero bytes
 }
 
 // newGCMVAES expands key for the kernels, or returns nil when they are unavailable.
@@ -34,13 +38,13 @@ func newGCMVAES(key []byte) *gcmVAES {
 	if !useVAESGCM || (len(key) != 16 && len(key) != 24 && len(key) != 32) {
 		return nil
 	}
-	g := &gcmVAES{nr: len(key)/4 + 6, ek: make(Key, gcmVAESRoundKeys), htab: make(Key, 16*16+64)}
+	g := &gcmVAES{nr: len(key)/4 + 6, ek: make(Key, gcmVAESRoundKeys), htab: make(Key, gcmVAESPowers*16+64)}
 	ek := expandKeyFIPS197(key)
 	copy(g.ek, ek)
 	ek.Wipe()
 	var h [16]byte
 	gcmVAESEnc1(g.nr, &g.ek[0], &h, &h)
-	ghashPowers(g.htab[:256], &h)
+	ghashPowers(g.htab[:gcmVAESPowers*16], &h)
 	Wipe(h[:])
 	return g
 }
@@ -95,13 +99,14 @@ func ghTimesX(h u128) u128 {
 	return r
 }
 
-// ghashPowers writes H^16..H^1 (each times x) into tab, each as its low then high
+// ghashPowers writes H^n..H^1 (each times x) into tab (16n bytes), each as its low then high
 // quadword, little-endian, as the kernels load them.
 func ghashPowers(tab []byte, h *[16]byte) {
 	h1 := ghTimesX(u128From(h[:]))
 	p := h1
-	for k := 1; k <= 16; k++ {
-		off := (16 - k) * 16
+	n := len(tab) / 16
+	for k := 1; k <= n; k++ {
+		off := (n - k) * 16
 		binary.LittleEndian.PutUint64(tab[off:], p.lo)
 		binary.LittleEndian.PutUint64(tab[off+8:], p.hi)
 		p = ghMul(p, h1)
@@ -118,11 +123,8 @@ func ptrOf(b []byte) *byte { return unsafe.SliceData(b) }
 
 // tag computes the full 16-byte GCM tag of aad and ct under nonce into t.
 func (g *gcmVAES) tag(t *[16]byte, nonce, aad, ct []byte) {
-	var y, j0 [16]byte
-	gcmVAESHash(&g.htab[0], &y, ptrOf(aad), len(aad), ptrOf(ct), len(ct))
-	counterBlock(&j0, nonce, 1)
-	gcmVAESEnc1(g.nr, &g.ek[0], &j0, &j0)
-	subtle.XORBytes(t[:], y[:], j0[:])
+	counterBlock(t, nonce, 1)
+	gcmVAESTag(g.nr, &g.ek[0], &g.htab[0], t, ptrOf(aad), len(aad), ptrOf(ct), len(ct))
 }
 
 // seal encrypts data in place under the 12-byte nonce and writes the first tagLen bytes of

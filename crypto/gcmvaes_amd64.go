@@ -9,11 +9,11 @@ import "golang.org/x/sys/cpu"
 var haveVAESGCM = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW &&
 	cpu.X86.HasAVX512VAES && cpu.X86.HasAVX512VPCLMULQDQ && cpu.X86.HasAES && cpu.X86.HasBMI2
 
-// gcmVAESHash updates the GHASH value at y (block byte order) with aad and ct, each
-// zero-padded to whole blocks, then the lengths block; htab is the gcmVAES table.
+// gcmVAESTag computes the GCM tag of aad and ct: tag holds the counter block J0 on entry
+// and GHASH_H(aad, ct) ⊕ E_K(J0) on return; htab is the gcmVAES table of powers of H.
 //
 //go:noescape
-func gcmVAESHash(htab *byte, y *[16]byte, aad *byte, aadLen int, ct *byte, ctLen int)
+func gcmVAESTag(nr int, ek, htab *byte, tag *[16]byte, aad *byte, aadLen int, ct *byte, ctLen int)
 
 // gcmVAESCtr XORs n bytes from src into dst with the CTR keystream from counter block ctr
 // (GCM's inc32); ek holds at least 15 round keys (zero-padded).

@@ -35,11 +35,14 @@ func z(i int) string { return fmt.Sprintf("Z%d", i) }
 func y(i int) string { return fmt.Sprintf("Y%d", i) }
 func x(i int) string { return fmt.Sprintf("X%d", i) }
 
-// mask sets K1 to the low min(CX, 64) bits (CX < 256): BZHI leaves all ones for an index
-// of 64 or more.
+// mask sets K1 to the low min(n, 64) bits, n > 0. (BZHI reads only the low byte of its
+// index, so n is clamped first.)
 func mask(n string) {
+	p("MOVQ $64, R12")
+	p("CMPQ %s, R12", n)
+	p("CMOVQLT %s, R12", n)
 	p("MOVQ $-1, R8")
-	p("BZHIQ %s, R8, R8", n)
+	p("BZHIQ R12, R8, R8")
 	p("KMOVQ R8, K1")
 }
 
@@ -84,37 +87,53 @@ func reduce() {
 	p("VPXOR %s, %s, %s", x(hi), x(lo), x(acc))
 }
 
-// ghash absorbs n bytes at ptr (zero-padded to whole blocks) into the accumulator, with the
-// powers H^16..H^1 (then 64 zero bytes) at AX and H^16..H^13 in Z20..Z23. Clobbers ptr, n.
-func ghash(ptr, n, pfx string) {
+// Table layout: H^33..H^1 (528 bytes), then 64 zero bytes. 32 blocks are hashed per
+// reduction; the 33rd power serves the lengths block after 32 final blocks.
+const (
+	groupBlocks = 32
+	tabPowers   = groupBlocks + 1
+	tabH1       = 16 * (tabPowers - 1) // offset of H^1
+	lenReg      = 24                   // Z24: the lengths block (byte-reflected), upper lanes zero
+	ej0         = 12                   // X12: E_K(J0)
+)
+
+// ghash absorbs n bytes at ptr (zero-padded to whole blocks) into the accumulator, 32 blocks
+// per reduction with the powers H^32..H^1 in Z16..Z23 (table of H^33..H^1 at AX). withLen: the lengths
+// block in Z24 follows the data and is absorbed too, in the same reduction as the last
+// blocks. Clobbers ptr, n, DX.
+func ghash(ptr, n, pfx string, withLen bool) {
 	p("TESTQ %s, %s", n, n)
-	p("JZ %s_done", pfx)
-	label(pfx + "_loop16")
-	p("CMPQ %s, $256", n)
+	p("JZ %s_empty", pfx)
+	label(pfx + "_loop")
+	p("CMPQ %s, $%d", n, 16*groupBlocks)
 	p("JB %s_rest", pfx)
-	for i := range 4 {
+	for i := range groupBlocks / 4 {
 		p("VMOVDQU64 %d(%s), %s", 64*i, ptr, z(i))
 		p("VPSHUFB %s, %s, %s", bswap, z(i), z(i))
 	}
 	p("VPXORQ %s, Z0, Z0", z(acc))
-	for i := range 4 {
-		mulAcc(i, z(20+i), i == 0)
+	for i := range groupBlocks / 4 {
+		mulAcc(i, z(16+i), i == 0)
 	}
 	reduce()
-	p("ADDQ $256, %s", ptr)
-	p("SUBQ $256, %s", n)
-	p("JMP %s_loop16", pfx)
+	p("ADDQ $%d, %s", 16*groupBlocks, ptr)
+	p("SUBQ $%d, %s", 16*groupBlocks, n)
+	p("JMP %s_loop", pfx)
 
-	// The last 1..255 bytes: m = ceil(n/16) blocks against H^m..H^1, 64 bytes at a time
-	// with masked (zeroing) loads; the lanes past the end are zero.
+	// The last 1..511 bytes: m = ceil(n/16) blocks against H^m..H^1 (H^(m+1)..H^2 when
+	// the lengths block follows), 64 bytes at a time with masked (zeroing) loads; the lanes
+	// past the end are zero.
 	label(pfx + "_rest")
 	p("TESTQ %s, %s", n, n)
-	p("JZ %s_done", pfx)
+	p("JZ %s_empty", pfx)
 	p("LEAQ 15(%s), DX", n)
 	p("SHRQ $4, DX")
+	if withLen {
+		p("INCQ DX")
+	}
 	p("SHLQ $4, DX")
 	p("NEGQ DX")
-	p("LEAQ 256(AX)(DX*1), DX") // H^m
+	p("LEAQ %d(AX)(DX*1), DX", 16*tabPowers)
 	p("VPXORQ %s, %s, %s", z(lo), z(lo), z(lo))
 	p("VPXORQ %s, %s, %s", z(hi), z(hi), z(hi))
 	p("VPXORQ %s, %s, %s", z(mid), z(mid), z(mid))
@@ -130,46 +149,73 @@ func ghash(ptr, n, pfx string) {
 	p("ADDQ $64, DX")
 	p("SUBQ $64, %s", n)
 	p("JG %s_chunk", pfx)
+	if withLen {
+		p("VMOVDQU64 %d(AX), %s", tabH1, z(t0))
+		p("VMOVDQA64 %s, Z1", z(lenReg))
+		mulAcc(1, z(t0), false)
+	}
 	reduce()
+	if withLen {
+		p("JMP %s_done", pfx)
+	}
+	label(pfx + "_empty")
+	if withLen {
+		// No data left: (acc ⊕ L)·H.
+		p("VPXORQ %s, %s, Z0", z(acc), z(lenReg))
+		p("VMOVDQU64 %d(AX), %s", tabH1, z(t0))
+		mulAcc(0, z(t0), true)
+		reduce()
+	}
 	label(pfx + "_done")
 }
 
-// func gcmVAESHash(htab *byte, y *[16]byte, aad *byte, aadLen int, ct *byte, ctLen int)
-func genHash() {
+// func gcmVAESTag(nr int, ek, htab *byte, tag *[16]byte, aad *byte, aadLen int, ct *byte, ctLen int)
+func genTag() {
 	out.WriteString(`
-// func gcmVAESHash(htab *byte, y *[16]byte, aad *byte, aadLen int, ct *byte, ctLen int)
-// Updates the GHASH value at y (block byte order) with aad and ct, each zero-padded to whole
-// blocks, then the lengths block.
-TEXT ·gcmVAESHash(SB), NOSPLIT, $0-48
+// func gcmVAESTag(nr int, ek, htab *byte, tag *[16]byte, aad *byte, aadLen int, ct *byte, ctLen int)
+// Computes the GCM tag of aad and ct: tag holds the counter block J0 on entry and
+// GHASH_H(aad, ct) ⊕ E_K(J0) on return.
+TEXT ·gcmVAESTag(SB), NOSPLIT, $0-64
 `)
-	p("MOVQ htab+0(FP), AX")
-	p("MOVQ y+8(FP), BX")
+	p("MOVQ nr+0(FP), CX")
+	p("MOVQ ek+8(FP), R11")
+	p("MOVQ htab+16(FP), AX")
+	p("MOVQ tag+24(FP), BX")
+	// E_K(J0) first: independent of the hashing, so it overlaps with it.
+	p("VMOVDQU (BX), %s", x(ej0))
+	p("VPXOR (R11), %s, %s", x(ej0), x(ej0))
+	p("ADDQ $16, R11")
+	p("DECQ CX")
+	label("tag_enc")
+	p("VAESENC (R11), %s, %s", x(ej0), x(ej0))
+	p("ADDQ $16, R11")
+	p("DECQ CX")
+	p("JNZ tag_enc")
+	p("VAESENCLAST (R11), %s, %s", x(ej0), x(ej0))
+
 	p("VBROADCASTI32X4 gcmVAESBswap<>(SB), %s", bswap)
 	p("VMOVDQU gcmVAESPoly<>(SB), %s", x(poly))
-	p("VMOVDQU (BX), %s", x(acc))
-	p("VPSHUFB X31, %s, %s", x(acc), x(acc))
-	for i := range 4 {
-		p("VMOVDQU64 %d(AX), %s", 64*i, z(20+i))
+	p("VPXOR %s, %s, %s", x(acc), x(acc), x(acc))
+	for i := range groupBlocks / 4 {
+		p("VMOVDQU64 %d(AX), %s", 16*(tabPowers-groupBlocks)+64*i, z(16+i))
 	}
-	p("MOVQ aad+16(FP), SI")
-	p("MOVQ aadLen+24(FP), CX")
-	ghash("SI", "CX", "aad")
-	p("MOVQ ct+32(FP), SI")
-	p("MOVQ ctLen+40(FP), CX")
-	ghash("SI", "CX", "ct")
 	// Lengths block: [len(A)]64 ‖ [len(C)]64 in bits; byte-reflected, the low quadword is
-	// len(C) and the high one len(A). Multiplied by H^1 (the table is zero past it).
-	p("MOVQ aadLen+24(FP), R9")
+	// len(C) and the high one len(A).
+	p("MOVQ aadLen+40(FP), R9")
 	p("SHLQ $3, R9")
-	p("MOVQ ctLen+40(FP), R10")
+	p("MOVQ ctLen+56(FP), R10")
 	p("SHLQ $3, R10")
 	p("VMOVQ R10, X0")
 	p("VPINSRQ $1, R9, X0, X0")
-	p("VPXORQ %s, Z0, Z0", z(acc))
-	p("VMOVDQU64 240(AX), %s", z(t0))
-	mulAcc(0, z(t0), true)
-	reduce()
+	p("VMOVDQA64 Z0, %s", z(lenReg))
+	p("MOVQ aad+32(FP), SI")
+	p("MOVQ aadLen+40(FP), CX")
+	ghash("SI", "CX", "aad", false)
+	p("MOVQ ct+48(FP), SI")
+	p("MOVQ ctLen+56(FP), CX")
+	ghash("SI", "CX", "ct", true)
 	p("VPSHUFB X31, %s, %s", x(acc), x(acc))
+	p("VPXOR %s, %s, %s", x(ej0), x(acc), x(acc))
 	p("VMOVDQU %s, (BX)", x(acc))
 	p("VZEROUPPER")
 	p("RET")
@@ -260,17 +306,28 @@ TEXT ·gcmVAESCtr(SB), NOSPLIT, $0-48
 	label("ctr_rest")
 	p("TESTQ CX, CX")
 	p("JZ ctr_done")
-	counters(regs)
-	aesRounds(regs, "ctrrest")
-	for _, r := range regs {
-		mask("CX")
-		p("VMOVDQU8.Z (SI), K1, %s", z(t0))
-		p("VPXORQ %s, %s, %s", z(t0), z(r), z(r))
-		p("VMOVDQU8 %s, K1, (DI)", z(r))
-		p("ADDQ $64, SI")
-		p("ADDQ $64, DI")
-		p("SUBQ $64, CX")
-		p("JLE ctr_done")
+	// 1..255 bytes: only as many vectors of four counter blocks as they need.
+	for k := 1; k <= 4; k++ {
+		pfx := fmt.Sprintf("ctr_rest%d", k)
+		if k > 1 {
+			label(pfx)
+		}
+		if k < 4 {
+			p("CMPQ CX, $%d", 64*k)
+			p("JA ctr_rest%d", k+1)
+		}
+		counters(regs[:k])
+		aesRounds(regs[:k], pfx+"r")
+		for _, r := range regs[:k] {
+			mask("CX")
+			p("VMOVDQU8.Z (SI), K1, %s", z(t0))
+			p("VPXORQ %s, %s, %s", z(t0), z(r), z(r))
+			p("VMOVDQU8 %s, K1, (DI)", z(r))
+			p("ADDQ $64, SI")
+			p("ADDQ $64, DI")
+			p("SUBQ $64, CX")
+		}
+		p("JMP ctr_done")
 	}
 	label("ctr_done")
 	p("VZEROUPPER")
@@ -311,7 +368,7 @@ func main() {
 
 // AES-GCM kernels on VAES, VPCLMULQDQ and AVX-512 (F, VL, BW) plus BMI2 (see gcmvaes.go).
 // Round keys are nr+1 consecutive 16-byte blocks as AES-NI loads them. The GHASH table holds
-// H^16..H^1, each multiplied by x (the byte-reflected form of Gueron and Kounavis), as
+// H^33..H^1, each multiplied by x (the byte-reflected form of Gueron and Kounavis), as
 // (low quadword, high quadword), followed by 64 zero bytes.
 
 // Byte reversal of a 128-bit lane (VPSHUFB).
@@ -340,7 +397,7 @@ DATA gcmVAESFour<>+0(SB)/8, $4
 DATA gcmVAESFour<>+8(SB)/8, $0
 GLOBL gcmVAESFour<>(SB), RODATA|NOPTR, $16
 `)
-	genHash()
+	genTag()
 	genCTR()
 	genEnc1()
 	os.Stdout.WriteString(out.String())

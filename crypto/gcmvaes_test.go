@@ -77,11 +77,11 @@ func TestGHASHModel(t *testing.T) {
 	}
 	var h [16]byte
 	copy(h[:], rnd())
-	tab := make([]byte, 256)
+	tab := make([]byte, 16*gcmVAESPowers)
 	ghashPowers(tab, &h)
 	pow := h // H^1
-	for k := 1; k <= 16; k++ {
-		off := (16 - k) * 16
+	for k := 1; k <= gcmVAESPowers; k++ {
+		off := (gcmVAESPowers - k) * 16
 		e := u128{binary.LittleEndian.Uint64(tab[off+8:]), binary.LittleEndian.Uint64(tab[off:])}
 		// e = H^k·x; multiplying 1 (byte-reflected 0x80...) by it gives H^k back.
 		one := make([]byte, 16)
@@ -158,6 +158,11 @@ func TestGCMVAESEqual(t *testing.T) {
 				}
 				for range 60 {
 					lens = append(lens, r.IntN(9001))
+				}
+				for k := 1; k <= 4; k++ { // around the 32-block groups
+					for d := -17; d <= 17; d++ {
+						lens = append(lens, 512*k+d)
+					}
 				}
 				lens = append(lens, 9000, 65536)
 				for _, n := range lens {
