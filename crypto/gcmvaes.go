@@ -3,10 +3,12 @@ package crypto
 // AES-GCM for ESP on VAES and VPCLMULQDQ (RFC 4106). crypto/cipher's GCM on amd64 encrypts
 // and hashes 128 bits per instruction; these kernels work on four blocks per 512-bit
 // instruction. Two passes over the packet, which stays in L1: the CTR keystream (16 blocks
-// in flight per iteration), then GHASH over AAD and ciphertext, 16 blocks per reduction
-// against the precomputed powers H^16..H^1 (aggregated reduction, Gueron–Kounavis
-// byte-reflected form). Open hashes the ciphertext, compares the tag in constant time and
-// decrypts only if it matches. Elsewhere the standard library's GCM is used.
+// in flight per iteration), then GHASH over AAD and ciphertext, 32 blocks per reduction
+// against the precomputed powers of H (aggregated reduction, Gueron–Kounavis byte-reflected
+// form), with the lengths block and E_K(J0) folded into the same call. Open hashes the
+// ciphertext, compares the tag in constant time and decrypts only if it matches, so a
+// forged packet's data is left as it arrived. AAD must not overlap the data (in ESP it is
+// the header). Elsewhere the standard library's GCM is used.
 
 import (
 	"crypto/subtle"

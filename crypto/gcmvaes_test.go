@@ -358,14 +358,18 @@ func FuzzGCMVAES(f *testing.F) {
 		nonce = append(nonce, make([]byte, 12)...)[:12]
 		g, std := newGCMVAES(key), stdGCM(t, key)
 		checkGCMVAES(t, g, std, nonce, aad, pt)
-		// Open of a corrupted std message fails in both.
-		if len(pt) > 0 {
-			ct := std.Seal(nil, nonce, pt, aad)
-			ct[int(key[0])%len(ct)] ^= 1 << (key[1] % 8)
-			buf := bytes.Clone(ct)
-			if g.open(nonce, buf[:len(pt)], aad, 16) {
-				t.Fatal("corrupted message opened")
-			}
+		// A corrupted message (ciphertext or tag) is refused, by both, and left untouched.
+		ct := std.Seal(nil, nonce, pt, aad)
+		ct[int(key[0])%len(ct)] ^= 1 << (key[1] % 8)
+		if _, err := std.Open(nil, nonce, ct, aad); err == nil {
+			t.Fatal("crypto/cipher opened a corrupted message")
+		}
+		buf := bytes.Clone(ct)
+		if g.open(nonce, buf[:len(pt)], aad, 16) {
+			t.Fatal("corrupted message opened")
+		}
+		if !bytes.Equal(buf, ct) {
+			t.Fatal("refused message modified")
 		}
 	})
 }
