@@ -54,7 +54,8 @@ type Op struct {
 type Cipher struct {
 	Enc, Integ *Algorithm // Integ is nil for an AEAD
 
-	aead   cipher.AEAD  // combined mode
+	aead   cipher.AEAD  // combined mode (nil for AES-GCM on vg)
+	vg     *gcmVAES     // AES-GCM on the VAES/VPCLMULQDQ kernels, or nil (gcmvaes.go)
 	gcm8   bool         // AES-GCM with an 8-byte ICV (the standard library computes ≥12)
 	block  cipher.Block // CBC cipher, or the AES block behind GCM-8
 	salt   [4]byte      // AEAD nonce salt from KEYMAT
@@ -127,9 +128,12 @@ func NewCipher(enc, integ *Algorithm, encKey, integKey []byte, rand io.Reader) (
 	case enc.IKEv2ID == V2EncrChaCha:
 		c.aead, err = chacha20poly1305.New(key)
 	case enc.AEAD: // AES-GCM
+		c.gcm8 = enc.ICVSize == 8
+		if c.vg = newGCMVAES(key); c.vg != nil {
+			break // any ICV length, truncated from the full tag
+		}
 		if c.block, err = aes.NewCipher(key); err == nil {
-			if enc.ICVSize == 8 {
-				c.gcm8 = true
+			if c.gcm8 {
 				c.aead, err = cipher.NewGCM(c.block)
 			} else {
 				c.aead, err = cipher.NewGCMWithTagSize(c.block, enc.ICVSize)
@@ -203,6 +207,9 @@ func (c *Cipher) Tailroom() int {
 // Close wipes the key copies the cipher owns. The expanded key schedules inside the standard
 // library's block ciphers are unreachable and are left to the garbage collector.
 func (c *Cipher) Close() {
+	if c.vg != nil {
+		c.vg.wipe()
+	}
 	if c.ni != nil {
 		c.ni.wipe()
 	}
@@ -218,7 +225,7 @@ func (c *Cipher) Close() {
 
 // SealBatch encrypts and authenticates every op in place.
 func (c *Cipher) SealBatch(ops []Op) {
-	if c.aead != nil && !c.gcm8 {
+	if c.aeadDirect() {
 		for i := range ops {
 			ops[i].Err = c.sealAEAD(&ops[i])
 		}
@@ -305,7 +312,7 @@ func (c *Cipher) cbcIV(w *worker, op *Op) {
 // OpenBatch verifies and decrypts every op in place; an op that fails verification keeps
 // Err = ErrAuth and its Data must be discarded.
 func (c *Cipher) OpenBatch(ops []Op) {
-	if c.aead != nil && !c.gcm8 {
+	if c.aeadDirect() {
 		for i := range ops {
 			ops[i].Err = c.openAEAD(&ops[i])
 		}
@@ -345,6 +352,10 @@ func (c *Cipher) openPairs(w *worker, ops []Op) {
 	}
 }
 
+// aeadDirect: every op is sealed and opened by sealAEAD and openAEAD (an AEAD whose ICV the
+// standard library computes, or AES-GCM of any ICV length on the VAES kernels).
+func (c *Cipher) aeadDirect() bool { return c.vg != nil || (c.aead != nil && !c.gcm8) }
+
 // sealAEAD seals one op with an AEAD (RFC 4106 §3.1 / RFC 7634 §2): nonce = salt ‖ explicit
 // IV; the IV must never repeat under a key, which a bijection of the (never-cycling) sequence
 // number guarantees. The tag lands at Data[n:n+16]; GCM-8 keeps its first 8 bytes.
@@ -355,11 +366,17 @@ func (c *Cipher) sealAEAD(op *Op) error {
 	binary.BigEndian.PutUint64(op.IV, op.Seq^c.ivMask)
 	copy(op.nonce[:4], c.salt[:])
 	copy(op.nonce[4:], op.IV)
+	if c.vg != nil {
+		c.vg.seal(op.nonce[:], op.Data, op.AAD, c.icv)
+		return nil
+	}
 	c.aead.Seal(op.Data[:0], op.nonce[:], op.Data, op.AAD)
 	return nil
 }
 
-// openAEAD verifies and decrypts one op with an AEAD whose ICV is the full 16-byte tag.
+// openAEAD verifies and decrypts one op with an AEAD whose ICV is the full 16-byte tag, or
+// with AES-GCM on the VAES kernels (any ICV length; the data is decrypted only if the ICV
+// matches).
 func (c *Cipher) openAEAD(op *Op) error {
 	n := len(op.Data)
 	if cap(op.Data)-n < c.icv {
@@ -367,6 +384,12 @@ func (c *Cipher) openAEAD(op *Op) error {
 	}
 	copy(op.nonce[:4], c.salt[:])
 	copy(op.nonce[4:], op.IV)
+	if c.vg != nil {
+		if !c.vg.open(op.nonce[:], op.Data, op.AAD, c.icv) {
+			return ErrAuth
+		}
+		return nil
+	}
 	if _, err := c.aead.Open(op.Data[:0], op.nonce[:], op.Data[:n+c.icv], op.AAD); err != nil {
 		return ErrAuth
 	}
