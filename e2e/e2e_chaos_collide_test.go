@@ -11,7 +11,7 @@ package e2e
 // steady for 4 s, with no echo lost, and the SAs must really have changed (else the round
 // tested nothing). Figure: rounds that ended with exactly one of each, echoes lost, the
 // most IKE SAs and pairs an end held during a round. CHAOS_DUMP_DIR=DIR writes both ends'
-// whole logs at every failing round there.
+// whole logs at every failing round there; CHAOS_LOG_LEVEL (default info) sets oakley's.
 
 import (
 	"fmt"
@@ -103,6 +103,9 @@ func runCollisions(t *testing.T, c collideCase) {
 	ls, rs := siteFor(tp, tp.left, psk), siteFor(tp, tp.right, psk)
 	ls.Version, rs.Version = c.version, c.version
 	ls.LogLevel, rs.LogLevel = "info", "info"
+	if lvl := os.Getenv("CHAOS_LOG_LEVEL"); lvl != "" {
+		ls.LogLevel, rs.LogLevel = lvl, lvl
+	}
 	var right *oakley
 	var sw *swan
 	if c.peer == "oakley" {
