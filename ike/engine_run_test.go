@@ -215,13 +215,7 @@ func TestEngineStartAction(t *testing.T) {
 // 100,000 datagrams: HandleMessage never blocks, the inbox holds exactly inboxSize of them,
 // every other one is counted in inbox_full, and the memory they could take is bounded.
 func TestInboxNeverBlocks(t *testing.T) {
-	ca, _ := coretest.PairConfig(t, []string{"aes128-sha256-ecp256"}, []string{"aes128gcm16"})
-	cfg := Config{}
-	cfg.Connections, cfg.Dataplane = []*Connection{ca}, coretest.NewFakeDP()
-	e, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := stoppedEngine(t)
 	const flood = 100_000
 	msg := make([]byte, 200)
 	heap0 := liveHeap()
@@ -291,13 +285,7 @@ var raceEnabled bool
 // TestInboxBoundedByBytes: large datagrams fill the inbox by bytes before they fill it by
 // count, and once Run has taken them the byte budget is whole again.
 func TestInboxBoundedByBytes(t *testing.T) {
-	ca, _ := coretest.PairConfig(t, []string{"aes128-sha256-ecp256"}, []string{"aes128gcm16"})
-	cfg := Config{}
-	cfg.Connections, cfg.Dataplane = []*Connection{ca}, coretest.NewFakeDP()
-	e, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := stoppedEngine(t)
 	const size, flood = 8192, 2000
 	msg := make([]byte, size)
 	from, to := netip.AddrPortFrom(coretest.IPB, 500), netip.AddrPortFrom(coretest.IPA, 500)
@@ -332,4 +320,17 @@ func waitUntil(d time.Duration, cond func() bool) bool {
 		}
 	}
 	return cond()
+}
+
+// stoppedEngine is an engine with one connection and a fake data plane whose Run loop is not
+// running.
+func stoppedEngine(t *testing.T) *Engine {
+	ca, _ := coretest.PairConfig(t, []string{"aes128-sha256-ecp256"}, []string{"aes128gcm16"})
+	cfg := Config{}
+	cfg.Connections, cfg.Dataplane = []*Connection{ca}, coretest.NewFakeDP()
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

@@ -399,6 +399,21 @@ type ESPSourceFollower interface {
 	ESPSourceMoved(now time.Time, csa *ChildSA, from netip.AddrPort)
 }
 
+// FollowESPSource moves an IKE SA (b) and the UDP-encapsulated pairs it manages (children)
+// to from, where ESP-in-UDP that verified under csa came from: the part of ESPSourceMoved
+// both protocols share once they decided to follow. ourIP is our address towards the peer.
+func (c *Core) FollowESPSource(now time.Time, b *SABase, csa *ChildSA, from netip.AddrPort, children []*ChildSA, ourIP netip.Addr) {
+	b.Log.Info("peer moved: following its ESP-in-UDP to a new address or port (NAT rebinding)",
+		zap.Stringer("from", b.Remote), zap.Stringer("to", from), zap.String("spi_in", fmt.Sprintf("%08x", csa.InSPI())))
+	c.Ctr.Inc(CtrESPFloats)
+	b.Remote = from
+	for _, x := range children {
+		if x.Params().Encap == esp.EncapUDP {
+			x.PeerMoved(now, from, ourIP)
+		}
+	}
+}
+
 // HandleEvents processes what the data plane reported (esp/events.go): byte and packet
 // soft limits start rekeys, hard limits end pairs (switching to a newer one at once), a
 // new pair's first inbound packet switches outbound traffic to it, a verified ESP-in-UDP

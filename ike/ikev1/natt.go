@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"net/netip"
 	"time"
 
@@ -261,13 +260,5 @@ func (sa *ikeSA) ESPSourceMoved(now time.Time, csa *core.ChildSA, from netip.Add
 	if !sa.Established() || !sa.NATT || !sa.nat.remote || sa.nat.local || from == sa.Remote {
 		return
 	}
-	sa.Log.Info("peer moved: following its ESP-in-UDP to a new address or port (NAT rebinding)",
-		zap.Stringer("from", sa.Remote), zap.Stringer("to", from), zap.String("spi_in", fmt.Sprintf("%08x", csa.InSPI())))
-	sa.c.Ctr.Inc(core.CtrESPFloats)
-	sa.Remote = from
-	for _, x := range sa.ownedChildren() {
-		if x.Params().Encap == esp.EncapUDP {
-			x.PeerMoved(now, sa.Remote, sa.ourIP())
-		}
-	}
+	sa.c.FollowESPSource(now, &sa.SABase, csa, from, sa.ownedChildren(), sa.ourIP())
 }

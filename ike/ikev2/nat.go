@@ -8,7 +8,6 @@ package ikev2
 
 import (
 	"bytes"
-	"fmt"
 	"net/netip"
 	"time"
 
@@ -142,15 +141,7 @@ func (sa *ikeSA) ESPSourceMoved(now time.Time, csa *core.ChildSA, from netip.Add
 	if sa.state != stEstablished || !sa.NATT || !sa.nat.remote || sa.nat.local || sa.mob.on || from == sa.Remote {
 		return
 	}
-	sa.Log.Info("peer moved: following its ESP-in-UDP to a new address or port (NAT rebinding)",
-		zap.Stringer("from", sa.Remote), zap.Stringer("to", from), zap.String("spi_in", fmt.Sprintf("%08x", csa.InSPI())))
-	sa.p.Ctr.Inc(core.CtrESPFloats)
-	sa.Remote = from
-	for _, x := range sa.ownedChildren() {
-		if x.Params().Encap == esp.EncapUDP {
-			x.PeerMoved(now, sa.Remote, sa.ourIP())
-		}
-	}
+	sa.p.FollowESPSource(now, &sa.SABase, csa, from, sa.ownedChildren(), sa.ourIP())
 }
 
 // childEncap is the encapsulation of the SA's child SAs, and the peer address ESP goes to.
