@@ -242,6 +242,9 @@ func runCollisions(t *testing.T, c collideCase) {
 			// Both ends' whole logs at the failing round, for the cases that need them.
 			base := filepath.Join(dir, fmt.Sprintf("%s-round%03d", strings.ReplaceAll(t.Name(), "/", "_"), round))
 			os.WriteFile(base+"-left.log", []byte(left.p.out.String()), 0o644)
+			if st, err := left.ctl("status", "--json"); err == nil {
+				os.WriteFile(base+"-left-status.json", []byte(st), 0o644) // counters: send errors, drops
+			}
 			if sw != nil {
 				os.WriteFile(base+"-charon.log", []byte(sw.Log()), 0o644)
 			} else {
