@@ -19,21 +19,24 @@ func TestResponderHoldsQuickModeAfterMM6(t *testing.T) {
 	establish(t, n, a, b)
 	first := currentSA(b.c, "ba")
 	var started, qm1 time.Time
+	var second *ikeSA
 	n.afterStep = func() {
-		if !started.IsZero() {
+		if second != nil {
 			return
 		}
 		for _, s := range b.c.sas {
 			if s != first && !s.Initiator && s.established() {
-				started = n.now
+				started, second = n.now, s
 				s.StartChild(n.now, b.unit("ba", "net"), nil)
 				return
 			}
 		}
 	}
 	n.filter = func(from, to *node, m []byte) []byte {
-		if h, err := isakmp.DecodeHeader(m); err == nil && from == b && h.ExchangeType == isakmp.ExchangeQuickMode && !started.IsZero() && qm1.IsZero() {
-			qm1 = n.now
+		h, err := isakmp.DecodeHeader(m)
+		if err == nil && from == b && second != nil && h.ExchangeType == isakmp.ExchangeQuickMode &&
+			h.InitiatorCookie == second.ckyI && h.ResponderCookie == second.ckyR && qm1.IsZero() {
+			qm1 = n.now // B's first Quick Mode message on the new SA
 		}
 		return m
 	}
