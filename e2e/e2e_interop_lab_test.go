@@ -208,9 +208,7 @@ func parallelRuns(t *testing.T, limit int, names []string, fn func(t *testing.T,
 // Reliability: what is still not covered). `make test` skips them, saying why, so that the
 // suite stays a gate; `make chaos`, `make loadtest` and OAKLEY_KNOWN_FAILURES=1 run them, so
 // they stay measured until they are fixed (then their line goes).
-var knownFailures = map[string]string{
-	"TestReliability/chaos-collisions/v1-strongswan-simultaneous-reauth": "IKEv1: simultaneous re-authentication against strongSwan ends with exactly one ISAKMP SA and pair in 95 of 100 rounds (in about 3 of 100 charon is left without its child; cause not found yet)",
-}
+var knownFailures = map[string]string{}
 
 // skipKnownFailure skips t if it is a known failure, unless OAKLEY_KNOWN_FAILURES=1.
 func skipKnownFailure(t *testing.T) {
