@@ -45,7 +45,7 @@ func (qm *quickMode) collidingRekey() *quickMode {
 		return nil
 	}
 	own, ok := qm.ch.Pending.(*quickMode)
-	if !ok || own == qm || !own.initiator || own.state != qmQM1Sent || own.rekeyOf == nil || !own.rekeyOf.Alive() {
+	if !ok || own == qm || !own.initiator || own.state != qmQM1Sent || own.held() || own.rekeyOf == nil || !own.rekeyOf.Alive() {
 		return nil
 	}
 	return own

@@ -40,7 +40,7 @@ func TestResponderHoldsQuickModeAfterMM6(t *testing.T) {
 		}
 		return m
 	}
-	if _, err := a.c.Initiate(n.now, a.conn("ab"), nil); err != nil {
+	if _, err := a.c.Initiate(n.now, a.conn("ab"), currentSA(a.c, "ab")); err != nil { // a re-authentication
 		t.Fatal(err)
 	}
 	n.runUntil(func() bool { return !qm1.IsZero() }, time.Minute)

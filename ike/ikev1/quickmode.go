@@ -564,6 +564,32 @@ func (qm *quickMode) abort(now time.Time, err error) {
 	}
 }
 
+// held reports whether this is our Quick Mode held back after MM6 (quickModeHold) and not
+// sent yet.
+func (qm *quickMode) held() bool {
+	return qm.initiator && qm.state == qmQM1Sent && qm.retrans.Active() && qm.retrans.Sent == 0
+}
+
+// withdraw ends our held Quick Mode before it left: the peer started one for the same unit
+// first, and its pair supersedes the one ours would have replaced (the usual handling of a
+// peer's newer pair). Nothing failed, so nothing is counted or retried.
+func (qm *quickMode) withdraw(now time.Time) {
+	qm.log.Info("withdrawing our held Quick Mode: the peer started one for the same CHILD_SA first")
+	qm.state = qmDead
+	qm.retrans.Stop()
+	delete(qm.sa.qms, qm.mid)
+	delete(qm.sa.p2ivs, qm.mid)
+	if qm.spiIn != 0 && qm.c.ChildByInboundSPI(qm.spiIn) == nil {
+		qm.c.DP.ReleaseSPI(qm.spiIn)
+	}
+	if qm.dh != nil {
+		qm.dh.Wipe()
+	}
+	if qm.ch != nil && qm.ch.Pending == core.Negotiation(qm) {
+		qm.ch.Pending = nil
+	}
+}
+
 // giveUp: the peer stopped answering this Quick Mode.
 func (qm *quickMode) giveUp(now time.Time) {
 	qm.failed(now, fmt.Errorf("%w: Quick Mode message %d not answered", ErrTimeout, map[bool]int{true: 1, false: 2}[qm.initiator]))

@@ -48,6 +48,9 @@ func (qm *quickMode) responderMessage1(now time.Time, in *inbound) error {
 	if err := qm.pickChild(c, s); err != nil {
 		return err
 	}
+	if own, ok := qm.ch.Pending.(*quickMode); ok && own != qm && own.held() {
+		own.withdraw(now) // ours never left: no crossing, the peer's pair goes ahead alone
+	}
 	if err := sa.checkLeasedTS(qm.remoteTS); err != nil {
 		return err
 	}
