@@ -306,10 +306,8 @@ func (cs *Conn) IKEEstablished(now time.Time, sa IKESA) {
 //   - if their negotiations overlapped (each started before the other was established:
 //     both ends initiated at once, re-authenticating, or restarting after DPD), it is a
 //     collision: in IKEv1 the one established last survives (strongSwan's choice too),
-//     otherwise the SA with the lower SPIs (initiator's then responder's) survives.
-//
-// In IKEv1 the pairs are first renegotiated on the survivor when the loser may carry the
-// peer's pairs: after a collision, or when the loser is ours.
+//     with the pairs renegotiated on it if the loser is the peer's; otherwise
+//     the SA with the lower SPIs (initiator's then responder's) survives.
 //
 // It reports whether sa itself is the one that goes.
 func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
@@ -371,15 +369,14 @@ func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 				}
 			}
 		}
-		if !v2 && (overlap || lb.Initiator) {
-			// The peer may keep the pairs on the loser and remove them with it, without a
-			// Delete: strongSwan moves its pairs to its own re-authentication's SA, and to an
-			// SA we initiate when it takes ours for a re-authentication ("adopting
-			// children"); when `swanctl --rekey` finds two SAs it re-authenticates both.
-			// Only a peer's SA replaced later by a newer one cannot hold them (the peer
-			// moved them to that one, or to ours). Renegotiate them on the survivor before
-			// the loser goes (if the peer starts a Quick Mode for the unit first, ours is
-			// withdrawn: quickmode.go).
+		if !v2 && overlap && !lb.Initiator {
+			// The peer may keep the pairs on the ISAKMP SA it made and remove them with it
+			// (strongSwan moves its pairs to its own re-authentication's SA and deletes them
+			// with that SA; when `swanctl --rekey` finds two SAs it re-authenticates both):
+			// renegotiate them on the survivor before the loser goes. (strongSwan also moves
+			// them onto an SA we initiate; when that one loses to a later SA of the peer's,
+			// the pair is lost: renegotiating then too raced with the next collision's
+			// resolution, see the README.)
 			for _, ch := range cs.Children {
 				if n := ch.Newest(); n != nil && ch.Pending == nil && n.ike == winner && n.state == childInstalled {
 					n.Logger().Info("rekeying CHILD_SA: the peer's ISAKMP SA it may live on goes")

@@ -65,3 +65,58 @@ func TestResponderHoldsQuickModeAfterMM6(t *testing.T) {
 		t.Fatalf("hold %s after the initiator was heard", hold)
 	}
 }
+
+// TestHeldQuickModeWithdrawn: B holds its Quick Mode back after MM6 and A starts one for the
+// same unit meanwhile: B withdraws its own, which never left, instead of counting a crossing
+// that A cannot see (each end would keep a different pair). One new pair, on both ends.
+func TestHeldQuickModeWithdrawn(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	establish(t, n, a, b)
+	first := currentSA(b.c, "ba")
+	var bQM1 int
+	var second *ikeSA
+	n.afterStep = func() {
+		if second != nil {
+			return
+		}
+		for _, s := range b.c.sas {
+			if s != first && !s.Initiator && s.established() {
+				second = s
+				s.StartChild(n.now, b.unit("ba", "net"), nil) // held
+				if sa2 := currentSA(a.c, "ab"); sa2 != nil && sa2.Initiator {
+					sa2.StartChild(n.now, a.unit("ab", "net"), nil) // A's leaves at once
+				}
+				return
+			}
+		}
+	}
+	n.filter = func(from, to *node, m []byte) []byte {
+		h, err := isakmp.DecodeHeader(m)
+		if err == nil && from == b && second != nil && h.ExchangeType == isakmp.ExchangeQuickMode &&
+			h.InitiatorCookie == second.ckyI && h.ResponderCookie == second.ckyR && h.Flags.Has(isakmp.FlagEncryption) {
+			if qm, ok := second.qms[h.MessageID]; ok && qm.initiator {
+				bQM1++
+			}
+		}
+		return m
+	}
+	if _, err := a.c.Initiate(n.now, a.conn("ab"), currentSA(a.c, "ab")); err != nil {
+		t.Fatal(err)
+	}
+	n.runUntil(func() bool { return second != nil }, time.Minute)
+	n.runFor(time.Minute)
+	if bQM1 != 0 {
+		t.Fatalf("B sent %d messages of its own Quick Mode; it should have withdrawn it", bQM1)
+	}
+	if a.ctr.Get(core.CtrRekeyCollisions) != 0 || b.ctr.Get(core.CtrRekeyCollisions) != 0 {
+		t.Fatalf("rekey collisions counted: A %d, B %d", a.ctr.Get(core.CtrRekeyCollisions), b.ctr.Get(core.CtrRekeyCollisions))
+	}
+	if !childUp(a, "ab", "net") || !childUp(b, "ba", "net") {
+		t.Fatal("child down")
+	}
+	ua, ub := a.unit("ab", "net"), b.unit("ba", "net")
+	na, nb := ua.Newest(), ub.Newest()
+	if na == nil || nb == nil || na.InSPI() != nb.OutSPI() || na.OutSPI() != nb.InSPI() {
+		t.Fatal("the ends' newest pairs differ")
+	}
+}
