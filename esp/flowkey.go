@@ -89,8 +89,7 @@ const (
 // goroutine.
 type policyCache struct {
 	spd  *spdState // during a batch
-	gen  uint64    // the state the entries are for
-	used bool      // gen is valid
+	gen  uint64    // the state the entries are for (a fresh cache is empty: valid for any)
 	ents [flowCacheSize]struct {
 		key flowKey
 		p   *Policy
@@ -101,8 +100,8 @@ type policyCache struct {
 // reset makes spd the state for the batch and empties the cache when the SPD changed.
 func (c *policyCache) reset(spd *spdState) {
 	c.spd = spd
-	if !c.used || c.gen != spd.gen {
-		c.gen, c.used = spd.gen, true
+	if c.gen != spd.gen {
+		c.gen = spd.gen
 		clear(c.ents[:])
 	}
 }

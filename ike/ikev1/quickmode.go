@@ -244,12 +244,11 @@ func (qm *quickMode) initiatorMessage1(now time.Time) error {
 	qm.state = qmQM1Sent
 	qm.log.Info("initiating Quick Mode", zap.String("proposals", describeProposals(ch.Props)),
 		zap.String("local_ts", selectorsString(qm.localTS)), zap.String("remote_ts", selectorsString(qm.remoteTS)), zap.Bool("rekey", qm.rekeyOf != nil))
-	if hold := sa.quickModeHold(now); hold > 0 {
+	hold := sa.quickModeHold(now)
+	if hold > 0 {
 		qm.log.Debug("holding Quick Mode back until the peer has surely processed MM6", zap.Duration("hold", hold))
-		qm.retrans.StartAfter(now, hold, "QM1", raw)
-		return nil
 	}
-	qm.retrans.Start(now, "QM1", raw)
+	qm.retrans.StartAfter(now, hold, "QM1", raw)
 	return nil
 }
 
@@ -537,7 +536,11 @@ func (qm *quickMode) failed(now time.Time, err error) {
 func (qm *quickMode) Abort(now time.Time, err error) { qm.abort(now, err) }
 
 // abort ends an exchange without telling the peer.
-func (qm *quickMode) abort(now time.Time, err error) {
+func (qm *quickMode) abort(now time.Time, err error) { qm.end(now, err, true) }
+
+// end ends the exchange and releases what it holds; failed: it counts as the unit's failure
+// (and a rekey's, which is then retried).
+func (qm *quickMode) end(now time.Time, err error, failed bool) {
 	if qm.state == qmDead {
 		return
 	}
@@ -557,9 +560,11 @@ func (qm *quickMode) abort(now time.Time, err error) {
 	}
 	if qm.ch != nil && qm.ch.Pending == core.Negotiation(qm) {
 		qm.ch.Pending = nil
-		qm.ch.Failed(now, err)
-		if qm.rekeyOf != nil && qm.rekeyOf.Current() {
-			qm.rekeyOf.RekeyFailed(now)
+		if failed {
+			qm.ch.Failed(now, err)
+			if qm.rekeyOf != nil && qm.rekeyOf.Current() {
+				qm.rekeyOf.RekeyFailed(now)
+			}
 		}
 	}
 }
@@ -575,19 +580,7 @@ func (qm *quickMode) held() bool {
 // peer's newer pair). Nothing failed, so nothing is counted or retried.
 func (qm *quickMode) withdraw(now time.Time) {
 	qm.log.Info("withdrawing our held Quick Mode: the peer started one for the same CHILD_SA first")
-	qm.state = qmDead
-	qm.retrans.Stop()
-	delete(qm.sa.qms, qm.mid)
-	delete(qm.sa.p2ivs, qm.mid)
-	if qm.spiIn != 0 && qm.c.ChildByInboundSPI(qm.spiIn) == nil {
-		qm.c.DP.ReleaseSPI(qm.spiIn)
-	}
-	if qm.dh != nil {
-		qm.dh.Wipe()
-	}
-	if qm.ch != nil && qm.ch.Pending == core.Negotiation(qm) {
-		qm.ch.Pending = nil
-	}
+	qm.end(now, nil, false)
 }
 
 // giveUp: the peer stopped answering this Quick Mode.

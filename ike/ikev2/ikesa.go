@@ -113,10 +113,10 @@ type ikeSA struct {
 	expireTimer *core.Timer
 	keepalive   *core.Timer
 	deleteTimer *core.Timer
-	// forgotten confirms an INVALID_IKE_SPI hint (unknown.go): forgottenFor runs unless a
-	// valid answer came first.
+	// forgotten confirms an INVALID_IKE_SPI hint to request forgottenReq (unknown.go): the
+	// exchange is given up unless a valid answer came first.
 	forgotten    *core.Timer
-	forgottenFor func(now time.Time)
+	forgottenReq *request
 }
 
 // Base gives the core the shared state (core.IKESA).
@@ -136,12 +136,7 @@ func newIKESA(p *Protocol, initiator bool, now time.Time) *ikeSA {
 			sa.destroy(now, sa.state == stEstablished, fmt.Errorf("%w: replaced", ErrDeleted))
 		}
 	})
-	sa.forgotten = core.NewTimer("ike-forgotten", func(now time.Time) {
-		if f := sa.forgottenFor; f != nil {
-			sa.forgottenFor = nil
-			f(now)
-		}
-	})
+	sa.forgotten = core.NewTimer("ike-forgotten", sa.forgottenDue)
 	sa.reasm = wire.NewReassembler(wire.ReassemblyLimits{}, func() time.Time { return p.Now })
 	return sa
 }

@@ -195,7 +195,7 @@ func (sa *ikeSA) handleResponse(now time.Time, d *core.Datagram, h wire.Header) 
 	sa.out = nil
 	sa.LastRecv = now
 	sa.p.Timers.Stop(sa.forgotten) // a valid answer outweighs an INVALID_IKE_SPI hint
-	sa.forgottenFor = nil
+	sa.forgottenReq = nil
 	if sa.state == stDeleting {
 		sa.finish()
 		return

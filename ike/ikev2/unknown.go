@@ -109,14 +109,18 @@ func (sa *ikeSA) handlePlainResponse(now time.Time, d *core.Datagram, r *request
 	}
 	sa.Log.Info("the peer answered with INVALID_IKE_SPI: it does not know this IKE SA (restarted, or forgot it half-open); giving up unless a valid answer follows",
 		zap.String("request", r.what), zap.Duration("wait", forgottenConfirm))
-	mid := r.mid
-	sa.forgottenFor = func(now time.Time) {
-		if sa.out != r || r.mid != mid || r.aborted {
-			return // answered after all, or the SA moved on
-		}
-		sa.peerForgot(now, r)
-	}
+	sa.forgottenReq = r
 	sa.p.Timers.Arm(sa.forgotten, now.Add(forgottenConfirm))
+}
+
+// forgottenDue: no valid answer followed the INVALID_IKE_SPI hint in time.
+func (sa *ikeSA) forgottenDue(now time.Time) {
+	r := sa.forgottenReq
+	sa.forgottenReq = nil
+	if r == nil || sa.out != r || r.aborted {
+		return // answered after all, or the SA moved on
+	}
+	sa.peerForgot(now, r)
 }
 
 // peerForgot ends the exchange of request r, which the peer answered only with
