@@ -25,6 +25,14 @@ type Negotiation interface {
 	Abort(now time.Time, err error)
 }
 
+// movable is a negotiation bound to the IKE SA it runs on (an IKEv1 Quick Mode) that can be
+// withdrawn without counting as a failure, to start again on another SA when that one goes
+// (Conn.movePending).
+type movable interface {
+	OnIKE() IKESA
+	Withdraw(now time.Time, why string)
+}
+
 // ChildState is one negotiable unit of a configured child: for IKEv2 the whole child (all
 // its selectors in one SA pair), for IKEv1 one pair of a local and a remote selector (a
 // Quick Mode carries one pair; the core splits children for protocols that say so). It has

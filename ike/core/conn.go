@@ -269,6 +269,7 @@ func (cs *Conn) IKEEstablished(now time.Time, sa IKESA) {
 			grace = 2 * RekeyGrace
 		}
 		ob.Log.Info("deleting the replaced IKE SA", zap.Duration("in", grace))
+		cs.movePending(now, old, sa)
 		old.DeleteLater(now, grace)
 	}
 	if cs.dropDuplicates(now, sa) {
@@ -305,9 +306,12 @@ func (cs *Conn) IKEEstablished(now time.Time, sa IKESA) {
 //     older (a re-authentication by the peer, or a peer that restarted);
 //   - if their negotiations overlapped (each started before the other was established:
 //     both ends initiated at once, re-authenticating, or restarting after DPD), it is a
-//     collision: in IKEv1 the one established last survives (strongSwan's choice too),
-//     with the pairs renegotiated on it if the loser is the peer's; otherwise
-//     the SA with the lower SPIs (initiator's then responder's) survives.
+//     collision: in IKEv1 the one established last survives (strongSwan's choice too);
+//     otherwise the SA with the lower SPIs (initiator's then responder's) survives.
+//
+// In IKEv1 the pairs are renegotiated on the survivor when the loser is one of ours or the
+// negotiations overlapped (the peer may remove its pairs with the loser), and a Quick Mode
+// of ours still running on the loser starts again on the survivor (movePending).
 //
 // It reports whether sa itself is the one that goes.
 func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
@@ -369,17 +373,21 @@ func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 				}
 			}
 		}
-		if !v2 && overlap && !lb.Initiator {
-			// The peer may keep the pairs on the ISAKMP SA it made and remove them with it
-			// (strongSwan moves its pairs to its own re-authentication's SA and deletes them
-			// with that SA; when `swanctl --rekey` finds two SAs it re-authenticates both):
-			// renegotiate them on the survivor before the loser goes. (strongSwan also moves
-			// them onto an SA we initiate; when that one loses to a later SA of the peer's,
-			// the pair is lost: renegotiating then too raced with the next collision's
-			// resolution, see the README.)
+		if !v2 {
+			cs.movePending(now, loser, winner)
+		}
+		if !v2 && (overlap || lb.Initiator) {
+			// The peer may keep the pairs on the loser and remove them with it: strongSwan
+			// keeps its pairs on the ISAKMP SA of its own re-authentication (and when
+			// `swanctl --rekey` finds two SAs it re-authenticates both), and moves them onto
+			// an SA of ours it answers, taken for a re-authentication of the one it had,
+			// even while its own re-authentication is under way (which then has no pairs
+			// to bring over). Renegotiate them on the survivor before the loser goes. (A
+			// peer's SA that simply replaces an older one of the peer's brings its pairs
+			// over itself.)
 			for _, ch := range cs.Children {
 				if n := ch.Newest(); n != nil && ch.Pending == nil && n.ike == winner && n.state == childInstalled {
-					n.Logger().Info("rekeying CHILD_SA: the peer's ISAKMP SA it may live on goes")
+					n.Logger().Info("rekeying CHILD_SA: the ISAKMP SA the peer may keep it on goes")
 					winner.StartChild(now, ch, n)
 				}
 			}
@@ -390,6 +398,29 @@ func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 		}
 	}
 	return false
+}
+
+// movePending withdraws our child negotiations still running on from, an IKEv1 ISAKMP SA
+// about to be deleted (replaced or a duplicate), and starts them again on to, where the
+// children went: left on from they would die with it, or complete on an SA the peer removes
+// its pair with, and a rekey of the unit would wait for them meanwhile.
+func (cs *Conn) movePending(now time.Time, from, to IKESA) {
+	for _, ch := range cs.Children {
+		m, ok := ch.Pending.(movable)
+		if !ok || m.OnIKE() != from {
+			continue
+		}
+		m.Withdraw(now, "its ISAKMP SA goes; starting it again on the one that stays")
+		if ch.Pending != nil {
+			continue
+		}
+		switch n := ch.Newest(); {
+		case n != nil && n.ike == to && n.state == childInstalled:
+			to.StartChild(now, ch, n)
+		case n == nil && ch.Want:
+			to.StartChild(now, ch, nil)
+		}
+	}
 }
 
 // Decides reports whether this end resolves duplicates of an SA like b (dropDuplicates):

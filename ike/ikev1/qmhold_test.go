@@ -1,6 +1,7 @@
 package ikev1
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -118,5 +119,74 @@ func TestHeldQuickModeWithdrawn(t *testing.T) {
 	na, nb := ua.Newest(), ub.Newest()
 	if na == nil || nb == nil || na.InSPI() != nb.OutSPI() || na.OutSPI() != nb.InSPI() {
 		t.Fatal("the ends' newest pairs differ")
+	}
+}
+
+// TestDuplicateLoserQuickModeMoves: A decides duplicates. B re-authenticates A's ISAKMP SA:
+// A renegotiates the pair on B's new SA (strongSwan moves its pairs onto an SA of ours it
+// answers, and would remove them with it), holding QM1 back after MM6. Within the hold B
+// re-authenticates again: the SA the held Quick Mode waits on loses, and the Quick Mode must
+// move to the survivor instead of leaving on an SA about to be deleted (the pair it makes
+// would go with that SA at a strongSwan peer), or of dying with it.
+func TestDuplicateLoserQuickModeMoves(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	b.conns[0].RemoteAddr = ipA // B can re-authenticate
+	establish(t, n, a, b)
+	first := currentSA(a.c, "ab")
+	if !first.Initiator || !first.Conn.Decides(first.Base()) {
+		t.Fatal("the test wants A's own SA first, and A to decide duplicates")
+	}
+	n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
+	unit := a.unit("ab", "net")
+	sent := map[string]int{} // A's Quick Mode messages per ISAKMP SA (responder cookie)
+	n.filter = func(from, to *node, m []byte) []byte {
+		if h, err := isakmp.DecodeHeader(m); err == nil && from == a && h.ExchangeType == isakmp.ExchangeQuickMode {
+			sent[string(h.ResponderCookie[:])]++
+		}
+		return m
+	}
+	pendingOn := func() *ikeSA {
+		if qm, ok := unit.Pending.(*quickMode); ok && qm.held() {
+			return qm.sa
+		}
+		return nil
+	}
+
+	n.runFor(time.Second) // B's Main Mode starts after A's SA was established: no collision
+	currentSA(b.c, "ba").Rekey(n.now)
+	n.runUntil(func() bool { return pendingOn() != nil }, 10*time.Second)
+	second := pendingOn()
+	if second == first || second.Initiator {
+		t.Fatal("A's renegotiation does not wait on B's new SA")
+	}
+	n.runUntil(func() bool { return bytes.Equal(currentSA(b.c, "ba").cookies(), second.cookies()) }, time.Second)
+	if pendingOn() != second {
+		t.Fatal("the held Quick Mode left before B had established its SA")
+	}
+	currentSA(b.c, "ba").Rekey(n.now) // a third SA, within the hold
+	n.runUntil(func() bool { return pendingOn() != second }, time.Second)
+	third := pendingOn()
+	if third == nil || third == second || third.Initiator {
+		t.Fatalf("the held Quick Mode did not move to B's third SA (pending on %v)", third)
+	}
+	n.runFor(time.Minute)
+	if got := sent[string(second.ckyR[:])]; got != 0 {
+		t.Fatalf("A sent %d Quick Mode messages on the SA that lost", got)
+	}
+	if sent[string(third.ckyR[:])] == 0 {
+		t.Fatal("no Quick Mode on the surviving SA")
+	}
+	if ia, ib := ikeCount(a), ikeCount(b); ia != 1 || ib != 1 {
+		t.Fatalf("%d / %d established ISAKMP SAs, want one each", ia, ib)
+	}
+	if currentSA(a.c, "ab") != third || !bytes.Equal(currentSA(b.c, "ba").cookies(), third.cookies()) {
+		t.Fatal("the ends kept a different ISAKMP SA than the third")
+	}
+	na, nb := unit.Newest(), b.unit("ba", "net").Newest()
+	if na == nil || nb == nil || na.InSPI() != nb.OutSPI() || na.OutSPI() != nb.InSPI() {
+		t.Fatal("the ends' newest pairs differ")
+	}
+	if got := a.ctr.Get(core.CtrChildFailed); got != 0 {
+		t.Fatalf("%d child failures counted", got)
 	}
 }

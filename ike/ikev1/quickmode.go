@@ -579,9 +579,21 @@ func (qm *quickMode) held() bool {
 // first, and its pair supersedes the one ours would have replaced (the usual handling of a
 // peer's newer pair). Nothing failed, so nothing is counted or retried.
 func (qm *quickMode) withdraw(now time.Time) {
-	qm.log.Info("withdrawing our held Quick Mode: the peer started one for the same CHILD_SA first")
+	qm.Withdraw(now, "the peer started one for the same CHILD_SA first")
+}
+
+// Withdraw ends our Quick Mode without counting a failure: its ISAKMP SA goes, and the core
+// starts it again on another (core.movable).
+func (qm *quickMode) Withdraw(now time.Time, why string) {
+	if qm.state == qmDead {
+		return
+	}
+	qm.log.Info("withdrawing our Quick Mode", zap.String("why", why), zap.Bool("held", qm.held()))
 	qm.end(now, nil, false)
 }
+
+// OnIKE is the ISAKMP SA the exchange runs on (core.movable).
+func (qm *quickMode) OnIKE() core.IKESA { return qm.sa }
 
 // giveUp: the peer stopped answering this Quick Mode.
 func (qm *quickMode) giveUp(now time.Time) {
