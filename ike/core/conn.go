@@ -309,8 +309,9 @@ func (cs *Conn) IKEEstablished(now time.Time, sa IKESA) {
 //     collision: in IKEv1 the one established last survives (strongSwan's choice too);
 //     otherwise the SA with the lower SPIs (initiator's then responder's) survives.
 //
-// In IKEv1 the pairs are renegotiated on the survivor when the loser is one of ours or the
-// negotiations overlapped (the peer may remove its pairs with the loser), and a Quick Mode
+// In IKEv1 the pairs are renegotiated on the survivor when the negotiations overlapped or
+// the loser is one of ours the survivor followed closely (reauthCrossing): the peer may
+// remove its pairs with the loser. A Quick Mode
 // of ours still running on the loser starts again on the survivor (movePending).
 //
 // It reports whether sa itself is the one that goes.
@@ -376,15 +377,16 @@ func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 		if !v2 {
 			cs.movePending(now, loser, winner)
 		}
-		if !v2 && (overlap || lb.Initiator) {
+		wb := winner.Base()
+		if !v2 && (overlap || lb.Initiator && wb.Created.Sub(lb.EstablishedAt) < reauthCrossing) {
 			// The peer may keep the pairs on the loser and remove them with it: strongSwan
 			// keeps its pairs on the ISAKMP SA of its own re-authentication (and when
 			// `swanctl --rekey` finds two SAs it re-authenticates both), and moves them onto
 			// an SA of ours it answers, taken for a re-authentication of the one it had,
-			// even while its own re-authentication is under way (which then has no pairs
-			// to bring over). Renegotiate them on the survivor before the loser goes. (A
-			// peer's SA that simply replaces an older one of the peer's brings its pairs
-			// over itself.)
+			// even while its own re-authentication of that one is under way (which then
+			// has no pairs to bring over). Renegotiate them on the survivor before the
+			// loser goes. (A peer's re-authentication of an SA that was up for a while
+			// brings the pairs over itself: nothing to do.)
 			for _, ch := range cs.Children {
 				if n := ch.Newest(); n != nil && ch.Pending == nil && n.ike == winner && n.state == childInstalled {
 					n.Logger().Info("rekeying CHILD_SA: the ISAKMP SA the peer may keep it on goes")
@@ -399,6 +401,11 @@ func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 	}
 	return false
 }
+
+// reauthCrossing: a peer's ISAKMP SA started this soon after one of ours was established
+// may be a re-authentication that crossed ours (the peer's first Main Mode message may be
+// retransmitted seconds later), not one of the SA the peer knew ours replaced.
+const reauthCrossing = 10 * time.Second
 
 // movePending withdraws our child negotiations still running on from, an IKEv1 ISAKMP SA
 // about to be deleted (replaced or a duplicate), and starts them again on to, where the

@@ -190,3 +190,41 @@ func TestDuplicateLoserQuickModeMoves(t *testing.T) {
 		t.Fatalf("%d child failures counted", got)
 	}
 }
+
+// TestPeerReauthOfSettledSA: B re-authenticates an ISAKMP SA of A's that has been up for a
+// minute. B's new SA replaces it, and B brings the pair over (as strongSwan does): A
+// renegotiates nothing (it does only when B's SA may have crossed a re-authentication of
+// A's, reauthCrossing), and the pair stays.
+func TestPeerReauthOfSettledSA(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{})
+	b.conns[0].RemoteAddr = ipA
+	establish(t, n, a, b)
+	n.runFor(time.Minute)
+	first := currentSA(a.c, "ab")
+	if !first.Initiator || !first.Conn.Decides(first.Base()) {
+		t.Fatal("the test wants A's own SA first, and A to decide duplicates")
+	}
+	pair := a.unit("ab", "net").Newest()
+	n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
+	qms := 0
+	n.filter = func(from, to *node, m []byte) []byte {
+		if h, err := isakmp.DecodeHeader(m); err == nil && h.ExchangeType == isakmp.ExchangeQuickMode {
+			qms++
+		}
+		return m
+	}
+	currentSA(b.c, "ba").Rekey(n.now)
+	n.runFor(30 * time.Second)
+	if qms != 0 {
+		t.Fatalf("%d Quick Mode messages after B's re-authentication of a settled SA", qms)
+	}
+	if ia, ib := ikeCount(a), ikeCount(b); ia != 1 || ib != 1 {
+		t.Fatalf("%d / %d established ISAKMP SAs, want one each", ia, ib)
+	}
+	if currentSA(a.c, "ab") == first {
+		t.Fatal("B's new SA did not replace A's")
+	}
+	if a.unit("ab", "net").Newest() != pair || !childUp(a, "ab", "net") || !childUp(b, "ba", "net") {
+		t.Fatal("the pair changed or went down")
+	}
+}
