@@ -32,6 +32,9 @@ var rekeyCases = []rekeyCase{
 	{name: "child-by-charon-oakley-responder-pfs", oakleyInitiates: false, by: "charon", esp: "aes256-sha256-ecp256"},
 	{name: "ike-reauth-by-oakley", oakleyInitiates: true, by: "oakley", ike: true, esp: "aes128gcm16"},
 	{name: "ike-reauth-by-charon", oakleyInitiates: false, by: "charon", ike: true, esp: "aes128gcm16"},
+	// charon re-authenticates an ISAKMP SA oakley made: charon's new SA replaces oakley's
+	// and charon brings its pair over itself (oakley renegotiates nothing).
+	{name: "ike-reauth-by-charon-oakley-initiator", oakleyInitiates: true, by: "charon", ike: true, esp: "aes256-sha256"},
 	{name: "child-by-oakley-rekey-time", oakleyInitiates: true, by: "timer", esp: "aes128gcm16", timer: "8s"},
 	{name: "ike-reauth-by-oakley-rekey-time", oakleyInitiates: true, by: "timer", ike: true, esp: "aes128gcm16", timer: "8s"},
 }

@@ -259,6 +259,7 @@ func (cs *Conn) IKEEstablished(now time.Time, sa IKESA) {
 		b.ReplacesSA = nil
 		ob := old.Base()
 		ob.retiring, ob.replacedBy = true, sa
+		b.reauth = true
 		grace := RekeyGrace
 		if !ob.Initiator && !cs.Decides(b) {
 			// The SA we re-authenticated was the peer's, and the peer decides duplicates
@@ -310,8 +311,8 @@ func (cs *Conn) IKEEstablished(now time.Time, sa IKESA) {
 //     otherwise the SA with the lower SPIs (initiator's then responder's) survives.
 //
 // In IKEv1 the pairs are renegotiated on the survivor when the negotiations overlapped or
-// the loser is one of ours the survivor followed closely (reauthCrossing): the peer may
-// remove its pairs with the loser. A Quick Mode
+// the loser is a re-authentication of ours the survivor followed closely (reauthCrossing):
+// the peer may remove its pairs with the loser. A Quick Mode
 // of ours still running on the loser starts again on the survivor (movePending).
 //
 // It reports whether sa itself is the one that goes.
@@ -378,15 +379,17 @@ func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 			cs.movePending(now, loser, winner)
 		}
 		wb := winner.Base()
-		if !v2 && (overlap || lb.Initiator && wb.Created.Sub(lb.EstablishedAt) < reauthCrossing) {
+		crossed := lb.Initiator && lb.reauth && wb.Created.Sub(lb.EstablishedAt) < reauthCrossing
+		if !v2 && (overlap || crossed) {
 			// The peer may keep the pairs on the loser and remove them with it: strongSwan
 			// keeps its pairs on the ISAKMP SA of its own re-authentication (and when
 			// `swanctl --rekey` finds two SAs it re-authenticates both), and moves them onto
 			// an SA of ours it answers, taken for a re-authentication of the one it had,
 			// even while its own re-authentication of that one is under way (which then
-			// has no pairs to bring over). Renegotiate them on the survivor before the
-			// loser goes. (A peer's re-authentication of an SA that was up for a while
-			// brings the pairs over itself: nothing to do.)
+			// has no pairs to bring over): crossed, our re-authentication followed closely
+			// by the peer's. Renegotiate them on the survivor before the loser goes. (A
+			// peer's re-authentication of an SA of ours that was up for a while, or that
+			// replaced nothing, brings the pairs over itself: nothing to do.)
 			for _, ch := range cs.Children {
 				if n := ch.Newest(); n != nil && ch.Pending == nil && n.ike == winner && n.state == childInstalled {
 					n.Logger().Info("rekeying CHILD_SA: the ISAKMP SA the peer may keep it on goes")
@@ -402,9 +405,9 @@ func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
 	return false
 }
 
-// reauthCrossing: a peer's ISAKMP SA started this soon after one of ours was established
-// may be a re-authentication that crossed ours (the peer's first Main Mode message may be
-// retransmitted seconds later), not one of the SA the peer knew ours replaced.
+// reauthCrossing: a peer's ISAKMP SA started this soon after a re-authentication of ours
+// was established may be a re-authentication of the SA ours replaced, crossing ours (the
+// peer's first Main Mode message may be retransmitted seconds later).
 const reauthCrossing = 10 * time.Second
 
 // movePending withdraws our child negotiations still running on from, an IKEv1 ISAKMP SA

@@ -102,6 +102,8 @@ type SABase struct {
 	// replacedBy: the re-authentication that replaces this SA, while its deletion waits;
 	// if that one dies first, this SA stays (IKEGone).
 	replacedBy IKESA
+	// reauth: this SA is an IKEv1 re-authentication of ours that replaced another.
+	reauth bool
 }
 
 // Established reports whether the SA completed its initial exchanges and is not dead.

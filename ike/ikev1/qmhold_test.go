@@ -122,21 +122,28 @@ func TestHeldQuickModeWithdrawn(t *testing.T) {
 	}
 }
 
-// TestDuplicateLoserQuickModeMoves: A decides duplicates. B re-authenticates A's ISAKMP SA:
-// A renegotiates the pair on B's new SA (strongSwan moves its pairs onto an SA of ours it
-// answers, and would remove them with it), holding QM1 back after MM6. Within the hold B
-// re-authenticates again: the SA the held Quick Mode waits on loses, and the Quick Mode must
-// move to the survivor instead of leaving on an SA about to be deleted (the pair it makes
-// would go with that SA at a strongSwan peer), or of dying with it.
+// TestDuplicateLoserQuickModeMoves: A decides duplicates. A re-authenticates, and B's own
+// re-authentication follows closely: A renegotiates the pair on B's new SA (strongSwan
+// moves its pairs onto the SA of ours it answered, and would remove them with it), holding
+// QM1 back after MM6. Within the hold B re-authenticates again: the SA the held Quick Mode
+// waits on loses, and the Quick Mode must move to the survivor instead of leaving on an SA
+// about to be deleted (the pair it makes would go with that SA at a strongSwan peer), or of
+// dying with it.
 func TestDuplicateLoserQuickModeMoves(t *testing.T) {
 	n, a, b := newPair(t, pairOpts{})
 	b.conns[0].RemoteAddr = ipA // B can re-authenticate
 	establish(t, n, a, b)
+	n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
+	orig := currentSA(a.c, "ab")
+	orig.Rekey(n.now)
+	n.runUntil(func() bool {
+		return currentSA(a.c, "ab") != orig && currentSA(b.c, "ba").cookies() != nil &&
+			bytes.Equal(currentSA(b.c, "ba").cookies(), currentSA(a.c, "ab").cookies())
+	}, 10*time.Second)
 	first := currentSA(a.c, "ab")
 	if !first.Initiator || !first.Conn.Decides(first.Base()) {
-		t.Fatal("the test wants A's own SA first, and A to decide duplicates")
+		t.Fatal("the test wants A's own re-authentication first, and A to decide duplicates")
 	}
-	n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
 	unit := a.unit("ab", "net")
 	sent := map[string]int{} // A's Quick Mode messages per ISAKMP SA (responder cookie)
 	n.filter = func(from, to *node, m []byte) []byte {
@@ -152,8 +159,8 @@ func TestDuplicateLoserQuickModeMoves(t *testing.T) {
 		return nil
 	}
 
-	n.runFor(time.Second) // B's Main Mode starts after A's SA was established: no collision
-	currentSA(b.c, "ba").Rekey(n.now)
+	n.runFor(time.Second)             // B's Main Mode starts after A's SA was established: no collision
+	currentSA(b.c, "ba").Rekey(n.now) // B re-authenticates (in strongSwan's case, the SA A's replaced)
 	n.runUntil(func() bool { return pendingOn() != nil }, 10*time.Second)
 	second := pendingOn()
 	if second == first || second.Initiator {
@@ -163,6 +170,7 @@ func TestDuplicateLoserQuickModeMoves(t *testing.T) {
 	if pendingOn() != second {
 		t.Fatal("the held Quick Mode left before B had established its SA")
 	}
+	n.runFor(100 * time.Millisecond)  // B's next Main Mode starts after its SA was up
 	currentSA(b.c, "ba").Rekey(n.now) // a third SA, within the hold
 	n.runUntil(func() bool { return pendingOn() != second }, time.Second)
 	third := pendingOn()
@@ -191,40 +199,42 @@ func TestDuplicateLoserQuickModeMoves(t *testing.T) {
 	}
 }
 
-// TestPeerReauthOfSettledSA: B re-authenticates an ISAKMP SA of A's that has been up for a
-// minute. B's new SA replaces it, and B brings the pair over (as strongSwan does): A
-// renegotiates nothing (it does only when B's SA may have crossed a re-authentication of
-// A's, reauthCrossing), and the pair stays.
+// TestPeerReauthOfSettledSA: B re-authenticates A's ISAKMP SA, one that replaced nothing
+// (1 s after it came up) or one up for a minute. B's new SA replaces it, and B brings the
+// pair over (as strongSwan does): A renegotiates nothing (it does only when B's SA follows
+// a re-authentication of A's closely, reauthCrossing), and the pair stays.
 func TestPeerReauthOfSettledSA(t *testing.T) {
-	n, a, b := newPair(t, pairOpts{})
-	b.conns[0].RemoteAddr = ipA
-	establish(t, n, a, b)
-	n.runFor(time.Minute)
-	first := currentSA(a.c, "ab")
-	if !first.Initiator || !first.Conn.Decides(first.Base()) {
-		t.Fatal("the test wants A's own SA first, and A to decide duplicates")
-	}
-	pair := a.unit("ab", "net").Newest()
-	n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
-	qms := 0
-	n.filter = func(from, to *node, m []byte) []byte {
-		if h, err := isakmp.DecodeHeader(m); err == nil && h.ExchangeType == isakmp.ExchangeQuickMode {
-			qms++
+	for _, wait := range []time.Duration{time.Second, time.Minute} {
+		n, a, b := newPair(t, pairOpts{})
+		b.conns[0].RemoteAddr = ipA
+		establish(t, n, a, b)
+		n.runFor(wait)
+		first := currentSA(a.c, "ab")
+		if !first.Initiator || !first.Conn.Decides(first.Base()) {
+			t.Fatal("the test wants A's own SA first, and A to decide duplicates")
 		}
-		return m
-	}
-	currentSA(b.c, "ba").Rekey(n.now)
-	n.runFor(30 * time.Second)
-	if qms != 0 {
-		t.Fatalf("%d Quick Mode messages after B's re-authentication of a settled SA", qms)
-	}
-	if ia, ib := ikeCount(a), ikeCount(b); ia != 1 || ib != 1 {
-		t.Fatalf("%d / %d established ISAKMP SAs, want one each", ia, ib)
-	}
-	if currentSA(a.c, "ab") == first {
-		t.Fatal("B's new SA did not replace A's")
-	}
-	if a.unit("ab", "net").Newest() != pair || !childUp(a, "ab", "net") || !childUp(b, "ba", "net") {
-		t.Fatal("the pair changed or went down")
+		pair := a.unit("ab", "net").Newest()
+		n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
+		qms := 0
+		n.filter = func(from, to *node, m []byte) []byte {
+			if h, err := isakmp.DecodeHeader(m); err == nil && h.ExchangeType == isakmp.ExchangeQuickMode {
+				qms++
+			}
+			return m
+		}
+		currentSA(b.c, "ba").Rekey(n.now)
+		n.runFor(30 * time.Second)
+		if qms != 0 {
+			t.Fatalf("after %s: %d Quick Mode messages after B's re-authentication", wait, qms)
+		}
+		if ia, ib := ikeCount(a), ikeCount(b); ia != 1 || ib != 1 {
+			t.Fatalf("after %s: %d / %d established ISAKMP SAs, want one each", wait, ia, ib)
+		}
+		if currentSA(a.c, "ab") == first {
+			t.Fatalf("after %s: B's new SA did not replace A's", wait)
+		}
+		if a.unit("ab", "net").Newest() != pair || !childUp(a, "ab", "net") || !childUp(b, "ba", "net") {
+			t.Fatalf("after %s: the pair changed or went down", wait)
+		}
 	}
 }
