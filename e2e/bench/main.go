@@ -41,29 +41,32 @@ import (
 )
 
 type result struct {
-	Path         string             `json:"path"`
-	TCP1Gbps     float64            `json:"tcp_1stream_gbps"`
-	TCP4Gbps     float64            `json:"tcp_4stream_gbps"`
-	TCP16Gbps    float64            `json:"tcp_16stream_gbps"`
-	TCP1Runs     []float64          `json:"tcp_1stream_runs"`
-	TCP4Runs     []float64          `json:"tcp_4stream_runs"`
-	TCP16Runs    []float64          `json:"tcp_16stream_runs"`
-	Retr1        float64            `json:"tcp_1stream_retransmits"` // medians of the runs
-	Retr4        float64            `json:"tcp_4stream_retransmits"`
-	Retr16       float64            `json:"tcp_16stream_retransmits"`
-	Retr1Runs    []float64          `json:"tcp_1stream_retransmit_runs"`
-	Retr4Runs    []float64          `json:"tcp_4stream_retransmit_runs"`
-	Retr16Runs   []float64          `json:"tcp_16stream_retransmit_runs"`
-	UDP64PPS     float64            `json:"udp_64_pps"`
-	UDP1400PPS   float64            `json:"udp_1400_pps"`
-	CPUSecPerGB  float64            `json:"cpu_seconds_per_gb"`
-	TunnelCPU    float64            `json:"tunnel_cpu_percent"`          // of one core, during the 1-stream runs
-	AllocsPerPkt float64            `json:"allocs_per_packet,omitempty"` // oakley: Go heap allocations per packet under load
-	PingIdleMs   float64            `json:"ping_idle_p50_ms"`
-	PingLoadMs   float64            `json:"ping_load_p50_ms"`
-	Drops        map[string]uint64  `json:"drops,omitempty"` // every queue's drops over the TCP runs, by name
-	Ratios       map[string]float64 `json:"ratios"`
-	Error        string             `json:"error,omitempty"`
+	Path         string            `json:"path"`
+	TCP1Gbps     float64           `json:"tcp_1stream_gbps"`
+	TCP4Gbps     float64           `json:"tcp_4stream_gbps"`
+	TCP16Gbps    float64           `json:"tcp_16stream_gbps"`
+	TCP1Runs     []float64         `json:"tcp_1stream_runs"`
+	TCP4Runs     []float64         `json:"tcp_4stream_runs"`
+	TCP16Runs    []float64         `json:"tcp_16stream_runs"`
+	Retr1        float64           `json:"tcp_1stream_retransmits"` // medians of the runs
+	Retr4        float64           `json:"tcp_4stream_retransmits"`
+	Retr16       float64           `json:"tcp_16stream_retransmits"`
+	Retr1Runs    []float64         `json:"tcp_1stream_retransmit_runs"`
+	Retr4Runs    []float64         `json:"tcp_4stream_retransmit_runs"`
+	Retr16Runs   []float64         `json:"tcp_16stream_retransmit_runs"`
+	UDP64PPS     float64           `json:"udp_64_pps"`
+	UDP1400PPS   float64           `json:"udp_1400_pps"`
+	CPUSecPerGB  float64           `json:"cpu_seconds_per_gb"`
+	TunnelCPU    float64           `json:"tunnel_cpu_percent"`          // of one core, during the 1-stream runs
+	AllocsPerPkt float64           `json:"allocs_per_packet,omitempty"` // oakley: Go heap allocations per packet under load
+	PingIdleMs   float64           `json:"ping_idle_p50_ms"`
+	PingLoadMs   float64           `json:"ping_load_p50_ms"`
+	Drops        map[string]uint64 `json:"drops,omitempty"` // every queue's drops over the TCP runs, by name
+	// SyscallsPerGB: -syscalls, both ends' system calls (by name; "sys_enter" is all of them)
+	// and context switches per GB over the 1-stream runs.
+	SyscallsPerGB map[string]float64 `json:"syscalls_per_gb,omitempty"`
+	Ratios        map[string]float64 `json:"ratios"`
+	Error         string             `json:"error,omitempty"`
 }
 
 type report struct {
@@ -91,6 +94,7 @@ var (
 	skipMem  = flag.Bool("skip-inmemory", false, "skip the in-memory two-engine benchmark")
 	tunnelMT = flag.Int("mtu", 1420, "tunnel MTU for every tunnel (wireguard-go's default)")
 	workers  = flag.Int("workers", 0, "oakley's daemon.workers (0 = automatic)")
+	syscalls = flag.Bool("syscalls", false, "count the tunnel processes' system calls and context switches per GB over the 1-stream runs (perf stat)")
 	profile  = flag.String("profile", "", "directory: save 5 s CPU profiles (OAKLEY_PPROF) of both oakley daemons during the first 1-stream run")
 	saCounts = flag.String("sas", "1,100,10000", "installed child SA counts for the in-memory SA-count benchmark (empty = skip)")
 )

@@ -198,10 +198,22 @@ func run(l *lab.Lab, s pathSpec, left, right string, r *result) error {
 	if *profile != "" && len(oakleys) > 0 {
 		onFirst = func() { saveProfiles(l, s.name, left, right) }
 	}
+	var sc *syscallCounter
+	if *syscalls {
+		if sc, err = startSyscallCounter(procs); err != nil {
+			return err
+		}
+	}
 	m0, p0 := oakleyTotals()
 	c0, t0 := cpu(), time.Now()
 	var bytes float64
 	r.TCP1Runs, r.Retr1Runs, bytes, err = tcpRuns(l, s, left, right, 1, onFirst)
+	if sc != nil {
+		counts := sc.stop()
+		if err == nil {
+			r.SyscallsPerGB = syscallsPerGB(counts, bytes)
+		}
+	}
 	if err != nil {
 		return err
 	}
