@@ -1,6 +1,7 @@
 package ikev2
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 	"time"
@@ -19,7 +20,8 @@ func espMoved(nd *node, now time.Time, csa *core.ChildSA, from netip.AddrPort) {
 // TestPublicEndFollowsESPSource: the NAT in front of the initiator remaps it to a new port and
 // the first thing from there is ESP; the responder, which is not behind a NAT, moves the IKE
 // SA and its children to the new port at once (RFC 7296 §2.23), not at the next IKE message.
-// The end behind the NAT does not follow, and neither does an SA with MOBIKE (RFC 4555 §3.8).
+// The end behind the NAT does not follow; with MOBIKE only a new port is followed, a new
+// address is the client's to announce (RFC 4555 §3.5).
 func TestPublicEndFollowsESPSource(t *testing.T) {
 	for _, mobike := range []bool{false, true} {
 		a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
@@ -39,13 +41,16 @@ func TestPublicEndFollowsESPSource(t *testing.T) {
 		// The NAT's new mapping; no IKE message crosses before the ESP report.
 		n.natBox.ports[4500] = 20001
 		rebound := netip.AddrPortFrom(public, 20001)
-		espMoved(y, n.now, cy, rebound)
 		if mobike {
+			// Another address is MOBIKE's to announce (UPDATE_SA_ADDRESSES); a new port
+			// of the same address is the NAT's, followed as without MOBIKE.
+			elsewhere := netip.AddrPortFrom(netip.MustParseAddr("198.18.1.253"), 20001)
+			espMoved(y, n.now, cy, elsewhere)
 			if sy.Remote != old || y.ctr.Get(core.CtrESPFloats) != 0 {
-				t.Fatalf("with MOBIKE the responder followed ESP to %v", sy.Remote)
+				t.Fatalf("with MOBIKE the responder followed ESP to another address, %v", sy.Remote)
 			}
-			continue
 		}
+		espMoved(y, n.now, cy, rebound)
 		in, _ := cy.SAs()
 		if sy.Remote != rebound || cy.Params().Peer != rebound || in.WatchedSource() != rebound {
 			t.Fatalf("after ESP from %v the responder sends IKE to %v, ESP to %v, watches %v",
@@ -83,5 +88,53 @@ func TestNoNATDoesNotFollowESPSource(t *testing.T) {
 	espMoved(y, n.now, cy, netip.MustParseAddrPort("198.51.100.77:4500"))
 	if sy.Remote != before || y.ctr.Get(core.CtrESPFloats) != 0 {
 		t.Fatalf("moved to %v without a NAT", sy.Remote)
+	}
+}
+
+// TestMOBIKEClientFindsNewMapping: a MOBIKE client behind a NAT puts NAT detection in its
+// liveness checks; the peer answers with the hash of the mapping it sees. When the NAT maps
+// the client to a new port, the next check's answer differs from the last and the client
+// sends UPDATE_SA_ADDRESSES (a peer with MOBIKE, strongSwan, follows nothing else; RFC 4555
+// §3.5). The same mapping again: nothing more.
+func TestMOBIKEClientFindsNewMapping(t *testing.T) {
+	a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
+	a.MOBIKE, b.MOBIKE = true, true
+	n, x, y := pair(t, a, b)
+	public := netip.MustParseAddr("198.18.1.254")
+	n.natted(x, public)
+	x.core.Start(n.now)
+	n.runUntil(func() bool { return childUp(x, "ab", "net") && childUp(y, "ba", "net") }, time.Minute)
+	sx, sy := currentSA(x, "ab"), currentSA(y, "ba")
+	if !sx.mob.on || !sx.natMappingChecked() {
+		t.Fatal("want MOBIKE on and the client behind the NAT")
+	}
+	check := func() {
+		t.Helper()
+		sx.sendLiveness(n.now)
+		n.runFor(time.Second)
+	}
+	check() // the first answer: the mapping is confirmed with UPDATE_SA_ADDRESSES, no move counted
+	first := sx.mob.natDst
+	if first == nil || x.ctr.Get(core.CtrMOBIKEMoves) != 0 {
+		t.Fatalf("after the first check: mapping hash %x, mobike_moves %d", first, x.ctr.Get(core.CtrMOBIKEMoves))
+	}
+	check()
+	if x.ctr.Get(core.CtrMOBIKEMoves) != 0 {
+		t.Fatal("the same mapping counted as a move")
+	}
+	n.natBox.ports[4500] = 20001
+	check()
+	if got := x.ctr.Get(core.CtrMOBIKEMoves); got != 1 {
+		t.Fatalf("mobike_moves %d after the NAT's new mapping, want 1", got)
+	}
+	if bytes.Equal(sx.mob.natDst, first) {
+		t.Fatal("the mapping hash did not change")
+	}
+	if want := netip.AddrPortFrom(public, 20001); sy.Remote != want || unit(y, "ba", "net").Newest().Params().Peer != want {
+		t.Fatalf("the responder sends IKE to %v, ESP to %v; want %v", sy.Remote, unit(y, "ba", "net").Newest().Params().Peer, want)
+	}
+	check()
+	if got := x.ctr.Get(core.CtrMOBIKEMoves); got != 1 {
+		t.Fatalf("mobike_moves %d after another check of the same mapping, want 1", got)
 	}
 }

@@ -127,8 +127,12 @@ func (sa *ikeSA) sendLiveness(now time.Time) bool {
 		}
 	}
 	sa.enqueue(now, &request{exch: wire.ExchangeInformational, what: "INFORMATIONAL (liveness)", liveness: true,
-		build:  func(time.Time) ([]wire.Payload, error) { return []wire.Payload{}, nil },
-		onResp: func(now time.Time, _ *wire.Message) error { sa.p.LivenessAck(now, sa); return nil },
+		build: func(time.Time) ([]wire.Payload, error) { return sa.livenessNATD(), nil },
+		onResp: func(now time.Time, m *wire.Message) error {
+			sa.p.LivenessAck(now, sa)
+			sa.natMappingCheck(now, m)
+			return nil
+		},
 	})
 	return true
 }

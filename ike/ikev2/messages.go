@@ -286,6 +286,7 @@ func (sa *ikeSA) handleRequest(now time.Time, d *core.Datagram, h wire.Header) {
 		}
 		sa.updatePeer(now, d)
 		resp, after = sa.handleInformational(now, m)
+		resp = sa.answerNATD(resp, d, m)
 	default:
 		sa.p.Ctr.Inc(core.CtrUnsupportedExchange)
 		sa.Log.Info("ignoring exchange", zap.Stringer("exchange", h.Exchange))

@@ -22,6 +22,7 @@ package ikev2
 // path that had none leaves raw ESP children as they were: use encap = "udp", the default).
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"slices"
@@ -43,6 +44,9 @@ type mobikeState struct {
 	client bool        // we are the original initiator: we decide on address changes
 	timer  *core.Timer // the client's address check
 	moves  int         // address changes followed (status, tests)
+	// natDst: a client behind a NAT: the peer's last NAT_DETECTION_DESTINATION_IP, the hash of
+	// the address and port the NAT maps us to (natMappingCheck)
+	natDst []byte
 }
 
 // mobikeWanted reports whether the connection enables MOBIKE.
@@ -165,6 +169,70 @@ func (sa *ikeSA) moveTo(now time.Time, local netip.Addr) {
 	sa.enqueue(now, sa.updateRequest())
 }
 
+// natMappingChecked reports whether our liveness checks carry NAT detection: a MOBIKE client
+// behind a NAT. With MOBIKE the peer does not follow us implicitly (§3.5), so when the NAT
+// gives us a new port (it forgot the mapping, or rebooted) only our UPDATE_SA_ADDRESSES
+// brings the peer's traffic back; the peer's NAT_DETECTION_DESTINATION_IP in the answer to a
+// liveness check is the hash of the mapping it sees, and a new hash is a new mapping (§3.8
+// leaves detecting it to the initiator; strongSwan does the same).
+func (sa *ikeSA) natMappingChecked() bool {
+	return sa.mob.on && sa.mob.client && sa.nat.local
+}
+
+// livenessNATD is the NAT detection for our liveness check (natMappingChecked), or nothing.
+func (sa *ikeSA) livenessNATD() []wire.Payload {
+	if !sa.natMappingChecked() {
+		return []wire.Payload{}
+	}
+	return sa.natNotifies(sa.spiR)
+}
+
+// natMappingCheck compares the peer's NAT_DETECTION_DESTINATION_IP in the answer to our
+// liveness check with the last one: a different one (or none known yet) means the peer sees
+// us at another mapping than the SAs may use, so UPDATE_SA_ADDRESSES goes out, from where we
+// are, and the peer moves the SAs to the mapping it arrives from.
+func (sa *ikeSA) natMappingCheck(now time.Time, m *wire.Message) {
+	if !sa.natMappingChecked() || m.Inner == nil {
+		return
+	}
+	dst := natDestination(m.Inner)
+	if dst == nil {
+		return // the peer does not answer NAT detection in INFORMATIONAL
+	}
+	if sa.mob.natDst != nil && bytes.Equal(dst, sa.mob.natDst) {
+		return
+	}
+	if sa.mob.natDst != nil {
+		sa.mob.moves++
+		sa.p.Ctr.Inc(core.CtrMOBIKEMoves)
+		sa.Log.Info("MOBIKE: the NAT maps us to another port now; updating the SAs", zap.Stringer("peer", sa.Remote))
+	} else {
+		sa.Log.Debug("MOBIKE: confirming the NAT's mapping with UPDATE_SA_ADDRESSES")
+	}
+	sa.mob.natDst = dst
+	sa.enqueue(now, sa.updateRequest())
+}
+
+// answerNATD adds NAT detection to our answer to an INFORMATIONAL request that carries it
+// (a MOBIKE client's liveness check, natMappingCheck): the destination hash is of the
+// address and port the request came from.
+func (sa *ikeSA) answerNATD(resp []wire.Payload, d *core.Datagram, m *wire.Message) []wire.Payload {
+	if !sa.mob.on || sa.mob.client || m.Inner == nil || natDestination(m.Inner) == nil {
+		return resp
+	}
+	return append(resp, sa.natNotifiesTo(sa.spiR, d.From)...)
+}
+
+// natDestination returns the first NAT_DETECTION_DESTINATION_IP of a chain, or nil.
+func natDestination(c *wire.Chain) []byte {
+	for _, n := range c.Notifies() {
+		if n.NotifyType == wire.NotifyNATDetectionDestinationIP {
+			return n.Data
+		}
+	}
+	return nil
+}
+
 // updateRequest is the INFORMATIONAL request with UPDATE_SA_ADDRESSES and NAT detection
 // for the addresses the SA has when it leaves; an IKE SA rekey before then moves it to the
 // new SA (which inherited our address).
@@ -177,6 +245,11 @@ func (sa *ikeSA) updateRequest() *request {
 		},
 		onResp: func(now time.Time, m *wire.Message) error {
 			owner.Log.Info("MOBIKE: the peer updated its SAs", zap.Stringer("local", owner.Local))
+			if m.Inner != nil {
+				if dst := natDestination(m.Inner); dst != nil && owner.natMappingChecked() {
+					owner.mob.natDst = dst
+				}
+			}
 			return nil
 		},
 	}

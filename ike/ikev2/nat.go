@@ -28,7 +28,11 @@ type natState struct {
 
 // natNotifies returns the two NAT detection notifications for a message with these SPIs
 // (SPIr zero in the request). None with encap = "raw".
-func (sa *ikeSA) natNotifies(spir wire.SPI) []wire.Payload {
+func (sa *ikeSA) natNotifies(spir wire.SPI) []wire.Payload { return sa.natNotifiesTo(spir, sa.Remote) }
+
+// natNotifiesTo is natNotifies for a message to peer (a response goes where its request came
+// from).
+func (sa *ikeSA) natNotifiesTo(spir wire.SPI, peer netip.AddrPort) []wire.Payload {
 	cfg := sa.cfg()
 	if cfg != nil && cfg.EncapOf() == "raw" {
 		return nil
@@ -40,7 +44,7 @@ func (sa *ikeSA) natNotifies(spir wire.SPI) []wire.Payload {
 	} else {
 		src = wire.NATDetectionHash(sa.spiI, spir, netip.AddrPortFrom(sa.ourIP(), sa.ourPort()))
 	}
-	dst := wire.NATDetectionHash(sa.spiI, spir, sa.Remote)
+	dst := wire.NATDetectionHash(sa.spiI, spir, peer)
 	return []wire.Payload{
 		wire.NewNotify(wire.NotifyNATDetectionSourceIP, src),
 		wire.NewNotify(wire.NotifyNATDetectionDestinationIP, dst),
@@ -138,8 +142,11 @@ func (sa *ikeSA) updatePeer(now time.Time, d *core.Datagram) {
 // old packet cannot move us back. The IKE SA and every pair it manages move (strongSwan does
 // the same on the kernel's NAT mapping events).
 func (sa *ikeSA) ESPSourceMoved(now time.Time, csa *core.ChildSA, from netip.AddrPort) {
-	if sa.state != stEstablished || !sa.NATT || !sa.nat.remote || sa.nat.local || sa.mob.on || from == sa.Remote {
+	if sa.state != stEstablished || !sa.NATT || !sa.nat.remote || sa.nat.local || from == sa.Remote {
 		return
+	}
+	if sa.mob.on && from.Addr() != sa.Remote.Addr() {
+		return // a new address is MOBIKE's to announce (UPDATE_SA_ADDRESSES); a new port is the NAT's
 	}
 	sa.p.FollowESPSource(now, &sa.SABase, csa, from, sa.ownedChildren(), sa.ourIP())
 }
