@@ -121,7 +121,7 @@ func runNATRebind(t *testing.T, c natRebindCase) {
 	}
 	after := rightPeer(t, ro, rsw)
 	pingBoth(t, tp, 3)
-	figure(t, "chaos-nat-rebind", kv{"version", c.version}, kv{"natted", c.left}, kv{"public", c.right}, kv{"dpd", dpd.String()},
+	figure(t, "chaos-nat-rebind", kv{"version", c.version}, kv{"natted", c.left}, kv{"public", c.right}, kv{"mobike", c.mobike}, kv{"dpd", dpd.String()},
 		kv{"recovery_s", recovery.Seconds()}, kv{"left_to_right_s", fl.Sub(rebound).Seconds()}, kv{"right_to_left_s", fr.Sub(rebound).Seconds()},
 		kv{"peer_before", before}, kv{"peer_after", after})
 	if !strings.Contains(after, ":20") || after == before {
