@@ -21,7 +21,14 @@ type dpdState struct {
 	since    time.Time // first unanswered check
 	lastIn   uint64    // inbound packets counted at the last check
 	lastSeen time.Time // last authenticated message at the last check
+	active   time.Time // when a check last found traffic (or the SA came up)
 }
+
+// dpdActiveTicks: while traffic flows, DPD looks at the counters this many times per
+// dpd_delay, so the liveness check goes out at most a quarter of an interval late once
+// traffic stops (looking once per interval sent it up to a whole interval late: a peer
+// whose NAT mapping changed, or that died, waited up to two intervals).
+const dpdActiveTicks = 4
 
 // startDPD arms DPD on an established SA when its connection wants it.
 func (c *Core) startDPD(now time.Time, sa IKESA) {
@@ -29,7 +36,7 @@ func (c *Core) startDPD(now time.Time, sa IKESA) {
 	if b.dpd != nil || b.Conn == nil || b.Conn.Cfg.DPDDelay <= 0 {
 		return
 	}
-	d := &dpdState{lastSeen: b.LastRecv, lastIn: c.inboundPackets(sa)}
+	d := &dpdState{lastSeen: b.LastRecv, lastIn: c.inboundPackets(sa), active: now}
 	d.t = NewTimer("dpd", func(now time.Time) { c.dpdTick(now, sa) })
 	b.dpd = d
 	c.Timers.Arm(d.t, now.Add(b.Conn.Cfg.DPDDelay))
@@ -87,8 +94,12 @@ func (c *Core) dpdTick(now time.Time, sa IKESA) {
 	in := c.inboundPackets(sa)
 	if in != d.lastIn || b.LastRecv.After(d.lastSeen) {
 		// Traffic arrived since the last check: the peer is alive.
-		d.lastIn, d.lastSeen = in, b.LastRecv
-		c.Timers.Arm(d.t, now.Add(cfg.DPDDelay))
+		d.lastIn, d.lastSeen, d.active = in, b.LastRecv, now
+		c.Timers.Arm(d.t, now.Add(cfg.DPDDelay/dpdActiveTicks))
+		return
+	}
+	if quiet := now.Sub(d.active); quiet < cfg.DPDDelay {
+		c.Timers.Arm(d.t, now.Add(cfg.DPDDelay-quiet))
 		return
 	}
 	if !sa.SendLiveness(now) {
@@ -109,7 +120,7 @@ func (c *Core) LivenessAck(now time.Time, sa IKESA) {
 		return
 	}
 	d.pending = false
-	d.lastIn, d.lastSeen = c.inboundPackets(sa), b.LastRecv
+	d.lastIn, d.lastSeen, d.active = c.inboundPackets(sa), b.LastRecv, now
 	c.Timers.Arm(d.t, now.Add(b.Conn.Cfg.DPDDelay))
 }
 

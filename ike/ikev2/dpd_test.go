@@ -154,3 +154,29 @@ func TestAuthChildAfterFailedIKEAuth(t *testing.T) {
 	n.runUntil(func() bool { return childUp(x, "ab", "net") && childUp(y, "ba", "net") }, 5*time.Minute)
 	onePair(t, n, x, y)
 }
+
+// TestLivenessSoonAfterTrafficStops: traffic proves the peer alive, so DPD sends no check
+// while it flows; once it stops, the check goes out about dpd_delay later (at most a quarter
+// of an interval more), not up to two intervals later because the last look at the counters
+// came just before the traffic stopped.
+func TestLivenessSoonAfterTrafficStops(t *testing.T) {
+	a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
+	delay := 10 * time.Second
+	a.DPDDelay, a.DPDTimeout, a.DPDAction = delay, 60*time.Second, "clear"
+	n, x, y := pair(t, a, b)
+	x.core.Start(n.now)
+	n.runUntil(func() bool { return childUp(x, "ab", "net") && childUp(y, "ba", "net") }, time.Minute)
+	in, _ := unit(x, "ab", "net").Newest().SAs()
+	for range 35 { // a packet a second for 35 s: no liveness check
+		in.Stats.Packets.Add(1)
+		n.runFor(time.Second)
+	}
+	if got := x.ctr.Get(core.CtrDPDRequestsOut); got != 0 {
+		t.Fatalf("%d liveness checks while traffic flowed", got)
+	}
+	stopped := n.now
+	n.runUntil(func() bool { return x.ctr.Get(core.CtrDPDRequestsOut) == 1 }, time.Minute)
+	if after := n.now.Sub(stopped); after < delay-time.Second || after > delay+delay/4 {
+		t.Fatalf("the liveness check went out %s after the traffic stopped; want about %s", after, delay)
+	}
+}
