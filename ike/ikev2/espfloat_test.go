@@ -17,6 +17,20 @@ func espMoved(nd *node, now time.Time, csa *core.ChildSA, from netip.AddrPort) {
 	nd.core.HandleEvents(now, esp.Events{SA: []esp.SAEvent{{Kind: esp.EventSourceMoved, SA: in, From: from}}})
 }
 
+// nattedPair is A behind a NAT (public address 198.18.1.254) and B, with MOBIKE on both or
+// neither, and the child up.
+func nattedPair(t *testing.T, mobike bool) (*lnet, *node, *node, netip.Addr) {
+	t.Helper()
+	a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
+	a.MOBIKE, b.MOBIKE = mobike, mobike
+	n, x, y := pair(t, a, b)
+	public := netip.MustParseAddr("198.18.1.254")
+	n.natted(x, public)
+	x.core.Start(n.now)
+	n.runUntil(func() bool { return childUp(x, "ab", "net") && childUp(y, "ba", "net") }, time.Minute)
+	return n, x, y, public
+}
+
 // TestPublicEndFollowsESPSource: the NAT in front of the initiator remaps it to a new port and
 // the first thing from there is ESP; the responder, which is not behind a NAT, moves the IKE
 // SA and its children to the new port at once (RFC 7296 §2.23), not at the next IKE message.
@@ -24,13 +38,7 @@ func espMoved(nd *node, now time.Time, csa *core.ChildSA, from netip.AddrPort) {
 // address is the client's to announce (RFC 4555 §3.5).
 func TestPublicEndFollowsESPSource(t *testing.T) {
 	for _, mobike := range []bool{false, true} {
-		a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
-		a.MOBIKE, b.MOBIKE = mobike, mobike
-		n, x, y := pair(t, a, b)
-		public := netip.MustParseAddr("198.18.1.254")
-		n.natted(x, public)
-		x.core.Start(n.now)
-		n.runUntil(func() bool { return childUp(x, "ab", "net") && childUp(y, "ba", "net") }, time.Minute)
+		n, x, y, public := nattedPair(t, mobike)
 		sx, sy := currentSA(x, "ab"), currentSA(y, "ba")
 		cx, cy := unit(x, "ab", "net").Newest(), unit(y, "ba", "net").Newest()
 		old := netip.AddrPortFrom(public, 34500)
@@ -97,13 +105,7 @@ func TestNoNATDoesNotFollowESPSource(t *testing.T) {
 // sends UPDATE_SA_ADDRESSES (a peer with MOBIKE, strongSwan, follows nothing else; RFC 4555
 // §3.5). The same mapping again: nothing more.
 func TestMOBIKEClientFindsNewMapping(t *testing.T) {
-	a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
-	a.MOBIKE, b.MOBIKE = true, true
-	n, x, y := pair(t, a, b)
-	public := netip.MustParseAddr("198.18.1.254")
-	n.natted(x, public)
-	x.core.Start(n.now)
-	n.runUntil(func() bool { return childUp(x, "ab", "net") && childUp(y, "ba", "net") }, time.Minute)
+	n, x, y, public := nattedPair(t, true)
 	sx, sy := currentSA(x, "ab"), currentSA(y, "ba")
 	if !sx.mob.on || !sx.natMappingChecked() {
 		t.Fatal("want MOBIKE on and the client behind the NAT")

@@ -229,12 +229,7 @@ func TestTwoChildren(t *testing.T) {
 // TestNATInMemory: A behind a NAT: NAT detected on both sides, IKE floats to 4500, ESP is
 // UDP-encapsulated towards the mapped port, A sends keepalives.
 func TestNATInMemory(t *testing.T) {
-	a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
-	n, x, y := pair(t, a, b)
-	public := netip.MustParseAddr("198.18.1.254")
-	n.natted(x, public)
-	x.core.Start(n.now)
-	n.runUntil(func() bool { return childUp(x, "ab", "net") && childUp(y, "ba", "net") }, time.Minute)
+	n, x, y, public := nattedPair(t, false)
 	sx, sy := currentSA(x, "ab"), currentSA(y, "ba")
 	if !sx.nat.local || sx.nat.remote || !sy.nat.remote || sy.nat.local {
 		t.Fatalf("NAT detection: A %+v, B %+v", sx.nat, sy.nat)
