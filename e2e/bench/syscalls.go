@@ -89,7 +89,7 @@ func (sc *syscallCounter) stop() map[string]float64 {
 	return m
 }
 
-// perGB divides counts by the bytes moved and prints them, largest first.
+// syscallsPerGB divides counts by the bytes moved and prints them, largest first.
 func syscallsPerGB(counts map[string]float64, bytes float64) map[string]float64 {
 	out := map[string]float64{}
 	if bytes <= 0 {

@@ -312,8 +312,8 @@ func (cs *Conn) IKEEstablished(now time.Time, sa IKESA) {
 //
 // In IKEv1 the pairs are renegotiated on the survivor when the negotiations overlapped or
 // the loser is a re-authentication of ours the survivor followed closely (reauthCrossing):
-// the peer may remove its pairs with the loser. A Quick Mode
-// of ours still running on the loser starts again on the survivor (movePending).
+// the peer may remove its pairs with the loser. A Quick Mode of ours still running on the
+// loser starts again on the survivor (movePending).
 //
 // It reports whether sa itself is the one that goes.
 func (cs *Conn) dropDuplicates(now time.Time, sa IKESA) bool {
@@ -421,9 +421,6 @@ func (cs *Conn) movePending(now time.Time, from, to IKESA) {
 			continue
 		}
 		m.Withdraw(now, "its ISAKMP SA goes; starting it again on the one that stays")
-		if ch.Pending != nil {
-			continue
-		}
 		switch n := ch.Newest(); {
 		case n != nil && n.ike == to && n.state == childInstalled:
 			to.StartChild(now, ch, n)

@@ -9,6 +9,25 @@ import (
 	"oakley/ike/isakmp"
 )
 
+// onPeersNewSA runs fn once, at the step where nd has established an ISAKMP SA the peer
+// initiated, other than first (the peer's re-authentication, with nd its Main Mode
+// responder).
+func onPeersNewSA(n *lnet, nd *node, first *ikeSA, fn func(s *ikeSA)) {
+	done := false
+	n.afterStep = func() {
+		if done {
+			return
+		}
+		for _, s := range nd.c.sas {
+			if s != first && !s.Initiator && s.established() {
+				done = true
+				fn(s)
+				return
+			}
+		}
+	}
+}
+
 // TestResponderHoldsQuickModeAfterMM6: a Main Mode responder that starts a Quick Mode at
 // the instant it sends MM6 (a re-authentication collision makes oakley renegotiate a pair on
 // the peer's brand-new SA) holds QM1 back mm6Hold, so it cannot overtake MM6: the initiator
@@ -21,18 +40,10 @@ func TestResponderHoldsQuickModeAfterMM6(t *testing.T) {
 	first := currentSA(b.c, "ba")
 	var started, qm1 time.Time
 	var second *ikeSA
-	n.afterStep = func() {
-		if second != nil {
-			return
-		}
-		for _, s := range b.c.sas {
-			if s != first && !s.Initiator && s.established() {
-				started, second = n.now, s
-				s.StartChild(n.now, b.unit("ba", "net"), nil)
-				return
-			}
-		}
-	}
+	onPeersNewSA(n, b, first, func(s *ikeSA) {
+		started, second = n.now, s
+		s.StartChild(n.now, b.unit("ba", "net"), nil)
+	})
 	n.filter = func(from, to *node, m []byte) []byte {
 		h, err := isakmp.DecodeHeader(m)
 		if err == nil && from == b && second != nil && h.ExchangeType == isakmp.ExchangeQuickMode &&
@@ -76,21 +87,13 @@ func TestHeldQuickModeWithdrawn(t *testing.T) {
 	first := currentSA(b.c, "ba")
 	var bQM1 int
 	var second *ikeSA
-	n.afterStep = func() {
-		if second != nil {
-			return
+	onPeersNewSA(n, b, first, func(s *ikeSA) {
+		second = s
+		s.StartChild(n.now, b.unit("ba", "net"), nil) // held
+		if sa2 := currentSA(a.c, "ab"); sa2 != nil && sa2.Initiator {
+			sa2.StartChild(n.now, a.unit("ab", "net"), nil) // A's leaves at once
 		}
-		for _, s := range b.c.sas {
-			if s != first && !s.Initiator && s.established() {
-				second = s
-				s.StartChild(n.now, b.unit("ba", "net"), nil) // held
-				if sa2 := currentSA(a.c, "ab"); sa2 != nil && sa2.Initiator {
-					sa2.StartChild(n.now, a.unit("ab", "net"), nil) // A's leaves at once
-				}
-				return
-			}
-		}
-	}
+	})
 	n.filter = func(from, to *node, m []byte) []byte {
 		h, err := isakmp.DecodeHeader(m)
 		if err == nil && from == b && second != nil && h.ExchangeType == isakmp.ExchangeQuickMode &&

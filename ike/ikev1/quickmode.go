@@ -575,15 +575,10 @@ func (qm *quickMode) held() bool {
 	return qm.initiator && qm.state == qmQM1Sent && qm.retrans.Active() && qm.retrans.Sent == 0
 }
 
-// withdraw ends our held Quick Mode before it left: the peer started one for the same unit
-// first, and its pair supersedes the one ours would have replaced (the usual handling of a
-// peer's newer pair). Nothing failed, so nothing is counted or retried.
-func (qm *quickMode) withdraw(now time.Time) {
-	qm.Withdraw(now, "the peer started one for the same CHILD_SA first")
-}
-
-// Withdraw ends our Quick Mode without counting a failure: its ISAKMP SA goes, and the core
-// starts it again on another (core.movable).
+// Withdraw ends our Quick Mode without counting a failure, nothing retried: the peer started
+// one for the same unit while ours was held and had not left (its pair supersedes the one
+// ours would have replaced), or its ISAKMP SA goes and the core starts it again on another
+// (core.movable).
 func (qm *quickMode) Withdraw(now time.Time, why string) {
 	if qm.state == qmDead {
 		return

@@ -49,7 +49,7 @@ func (qm *quickMode) responderMessage1(now time.Time, in *inbound) error {
 		return err
 	}
 	if own, ok := qm.ch.Pending.(*quickMode); ok && own != qm && own.held() {
-		own.withdraw(now) // ours never left: no crossing, the peer's pair goes ahead alone
+		own.Withdraw(now, "the peer started one for the same CHILD_SA first") // ours never left: no crossing
 	}
 	if err := sa.checkLeasedTS(qm.remoteTS); err != nil {
 		return err
