@@ -84,15 +84,16 @@ const (
 
 // policyCache remembers the SPD's decision for recently seen flow keys (direct-mapped), valid
 // for one SPD state: first match depends only on the key's fields and the SPD's contents.
-// It holds the state only between reset and release (one batch), and knows it by number
-// after that, so an idle pipeline keeps no removed policy's SPD alive. It belongs to one
+// It holds the state only between reset and release (one batch), knows it by number after
+// that, and remembers a decision as the policy's place in that state's list, so an idle
+// pipeline keeps neither a removed policy nor its SPD state alive. It belongs to one
 // goroutine.
 type policyCache struct {
 	spd  *spdState // during a batch
 	gen  uint64    // the state the entries are for (a fresh cache is empty: valid for any)
 	ents [flowCacheSize]struct {
 		key flowKey
-		p   *Policy
+		idx int32 // in the state's list; -1: no policy matches
 		ok  bool
 	}
 }
@@ -116,19 +117,25 @@ func (c *policyCache) lookup(pkt []byte) (*Policy, bool) {
 	if keyed {
 		e := &c.ents[k.hash()>>(64-flowCacheBits)]
 		if e.ok && e.key == k {
-			return e.p, true
+			if e.idx < 0 {
+				return nil, true
+			}
+			return c.spd.list[e.idx], true
 		}
 	}
 	f, ok := ParseFlow(pkt)
 	if !ok {
 		return nil, false
 	}
-	p := c.spd.lookup(&f)
+	i := c.spd.lookupIndex(&f)
 	if keyed {
 		e := &c.ents[k.hash()>>(64-flowCacheBits)]
-		e.key, e.p, e.ok = k, p, true
+		e.key, e.idx, e.ok = k, int32(i), true
 	}
-	return p, true
+	if i < 0 {
+		return nil, true
+	}
+	return c.spd.list[i], true
 }
 
 // verdictCache remembers inbound policy-check verdicts (RFC 4301 §5.2) for recently seen

@@ -15,9 +15,9 @@ import (
 // SAs (and with them their ciphers, replay windows and peers' endpoints). A flight waiting
 // in the free list, the outbound grouping table and the policy cache (through the whole SPD
 // state it was filled from) held the last batch's SAs until the next packet: the 1,000-peer
-// load test's heap stayed 1.8 MiB above its start after every tunnel was gone. The policy
-// cache still holds up to flowCacheSize removed policies per reader (unbound: no SA behind
-// them) until the next packet.
+// load test's heap stayed 1.8 MiB above its start after every tunnel was gone. The removed
+// policies must go too: the policy cache kept up to flowCacheSize of them per reader until
+// the next packet, before it remembered a decision by the policy's place in the list.
 func TestIdlePipelineKeepsNoRetiredSA(t *testing.T) {
 	for _, workers := range []int{1, 2} {
 		a, b := newSites(t, "aes128gcm16", "", 64, workers)
@@ -47,6 +47,10 @@ func TestIdlePipelineKeepsNoRetiredSA(t *testing.T) {
 				track(name)
 				runtime.AddCleanup(sa, func(n string) { left.Delete(n); gone.Add(1) }, name)
 			}
+			// The policy too: the readers' policy caches must not keep a removed one.
+			name := fmt.Sprintf("site %c policy", 'a'+si)
+			track(name)
+			runtime.AddCleanup(s.policy, func(n string) { left.Delete(n); gone.Add(1) }, name)
 		}
 		for _, s := range []*site{a, b} {
 			s.dp.Unbind(s.policy)
@@ -66,7 +70,7 @@ func TestIdlePipelineKeepsNoRetiredSA(t *testing.T) {
 		if got := gone.Load(); got != objects {
 			var names []string
 			left.Range(func(k, _ any) bool { names = append(names, k.(string)); return true })
-			t.Fatalf("workers=%d: %d of %d retired SAs collected; the idle pipelines keep %v", workers, got, objects, names)
+			t.Fatalf("workers=%d: %d of %d retired SAs and removed policies collected; the idle pipelines keep %v", workers, got, objects, names)
 		}
 		for _, s := range []*site{a, b} {
 			if r, w := s.dp.LifecycleCounts(); r != 2 || w != 2 {

@@ -188,8 +188,16 @@ func (s *SPD) snapshot() *spdState { return s.load() }
 
 // lookup returns the first policy of the snapshot matching the flow, or nil.
 func (st *spdState) lookup(f *Flow) *Policy {
+	if i := st.lookupIndex(f); i >= 0 {
+		return st.list[i]
+	}
+	return nil
+}
+
+// lookupIndex returns the index in st.list of the first policy matching the flow, or -1.
+func (st *spdState) lookupIndex(f *Flow) int {
 	if !f.Dst.IsValid() {
-		return nil
+		return -1
 	}
 	var best *Policy
 	var bestPos uint64
@@ -205,5 +213,9 @@ func (st *spdState) lookup(f *Flow) *Policy {
 			}
 		}
 	}
-	return best
+	if best == nil {
+		return -1
+	}
+	i, _ := slices.BinarySearch(st.pos, bestPos)
+	return i
 }
