@@ -151,6 +151,13 @@ type ChildSA struct {
 	complete  bool        // its negotiation completed (Established was called)
 	lostTo    *ChildSA    // a rekey collision made it redundant: the pair kept instead
 	announced bool        // its Delete was sent; the inbound SA lingers (deleteRekeyed)
+	// A pending outbound switch (ActivateLater): how often it looks again, until when it may
+	// wait for the peer, the inbound packets of the pair in use when it last looked, and
+	// whether it has waited (logged and counted once).
+	switchEvery time.Duration
+	switchBy    time.Time
+	oldIn       uint64
+	switchHeld  bool
 
 	softTimer, hardTimer, switchTimer, deleteTimer *Timer
 }
@@ -171,6 +178,14 @@ func (csa *ChildSA) Params() *ChildParams   { return &csa.p }
 func (csa *ChildSA) Alive() bool            { return csa.state != childDead }
 func (csa *ChildSA) Current() bool          { return csa.state == childInstalled }
 func (csa *ChildSA) InboundPackets() uint64 { return csa.in.Stats.Packets.Load() }
+
+// AwaitsDelete reports whether the pair keeps its SAs only until its Delete reaches the peer
+// (a rekey collision's redundant pair, deleteRekeyed): that Delete must not wait.
+func (csa *ChildSA) AwaitsDelete() bool { return csa.announced }
+
+// MarkAwaitingDelete makes the pair one whose SAs stay until its Delete reaches the peer
+// (tests of the protocols' Delete handling).
+func (csa *ChildSA) MarkAwaitingDelete() { csa.announced = true }
 
 // Install creates both SAs of a negotiated pair in the data plane: the inbound one takes
 // traffic at once, the outbound one once Activate binds it to the unit's policy.
@@ -240,7 +255,7 @@ func (ch *ChildState) Install(now time.Time, p ChildParams) (*ChildSA, error) {
 	}
 	csa.softTimer = NewTimer("child-soft", csa.softExpired)
 	csa.hardTimer = NewTimer("child-hard", func(now time.Time) { csa.hardExpired(now, "lifetime") })
-	csa.switchTimer = NewTimer("child-switch", csa.Activate)
+	csa.switchTimer = NewTimer("child-switch", csa.switchDue)
 	csa.deleteTimer = NewTimer("child-delete", csa.deleteRekeyed)
 	csa.expiresAt = now.Add(csa.life)
 	c.Timers.Arm(csa.hardTimer, csa.expiresAt)
@@ -462,7 +477,8 @@ func (csa *ChildSA) Activate(now time.Time) {
 // new pair (its first packet on our new inbound SA) or the old outbound SA reaches a hard
 // limit, whichever comes first. The initiator of an IKEv1 rekey waits like this because the
 // responder installs the new pair only when the last Quick Mode message arrives (RFC 2409
-// §5.5 leaves that race open).
+// §5.5 leaves that race open). If the peer still sends on the pair in use after d, and not
+// on this one, the switch waits on (switchDue).
 func (csa *ChildSA) ActivateLater(now time.Time, d time.Duration) {
 	// Nothing to wait for when no pair sends any more (the old one reached its hard limit
 	// before the rekey completed): waiting would only prolong the outage.
@@ -470,7 +486,49 @@ func (csa *ChildSA) ActivateLater(now time.Time, d time.Duration) {
 		csa.Activate(now)
 		return
 	}
+	csa.switchEvery = d
+	csa.switchBy = now.Add(max(d, csa.c.Cfg.Retransmit.Total()))
+	csa.oldIn, _ = csa.inboundInUse()
 	csa.c.Timers.Arm(csa.switchTimer, now.Add(d))
+}
+
+// switchDue: the delay of ActivateLater passed without the peer sending on the new pair. If
+// it still sends on the pair in use, it has most likely not installed the new one: the last
+// message of the exchange was lost (an IKEv1 Quick Mode responder installs the pair when
+// message 3 arrives and retransmits message 2 until then; an IKEv2 initiator whose
+// CREATE_CHILD_SA response was lost retransmits its request). Switching now would send
+// every packet to an SPI the peer does not have, and the old pair would be deleted under
+// the peer's only outbound SA. So the switch waits, looking again every delay, until the
+// peer uses the new pair, stops sending on the old one, or could have given up
+// retransmitting (the retransmission schedule's whole length).
+func (csa *ChildSA) switchDue(now time.Time) {
+	if csa.state != childInstalled || csa.bound {
+		return
+	}
+	n, ok := csa.inboundInUse()
+	if ok && n != csa.oldIn && csa.in.Stats.Packets.Load() == 0 && now.Before(csa.switchBy) && !csa.oldOutboundDead() {
+		if !csa.switchHeld {
+			csa.switchHeld = true
+			csa.c.Ctr.Inc(CtrSwitchesHeld)
+			csa.Logger().Info("keeping the old outbound SA: the peer still sends on the old pair and not on this one (the exchange's last message lost?)",
+				zap.Duration("at_most", csa.switchBy.Sub(now).Round(time.Second)))
+		}
+		csa.oldIn = n
+		csa.c.Timers.Arm(csa.switchTimer, now.Add(csa.switchEvery))
+		return
+	}
+	csa.Activate(now)
+}
+
+// inboundInUse returns the inbound packets of the pair whose outbound SA carries this one's
+// traffic now, and whether there is one.
+func (csa *ChildSA) inboundInUse() (uint64, bool) {
+	for _, x := range csa.ch.SAs {
+		if x != csa && x.bound && x.state != childDead && csa.sameClient(x) {
+			return x.in.Stats.Packets.Load(), true
+		}
+	}
+	return 0, false
 }
 
 // oldOutboundDead reports whether the pair this one replaces can no longer send.

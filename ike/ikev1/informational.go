@@ -146,8 +146,13 @@ func (sa *ikeSA) handleNotify(now time.Time, n *isakmp.Notification, protected b
 	}
 	// A protected error about the ISAKMP SA itself (its cookies as SPI): the peer refused
 	// what Phase 1 concluded, e.g. our identity after our last Main Mode message, and has
-	// dropped the SA; so do we (as strongSwan does).
-	if protected && n.ProtocolID == isakmp.ProtoISAKMP && (len(n.SPI) == 0 || equalBytes(n.SPI, sa.cookies())) {
+	// dropped the SA; so do we (as strongSwan does). Not once a Quick Mode completed under
+	// the SA (the peer accepted us), and never for PAYLOAD-MALFORMED: that is the peer's
+	// complaint about one message it could not decrypt or parse, and it keeps the SA
+	// (strongSwan sends it, for one, when a Quick Mode answer arrives after it forgot the
+	// exchange's IV: it tracks three exchanges per ISAKMP SA).
+	if protected && n.ProtocolID == isakmp.ProtoISAKMP && (len(n.SPI) == 0 || equalBytes(n.SPI, sa.cookies())) &&
+		!sa.madePairs && n.NotifyType != isakmp.NotifyPayloadMalformed {
 		sa.Log.Warn("peer refused the ISAKMP SA: "+n.NotifyType.String()+hint, zap.Bool("protected", protected))
 		sa.c.Ctr.Inc(core.CtrIKEFailed)
 		for _, csa := range sa.ownedChildren() {

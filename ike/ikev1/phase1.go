@@ -120,6 +120,11 @@ type ikeSA struct {
 	keepalive   *core.Timer
 	deleteTimer *core.Timer
 	settleTimer *core.Timer // Aggressive Mode initiator: children start a moment after AM3
+
+	// Deletes of pairs held back while a Quick Mode runs (SendDeleteChildren), by protocol,
+	// and the timer that sends them at the latest.
+	heldESP, heldAH []uint32
+	holdTimer       *core.Timer
 }
 
 // Base gives the core the shared state.
@@ -142,6 +147,7 @@ func newIKESA(c *Protocol, initiator bool) *ikeSA {
 			sa.c.Established(now, sa)
 		}
 	})
+	sa.holdTimer = core.NewTimer("held-deletes", func(time.Time) { sa.flushDeletes(nil, nil) })
 	return sa
 }
 
@@ -549,11 +555,13 @@ func (sa *ikeSA) destroy(now time.Time, sendDelete bool, reason error) {
 				csa.Remove(now, true, reason)
 			}
 		}
+		sa.flushDeletes(nil, nil) // the pairs' Deletes go before the SA's own
 		sa.sendDeleteISAKMP()
 	}
+	sa.heldESP, sa.heldAH = nil, nil
 	sa.retrans.Stop()
 	sa.txStop()
-	for _, t := range []*core.Timer{sa.reauthTimer, sa.expireTimer, sa.keepalive, sa.deleteTimer, sa.settleTimer} {
+	for _, t := range []*core.Timer{sa.reauthTimer, sa.expireTimer, sa.keepalive, sa.deleteTimer, sa.settleTimer, sa.holdTimer} {
 		sa.c.Timers.Stop(t)
 	}
 	for _, qm := range sa.qms {
@@ -595,21 +603,59 @@ func (sa *ikeSA) StartChild(now time.Time, ch *core.ChildState, rekeyOf *core.Ch
 }
 
 // SendDeleteChildren tells the peer pairs are gone: one Delete per protocol with our
-// inbound SPIs (RFC 2408 §3.15).
+// inbound SPIs (RFC 2408 §3.15). While a Quick Mode runs under the SA the Deletes wait, up to
+// deleteHoldMax, and then go together: each Informational is a new exchange, and strongSwan
+// keeps the IVs of only the last three exchanges of an ISAKMP SA (charon's
+// max_ikev1_exchanges), so two Deletes during its own Quick Mode made it forget that
+// exchange's IV; it could not decrypt our answer, gave up and re-authenticated, and the
+// tunnel was down meanwhile (chaos-collisions under IKE loss). A pair that keeps its SAs
+// only until its Delete reaches the peer (a rekey collision's redundant pair, which the peer
+// may still send on) is announced at once, with whatever waits.
 func (sa *ikeSA) SendDeleteChildren(now time.Time, pairs []*core.ChildSA) {
+	hold := sa.state == p1Established && len(sa.qms) > 0
 	var espSPIs, ahSPIs []uint32
 	for _, p := range pairs {
+		if p.AwaitsDelete() {
+			hold = false
+		}
 		if p.Unit().Proto == esp.AH {
 			ahSPIs = append(ahSPIs, p.InSPI())
 		} else {
 			espSPIs = append(espSPIs, p.InSPI())
 		}
 	}
+	if !hold {
+		sa.flushDeletes(espSPIs, ahSPIs)
+		return
+	}
+	sa.heldESP = append(sa.heldESP, espSPIs...)
+	sa.heldAH = append(sa.heldAH, ahSPIs...)
+	if !sa.holdTimer.Armed() {
+		sa.c.Timers.Arm(sa.holdTimer, now.Add(deleteHoldMax))
+	}
+	sa.Log.Debug("Delete held back until the Quick Mode in progress ends", zap.Int("quick_modes", len(sa.qms)))
+}
+
+// deleteHoldMax bounds how long a Delete waits for the Quick Modes in progress to end.
+const deleteHoldMax = 30 * time.Second
+
+// flushDeletes sends the held Deletes and these.
+func (sa *ikeSA) flushDeletes(espSPIs, ahSPIs []uint32) {
+	espSPIs, ahSPIs = append(sa.heldESP, espSPIs...), append(sa.heldAH, ahSPIs...)
+	sa.heldESP, sa.heldAH = nil, nil
+	sa.c.Timers.Stop(sa.holdTimer)
 	if len(espSPIs) > 0 {
 		sa.sendDeleteChild(isakmp.ProtoESP, espSPIs)
 	}
 	if len(ahSPIs) > 0 {
 		sa.sendDeleteChild(isakmp.ProtoAH, ahSPIs)
+	}
+}
+
+// quickModeEnded sends the held Deletes once no Quick Mode runs any more.
+func (sa *ikeSA) quickModeEnded() {
+	if len(sa.qms) == 0 && sa.state == p1Established && len(sa.heldESP)+len(sa.heldAH) > 0 {
+		sa.flushDeletes(nil, nil)
 	}
 }
 

@@ -493,6 +493,7 @@ func (qm *quickMode) finish() {
 	delete(qm.sa.qms, qm.mid)
 	delete(qm.sa.p2ivs, qm.mid)
 	qm.sa.rememberMID(qm.mid)
+	qm.sa.quickModeEnded()
 	if qm.ch != nil && qm.ch.Pending == core.Negotiation(qm) {
 		qm.ch.Pending = nil
 	}
@@ -549,6 +550,7 @@ func (qm *quickMode) end(now time.Time, err error, failed bool) {
 	delete(qm.sa.qms, qm.mid)
 	delete(qm.sa.p2ivs, qm.mid)
 	qm.sa.rememberMID(qm.mid)
+	qm.sa.quickModeEnded()
 	if qm.pending != nil {
 		qm.pending.Remove(now, false, err)
 		qm.pending = nil

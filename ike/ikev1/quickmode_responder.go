@@ -27,6 +27,7 @@ func (qm *quickMode) responderMessage1(now time.Time, in *inbound) error {
 	})
 	if err != nil {
 		delete(sa.qms, qm.mid)
+		sa.quickModeEnded()
 		if errors.Is(err, ErrInvalidHash) || errors.Is(err, ErrMalformed) {
 			sa.Log.Info("dropping Quick Mode message 1", zap.Error(err))
 			return errStop
