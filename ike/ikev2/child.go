@@ -157,11 +157,32 @@ func (x *childExchange) response(now time.Time, m *wire.Message) error {
 		case n.NotifyType.IsError():
 			x.sa.p.Ctr.Inc(core.CtrErrorNotifiesIn)
 			x.failed(now, peerError(n))
+			if n.NotifyType == wire.NotifyChildSANotFound && x.rekeyOf != nil {
+				x.sa.peerLacks(now, x.ch, x.rekeyOf)
+			}
 			return errStop
 		}
 	}
 	x.complete(now, c)
 	return nil
+}
+
+// peerLacks handles CHILD_SA_NOT_FOUND for our rekey of old: the peer does not have that
+// pair (it deleted it, or the exchange that made it completed only on our side: the peer's
+// answer to our rekey was lost, it rekeyed the new pair itself, we refused that, and only
+// then did its answer arrive; RFC 7296 §2.25). So neither do we: the pair goes without a
+// Delete, and the unit carries on with another pair it has, or a new one (as strongSwan
+// does). Before, the pair stayed, every rekey of it failed again, and the peer's own pair
+// was refused as "just rekeyed" for good.
+func (sa *ikeSA) peerLacks(now time.Time, ch *core.ChildState, old *core.ChildSA) {
+	if !old.Alive() {
+		return
+	}
+	old.Logger().Info("the peer does not have this CHILD_SA (CHILD_SA_NOT_FOUND): removing it")
+	old.Remove(now, false, fmt.Errorf("%w: the peer does not have it", core.ErrDeleted))
+	if ch.Newest() == nil && ch.Pending == nil && ch.Want && sa.established() {
+		sa.startChild(now, ch, nil)
+	}
 }
 
 // completeInAuth finishes the first child with the IKE_AUTH response: an error notification

@@ -229,3 +229,25 @@ func TestIKERekeyOnTimer(t *testing.T) {
 		t.Fatalf("rekey_time = 0 side: expires %v, rekey %v", st.ExpiresAt, st.ReauthAt)
 	}
 }
+
+// TestRekeyChildNotFound: the peer answers our rekey with CHILD_SA_NOT_FOUND (it does not
+// have the pair: under IKE loss in chaos-collisions against strongSwan, its answer to our
+// previous rekey was lost, it rekeyed that new pair itself, we refused, and its answer came
+// late). The pair goes on our side too and a new one is made, as strongSwan does; before,
+// the pair stayed, every rekey of it failed again and both ends kept two pairs for good.
+func TestRekeyChildNotFound(t *testing.T) {
+	n, x, y := established(t, "aes128gcm16-prfsha256-ecp256", "aes128gcm16")
+	old, peerOld := onePair(t, n, x, y)
+	n.afterStep = nil // the peer drops its pair silently: x's traffic on it is lost until the rekey
+	peerOld.Remove(n.now, false, core.ErrDeleted)
+	u := unit(x, "ab", "net")
+	currentSA(x, "ab").StartChild(n.now, u, old)
+	n.runFor(10 * time.Second)
+	a, _ := onePair(t, n, x, y)
+	if old.Alive() || a == old {
+		t.Fatalf("the pair the peer does not have is still there (alive %v)", old.Alive())
+	}
+	if got := x.ctr.Get(core.CtrChildEstablished); got != 2 {
+		t.Errorf("child_established = %d, want 2 (the first pair and the new one)", got)
+	}
+}
