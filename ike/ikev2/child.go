@@ -42,6 +42,7 @@ type childExchange struct {
 	req      *request
 	retries  int
 	done     bool
+	fresh    bool // replaces rekeyOf without REKEY_SA (peerLacks)
 	log      *zap.Logger
 }
 
@@ -56,8 +57,14 @@ func newChildExchange(sa *ikeSA, ch *core.ChildState, rekeyOf *core.ChildSA) *ch
 
 // startChild queues a CREATE_CHILD_SA for a unit (a new pair, or a rekey of rekeyOf).
 func (sa *ikeSA) startChild(now time.Time, ch *core.ChildState, rekeyOf *core.ChildSA) {
+	sa.startChildExchange(now, ch, rekeyOf, false)
+}
+
+// startChildExchange is startChild; fresh: a new pair that replaces rekeyOf without naming
+// it (no REKEY_SA: the peer does not know it).
+func (sa *ikeSA) startChildExchange(now time.Time, ch *core.ChildState, rekeyOf *core.ChildSA, fresh bool) {
 	if sa.state == stRekeyed && sa.successor != nil {
-		sa.successor.startChild(now, ch, rekeyOf)
+		sa.successor.startChildExchange(now, ch, rekeyOf, fresh)
 		return
 	}
 	if !sa.established() || ch.Pending != nil {
@@ -67,6 +74,7 @@ func (sa *ikeSA) startChild(now time.Time, ch *core.ChildState, rekeyOf *core.Ch
 		return // the peer rekeyed it already; its new pair takes over
 	}
 	x := newChildExchange(sa, ch, rekeyOf)
+	x.fresh = fresh
 	ch.Pending = x
 	x.req = &request{exch: wire.ExchangeCreateChildSA, what: "CREATE_CHILD_SA", build: x.build, onResp: x.response, onFail: x.failed, rebind: x.rebind}
 	if rekeyOf != nil {
@@ -108,7 +116,7 @@ func (x *childExchange) requestPayloads(now time.Time) ([]wire.Payload, error) {
 	}
 	x.localTS, x.remoteTS = sa.childTS(ch)
 	var out []wire.Payload
-	if x.rekeyOf != nil {
+	if x.rekeyOf != nil && !x.fresh {
 		out = append(out, wire.NewChildNotify(x.proto, x.rekeyOf.InSPI(), wire.NotifyRekeySA, nil))
 	}
 	if ch.Mode() == esp.Transport {
@@ -167,22 +175,18 @@ func (x *childExchange) response(now time.Time, m *wire.Message) error {
 	return nil
 }
 
-// peerLacks handles CHILD_SA_NOT_FOUND for our rekey of old: the peer does not have that
-// pair (it deleted it, or the exchange that made it completed only on our side: the peer's
-// answer to our rekey was lost, it rekeyed the new pair itself, we refused that, and only
-// then did its answer arrive; RFC 7296 §2.25). So neither do we: the pair goes without a
-// Delete, and the unit carries on with another pair it has, or a new one (as strongSwan
-// does). Before, the pair stayed, every rekey of it failed again, and the peer's own pair
-// was refused as "just rekeyed" for good.
+// peerLacks handles CHILD_SA_NOT_FOUND for our rekey of old: the peer does not know that
+// pair (it deleted it, or has not yet processed the answer that made it). As strongSwan does,
+// a new pair is negotiated (without REKEY_SA) to replace it, and the old one is deleted,
+// with a Delete, once the new one is in use. Before, the pair stayed and every rekey of it
+// failed again. Removing it at once without a Delete would be wrong when the peer merely
+// lags: it would install the pair later, and send on it.
 func (sa *ikeSA) peerLacks(now time.Time, ch *core.ChildState, old *core.ChildSA) {
-	if !old.Alive() {
+	if !old.Current() || ch.Pending != nil || !sa.established() {
 		return
 	}
-	old.Logger().Info("the peer does not have this CHILD_SA (CHILD_SA_NOT_FOUND): removing it")
-	old.Remove(now, false, fmt.Errorf("%w: the peer does not have it", core.ErrDeleted))
-	if ch.Newest() == nil && ch.Pending == nil && ch.Want && sa.established() {
-		sa.startChild(now, ch, nil)
-	}
+	old.Logger().Info("the peer does not know this CHILD_SA (CHILD_SA_NOT_FOUND): negotiating a new one to replace it")
+	sa.startChildExchange(now, ch, old, true)
 }
 
 // completeInAuth finishes the first child with the IKE_AUTH response: an error notification

@@ -64,6 +64,13 @@ func (sa *ikeSA) respondChild(now time.Time, c *wire.Chain, inAuth bool) ([]wire
 			return refuse(fail(wire.NotifyInvalidSyntax, ErrMalformed, "REKEY_SA without an SPI"))
 		}
 		if rekeyOf = sa.pairByOutSPI(spi); rekeyOf == nil {
+			if sa.childRequestInFlight() {
+				// It may be the pair our own CREATE_CHILD_SA in flight makes: the peer
+				// installed it, and its answer is still on its way to us (or lost, to be
+				// retransmitted). CHILD_SA_NOT_FOUND would make it drop that pair (or
+				// replace it) just before we install it; §2.25 lets us refuse for now.
+				return refuse(&protoError{notify: wire.NotifyTemporaryFailure, err: fail(0, ErrTemporary, "REKEY_SA for SPI %08x, which our CREATE_CHILD_SA in flight may be making", spi)})
+			}
 			return refuse(&protoError{notify: wire.NotifyChildSANotFound, err: fail(0, ErrInvalidID, "REKEY_SA for SPI %08x, which we do not have", spi)})
 		}
 		if !rekeyOf.Current() {
@@ -241,5 +248,18 @@ func (sa *ikeSA) childCollisionLost(now time.Time, x *childExchange, nr []byte, 
 	}
 	x.log.Info("CHILD_SA rekey collision won: the peer deletes its redundant pair")
 	delete(sa.passiveChild, x.rekeyOf)
+	return false
+}
+
+// childRequestInFlight reports whether a CREATE_CHILD_SA of ours waits for its answer on sa.
+func (sa *ikeSA) childRequestInFlight() bool {
+	if sa.Conn == nil {
+		return false
+	}
+	for _, ch := range sa.Conn.Children {
+		if x, ok := ch.Pending.(*childExchange); ok && x.sa == sa && !x.done && !x.inAuth {
+			return true
+		}
+	}
 	return false
 }
