@@ -158,6 +158,10 @@ type ChildSA struct {
 	switchBy    time.Time
 	oldIn       uint64
 	switchHeld  bool
+	// resendFinal sends the exchange's last message again (IKEv1: Quick Mode message 3),
+	// while the switch waits for a peer that may not have it; resent counts the times.
+	resendFinal func()
+	resent      int
 
 	softTimer, hardTimer, switchTimer, deleteTimer *Timer
 }
@@ -443,6 +447,7 @@ func (csa *ChildSA) Activate(now time.Time) {
 		return
 	}
 	csa.bound = true
+	csa.resendFinal = nil
 	for _, old := range csa.ch.SAs {
 		if !csa.sameClient(old) {
 			continue
@@ -450,7 +455,11 @@ func (csa *ChildSA) Activate(now time.Time) {
 		if old != csa {
 			old.bound = false
 		}
-		if old != csa && old.state == childInstalled && !old.installed.After(csa.installed) {
+		// A pair whose negotiation still runs (an IKEv1 responder's, waiting for Quick Mode
+		// message 3) is not an older pair in use: the peer may keep it (a rekey collision
+		// is decided once both pairs are complete). Superseding it had it deleted as a pair
+		// the peer replaced, while the peer kept it and sent on it.
+		if old != csa && old.state == childInstalled && old.complete && !old.installed.After(csa.installed) {
 			old.supersede()
 		}
 	}
@@ -501,17 +510,27 @@ func (csa *ChildSA) ActivateLater(now time.Time, d time.Duration) {
 // the peer's only outbound SA. So the switch waits, looking again every delay, until the
 // peer uses the new pair, stops sending on the old one, or could have given up
 // retransmitting (the retransmission schedule's whole length).
+//
+// Once it waits, only the peer's first packet on the new pair (or the limits above) ends the
+// wait: the peer falling silent on the old pair says nothing about whether it has the new
+// one. Meanwhile the exchange's last message goes again on every look, at most
+// maxFinalResends times (a strongSwan Quick Mode responder does not always retransmit its
+// message 2, and the peer ignores a message 3 it already has).
 func (csa *ChildSA) switchDue(now time.Time) {
 	if csa.state != childInstalled || csa.bound {
 		return
 	}
 	n, ok := csa.inboundInUse()
-	if ok && n != csa.oldIn && csa.in.Stats.Packets.Load() == 0 && now.Before(csa.switchBy) && !csa.oldOutboundDead() {
+	if ok && (n != csa.oldIn || csa.switchHeld) && csa.in.Stats.Packets.Load() == 0 && now.Before(csa.switchBy) && !csa.oldOutboundDead() {
 		if !csa.switchHeld {
 			csa.switchHeld = true
 			csa.c.Ctr.Inc(CtrSwitchesHeld)
 			csa.Logger().Info("keeping the old outbound SA: the peer still sends on the old pair and not on this one (the exchange's last message lost?)",
 				zap.Duration("at_most", csa.switchBy.Sub(now).Round(time.Second)))
+		}
+		if csa.resendFinal != nil && csa.resent < maxFinalResends {
+			csa.resent++
+			csa.resendFinal()
 		}
 		csa.oldIn = n
 		csa.c.Timers.Arm(csa.switchTimer, now.Add(csa.switchEvery))
@@ -519,6 +538,13 @@ func (csa *ChildSA) switchDue(now time.Time) {
 	}
 	csa.Activate(now)
 }
+
+// maxFinalResends bounds how often a held switch sends the exchange's last message again.
+const maxFinalResends = 8
+
+// SetResendFinal gives the pair a way to send its exchange's last message again while a
+// held switch waits for the peer (switchDue).
+func (csa *ChildSA) SetResendFinal(f func()) { csa.resendFinal = f }
 
 // inboundInUse returns the inbound packets of the pair whose outbound SA carries this one's
 // traffic now, and whether there is one.
@@ -566,6 +592,7 @@ func (csa *ChildSA) Remove(now time.Time, sendDelete bool, reason error) {
 	wasCurrent := csa.bound
 	csa.state = childDead
 	csa.bound = false
+	csa.resendFinal = nil
 	// The peer deleted the pair a rekey collision kept (it chose the other one, or resolved
 	// the collision first): the redundant pair is the unit's again instead of being deleted.
 	var sibling *ChildSA

@@ -359,7 +359,13 @@ func (qm *quickMode) initiatorMessage2(now time.Time, in *inbound) error {
 	qm.finish()
 	if qm.rekeyOf != nil {
 		// The peer installs its SAs when message 3 arrives: keep sending on the old SA
-		// until the new one carries traffic or a second has passed.
+		// until the new one carries traffic or a second has passed (longer while the peer
+		// still sends only on the old one; message 3 then goes again).
+		csa.SetResendFinal(func() {
+			if sa.established() {
+				sa.send(raw)
+			}
+		})
 		csa.ActivateLater(now, outboundSwitchDelay)
 	} else {
 		csa.Activate(now)
