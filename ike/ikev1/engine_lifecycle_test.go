@@ -518,13 +518,9 @@ func TestRekeyCollisionLeavesOnePair(t *testing.T) {
 		b.core.RandBytes(seed * 3)
 		collideRekeys(n, a, b, ca, cb)
 		n.runFor(20 * time.Second)
-		chA, chB := connNamed(a.c, "ab").Child("net"), connNamed(b.c, "ba").Child("net")
-		if len(chA.SAs) != 1 || len(chB.SAs) != 1 {
-			t.Fatalf("run %d: %d pairs at A, %d at B after a simultaneous rekey, want 1 each", seed, len(chA.SAs), len(chB.SAs))
-		}
-		x, y := chA.SAs[0], chB.SAs[0]
-		if x == ca || y == cb || x.InSPI() != y.OutSPI() || x.OutSPI() != y.InSPI() {
-			t.Fatalf("run %d: A keeps %08x/%08x, B %08x/%08x", seed, x.InSPI(), x.OutSPI(), y.InSPI(), y.OutSPI())
+		x, y := survivingPair(t, seed, a, b)
+		if x == ca || y == cb {
+			t.Fatalf("run %d: the old pair survived the rekey", seed)
 		}
 		checkKeysMatch(t, x, y)
 		for _, nd := range []*node{a, b} {
@@ -549,6 +545,21 @@ func TestRekeyCollisionLeavesOnePair(t *testing.T) {
 	if keptA == 0 || keptA == 8 {
 		t.Fatalf("A's own pair kept in %d of 8 runs: the choice does not depend on the nonces", keptA)
 	}
+}
+
+// survivingPair checks that each end holds one pair of the unit and that the two mirror
+// each other, and returns them.
+func survivingPair(t *testing.T, run int, a, b *node) (*core.ChildSA, *core.ChildSA) {
+	t.Helper()
+	chA, chB := connNamed(a.c, "ab").Child("net"), connNamed(b.c, "ba").Child("net")
+	if len(chA.SAs) != 1 || len(chB.SAs) != 1 {
+		t.Fatalf("run %d: %d pairs at A, %d at B, want 1 each", run, len(chA.SAs), len(chB.SAs))
+	}
+	x, y := chA.SAs[0], chB.SAs[0]
+	if x.InSPI() != y.OutSPI() || x.OutSPI() != y.InSPI() {
+		t.Fatalf("run %d: A keeps %08x/%08x, B %08x/%08x", run, x.InSPI(), x.OutSPI(), y.InSPI(), y.OutSPI())
+	}
+	return x, y
 }
 
 // collideRekeys has both ends handle a soft limit of the pair before either end's first

@@ -248,14 +248,7 @@ func TestRekeyCollisionUnderLoss(t *testing.T) {
 		}
 		collideRekeys(n, a, b, ca, cb)
 		n.runFor(90 * time.Second)
-		chA, chB := connNamed(a.c, "ab").Child("net"), connNamed(b.c, "ba").Child("net")
-		if len(chA.SAs) != 1 || len(chB.SAs) != 1 {
-			t.Fatalf("run %d: %d pairs at A, %d at B, want 1 each", seed, len(chA.SAs), len(chB.SAs))
-		}
-		x, y := chA.SAs[0], chB.SAs[0]
-		if x.InSPI() != y.OutSPI() || x.OutSPI() != y.InSPI() {
-			t.Fatalf("run %d: A keeps %08x/%08x, B %08x/%08x", seed, x.InSPI(), x.OutSPI(), y.InSPI(), y.OutSPI())
-		}
+		survivingPair(t, seed, a, b)
 		if qm3Dropped == 0 {
 			t.Fatalf("run %d: no Quick Mode message 3 of A dropped", seed)
 		}
