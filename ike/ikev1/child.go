@@ -87,14 +87,32 @@ func (qm *quickMode) install(now time.Time) (*core.ChildSA, error) {
 		// resolved by core.ChildSA.Established once both pairs are up).
 		p.RekeyOf = own.rekeyOf
 	}
-	p.CollisionKey = append([]byte(nil), qm.ni...)
-	if bytes.Compare(qm.nr, qm.ni) < 0 {
-		p.CollisionKey = append([]byte(nil), qm.nr...)
-	}
+	p.CollisionKey = collisionKey(sa.ext.oakley, qm.initiator, qm.ni, qm.nr)
 	csa, err := ch.Install(now, p)
 	if err != nil {
 		return nil, fmt.Errorf("%w", err)
 	}
 	sa.madePairs = true
 	return csa, nil
+}
+
+// collisionKey decides which of two colliding pairs goes (the lower key; core's
+// resolveCollision). An oakley peer decides the same way, from the lower of each Quick
+// Mode's two nonces. Any other peer (strongSwan) resolves nothing, and may have taken our
+// Quick Mode, arriving after its own had completed, for a rekey of its new pair: deleting
+// ours then left it only a pair it considers rekeyed and sends nothing on (chaos-collisions
+// under IKE loss). Against such a peer we keep the pair we initiated: whether it saw a
+// collision (it keeps both until our Delete) or a rekey of its pair (ours is its current
+// one), our Delete of its pair leaves it ours.
+func collisionKey(peerIsOakley, initiator bool, ni, nr []byte) []byte {
+	if !peerIsOakley {
+		if initiator {
+			return []byte{1}
+		}
+		return []byte{0}
+	}
+	if bytes.Compare(nr, ni) < 0 {
+		return append([]byte(nil), nr...)
+	}
+	return append([]byte(nil), ni...)
 }

@@ -62,7 +62,9 @@ type extensions struct {
 	xauth bool
 	unity bool
 	frag  bool
-	other int
+	// oakley: the peer is oakley (its vendor ID), which resolves rekey collisions as we do
+	oakley bool
+	other  int
 }
 
 // processVendorIDs records the peer's extensions; unknown vendor IDs are only logged.
@@ -90,6 +92,7 @@ func (sa *ikeSA) processVendorIDs(c *isakmp.Chain) {
 			len(d) == 20 && bytes.HasPrefix(d, vidFragmentation) && d[16]&0x80 != 0:
 			sa.ext.frag = true
 		case bytes.Equal(d, vidOakley):
+			sa.ext.oakley = true
 		default:
 			sa.ext.other++
 			sa.Log.Debug("unknown vendor ID", zap.String("vid", hex.EncodeToString(d)))

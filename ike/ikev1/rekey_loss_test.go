@@ -254,3 +254,31 @@ func TestRekeyCollisionUnderLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestCollisionAgainstOtherPeers: against a peer that is not oakley (no oakley vendor ID), a
+// rekey collision keeps the pair we initiated, whatever the nonces: strongSwan resolves
+// nothing, and may have taken our Quick Mode for a rekey of its own new pair, which it then
+// no longer sends on. Here both ends are made to believe the other is not oakley, so each
+// keeps its own (an oakley peer decides by the nonces: TestRekeyCollisionLeavesOnePair).
+func TestCollisionAgainstOtherPeers(t *testing.T) {
+	for _, seed := range []int{0, 1, 2, 3} {
+		n, a, b := newPair(t, pairOpts{})
+		ca, cb := establish(t, n, a, b)
+		currentSA(a.c, "ab").ext.oakley = false
+		currentSA(b.c, "ba").ext.oakley = false
+		a.core.RandBytes(seed * 7)
+		b.core.RandBytes(seed * 3)
+		collideRekeys(n, a, b, ca, cb)
+		n.runUntil(func() bool {
+			return a.ctr.Get(core.CtrRekeyCollisions) == 1 && b.ctr.Get(core.CtrRekeyCollisions) == 1
+		}, time.Minute)
+		for _, nd := range []*node{a, b} {
+			conn := map[*node]string{a: "ab", b: "ba"}[nd]
+			bd := nd.policy(conn, "net").Binding()
+			kept := connNamed(nd.c, conn).Child("net").Newest()
+			if bd == nil || kept == nil || bd.SA != outOf(kept) || !kept.Params().Initiator {
+				t.Fatalf("run %d: %s does not keep the pair it initiated", seed, nd.name)
+			}
+		}
+	}
+}
