@@ -28,6 +28,10 @@ type collideCase struct {
 	version int
 	peer    string // "oakley" or "strongswan" on the right
 	kind    string // "reauth" (IKEv1: a new ISAKMP SA), "ike" (IKEv2: CREATE_CHILD_SA rekeying the IKE SA) or "child"
+	// ikeLoss > 0 runs the case through the impairment relay, which drops that share of
+	// the IKE datagrams (both directions) once the tunnel is up; ESP passes untouched, so
+	// every echo must still come back.
+	ikeLoss float64
 }
 
 var collideCases = []collideCase{
@@ -39,13 +43,29 @@ var collideCases = []collideCase{
 	{version: 2, peer: "oakley", kind: "child"},
 	{version: 2, peer: "strongswan", kind: "ike"},
 	{version: 2, peer: "strongswan", kind: "child"},
+	// Under loss an end may see the peer's Quick Mode (or CREATE_CHILD_SA) only after its
+	// own completed, or lose the Delete of the redundant pair: the collision must still
+	// end with one pair, and no echo lost.
+	{version: 1, peer: "oakley", kind: "child", ikeLoss: 0.2},
+	{version: 1, peer: "strongswan", kind: "child", ikeLoss: 0.2},
+	{version: 2, peer: "oakley", kind: "child", ikeLoss: 0.2},
+	{version: 2, peer: "strongswan", kind: "child", ikeLoss: 0.2},
+}
+
+// name is the subtest's name.
+func (c collideCase) name() string {
+	n := fmt.Sprintf("v%d-%s-simultaneous-%s", c.version, c.peer, c.kind)
+	if c.ikeLoss > 0 {
+		n += fmt.Sprintf("-ike-loss-%.0f", c.ikeLoss*100)
+	}
+	return n
 }
 
 // chaosCollisions runs every collideCase.
 func chaosCollisions(t *testing.T) {
 	names := make([]string, len(collideCases))
 	for i, c := range collideCases {
-		names[i] = fmt.Sprintf("v%d-%s-simultaneous-%s", c.version, c.peer, c.kind)
+		names[i] = c.name()
 	}
 	parallelRuns(t, envInt(t, "CHAOS_COLLISIONS_PARALLEL", 4), names, func(t *testing.T, i int) {
 		c := collideCases[i]
@@ -98,7 +118,14 @@ func swanState(t *testing.T, sw *swan) endState {
 
 func runCollisions(t *testing.T, c collideCase) {
 	rounds := envInt(t, "CHAOS_COLLISIONS", 3)
-	tp := newTopo(t, false)
+	var tp *ioTopo
+	var rl *relay
+	if c.ikeLoss > 0 {
+		rt := newRelayTopo(t, 0)
+		tp, rl = rt.ioTopo, rt.relay
+	} else {
+		tp = newTopo(t, false)
+	}
 	psk := newPSK(t)
 	ls, rs := siteFor(tp, tp.left, psk), siteFor(tp, tp.right, psk)
 	ls.Version, rs.Version = c.version, c.version
@@ -138,6 +165,13 @@ func runCollisions(t *testing.T, c collideCase) {
 		t.Fatalf("the tunnel did not come up with one IKE SA and one child pair on each end")
 	}
 	pingBoth(t, tp, 2)
+	// How long a round watches the collision resolve, and how long it may take to settle:
+	// under loss a lost message costs a retransmission (4 s, then 7.2 s more, ...).
+	watch, settle := 5*time.Second, 15*time.Second
+	if rl != nil {
+		rl.set(t, relayRule{Class: "ike", Loss: c.ikeLoss})
+		watch, settle = 25*time.Second, 60*time.Second
+	}
 
 	rekey := map[string][2]func() (string, error){
 		"reauth": {
@@ -175,7 +209,7 @@ func runCollisions(t *testing.T, c collideCase) {
 		before := oakleyState(t, left)
 		var settled bool
 		var l, r endState
-		sent, got, out := pingDuring(t, tp.left, tp.right.host, 20*time.Millisecond, 8*time.Second, time.Second, func() {
+		sent, got, out := pingDuring(t, tp.left, tp.right.host, 20*time.Millisecond, watch+3*time.Second, time.Second, func() {
 			var wg sync.WaitGroup
 			start := make(chan struct{})
 			errs := make([]error, 2)
@@ -202,7 +236,7 @@ func runCollisions(t *testing.T, c collideCase) {
 				}
 			}
 			// Watch the ends while the collision resolves.
-			deadline := time.Now().Add(5 * time.Second)
+			deadline := time.Now().Add(watch)
 			for time.Now().Before(deadline) {
 				l, r = oakleyState(t, left), rightState()
 				maxIKE = max(maxIKE, len(l.ikes), len(r.ikes))
@@ -210,7 +244,7 @@ func runCollisions(t *testing.T, c collideCase) {
 				time.Sleep(200 * time.Millisecond)
 			}
 		})
-		settled = stableFor(15*time.Second, 4*time.Second, func() bool {
+		settled = stableFor(settle, 4*time.Second, func() bool {
 			l, r = oakleyState(t, left), rightState()
 			maxIKE = max(maxIKE, len(l.ikes), len(r.ikes))
 			maxPairs = max(maxPairs, l.pairs, r.pairs)
@@ -262,8 +296,16 @@ func runCollisions(t *testing.T, c collideCase) {
 			good++
 		}
 	}
+	var ikeDropped uint64
+	if rl != nil {
+		ctr, _ := rl.stats(t)
+		ikeDropped = total(ctr, "ike").Dropped
+		if ikeDropped == 0 {
+			t.Errorf("the relay dropped no IKE datagram: the loss rows tested nothing")
+		}
+	}
 	figure(t, "chaos-collisions", kv{"version", c.version}, kv{"peer", c.peer}, kv{"kind", "simultaneous-" + c.kind},
-		kv{"rounds", rounds}, kv{"exactly_one", good}, kv{"pings_lost", lostTotal}, kv{"pings_sent", sentTotal},
+		kv{"ike_loss", c.ikeLoss}, kv{"ike_dropped", ikeDropped}, kv{"rounds", rounds}, kv{"exactly_one", good}, kv{"pings_lost", lostTotal}, kv{"pings_sent", sentTotal},
 		kv{"max_ike_sas", maxIKE}, kv{"max_child_pairs", maxPairs})
 	if len(failures) > 0 {
 		if len(failures) > 5 {

@@ -209,8 +209,10 @@ func parallelRuns(t *testing.T, limit int, names []string, fn func(t *testing.T,
 // suite stays a gate; `make chaos`, `make loadtest` and OAKLEY_KNOWN_FAILURES=1 run them, so
 // they stay measured until they are fixed (then their line goes).
 var knownFailures = map[string]string{
-	// none today; the last one, the IKEv1 re-authentication collision against strongSwan,
-	// was fixed at dc0eb3d (README, Collisions)
+	"TestReliability/chaos-collisions/v2-strongswan-simultaneous-child-ike-loss-20": "IKEv2 child rekey collisions against strongSwan " +
+		"under 20% IKE loss: in about one 15-round run in three, a round leaves an extra pair or loses echoes and the next rounds " +
+		"fail with it; charon's log showed oakley retransmitting a request charon had answered for over a minute, not yet " +
+		"explained (README, Reliability, Not covered yet)",
 }
 
 // skipKnownFailure skips t if it is a known failure, unless OAKLEY_KNOWN_FAILURES=1.
