@@ -73,6 +73,10 @@ func (sa *ikeSA) startChildExchange(now time.Time, ch *core.ChildState, rekeyOf 
 	if rekeyOf != nil && sa.passiveChild[rekeyOf] != nil {
 		return // the peer rekeyed it already; its new pair takes over
 	}
+	if rekeyOf != nil && !fresh && sa.peerMayLack(now, rekeyOf) {
+		sa.deferRekey(now, ch, rekeyOf) // the peer may not have it yet (child_confirm.go)
+		return
+	}
 	x := newChildExchange(sa, ch, rekeyOf)
 	x.fresh = fresh
 	ch.Pending = x

@@ -185,6 +185,7 @@ func (sa *ikeSA) respondChild(now time.Time, c *wire.Chain, inAuth bool) ([]wire
 			csa.ActivateLater(now, outboundSwitchFallback)
 		}
 		csa.Established(now)
+		sa.answeredChild(now, csa)
 	}
 }
 

@@ -276,6 +276,9 @@ func TestRekeyOfPairInFlight(t *testing.T) {
 	if q == nil || q.InSPI() == 0 || x.core.ChildByInboundSPI(q.OutSPI()) != nil {
 		t.Fatalf("y has no new pair that x lacks (%v)", q)
 	}
+	// y would hold its rekey until x shows it has q (TestRekeyWaitsForPeerToHavePair); a peer
+	// that does not (strongSwan) sends it at once, as y does without its record.
+	clear(currentSA(y, "ba").answered)
 	currentSA(y, "ba").StartChild(n.now, uy, q)
 	n.runFor(30 * time.Second)
 	onePair(t, n, x, y)
@@ -287,5 +290,50 @@ func TestRekeyOfPairInFlight(t *testing.T) {
 	}
 	if got := y.ctr.Get(core.CtrChildRekeys); got != 1 {
 		t.Errorf("y child_rekeys = %d, want 1 (its retried rekey of the pair)", got)
+	}
+}
+
+// TestRekeyWaitsForPeerToHavePair: y answered x's rekey, the answer was lost, and y is asked
+// to rekey the new pair before x's retransmission brings the answer again (chaos-collisions
+// against strongSwan under 20% IKE loss: charon answered CHILD_SA_NOT_FOUND, we replaced
+// the pair and deleted it, charon installed it afterwards and sent on it for good). y holds
+// its rekey until x shows it has the pair, so x never hears of a pair it lacks, and the
+// rekey then happens, with no packet lost.
+func TestRekeyWaitsForPeerToHavePair(t *testing.T) {
+	n, x, y := established(t, "aes128gcm16-prfsha256-ecp256", "aes128gcm16")
+	old, _ := onePair(t, n, x, y)
+	dropped := false
+	n.filter = func(from, to *node, m []byte) []byte {
+		h, err := wire.DecodeHeader(m)
+		if err == nil && from == y && !dropped && h.Exchange == wire.ExchangeCreateChildSA && h.Flags&wire.FlagResponse != 0 {
+			dropped = true
+			return nil
+		}
+		return m
+	}
+	ux, uy := unit(x, "ab", "net"), unit(y, "ba", "net")
+	currentSA(x, "ab").StartChild(n.now, ux, old)
+	n.runUntil(func() bool { return dropped }, time.Minute)
+	q := uy.Newest()
+	if q == nil || x.core.ChildByInboundSPI(q.OutSPI()) != nil {
+		t.Fatalf("y has no new pair that x lacks (%v)", q)
+	}
+	currentSA(y, "ba").StartChild(n.now, uy, q)
+	if uy.Pending != nil {
+		t.Error("y sent its rekey of a pair x may not have")
+	}
+	n.runFor(30 * time.Second)
+	a, _ := onePair(t, n, x, y)
+	if q.Alive() || a == q {
+		t.Errorf("y's held rekey of the pair did not happen once x had it (alive %v)", q.Alive())
+	}
+	if logged(x, "REKEY_SA for SPI") {
+		t.Error("x was asked to rekey a pair it did not have yet")
+	}
+	if got := y.ctr.Get(core.CtrRekeysDeferred); got != 1 {
+		t.Errorf("y rekeys_deferred = %d, want 1", got)
+	}
+	if got := y.ctr.Get(core.CtrChildRekeys); got != 1 {
+		t.Errorf("y child_rekeys = %d, want 1", got)
 	}
 }
