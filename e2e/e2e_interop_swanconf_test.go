@@ -45,6 +45,9 @@ type swanConf struct {
 	Extra       string // more lines inside the connection
 	Children    []swanChild
 	LogLevels   string // charon's filelog levels; "" = "ike=2 cfg=1 knl=1 net=1 enc=1"
+	// RetransmitTries is charon's retransmit_tries (0: the lab's 3, which keeps handshakes
+	// short; 5 is strongSwan's default, for the cases that lose IKE datagrams on purpose).
+	RetransmitTries int
 
 	// Certificates: Auth "pubkey" authenticates both ways with LocalCerts (file names in
 	// x509/), and RemoteCerts pins the peer's; Files are written into the swanctl directory
@@ -200,6 +203,7 @@ func startSwan(t *testing.T, side *ioSide, name string, conf swanConf) *swan {
 	if levels == "" {
 		levels = "ike=2 cfg=1 knl=1 net=1 enc=1"
 	}
+	l.CharonRetransmitTries = conf.RetransmitTries
 	c, err := l.StartCharon(string(side.ns), name, conf.render(), conf.Files, levels)
 	if err != nil {
 		t.Fatalf("starting charon in %s: %v", side.ns, err) // (its swanctl.conf holds the PSK)

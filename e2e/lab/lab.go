@@ -33,6 +33,9 @@ type Lab struct {
 	// CharonExtra are more charon plugins StartCharon loads when installed, e.g. "attr",
 	// "xauth-generic", "unity" (remote access).
 	CharonExtra []string
+	// CharonRetransmitTries is StartCharon's retransmit_tries (0 = 3: handshakes stay short;
+	// strongSwan's own default is 5).
+	CharonRetransmitTries int
 	nss         []string
 	procs       []*Proc
 	mu          sync.Mutex

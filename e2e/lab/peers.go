@@ -134,6 +134,10 @@ func (l *Lab) StartCharon(ns, name, swanctl string, files map[string][]byte, log
 		k, v, _ := strings.Cut(kv, "=")
 		fmt.Fprintf(&levels, "\t\t\t%s = %s\n", k, v)
 	}
+	tries := 3
+	if l.CharonRetransmitTries > 0 {
+		tries = l.CharonRetransmitTries
+	}
 	ssconf := fmt.Sprintf(`charon {
 	load_modular = no
 	load = %s
@@ -141,7 +145,7 @@ func (l *Lab) StartCharon(ns, name, swanctl string, files map[string][]byte, log
 	port_nat_t = 4500
 	install_routes = yes
 	i_dont_care_about_security_and_use_aggressive_mode_psk = yes
-	retransmit_tries = 3
+	retransmit_tries = %d
 	filelog {
 		charon {
 			path = %s/charon.log
@@ -168,7 +172,7 @@ func (l *Lab) StartCharon(ns, name, swanctl string, files map[string][]byte, log
 swanctl {
 	load = pem pkcs1 pkcs8 x509 pubkey gmp random nonce aes sha1 sha2 md5 hmac
 }
-`, plugins, state, levels.String(), state)
+`, plugins, tries, state, levels.String(), state)
 	if err := os.WriteFile(filepath.Join(state, "strongswan.conf"), []byte(ssconf), 0o600); err != nil {
 		return nil, err
 	}
