@@ -36,10 +36,10 @@ type Lab struct {
 	// CharonRetransmitTries is StartCharon's retransmit_tries (0 = 3: handshakes stay short;
 	// strongSwan's own default is 5).
 	CharonRetransmitTries int
-	nss         []string
-	procs       []*Proc
-	mu          sync.Mutex
-	closed      bool
+	nss                   []string
+	procs                 []*Proc
+	mu                    sync.Mutex
+	closed                bool
 }
 
 // Root reports whether the process can create namespaces.

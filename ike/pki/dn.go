@@ -213,7 +213,9 @@ func (d dn) String() string {
 			}
 			b.WriteString(oidName(a.oid))
 			b.WriteByte('=')
-			if !a.isStr {
+			if !a.isStr || a.text == "" {
+				// Not a string, or an empty one (valid DER, which "C=" cannot say: the
+				// parser refuses an empty value): the #hex form, which parses back to it.
 				b.WriteByte('#')
 				b.WriteString(hex.EncodeToString(a.value.FullBytes))
 				continue
