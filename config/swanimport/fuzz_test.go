@@ -91,7 +91,7 @@ func FuzzParseIpsecConf(f *testing.F) {
 }
 
 // leakedSecret returns a secret of data (a quoted string of 8 or more bytes after the ':' of
-// its line) that the error's message contains, unless the error is about another line that
+// its line, not an include line) that the error's message contains, unless the error is about another line that
 // holds the same text (an include's quoted pattern is a path, and its error names it).
 func leakedSecret(e Diag, data []byte) string {
 	lines := bytes.Split(data, []byte("\n"))
@@ -101,8 +101,8 @@ func leakedSecret(e Diag, data []byte) string {
 	}
 	for n, ln := range lines {
 		c := bytes.IndexByte(ln, ':')
-		if c < 0 {
-			continue
+		if f := bytes.Fields(ln); c < 0 || len(f) > 0 && string(f[0]) == "include" {
+			continue // no secret here: an include's pattern is a path
 		}
 		for rest := ln[c+1:]; ; {
 			i := bytes.IndexByte(rest, '"')
@@ -157,7 +157,7 @@ func FuzzParseIpsecSecrets(f *testing.F) {
 // TestLeakedSecretCheck: the fuzz property finds a quoted secret in a message, and lets an
 // include line's error name its own pattern even when a secret has the same text.
 func TestLeakedSecretCheck(t *testing.T) {
-	data := []byte("a : PSK \"0123456789\"\ninclude [\"0123456789\"")
+	data := []byte("a : PSK \"0123456789\"\ninclude [\"0123456789\"\ninclude :[\"abcdefghij\"")
 	for _, c := range []struct {
 		line int
 		msg  string
@@ -167,6 +167,7 @@ func TestLeakedSecretCheck(t *testing.T) {
 		{2, `include ["0123456789": bad pattern`, false},
 		{0, `0123456789`, true},
 		{1, `bad secret`, false},
+		{3, `include :["abcdefghij": bad pattern`, false},
 	} {
 		if got := leakedSecret(Diag{Pos: Pos{File: "f.conf", Line: c.line}, Msg: c.msg}, data) != ""; got != c.leak {
 			t.Errorf("line %d %q: leak %v, want %v", c.line, c.msg, got, c.leak)
