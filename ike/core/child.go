@@ -151,6 +151,10 @@ type ChildSA struct {
 	complete  bool        // its negotiation completed (Established was called)
 	lostTo    *ChildSA    // a rekey collision made it redundant: the pair kept instead
 	announced bool        // its Delete was sent; the inbound SA lingers (deleteRekeyed)
+	// While it lingers: its inbound packets when the Delete last went, and how often the
+	// Delete went again because the peer still sent on the pair.
+	lingerMark    uint64
+	lingerResends int
 	// A pending outbound switch (ActivateLater): how often it looks again, until when it may
 	// wait for the peer, the inbound packets of the pair in use when it last looked, and
 	// whether it has waited (logged and counted once).
@@ -407,17 +411,37 @@ func (csa *ChildSA) resolveCollision(now time.Time) {
 // rekey collision may still carry the peer's traffic (strongSwan sends on the pair it
 // installed last, whichever that is) until our Delete reaches it: its Delete goes first and
 // its SAs DeleteLinger later, so no packet the peer sent before it is lost.
+//
+// An IKEv1 Delete is not acknowledged, and a peer that never got it keeps sending on the
+// pair it installed last, which may be this one (chaos-collisions against strongSwan under
+// 20% IKE loss: 200 echoes lost to our "unknown SPI" after both copies of the Delete were
+// lost). So if the peer still sent on the pair while it lingered, the Delete goes again and
+// the pair lingers on, up to maxLingerResends times.
 func (csa *ChildSA) deleteRekeyed(now time.Time) {
 	reason := fmt.Errorf("%w: rekeyed", ErrDeleted)
-	if csa.lostTo != nil && !csa.announced && csa.ike != nil && csa.ike.Base().Established() {
+	canSend := csa.ike != nil && csa.ike.Base().Established()
+	if csa.lostTo != nil && !csa.announced && canSend {
 		csa.announced = true
+		csa.lingerMark = csa.in.Stats.Packets.Load()
 		csa.ike.SendDeleteChildren(now, []*ChildSA{csa})
 		csa.Logger().Info("rekey collision: Delete sent for the redundant pair; its SAs go shortly")
 		csa.c.Timers.Arm(csa.deleteTimer, now.Add(DeleteLinger))
 		return
 	}
+	if n := csa.in.Stats.Packets.Load(); csa.lostTo != nil && csa.announced && canSend && n > csa.lingerMark && csa.lingerResends < maxLingerResends {
+		csa.lingerResends++
+		csa.lingerMark = n
+		csa.c.Ctr.Inc(CtrDeletesResent)
+		csa.ike.SendDeleteChildren(now, []*ChildSA{csa})
+		csa.Logger().Info("rekey collision: the peer still sends on the redundant pair; Delete sent again", zap.Int("resend", csa.lingerResends))
+		csa.c.Timers.Arm(csa.deleteTimer, now.Add(DeleteLinger))
+		return
+	}
 	csa.Remove(now, !csa.announced, reason)
 }
+
+// maxLingerResends bounds how often a redundant pair's Delete goes again (deleteRekeyed).
+const maxLingerResends = 4
 
 // reinstate makes a superseded pair the unit's current one again (it rekeys at its time).
 func (csa *ChildSA) reinstate(now time.Time) {

@@ -320,3 +320,56 @@ func TestDeleteRepeated(t *testing.T) {
 		})
 	}
 }
+
+// TestRedundantPairDeleteResent: in a rekey collision the loser announces its redundant pair
+// with a Delete and keeps the pair's SAs a moment. If the Delete is lost, a strongSwan peer
+// keeps sending on that pair (the one it installed last): 200 echoes were lost in a round
+// against strongSwan under 20% IKE loss. When the peer still sent on the pair while it
+// lingered, the Delete goes again. The peer's packets are simulated by the pair's inbound
+// counter; without them, nothing is sent again.
+func TestRedundantPairDeleteResent(t *testing.T) {
+	for _, peerSends := range []bool{true, false} {
+		t.Run(map[bool]string{true: "peer-still-sends", false: "peer-silent"}[peerSends], func(t *testing.T) {
+			n, a, b := newPair(t, pairOpts{})
+			ca, cb := establish(t, n, a, b)
+			// Every Informational of the first half second is lost: the redundant pair's
+			// Delete (from whichever end lost the collision) and the old pair's.
+			infos := map[*node]int{}
+			var first time.Time
+			dropped := false
+			n.filter = func(from, to *node, m []byte) []byte {
+				h, err := isakmp.DecodeHeader(m)
+				if err != nil || h.ExchangeType != isakmp.ExchangeInformational {
+					return m
+				}
+				infos[from]++
+				if first.IsZero() {
+					first = n.now
+				}
+				if n.now.Sub(first) < 500*time.Millisecond {
+					dropped = true
+					if peerSends {
+						// The peer sends on every pair of the sender.
+						conn := map[*node]string{a: "ab", b: "ba"}[from]
+						for _, x := range from.unit(conn, "net").SAs {
+							in, _ := x.SAs()
+							in.Stats.Packets.Add(5)
+						}
+					}
+					return nil
+				}
+				return m
+			}
+			collideRekeys(n, a, b, ca, cb)
+			n.runUntil(func() bool { return dropped }, time.Minute)
+			n.runFor(20 * time.Second)
+			resent := a.ctr.Get(core.CtrDeletesResent) + b.ctr.Get(core.CtrDeletesResent)
+			if peerSends && resent == 0 {
+				t.Errorf("the lost Delete of the redundant pair was not sent again while the peer sent on it (Informationals %d/%d)", infos[a], infos[b])
+			}
+			if !peerSends && resent != 0 {
+				t.Errorf("deletes_resent = %d with a silent peer, want 0", resent)
+			}
+		})
+	}
+}
