@@ -400,7 +400,19 @@ func (csa *ChildSA) resolveCollision(now time.Time) {
 		keep.reinstate(now)
 		if wasBound || !csa.ch.anyBoundLike(keep) {
 			keep.bound = false
-			keep.Activate(now)
+			if wasBound && keep.unconfirmed() {
+				// Our kept pair's last Quick Mode message may be lost (the peer installs the
+				// pair only when it arrives): go on sending on the redundant pair, which the
+				// peer has, and switch as a rekey's initiator does (switchDue: held while the
+				// peer sends on the other pair and not on ours, message 3 sent again). Made
+				// the active pair at once, it left the peer without any pair when message 3
+				// was lost (chaos-collisions against strongSwan, 20% IKE loss).
+				keep.bound = false
+				drop.bound = true
+				keep.ActivateLater(now, keep.switchEvery)
+			} else {
+				keep.Activate(now)
+			}
 		}
 		c.Timers.Arm(drop.deleteTimer, now.Add(RekeyGrace))
 		return
@@ -420,6 +432,12 @@ func (csa *ChildSA) resolveCollision(now time.Time) {
 func (csa *ChildSA) deleteRekeyed(now time.Time) {
 	reason := fmt.Errorf("%w: rekeyed", ErrDeleted)
 	canSend := csa.ike != nil && csa.ike.Base().Established()
+	if k := csa.lostTo; k != nil && !csa.announced && csa.bound && k.state == childInstalled && k.unconfirmed() && k.switchTimer.Armed() && now.Before(k.switchBy) {
+		// The pair kept instead still waits for the peer (resolveCollision): this one
+		// carries the traffic until then.
+		csa.c.Timers.Arm(csa.deleteTimer, now.Add(time.Second))
+		return
+	}
 	if csa.lostTo != nil && !csa.announced && canSend {
 		csa.announced = true
 		csa.lingerMark = csa.in.Stats.Packets.Load()
@@ -561,6 +579,12 @@ func (csa *ChildSA) switchDue(now time.Time) {
 		return
 	}
 	csa.Activate(now)
+}
+
+// unconfirmed reports whether the pair is one we initiated whose last message may not have
+// reached the peer: it can still send that message again, and nothing arrived on it yet.
+func (csa *ChildSA) unconfirmed() bool {
+	return csa.p.Initiator && csa.resendFinal != nil && csa.switchEvery > 0 && csa.in.Stats.Packets.Load() == 0
 }
 
 // maxFinalResends bounds how often a held switch sends the exchange's last message again.

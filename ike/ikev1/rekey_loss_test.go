@@ -272,6 +272,7 @@ func TestCollisionAgainstOtherPeers(t *testing.T) {
 		n.runUntil(func() bool {
 			return a.ctr.Get(core.CtrRekeyCollisions) == 1 && b.ctr.Get(core.CtrRekeyCollisions) == 1
 		}, time.Minute)
+		n.runFor(2 * time.Second) // the switch to the kept pair waits a second (resolveCollision)
 		for _, nd := range []*node{a, b} {
 			conn := map[*node]string{a: "ab", b: "ba"}[nd]
 			bd := nd.policy(conn, "net").Binding()
