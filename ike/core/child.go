@@ -155,6 +155,9 @@ type ChildSA struct {
 	// Delete went again because the peer still sent on the pair.
 	lingerMark    uint64
 	lingerResends int
+	// holdUntil: a collision's redundant pair is deleted no earlier than this while the
+	// pair kept instead waits for the peer (resolveCollision).
+	holdUntil time.Time
 	// A pending outbound switch (ActivateLater): how often it looks again, until when it may
 	// wait for the peer, the inbound packets of the pair in use when it last looked, and
 	// whether it has waited (logged and counted once).
@@ -409,6 +412,7 @@ func (csa *ChildSA) resolveCollision(now time.Time) {
 				// was lost (chaos-collisions against strongSwan, 20% IKE loss).
 				keep.bound = false
 				drop.bound = true
+				drop.holdUntil = now.Add(RekeyGrace + collisionConfirmWait)
 				keep.ActivateLater(now, keep.switchEvery)
 			} else {
 				keep.Activate(now)
@@ -432,9 +436,11 @@ func (csa *ChildSA) resolveCollision(now time.Time) {
 func (csa *ChildSA) deleteRekeyed(now time.Time) {
 	reason := fmt.Errorf("%w: rekeyed", ErrDeleted)
 	canSend := csa.ike != nil && csa.ike.Base().Established()
-	if k := csa.lostTo; k != nil && !csa.announced && csa.bound && k.state == childInstalled && k.unconfirmed() && k.switchTimer.Armed() && now.Before(k.switchBy) {
+	if k := csa.lostTo; k != nil && !csa.announced && csa.bound && k.state == childInstalled && k.unconfirmed() && k.switchTimer.Armed() && now.Before(csa.holdUntil) {
 		// The pair kept instead still waits for the peer (resolveCollision): this one
-		// carries the traffic until then.
+		// carries the traffic a little longer, while message 3 goes again. Not until the
+		// peer uses the kept pair: a peer that has both sends on the one it installed last,
+		// which may be this one, until our Delete of it arrives.
 		csa.c.Timers.Arm(csa.deleteTimer, now.Add(time.Second))
 		return
 	}
@@ -458,8 +464,13 @@ func (csa *ChildSA) deleteRekeyed(now time.Time) {
 	csa.Remove(now, !csa.announced, reason)
 }
 
-// maxLingerResends bounds how often a redundant pair's Delete goes again (deleteRekeyed).
-const maxLingerResends = 4
+// maxLingerResends bounds how often a redundant pair's Delete goes again (deleteRekeyed), and
+// collisionConfirmWait how much longer than RekeyGrace a redundant pair stays while the pair
+// kept instead waits for the peer (three more copies of its message 3).
+const (
+	maxLingerResends     = 4
+	collisionConfirmWait = 3 * time.Second
+)
 
 // reinstate makes a superseded pair the unit's current one again (it rekeys at its time).
 func (csa *ChildSA) reinstate(now time.Time) {
