@@ -251,13 +251,10 @@ func TestRekeyChildNotFound(t *testing.T) {
 	}
 }
 
-// TestRekeyOfPairInFlight: our rekey's answer is lost, and the peer, which installed the new
-// pair when it answered, rekeys that pair before our retransmission brings the answer again
-// (chaos-collisions with 20% IKE loss, both against strongSwan and between two oakleys). We do
-// not know the pair yet: CHILD_SA_NOT_FOUND made the peer replace or drop a pair we were
-// about to install; TEMPORARY_FAILURE makes it try again once we have it. No packet may be
-// lost on the way, and the peer's retry must be a rekey of that pair.
-func TestRekeyOfPairInFlight(t *testing.T) {
+// answerLost: x rekeys its pair, y installs the new pair q and answers, and the answer is
+// lost (x retransmits it later): y has q, x does not yet.
+func answerLost(t *testing.T) (*lnet, *node, *node, *core.ChildState, *core.ChildSA) {
+	t.Helper()
 	n, x, y := established(t, "aes128gcm16-prfsha256-ecp256", "aes128gcm16")
 	old, _ := onePair(t, n, x, y)
 	dropped := false
@@ -276,6 +273,17 @@ func TestRekeyOfPairInFlight(t *testing.T) {
 	if q == nil || q.InSPI() == 0 || x.core.ChildByInboundSPI(q.OutSPI()) != nil {
 		t.Fatalf("y has no new pair that x lacks (%v)", q)
 	}
+	return n, x, y, uy, q
+}
+
+// TestRekeyOfPairInFlight: our rekey's answer is lost, and the peer, which installed the new
+// pair when it answered, rekeys that pair before our retransmission brings the answer again
+// (chaos-collisions with 20% IKE loss, both against strongSwan and between two oakleys). We do
+// not know the pair yet: CHILD_SA_NOT_FOUND made the peer replace or drop a pair we were
+// about to install; TEMPORARY_FAILURE makes it try again once we have it. No packet may be
+// lost on the way, and the peer's retry must be a rekey of that pair.
+func TestRekeyOfPairInFlight(t *testing.T) {
+	n, x, y, uy, q := answerLost(t)
 	// y would hold its rekey until x shows it has q (TestRekeyWaitsForPeerToHavePair); a peer
 	// that does not (strongSwan) sends it at once, as y does without its record.
 	clear(currentSA(y, "ba").answered)
@@ -300,24 +308,7 @@ func TestRekeyOfPairInFlight(t *testing.T) {
 // its rekey until x shows it has the pair, so x never hears of a pair it lacks, and the
 // rekey then happens, with no packet lost.
 func TestRekeyWaitsForPeerToHavePair(t *testing.T) {
-	n, x, y := established(t, "aes128gcm16-prfsha256-ecp256", "aes128gcm16")
-	old, _ := onePair(t, n, x, y)
-	dropped := false
-	n.filter = func(from, to *node, m []byte) []byte {
-		h, err := wire.DecodeHeader(m)
-		if err == nil && from == y && !dropped && h.Exchange == wire.ExchangeCreateChildSA && h.Flags&wire.FlagResponse != 0 {
-			dropped = true
-			return nil
-		}
-		return m
-	}
-	ux, uy := unit(x, "ab", "net"), unit(y, "ba", "net")
-	currentSA(x, "ab").StartChild(n.now, ux, old)
-	n.runUntil(func() bool { return dropped }, time.Minute)
-	q := uy.Newest()
-	if q == nil || x.core.ChildByInboundSPI(q.OutSPI()) != nil {
-		t.Fatalf("y has no new pair that x lacks (%v)", q)
-	}
+	n, x, y, uy, q := answerLost(t)
 	currentSA(y, "ba").StartChild(n.now, uy, q)
 	if uy.Pending != nil {
 		t.Error("y sent its rekey of a pair x may not have")
