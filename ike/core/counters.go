@@ -53,7 +53,6 @@ const (
 	CtrRekeyCollisions     = "rekey_collisions"    // IKEv1: both ends rekeyed a pair at once; the redundant new pair is deleted
 	CtrSwitchesHeld        = "switches_held"       // rekeys whose outbound switch waited because the peer still sent only on the old pair
 	CtrRekeysDeferred      = "rekeys_deferred"     // IKEv2: our rekeys of a pair the peer made with us, held until the peer showed it has the pair
-	CtrDeletesRepeated     = "deletes_repeated"    // IKEv1: Informationals that sent pairs' Deletes a second time (they are not acknowledged)
 	CtrDeletesResent       = "deletes_resent"      // a rekey collision's redundant pair: Delete sent again because the peer still sent on it
 	CtrSoftExpires         = "soft_expires"        // byte/packet soft limits the data plane reported
 	CtrHardExpires         = "hard_expires"        // byte/packet hard limits the data plane reported
@@ -90,7 +89,7 @@ var counterNames = []string{
 	CtrDPDRequestsOut, CtrDPDRequestsIn, CtrDPDTimeouts, CtrKeepalives, CtrIKEEstablished,
 	CtrIKEFailed, CtrChildEstablished, CtrChildFailed, CtrChildRekeys, CtrIKEReauths, CtrIKERekeys, CtrIKEDuplicates,
 	CtrInstallFailures, CtrUnprotectedDropped, CtrUnsupportedExchange, CtrRepliesMisdirected,
-	CtrExchangesRefused, CtrPairsEvicted, CtrRekeyCollisions, CtrSwitchesHeld, CtrRekeysDeferred, CtrDeletesRepeated, CtrDeletesResent, CtrSoftExpires, CtrHardExpires, CtrAcquires, CtrPoolExhausted, CtrVirtualIPFailures, CtrESPFloats, GaugeHalfOpen,
+	CtrExchangesRefused, CtrPairsEvicted, CtrRekeyCollisions, CtrSwitchesHeld, CtrRekeysDeferred, CtrDeletesResent, CtrSoftExpires, CtrHardExpires, CtrAcquires, CtrPoolExhausted, CtrVirtualIPFailures, CtrESPFloats, GaugeHalfOpen,
 	CtrInvalidSPIOut, CtrInvalidSPILimited, CtrInvalidSPIIn,
 	CtrFragmentsIn, CtrFragmentsOut, CtrFragmentsReassembled, CtrFragmentsDropped, CtrFragmentsExpired,
 	GaugeReassemblies,

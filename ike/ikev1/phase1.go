@@ -125,10 +125,6 @@ type ikeSA struct {
 	// and the timer that sends them at the latest.
 	heldESP, heldAH []uint32
 	holdTimer       *core.Timer
-	// Deletes sent once, to go once more (repeatDeletes): IKEv1 does not acknowledge them.
-	repeatESP, repeatAH []uint32
-	repeatTimer         *core.Timer
-	repeatWaits         int
 }
 
 // Base gives the core the shared state.
@@ -152,7 +148,6 @@ func newIKESA(c *Protocol, initiator bool) *ikeSA {
 		}
 	})
 	sa.holdTimer = core.NewTimer("held-deletes", func(time.Time) { sa.flushDeletes(nil, nil) })
-	sa.repeatTimer = core.NewTimer("repeat-deletes", sa.repeatDeletes)
 	return sa
 }
 
@@ -564,10 +559,9 @@ func (sa *ikeSA) destroy(now time.Time, sendDelete bool, reason error) {
 		sa.sendDeleteISAKMP()
 	}
 	sa.heldESP, sa.heldAH = nil, nil
-	sa.repeatESP, sa.repeatAH = nil, nil
 	sa.retrans.Stop()
 	sa.txStop()
-	for _, t := range []*core.Timer{sa.reauthTimer, sa.expireTimer, sa.keepalive, sa.deleteTimer, sa.settleTimer, sa.holdTimer, sa.repeatTimer} {
+	for _, t := range []*core.Timer{sa.reauthTimer, sa.expireTimer, sa.keepalive, sa.deleteTimer, sa.settleTimer, sa.holdTimer} {
 		sa.c.Timers.Stop(t)
 	}
 	for _, qm := range sa.qms {
@@ -650,51 +644,6 @@ func (sa *ikeSA) flushDeletes(espSPIs, ahSPIs []uint32) {
 	espSPIs, ahSPIs = append(sa.heldESP, espSPIs...), append(sa.heldAH, ahSPIs...)
 	sa.heldESP, sa.heldAH = nil, nil
 	sa.c.Timers.Stop(sa.holdTimer)
-	if len(espSPIs) > 0 {
-		sa.sendDeleteChild(isakmp.ProtoESP, espSPIs)
-	}
-	if len(ahSPIs) > 0 {
-		sa.sendDeleteChild(isakmp.ProtoAH, ahSPIs)
-	}
-	if len(espSPIs)+len(ahSPIs) > 0 && sa.state == p1Established {
-		sa.repeatESP, sa.repeatAH = append(sa.repeatESP, espSPIs...), append(sa.repeatAH, ahSPIs...)
-		if !sa.repeatTimer.Armed() {
-			sa.repeatWaits = 0
-			sa.c.Timers.Arm(sa.repeatTimer, sa.c.Now.Add(deleteRepeatAfter))
-		}
-	}
-}
-
-// deleteRepeatAfter is when a Delete goes a second time, and maxRepeatWaits how many
-// seconds the repeat may wait for Quick Modes in progress before it is dropped.
-const (
-	deleteRepeatAfter = 2 * time.Second
-	maxRepeatWaits    = 10
-)
-
-// repeatDeletes sends the Deletes of the last moments once more. An Informational exchange
-// is not acknowledged (RFC 2408 §4.8), so a lost Delete left the peer with a pair we no
-// longer had, listed (and maybe rekeyed) until it expired: under 20% IKE loss a rekey
-// collision's redundant pair stayed at charon in one round of 15 (chaos-collisions). A second
-// copy makes that one loss in 25 instead of one in 5; a peer that already deleted the pair
-// ignores it (strongSwan: "no such SA"; oakley counts nothing). Like the first, it waits
-// while a Quick Mode runs (SendDeleteChildren: charon keeps the IVs of three exchanges).
-func (sa *ikeSA) repeatDeletes(now time.Time) {
-	if sa.state != p1Established {
-		sa.repeatESP, sa.repeatAH = nil, nil
-		return
-	}
-	if len(sa.qms) > 0 && sa.repeatWaits < maxRepeatWaits {
-		sa.repeatWaits++
-		sa.c.Timers.Arm(sa.repeatTimer, now.Add(time.Second))
-		return
-	}
-	espSPIs, ahSPIs := sa.repeatESP, sa.repeatAH
-	sa.repeatESP, sa.repeatAH = nil, nil
-	if len(sa.qms) > 0 {
-		return // the Quick Modes outlasted the wait: the first copy stands alone
-	}
-	sa.c.Ctr.Inc(core.CtrDeletesRepeated)
 	if len(espSPIs) > 0 {
 		sa.sendDeleteChild(isakmp.ProtoESP, espSPIs)
 	}

@@ -284,44 +284,6 @@ func TestCollisionAgainstOtherPeers(t *testing.T) {
 	}
 }
 
-// TestDeleteRepeated: Informational exchanges are not acknowledged, so a lost Delete left the
-// peer with a pair we had removed (chaos-collisions against strongSwan under 20% IKE loss:
-// a rekey collision's redundant pair stayed at charon). Every Delete goes a second time a
-// moment later; the peer that got the first ignores the second.
-func TestDeleteRepeated(t *testing.T) {
-	for _, lose := range []bool{true, false} {
-		t.Run(map[bool]string{true: "first-lost", false: "both-arrive"}[lose], func(t *testing.T) {
-			n, a, b := newPair(t, pairOpts{esp: []string{"aes128gcm16"}})
-			ca, cb := establish(t, n, a, b)
-			infos := 0
-			n.filter = func(from, to *node, m []byte) []byte {
-				h, err := isakmp.DecodeHeader(m)
-				if err == nil && from == a && h.ExchangeType == isakmp.ExchangeInformational {
-					if infos++; infos == 1 && lose {
-						return nil
-					}
-				}
-				return m
-			}
-			unexpected := b.c.Ctr.Get(core.CtrUnexpected)
-			ca.Remove(n.now, true, ErrDeleted)
-			n.runFor(10 * time.Second)
-			if cb.Alive() {
-				t.Errorf("b still has the pair a deleted (%d Informationals from a)", infos)
-			}
-			if infos != 2 {
-				t.Errorf("a sent %d Informationals, want the Delete and its repeat", infos)
-			}
-			if got := a.c.Ctr.Get(core.CtrDeletesRepeated); got != 1 {
-				t.Errorf("a deletes_repeated = %d, want 1", got)
-			}
-			if got := b.c.Ctr.Get(core.CtrUnexpected); got != unexpected {
-				t.Errorf("b counted %d unexpected messages for the repeated Delete", got-unexpected)
-			}
-		})
-	}
-}
-
 // TestRedundantPairDeleteResent: in a rekey collision the loser announces its redundant pair
 // with a Delete and keeps the pair's SAs a moment. If the Delete is lost, a strongSwan peer
 // keeps sending on that pair (the one it installed last): 200 echoes were lost in a round
