@@ -410,7 +410,6 @@ func (csa *ChildSA) resolveCollision(now time.Time) {
 				// peer sends on the other pair and not on ours, message 3 sent again). Made
 				// the active pair at once, it left the peer without any pair when message 3
 				// was lost (chaos-collisions against strongSwan, 20% IKE loss).
-				keep.bound = false
 				drop.bound = true
 				drop.holdUntil = now.Add(RekeyGrace + collisionConfirmWait)
 				keep.ActivateLater(now, keep.switchEvery)
@@ -430,8 +429,7 @@ func (csa *ChildSA) resolveCollision(now time.Time) {
 //
 // An IKEv1 Delete is not acknowledged, and a peer that never got it keeps sending on the
 // pair it installed last, which may be this one (chaos-collisions against strongSwan under
-// 20% IKE loss: 200 echoes lost to our "unknown SPI" after both copies of the Delete were
-// lost). So if the peer still sent on the pair while it lingered, the Delete goes again and
+// 20% IKE loss: 200 echoes lost to our "unknown SPI" after the Delete was lost). So if the peer still sent on the pair while it lingered, the Delete goes again and
 // the pair lingers on, up to maxLingerResends times.
 func (csa *ChildSA) deleteRekeyed(now time.Time) {
 	reason := fmt.Errorf("%w: rekeyed", ErrDeleted)
