@@ -410,7 +410,6 @@ func (csa *ChildSA) resolveCollision(now time.Time) {
 				// peer sends on the other pair and not on ours, message 3 sent again). Made
 				// the active pair at once, it left the peer without any pair when message 3
 				// was lost (chaos-collisions against strongSwan, 20% IKE loss).
-				drop.bound = true
 				drop.holdUntil = now.Add(RekeyGrace + collisionConfirmWait)
 				keep.ActivateLater(now, keep.switchEvery)
 			} else {
