@@ -261,8 +261,10 @@ func (ch *ChildState) Install(now time.Time, p ChildParams) (*ChildSA, error) {
 	ch.SAs = append(ch.SAs, csa)
 	csa.attachPolicy()
 	ch.LastError = nil
-	if p.RekeyOf != nil && p.RekeyOf.state != childDead {
-		csa.replaces = p.RekeyOf
+	if r := p.RekeyOf; r != nil && (r.state != childDead || p.CollisionKey != nil) {
+		// IKEv1 keeps the replaced pair even once it is gone: it names the rekeys that
+		// collided (resolveCollision), and the peer may have deleted it meanwhile.
+		csa.replaces = r
 	}
 	csa.softTimer = NewTimer("child-soft", csa.softExpired)
 	csa.hardTimer = NewTimer("child-hard", func(now time.Time) { csa.hardExpired(now, "lifetime") })
@@ -469,6 +471,21 @@ const (
 	collisionConfirmWait = 3 * time.Second
 )
 
+// CrossedRekey returns the pair our own completed rekey replaced, when that is the pair the
+// peer's Quick Mode replaces (outSPI: its outbound SPI, which the peer named in an
+// OAKLEY-REKEY-SA notification) and our new pair has not lost a collision already. The
+// peer then sent its Quick Mode before ours reached it, and ours completed first: both
+// rekeys replace the same pair, a collision the peer sees as one too (IKEv1; the pair
+// may be gone already). Nil otherwise: the peer rekeys a pair it has, maybe our new one.
+func (ch *ChildState) CrossedRekey(outSPI uint32) *ChildSA {
+	for _, y := range ch.SAs {
+		if r := y.replaces; r != nil && r.p.OutSPI == outSPI && y.p.Initiator && y.complete && y.lostTo == nil {
+			return r
+		}
+	}
+	return nil
+}
+
 // reinstate makes a superseded pair the unit's current one again (it rekeys at its time).
 func (csa *ChildSA) reinstate(now time.Time) {
 	if csa.state != childSuperseded {
@@ -647,6 +664,7 @@ func (csa *ChildSA) Remove(now time.Time, sendDelete bool, reason error) {
 	}
 	wasCurrent := csa.bound
 	csa.state = childDead
+	csa.replaces = nil // a pair names only the pair it replaced, not that one's whole history
 	csa.bound = false
 	csa.resendFinal = nil
 	// The peer deleted the pair a rekey collision kept (it chose the other one, or resolved

@@ -57,6 +57,9 @@ type quickMode struct {
 	ch        *core.ChildState
 	state     qmState
 	rekeyOf   *core.ChildSA
+	// peerRekeys (responder): our outbound SPI of the pair the peer's Quick Mode replaces,
+	// as an oakley peer names it (OAKLEY-REKEY-SA); 0 when not named.
+	peerRekeys uint32
 
 	proto         isakmp.ProtocolID
 	spiIn, spiOut uint32
@@ -235,6 +238,12 @@ func (qm *quickMode) initiatorMessage1(now time.Time) error {
 	}
 	payloads = append(payloads, qm.idci, qm.idcr)
 	payloads = append(payloads, qm.natoaPayloads()...)
+	if qm.rekeyOf != nil && sa.ext.oakley {
+		// An oakley peer learns which pair this replaces: if its own rekey of that pair
+		// completed before this arrives, it still sees the collision (crossedRekey).
+		payloads = append(payloads, &isakmp.Notification{DOI: isakmp.DOIIPsec, ProtocolID: qm.proto,
+			NotifyType: isakmp.NotifyOakleyRekeySA, SPI: be32(qm.rekeyOf.InSPI())})
+	}
 	raw, err := sa.encode(isakmp.ExchangeQuickMode, qm.mid, payloads, true, true, func(rest []byte) []byte {
 		return quickModeHash1(sa.keys.prf, sa.keys.skeyidA, qm.mid, rest)
 	})

@@ -49,6 +49,7 @@ func (qm *quickMode) responderMessage1(now time.Time, in *inbound) error {
 	if err := qm.pickChild(c, s); err != nil {
 		return err
 	}
+	qm.peerRekeys = rekeyNotify(c, sa.ext.oakley)
 	if own, ok := qm.ch.Pending.(*quickMode); ok && own != qm && own.held() {
 		own.Withdraw(now, "the peer started one for the same CHILD_SA first") // ours never left: no crossing
 	}
@@ -294,4 +295,19 @@ func natTransportTS(ts []esp.Selector, host netip.Addr) []esp.Selector {
 	s := ts[0]
 	s.Prefix = netip.PrefixFrom(host.Unmap(), host.Unmap().BitLen())
 	return []esp.Selector{s}
+}
+
+// rekeyNotify returns the SPI an oakley peer's OAKLEY-REKEY-SA notification names (the
+// peer's inbound SPI of the pair its Quick Mode replaces), 0 when there is none or the peer
+// is not oakley (the type is private use: another peer may mean something else by it).
+func rekeyNotify(c *isakmp.Chain, peerIsOakley bool) uint32 {
+	if !peerIsOakley {
+		return 0
+	}
+	for _, p := range c.Payloads {
+		if n, ok := p.(*isakmp.Notification); ok && n.NotifyType == isakmp.NotifyOakleyRekeySA && len(n.SPI) == 4 {
+			return be32u(n.SPI)
+		}
+	}
+	return 0
 }

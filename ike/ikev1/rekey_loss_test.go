@@ -336,3 +336,85 @@ func TestRedundantPairDeleteResent(t *testing.T) {
 		})
 	}
 }
+
+// TestRekeyCrossedAfterOwnCompleted: both ends rekey the same pair at once, and B's Quick
+// Mode message 1 is lost until A's rekey has completed (B answered A's, seeing a
+// collision), or until A has deleted the old pair too. A must still take B's Quick Mode for
+// the other half of that collision, not for a new pair: otherwise the ends keep different
+// pairs whenever the nonces make B keep A's (chaos-collisions, two oakleys, 20% IKE loss).
+func TestRekeyCrossedAfterOwnCompleted(t *testing.T) {
+	for _, release := range []string{"after-our-rekey", "after-old-deleted"} {
+		t.Run(release, func(t *testing.T) {
+			for _, seed := range []int{0, 1, 2, 3, 4, 5, 6, 7} {
+				n, a, b := newPair(t, pairOpts{})
+				ca, cb := establish(t, n, a, b)
+				n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
+				n.runFor(time.Duration(seed) * time.Second)
+				a.core.RandBytes(seed * 7)
+				b.core.RandBytes(seed * 3)
+				var aMID uint32
+				dropped := 0
+				n.filter = func(from, to *node, m []byte) []byte {
+					h, err := isakmp.DecodeHeader(m)
+					if err != nil || h.ExchangeType != isakmp.ExchangeQuickMode {
+						return m
+					}
+					if from == a && aMID == 0 {
+						aMID = h.MessageID
+					}
+					held := a.ctr.Get(core.CtrChildRekeys) == 0
+					if release == "after-old-deleted" {
+						held = ca.Alive()
+					}
+					if from == b && h.MessageID != aMID && held {
+						dropped++ // B's own Quick Mode
+						return nil
+					}
+					return m
+				}
+				collideRekeys(n, a, b, ca, cb)
+				n.runFor(90 * time.Second)
+				if dropped == 0 {
+					t.Fatalf("run %d: none of B's Quick Mode messages dropped", seed)
+				}
+				x, y := survivingPair(t, seed, a, b)
+				if x == ca || y == cb {
+					t.Fatalf("run %d: the old pair survived the rekey", seed)
+				}
+				checkKeysMatch(t, x, y)
+				if a.ctr.Get(core.CtrRekeyCollisions) != 1 || b.ctr.Get(core.CtrRekeyCollisions) != 1 {
+					t.Fatalf("run %d: collisions counted %d at A, %d at B", seed, a.ctr.Get(core.CtrRekeyCollisions), b.ctr.Get(core.CtrRekeyCollisions))
+				}
+			}
+		})
+	}
+}
+
+// TestPeerRekeysOurNewPairAtOnce is the control of TestRekeyCrossedAfterOwnCompleted: A
+// rekeys, and B rekeys A's new pair the moment it has it (a byte limit reached at once),
+// while A still holds the old pair. That is a rekey of the new pair, not a collision:
+// B's pair replaces A's, and nothing is resolved by the nonces.
+func TestPeerRekeysOurNewPairAtOnce(t *testing.T) {
+	for _, seed := range []int{0, 1, 2, 3} {
+		n, a, b := newPair(t, pairOpts{})
+		ca, cb := establish(t, n, a, b)
+		n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
+		a.core.RandBytes(seed * 7)
+		b.core.RandBytes(seed * 3)
+		a.softExpire(ca)
+		chB := b.unit("ba", "net")
+		n.runUntil(func() bool { nb := chB.Newest(); return nb != nil && nb != cb && nb.Bound() }, time.Minute)
+		if !ca.Alive() {
+			t.Fatalf("run %d: A's old pair is gone already; the case needs it", seed)
+		}
+		b.softExpire(chB.Newest())
+		n.runFor(30 * time.Second)
+		x, y := survivingPair(t, seed, a, b)
+		if x.Params().Initiator || !y.Params().Initiator {
+			t.Fatalf("run %d: the surviving pair is not B's rekey of A's", seed)
+		}
+		if c := a.ctr.Get(core.CtrRekeyCollisions) + b.ctr.Get(core.CtrRekeyCollisions); c != 0 {
+			t.Fatalf("run %d: %d collisions counted for two rekeys in a row", seed, c)
+		}
+	}
+}

@@ -48,6 +48,11 @@ const (
 	NotifyInitialContact          NotifyType = 24578 // RFC 2407 §4.6.3.3
 	NotifyRUThere                 NotifyType = 36136 // RFC 3706 §5
 	NotifyRUThereAck              NotifyType = 36137 // RFC 3706 §5
+	// NotifyOakleyRekeySA is oakley's own status type, from the private-use range (RFC 2408
+	// §3.14.1, 32768-40959), like IKEv2's REKEY_SA: in a Quick Mode message 1 it names the
+	// pair the Quick Mode replaces by the sender's inbound SPI. Sent only to peers that sent
+	// oakley's vendor ID.
+	NotifyOakleyRekeySA NotifyType = 39321
 )
 
 var notifyNames = map[NotifyType]string{
@@ -87,6 +92,7 @@ var notifyNames = map[NotifyType]string{
 	NotifyInitialContact:          "INITIAL-CONTACT",
 	NotifyRUThere:                 "R-U-THERE",
 	NotifyRUThereAck:              "R-U-THERE-ACK",
+	NotifyOakleyRekeySA:           "OAKLEY-REKEY-SA",
 }
 
 // String returns the RFC's name, e.g. "NO-PROPOSAL-CHOSEN".
