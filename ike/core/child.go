@@ -643,6 +643,14 @@ func (csa *ChildSA) oldOutboundDead() bool {
 // SwitchPending reports whether the pair waits to be activated.
 func (csa *ChildSA) SwitchPending() bool { return csa.switchTimer.Armed() }
 
+// Supersede marks a pair the unit does not use and does not rekey: IKEv2, the peer's
+// redundant pair of a rekey collision we won, which the peer deletes.
+func (csa *ChildSA) Supersede() {
+	if csa.state == childInstalled {
+		csa.supersede()
+	}
+}
+
 // supersede marks a pair replaced by a newer one: no more rekeying; it stays installed for
 // packets in flight until deleted or expired.
 func (csa *ChildSA) supersede() {

@@ -50,7 +50,7 @@ const (
 	CtrRepliesMisdirected  = "replies_misdirected" // a duplicate request from an address the SA does not know: not answered
 	CtrExchangesRefused    = "exchanges_refused"   // responder Quick Modes / CREATE_CHILD_SAs beyond the per-SA bound
 	CtrPairsEvicted        = "pairs_evicted"       // SA pairs deleted because a child held too many
-	CtrRekeyCollisions     = "rekey_collisions"    // IKEv1: both ends rekeyed a pair at once; the redundant new pair is deleted
+	CtrRekeyCollisions     = "rekey_collisions"    // both ends rekeyed a pair at once; the redundant new pair is deleted
 	CtrSwitchesHeld        = "switches_held"       // rekeys whose outbound switch waited because the peer still sent only on the old pair
 	CtrRekeysDeferred      = "rekeys_deferred"     // IKEv2: our rekeys of a pair the peer made with us, held until the peer showed it has the pair
 	CtrDeletesResent       = "deletes_resent"      // a rekey collision's redundant pair: Delete sent again because the peer still sent on it

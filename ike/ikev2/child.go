@@ -306,7 +306,7 @@ func (x *childExchange) complete(now time.Time, c *wire.Chain) {
 	csa.Established(now)
 	if x.rekeyOf != nil {
 		sa.p.Ctr.Inc(core.CtrChildRekeys)
-		sa.retireLater(now, x.rekeyOf)
+		sa.recordOwnRekey(x.rekeyOf, &ownRekey{newPair: csa, ni: ni, nr: nr, retire: sa.retireLater(now, x.rekeyOf)})
 	}
 }
 
@@ -315,7 +315,7 @@ func (x *childExchange) complete(now time.Time, c *wire.Chain) {
 // installed until the peer answers the Delete: the peer may send on the old pair until it
 // processes the Delete (strongSwan switches then), and those packets arrive before the
 // answer.
-func (sa *ikeSA) retireLater(now time.Time, old *core.ChildSA) {
+func (sa *ikeSA) retireLater(now time.Time, old *core.ChildSA) *core.Timer {
 	t := core.NewTimer("child-retire", func(now time.Time) {
 		if !old.Alive() || old.Current() {
 			return
@@ -341,6 +341,7 @@ func (sa *ikeSA) retireLater(now time.Time, old *core.ChildSA) {
 		})
 	})
 	sa.p.Timers.Arm(t, now.Add(core.RekeyGrace))
+	return t
 }
 
 // finish ends the exchange successfully.

@@ -54,7 +54,10 @@ func (sa *ikeSA) respondChild(now time.Time, c *wire.Chain, inAuth bool) ([]wire
 	if sap == nil || tsi == nil || tsr == nil {
 		return refuse(fail(wire.NotifyInvalidSyntax, ErrMalformed, "child request without SA, TSi or TSr"))
 	}
-	var rekeyOf *core.ChildSA
+	var (
+		rekeyOf *core.ChildSA
+		crossed *ownRekey // our completed rekey of rekeyOf (child_crossed.go)
+	)
 	for _, n := range c.Notifies() {
 		if n.NotifyType != wire.NotifyRekeySA {
 			continue
@@ -73,9 +76,9 @@ func (sa *ikeSA) respondChild(now time.Time, c *wire.Chain, inAuth bool) ([]wire
 			}
 			return refuse(&protoError{notify: wire.NotifyChildSANotFound, err: fail(0, ErrInvalidID, "REKEY_SA for SPI %08x, which we do not have", spi)})
 		}
-		if !rekeyOf.Current() {
-			// Already replaced (by our own rekey, which crossed this one): the peer will
-			// see our new pair; §2.25 lets us refuse for now.
+		if crossed = sa.crossedRekey(rekeyOf); crossed == nil && !rekeyOf.Current() {
+			// Already replaced, and not by a rekey of ours still in use: §2.25 lets us
+			// refuse for now.
 			return refuse(&protoError{notify: wire.NotifyTemporaryFailure, err: fail(0, ErrTemporary, "REKEY_SA for SPI %08x, which was just rekeyed", spi)})
 		}
 	}
@@ -156,7 +159,12 @@ func (sa *ikeSA) respondChild(now time.Time, c *wire.Chain, inAuth bool) ([]wire
 		sa.p.DP.ReleaseSPI(spiIn)
 		return refuse(fail(wire.NotifyNoProposalChosen, ErrInstall, "%v", err))
 	}
-	if rekeyOf != nil {
+	if rekeyOf != nil && crossed == nil {
+		for o := range sa.passiveChild {
+			if !o.Alive() {
+				delete(sa.passiveChild, o) // its rekeys can no longer collide
+			}
+		}
 		sa.passiveChild[rekeyOf] = &passiveRekey{newPair: csa, ni: ni, nr: nr}
 		if x, ok := ch.Pending.(*childExchange); ok && x.rekeyOf == rekeyOf && x.req != nil && x.req.mid == 0 && sa.out != x.req {
 			// Our own rekey of the same pair has not left yet: the peer's makes it moot.
@@ -177,6 +185,11 @@ func (sa *ikeSA) respondChild(now time.Time, c *wire.Chain, inAuth bool) ([]wire
 	}
 	resp = append(resp, &wire.TrafficSelectors{Selectors: rmt}, &wire.TrafficSelectors{Responder: true, Selectors: local})
 	return resp, func(now time.Time) {
+		if crossed != nil {
+			sa.settleCrossed(now, rekeyOf, crossed, csa, ni, nr)
+			sa.answeredChild(now, csa)
+			return
+		}
 		if rekeyOf == nil && !anyBound(ch) {
 			// A new child: nothing else could carry the unit's traffic, so we send on it at
 			// once (a packet that overtakes our response is lost, one held back would be too).
@@ -241,6 +254,7 @@ func (sa *ikeSA) childCollisionLost(now time.Time, x *childExchange, nr []byte, 
 	if pr == nil || !pr.newPair.Alive() {
 		return false
 	}
+	sa.p.Ctr.Inc(core.CtrRekeyCollisions)
 	mine, theirs := lowerNonce(x.ni, nr), lowerNonce(pr.ni, pr.nr)
 	if bytes.Compare(mine, theirs) < 0 {
 		x.log.Info("CHILD_SA rekey collision lost: deleting our redundant pair")

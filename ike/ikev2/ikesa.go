@@ -103,6 +103,7 @@ type ikeSA struct {
 	ikeRekey     *ikeRekey                       // our IKE SA rekey in flight
 	passiveIKE   *passiveIKERekey                // an IKE SA rekey the peer made with us
 	passiveChild map[*core.ChildSA]*passiveRekey // child rekeys the peer made with us
+	ownRekeys    map[*core.ChildSA]*ownRekey     // our completed child rekeys, by old pair (child_crossed.go)
 	answered     map[*core.ChildSA]answeredPair  // pairs the peer made with us, until it shows it has them (child_confirm.go)
 	deferred     map[*core.ChildSA]bool          // our rekeys of such pairs, waiting (child_confirm.go)
 	successor    *ikeSA                          // the IKE SA that replaced this one
@@ -125,7 +126,7 @@ type ikeSA struct {
 func (sa *ikeSA) Base() *core.SABase { return &sa.SABase }
 
 func newIKESA(p *Protocol, initiator bool, now time.Time) *ikeSA {
-	sa := &ikeSA{p: p, passiveChild: map[*core.ChildSA]*passiveRekey{}, answered: map[*core.ChildSA]answeredPair{}, deferred: map[*core.ChildSA]bool{}}
+	sa := &ikeSA{p: p, passiveChild: map[*core.ChildSA]*passiveRekey{}, ownRekeys: map[*core.ChildSA]*ownRekey{}, answered: map[*core.ChildSA]answeredPair{}, deferred: map[*core.ChildSA]bool{}}
 	sa.Initiator = initiator
 	sa.Created = now
 	sa.retrans = p.NewRetransmitter(sa.dest, sa.retransmitGiveUp)

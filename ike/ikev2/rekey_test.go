@@ -328,3 +328,61 @@ func TestRekeyWaitsForPeerToHavePair(t *testing.T) {
 		t.Errorf("y child_rekeys = %d, want 1", got)
 	}
 }
+
+// TestChildRekeyCollisionLate: both ends rekey the same pair, and y's request is lost until
+// x's rekey has completed (y answered it while its own waited: a collision to y). x takes
+// y's retransmitted request as the other half of the collision instead of refusing it with
+// TEMPORARY_FAILURE, after which strongSwan 5.9.8 never installed our new pair's outbound
+// SA (chaos-collisions against strongSwan, 20% IKE loss). Both ends apply §2.8.1 to the
+// same nonces: one pair is left, the same at both, nothing lost, and over the seeds x both
+// wins and loses.
+func TestChildRekeyCollisionLate(t *testing.T) {
+	won, lost := 0, 0
+	for seed := byte(0); seed < 8; seed++ {
+		a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
+		n := newLnet(t)
+		x := n.addNode("A", ipA, 10+seed, a)
+		y := n.addNode("B", ipB, 20+seed, b)
+		n.traffic = true
+		n.afterStep = noLossInvariant(t, n)
+		x.core.Start(n.now)
+		old, _ := onePair(t, n, x, y)
+		dropped := 0
+		n.filter = func(from, to *node, m []byte) []byte {
+			h, err := wire.DecodeHeader(m)
+			if err == nil && from == y && h.Exchange == wire.ExchangeCreateChildSA && h.Flags&wire.FlagResponse == 0 && x.ctr.Get(core.CtrChildRekeys) == 0 {
+				dropped++
+				return nil
+			}
+			return m
+		}
+		ux, uy := unit(x, "ab", "net"), unit(y, "ba", "net")
+		currentSA(x, "ab").StartChild(n.now, ux, ux.Newest())
+		currentSA(y, "ba").StartChild(n.now, uy, uy.Newest())
+		n.runFor(60 * time.Second)
+		p, _ := onePair(t, n, x, y)
+		if p == old || dropped == 0 {
+			t.Fatalf("seed %d: no new pair, or none of y's requests dropped (%d)", seed, dropped)
+		}
+		if !logged(x, "came after ours completed") {
+			t.Fatalf("seed %d: x did not take y's late request for a collision", seed)
+		}
+		if x.ctr.Get(core.CtrRekeyCollisions) != 1 || y.ctr.Get(core.CtrRekeyCollisions) != 1 {
+			t.Fatalf("seed %d: rekey_collisions %d at x, %d at y", seed, x.ctr.Get(core.CtrRekeyCollisions), y.ctr.Get(core.CtrRekeyCollisions))
+		}
+		if logged(x, "TEMPORARY_FAILURE") || logged(y, "TEMPORARY_FAILURE") {
+			t.Fatalf("seed %d: a request was refused for now", seed)
+		}
+		if len(x.dp.InboundSPIs()) != 1 || len(y.dp.InboundSPIs()) != 1 {
+			t.Fatalf("seed %d: inbound SAs: %v / %v", seed, x.dp.InboundSPIs(), y.dp.InboundSPIs())
+		}
+		if p.Params().Initiator {
+			won++
+		} else {
+			lost++
+		}
+	}
+	if won == 0 || lost == 0 {
+		t.Fatalf("x's pair kept in %d of 8 runs: the nonces do not decide", won)
+	}
+}
