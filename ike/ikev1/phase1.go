@@ -125,8 +125,6 @@ type ikeSA struct {
 	// and the timer that sends them at the latest.
 	heldESP, heldAH []uint32
 	holdTimer       *core.Timer
-	// Pairs whose Delete went out last, named again in the next Delete (flushDeletes).
-	sentESP, sentAH []uint32
 }
 
 // Base gives the core the shared state.
@@ -642,57 +640,16 @@ func (sa *ikeSA) SendDeleteChildren(now time.Time, pairs []*core.ChildSA) {
 const deleteHoldMax = 30 * time.Second
 
 // flushDeletes sends the held Deletes and these.
-//
-// An IKEv1 Delete is not acknowledged, and a lost one leaves the peer an old pair it no
-// longer uses until it expires (strongSwan does not delete pairs a rekey replaced: a
-// chaos-collisions round against it under 20% IKE loss ended with two pairs at charon).
-// Sending each Delete twice cost more than it saved: each is an exchange of its own, and
-// charon keeps the IVs of only three exchanges, so a copy pushed out that of its Quick Mode
-// in progress. So each Delete also names again the pairs the previous one named, in the
-// same message; a peer that has them no more ignores the names (RFC 2408 §3.15).
 func (sa *ikeSA) flushDeletes(espSPIs, ahSPIs []uint32) {
 	espSPIs, ahSPIs = append(sa.heldESP, espSPIs...), append(sa.heldAH, ahSPIs...)
 	sa.heldESP, sa.heldAH = nil, nil
 	sa.c.Timers.Stop(sa.holdTimer)
-	if len(espSPIs)+len(ahSPIs) == 0 {
-		return
+	if len(espSPIs) > 0 {
+		sa.sendDeleteChild(isakmp.ProtoESP, espSPIs)
 	}
-	esp, ah := sa.notInUse(sa.sentESP), sa.notInUse(sa.sentAH)
-	sa.sentESP, sa.sentAH = lastN(espSPIs, maxNamedAgain), lastN(ahSPIs, maxNamedAgain)
-	if esp = append(esp, espSPIs...); len(esp) > 0 {
-		sa.sendDeleteChild(isakmp.ProtoESP, esp)
+	if len(ahSPIs) > 0 {
+		sa.sendDeleteChild(isakmp.ProtoAH, ahSPIs)
 	}
-	if ah = append(ah, ahSPIs...); len(ah) > 0 {
-		sa.sendDeleteChild(isakmp.ProtoAH, ah)
-	}
-}
-
-// maxNamedAgain bounds how many of the last Delete's SPIs the next one names again.
-const maxNamedAgain = 4
-
-// notInUse returns the SPIs that no pair of the connection receives on now (an SPI may
-// have been allocated again since: naming it would delete the new pair).
-func (sa *ikeSA) notInUse(spis []uint32) []uint32 {
-	if sa.Conn == nil {
-		return nil
-	}
-	var out []uint32
-	for _, spi := range spis {
-		used := false
-		for _, ch := range sa.Conn.Children {
-			for _, csa := range ch.SAs {
-				used = used || csa.InSPI() == spi
-			}
-		}
-		if !used {
-			out = append(out, spi)
-		}
-	}
-	return out
-}
-
-func lastN(s []uint32, n int) []uint32 {
-	return append([]uint32(nil), s[max(0, len(s)-n):]...)
 }
 
 // quickModeEnded sends the held Deletes once no Quick Mode runs any more.
