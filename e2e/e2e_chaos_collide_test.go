@@ -310,11 +310,13 @@ func runCollisions(t *testing.T, c collideCase) {
 		}
 	}
 	// How often the left end took the paths the loss rows made: a held outbound switch
-	// (IKEv1, our last Quick Mode message lost) and a held rekey (IKEv2, our answer lost).
+	// (IKEv1, our last Quick Mode message lost), a held rekey (IKEv2, our answer lost), and a
+	// collision seen only when the peer's rekey arrived after ours completed.
 	lc := left.mustIKEStatus(t).IKECounters
 	figure(t, "chaos-collisions", kv{"version", c.version}, kv{"peer", c.peer}, kv{"kind", "simultaneous-" + c.kind},
 		kv{"ike_loss", c.ikeLoss}, kv{"ike_dropped", ikeDropped}, kv{"rounds", rounds}, kv{"exactly_one", good}, kv{"pings_lost", lostTotal}, kv{"pings_sent", sentTotal},
-		kv{"max_ike_sas", maxIKE}, kv{"max_child_pairs", maxPairs}, kv{"switches_held", lc["switches_held"]}, kv{"rekeys_deferred", lc["rekeys_deferred"]})
+		kv{"max_ike_sas", maxIKE}, kv{"max_child_pairs", maxPairs}, kv{"switches_held", lc["switches_held"]}, kv{"rekeys_deferred", lc["rekeys_deferred"]},
+		kv{"collisions", lc["rekey_collisions"]}, kv{"collisions_late", lc["rekey_collisions_late"]})
 	if len(failures) > 0 {
 		if len(failures) > 5 {
 			failures = append(failures[:5], fmt.Sprintf("... and %d more", len(failures)-5))

@@ -208,13 +208,7 @@ func parallelRuns(t *testing.T, limit int, names []string, fn func(t *testing.T,
 // Reliability: what is still not covered). `make test` skips them, saying why, so that the
 // suite stays a gate; `make chaos`, `make loadtest` and OAKLEY_KNOWN_FAILURES=1 run them, so
 // they stay measured until they are fixed (then their line goes).
-var knownFailures = map[string]string{
-	"TestReliability/chaos-collisions/v2-strongswan-simultaneous-child-ike-loss-20": "IKEv2 child rekey collisions against strongSwan " +
-		"5.9.8 under 20% IKE loss: when charon's rekey request is lost and its retransmission reaches us after our own rekey of " +
-		"the pair completed, we answer TEMPORARY_FAILURE (RFC 7296 §2.25: the pair is being deleted); charon schedules a " +
-		"retry and, on our Delete of the old pair, never installs the outbound SA of our new pair (no \"outbound CHILD_SA ... " +
-		"established\" in its log), so its traffic stops: about 1 round in 15 (README, Reliability, Not covered yet)",
-}
+var knownFailures = map[string]string{}
 
 // skipKnownFailure skips t if it is a known failure, unless OAKLEY_KNOWN_FAILURES=1.
 func skipKnownFailure(t *testing.T) {

@@ -47,20 +47,21 @@ const (
 	CtrInstallFailures     = "install_failures"
 	CtrUnprotectedDropped  = "unprotected_dropped"
 	CtrUnsupportedExchange = "unsupported_exchange"
-	CtrRepliesMisdirected  = "replies_misdirected" // a duplicate request from an address the SA does not know: not answered
-	CtrExchangesRefused    = "exchanges_refused"   // responder Quick Modes / CREATE_CHILD_SAs beyond the per-SA bound
-	CtrPairsEvicted        = "pairs_evicted"       // SA pairs deleted because a child held too many
-	CtrRekeyCollisions     = "rekey_collisions"    // both ends rekeyed a pair at once; the redundant new pair is deleted
-	CtrSwitchesHeld        = "switches_held"       // rekeys whose outbound switch waited because the peer still sent only on the old pair
-	CtrRekeysDeferred      = "rekeys_deferred"     // IKEv2: our rekeys of a pair the peer made with us, held until the peer showed it has the pair
-	CtrDeletesResent       = "deletes_resent"      // a rekey collision's redundant pair: Delete sent again because the peer still sent on it
-	CtrSoftExpires         = "soft_expires"        // byte/packet soft limits the data plane reported
-	CtrHardExpires         = "hard_expires"        // byte/packet hard limits the data plane reported
-	CtrAcquires            = "acquires"            // acquires the data plane reported
-	CtrPoolExhausted       = "pool_exhausted"      // virtual IP requests no pool could serve
-	CtrVirtualIPFailures   = "virtual_ip_failures" // client: virtual IPs requested but not assigned
-	CtrESPFloats           = "esp_floats"          // a NATed peer followed to a new address or port on a verified ESP-in-UDP datagram
-	GaugeHalfOpen          = "half_open"           // a gauge: half-open responder IKE SAs right now
+	CtrRepliesMisdirected  = "replies_misdirected"   // a duplicate request from an address the SA does not know: not answered
+	CtrExchangesRefused    = "exchanges_refused"     // responder Quick Modes / CREATE_CHILD_SAs beyond the per-SA bound
+	CtrPairsEvicted        = "pairs_evicted"         // SA pairs deleted because a child held too many
+	CtrRekeyCollisions     = "rekey_collisions"      // both ends rekeyed a pair at once; the redundant new pair is deleted
+	CtrLateCollisions      = "rekey_collisions_late" // of those, seen only when the peer's rekey arrived after ours completed
+	CtrSwitchesHeld        = "switches_held"         // rekeys whose outbound switch waited because the peer still sent only on the old pair
+	CtrRekeysDeferred      = "rekeys_deferred"       // IKEv2: our rekeys of a pair the peer made with us, held until the peer showed it has the pair
+	CtrDeletesResent       = "deletes_resent"        // a rekey collision's redundant pair: Delete sent again because the peer still sent on it
+	CtrSoftExpires         = "soft_expires"          // byte/packet soft limits the data plane reported
+	CtrHardExpires         = "hard_expires"          // byte/packet hard limits the data plane reported
+	CtrAcquires            = "acquires"              // acquires the data plane reported
+	CtrPoolExhausted       = "pool_exhausted"        // virtual IP requests no pool could serve
+	CtrVirtualIPFailures   = "virtual_ip_failures"   // client: virtual IPs requested but not assigned
+	CtrESPFloats           = "esp_floats"            // a NATed peer followed to a new address or port on a verified ESP-in-UDP datagram
+	GaugeHalfOpen          = "half_open"             // a gauge: half-open responder IKE SAs right now
 	// IKEv2 INVALID_IKE_SPI (RFC 7296 §2.21.4): answers to protected requests for IKE SAs we
 	// do not know, those the rate limit held back, and such answers we received.
 	CtrInvalidSPIOut     = "invalid_ike_spi_out"
@@ -89,7 +90,7 @@ var counterNames = []string{
 	CtrDPDRequestsOut, CtrDPDRequestsIn, CtrDPDTimeouts, CtrKeepalives, CtrIKEEstablished,
 	CtrIKEFailed, CtrChildEstablished, CtrChildFailed, CtrChildRekeys, CtrIKEReauths, CtrIKERekeys, CtrIKEDuplicates,
 	CtrInstallFailures, CtrUnprotectedDropped, CtrUnsupportedExchange, CtrRepliesMisdirected,
-	CtrExchangesRefused, CtrPairsEvicted, CtrRekeyCollisions, CtrSwitchesHeld, CtrRekeysDeferred, CtrDeletesResent, CtrSoftExpires, CtrHardExpires, CtrAcquires, CtrPoolExhausted, CtrVirtualIPFailures, CtrESPFloats, GaugeHalfOpen,
+	CtrExchangesRefused, CtrPairsEvicted, CtrRekeyCollisions, CtrLateCollisions, CtrSwitchesHeld, CtrRekeysDeferred, CtrDeletesResent, CtrSoftExpires, CtrHardExpires, CtrAcquires, CtrPoolExhausted, CtrVirtualIPFailures, CtrESPFloats, GaugeHalfOpen,
 	CtrInvalidSPIOut, CtrInvalidSPILimited, CtrInvalidSPIIn,
 	CtrFragmentsIn, CtrFragmentsOut, CtrFragmentsReassembled, CtrFragmentsDropped, CtrFragmentsExpired,
 	GaugeReassemblies,

@@ -67,6 +67,7 @@ func (qm *quickMode) crossedRekey() *core.ChildSA {
 	}
 	old := qm.ch.CrossedRekey(qm.peerRekeys)
 	if old != nil {
+		qm.c.Ctr.Inc(core.CtrLateCollisions)
 		qm.log.Info("the peer's Quick Mode replaces the pair our own completed rekey replaced: a rekey collision",
 			zap.String("replaced_spi_out", fmt.Sprintf("%08x", qm.peerRekeys)))
 	}

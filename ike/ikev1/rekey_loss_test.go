@@ -385,6 +385,9 @@ func TestRekeyCrossedAfterOwnCompleted(t *testing.T) {
 				if a.ctr.Get(core.CtrRekeyCollisions) != 1 || b.ctr.Get(core.CtrRekeyCollisions) != 1 {
 					t.Fatalf("run %d: collisions counted %d at A, %d at B", seed, a.ctr.Get(core.CtrRekeyCollisions), b.ctr.Get(core.CtrRekeyCollisions))
 				}
+				if a.ctr.Get(core.CtrLateCollisions) != 1 || b.ctr.Get(core.CtrLateCollisions) != 0 {
+					t.Fatalf("run %d: late collisions counted %d at A, %d at B, want 1 and 0", seed, a.ctr.Get(core.CtrLateCollisions), b.ctr.Get(core.CtrLateCollisions))
+				}
 			}
 		})
 	}

@@ -53,6 +53,7 @@ func (sa *ikeSA) crossedRekey(old *core.ChildSA) *ownRekey {
 func (sa *ikeSA) settleCrossed(now time.Time, old *core.ChildSA, own *ownRekey, theirs *core.ChildSA, ni, nr []byte) {
 	delete(sa.ownRekeys, old)
 	sa.p.Ctr.Inc(core.CtrRekeyCollisions)
+	sa.p.Ctr.Inc(core.CtrLateCollisions)
 	theirs.Established(now)
 	if bytes.Compare(lowerNonce(own.ni, own.nr), lowerNonce(ni, nr)) > 0 {
 		// Ours wins: the peer deletes its pair; we go on deleting the old one.

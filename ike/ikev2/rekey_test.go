@@ -370,6 +370,9 @@ func TestChildRekeyCollisionLate(t *testing.T) {
 		if x.ctr.Get(core.CtrRekeyCollisions) != 1 || y.ctr.Get(core.CtrRekeyCollisions) != 1 {
 			t.Fatalf("seed %d: rekey_collisions %d at x, %d at y", seed, x.ctr.Get(core.CtrRekeyCollisions), y.ctr.Get(core.CtrRekeyCollisions))
 		}
+		if x.ctr.Get(core.CtrLateCollisions) != 1 || y.ctr.Get(core.CtrLateCollisions) != 0 {
+			t.Fatalf("seed %d: late collisions %d at x, %d at y, want 1 and 0", seed, x.ctr.Get(core.CtrLateCollisions), y.ctr.Get(core.CtrLateCollisions))
+		}
 		if logged(x, "TEMPORARY_FAILURE") || logged(y, "TEMPORARY_FAILURE") {
 			t.Fatalf("seed %d: a request was refused for now", seed)
 		}
