@@ -160,9 +160,9 @@ func (sa *ikeSA) respondChild(now time.Time, c *wire.Chain, inAuth bool) ([]wire
 		return refuse(fail(wire.NotifyNoProposalChosen, ErrInstall, "%v", err))
 	}
 	if rekeyOf != nil && crossed == nil {
-		for o := range sa.passiveChild {
-			if !o.Alive() {
-				delete(sa.passiveChild, o) // its rekeys can no longer collide
+		for o, pr := range sa.passiveChild {
+			if !pr.newPair.Alive() {
+				delete(sa.passiveChild, o) // childCollisionLost ignores it
 			}
 		}
 		sa.passiveChild[rekeyOf] = &passiveRekey{newPair: csa, ni: ni, nr: nr}
