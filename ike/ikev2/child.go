@@ -315,8 +315,9 @@ func (x *childExchange) complete(now time.Time, c *wire.Chain) {
 // installed until the peer answers the Delete: the peer may send on the old pair until it
 // processes the Delete (strongSwan switches then), and those packets arrive before the
 // answer.
-func (sa *ikeSA) retireLater(now time.Time, old *core.ChildSA) *core.Timer {
-	t := core.NewTimer("child-retire", func(now time.Time) {
+func (sa *ikeSA) retireLater(now time.Time, old *core.ChildSA) *retirement {
+	ret := &retirement{}
+	ret.timer = core.NewTimer("child-retire", func(now time.Time) {
 		if !old.Alive() || old.Current() {
 			return
 		}
@@ -331,17 +332,36 @@ func (sa *ikeSA) retireLater(now time.Time, old *core.ChildSA) *core.Timer {
 		spi, proto := old.InSPI(), protoOf(old)
 		done := func(now time.Time) { old.Remove(now, false, fail(0, ErrDeleted, "rekeyed")) }
 		cur.p.Ctr.Inc(core.CtrDeletesOut)
-		cur.enqueue(now, &request{exch: wire.ExchangeInformational, what: "INFORMATIONAL (Delete rekeyed child)",
+		ret.req = &request{exch: wire.ExchangeInformational, what: "INFORMATIONAL (Delete rekeyed child)",
 			build: func(time.Time) ([]wire.Payload, error) {
 				return []wire.Payload{&wire.Delete{Protocol: proto, SPIs: []uint32{spi}}}, nil
 			},
 			onResp: func(now time.Time, _ *wire.Message) error { done(now); return nil },
 			onFail: func(now time.Time, _ error) { done(now) },
 			rebind: func(*ikeSA) {},
-		})
+		}
+		cur.enqueue(now, ret.req)
 	})
-	sa.p.Timers.Arm(t, now.Add(core.RekeyGrace))
-	return t
+	sa.p.Timers.Arm(ret.timer, now.Add(core.RekeyGrace))
+	return ret
+}
+
+// retirement is the deletion of a pair a rekey of ours replaced: the timer that starts it
+// and, once it started, its Delete request.
+type retirement struct {
+	timer *core.Timer
+	req   *request
+}
+
+// left reports whether the Delete has been sent (it may have reached the peer).
+func (r *retirement) left() bool { return r.req != nil && r.req.mid != 0 }
+
+// cancel stops the deletion if its Delete has not been sent.
+func (r *retirement) cancel(timers *core.Timers) {
+	timers.Stop(r.timer)
+	if r.req != nil && r.req.mid == 0 {
+		r.req.aborted = true
+	}
 }
 
 // finish ends the exchange successfully.

@@ -21,11 +21,11 @@ import (
 )
 
 // ownRekey is a rekey of ours that completed: the new pair, the exchange's nonces, and the
-// timer that deletes the old pair (retireLater).
+// deletion of the old pair (retireLater).
 type ownRekey struct {
 	newPair *core.ChildSA
 	ni, nr  []byte
-	retire  *core.Timer
+	retire  *retirement
 }
 
 // recordOwnRekey keeps our completed rekey of old until old is gone.
@@ -49,16 +49,21 @@ func (sa *ikeSA) crossedRekey(old *core.ChildSA) *ownRekey {
 }
 
 // settleCrossed decides a late collision once our answer that made theirs is sent: the
-// pair made with the lowest of the four nonces is redundant (§2.8.1).
+// pair made with the lowest of the four nonces is redundant (§2.8.1). Unless our Delete of
+// the old pair has left already: it reaches the peer before our answer, and a peer that
+// gets the Delete of the pair it is rekeying keeps the pair the deleting end made and
+// deletes its own (strongSwan: a rekey/delete collision; childCollisionLost alike). Deciding
+// by the nonces then left no pair when ours lost (chaos-collisions against strongSwan).
 func (sa *ikeSA) settleCrossed(now time.Time, old *core.ChildSA, own *ownRekey, theirs *core.ChildSA, ni, nr []byte) {
 	delete(sa.ownRekeys, old)
 	sa.p.Ctr.Inc(core.CtrRekeyCollisions)
 	sa.p.Ctr.Inc(core.CtrLateCollisions)
 	theirs.Established(now)
-	if bytes.Compare(lowerNonce(own.ni, own.nr), lowerNonce(ni, nr)) > 0 {
+	if deleted := own.retire.left(); deleted || bytes.Compare(lowerNonce(own.ni, own.nr), lowerNonce(ni, nr)) > 0 {
 		// Ours wins: the peer deletes its pair; we go on deleting the old one.
 		theirs.Supersede()
-		theirs.Logger().Info("CHILD_SA rekey collision (the peer's request came after ours completed) won: the peer deletes this redundant pair")
+		theirs.Logger().Info("CHILD_SA rekey collision (the peer's request came after ours completed) won: the peer deletes this redundant pair",
+			zap.Bool("old_pair_deleted_first", deleted))
 		return
 	}
 	// Ours is redundant: the peer sends on its pair once our answer arrives and deletes the
@@ -66,7 +71,7 @@ func (sa *ikeSA) settleCrossed(now time.Time, old *core.ChildSA, own *ownRekey, 
 	// install our redundant pair). We switch to theirs when the peer is seen on it, then
 	// delete ours.
 	mine := own.newPair
-	sa.p.Timers.Stop(own.retire)
+	own.retire.cancel(&sa.p.Timers)
 	mine.Logger().Info("CHILD_SA rekey collision (the peer's request came after ours completed) lost: this pair goes once the peer's is in use",
 		zap.Uint32("kept_spi_in", theirs.InSPI()))
 	theirs.ActivateLater(now, outboundSwitchFallback)

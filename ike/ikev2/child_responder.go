@@ -255,6 +255,14 @@ func (sa *ikeSA) childCollisionLost(now time.Time, x *childExchange, nr []byte, 
 		return false
 	}
 	sa.p.Ctr.Inc(core.CtrRekeyCollisions)
+	if !x.rekeyOf.Alive() {
+		// The peer deleted the old pair before our answer came: it deleted it as the
+		// winner of its rekey, whose pair it keeps (strongSwan decides a rekey/delete
+		// collision so: the pair the deleting end made stays). The nonces no longer decide.
+		x.log.Info("CHILD_SA rekey collision lost: the peer deleted the old pair first; deleting our redundant pair")
+		ours.Remove(now, true, fail(0, ErrDeleted, "redundant after a rekey collision"))
+		return true
+	}
 	mine, theirs := lowerNonce(x.ni, nr), lowerNonce(pr.ni, pr.nr)
 	if bytes.Compare(mine, theirs) < 0 {
 		x.log.Info("CHILD_SA rekey collision lost: deleting our redundant pair")

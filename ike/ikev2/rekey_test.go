@@ -333,59 +333,88 @@ func TestRekeyWaitsForPeerToHavePair(t *testing.T) {
 // x's rekey has completed (y answered it while its own waited: a collision to y). x takes
 // y's retransmitted request as the other half of the collision instead of refusing it with
 // TEMPORARY_FAILURE, after which strongSwan 5.9.8 never installed our new pair's outbound
-// SA (chaos-collisions against strongSwan, 20% IKE loss). Both ends apply §2.8.1 to the
-// same nonces: one pair is left, the same at both, nothing lost, and over the seeds x both
-// wins and loses.
+// SA (chaos-collisions against strongSwan, 20% IKE loss).
+//   - after-our-rekey: the request comes before x's Delete of the old pair left; both ends
+//     apply §2.8.1 to the same nonces, and over the seeds x both wins and loses.
+//   - after-our-delete: x's Delete of the old pair reached y first (y's answer to it is
+//     lost for a while); a peer that gets the Delete of the pair it is rekeying keeps the
+//     deleting end's pair (strongSwan's rekey/delete collision), so x's pair stays whatever
+//     the nonces say.
+//
+// Either way one pair is left, the same at both, and nothing is lost.
 func TestChildRekeyCollisionLate(t *testing.T) {
-	won, lost := 0, 0
-	for seed := byte(0); seed < 8; seed++ {
-		a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
-		n := newLnet(t)
-		x := n.addNode("A", ipA, 10+seed, a)
-		y := n.addNode("B", ipB, 20+seed, b)
-		n.traffic = true
-		n.afterStep = noLossInvariant(t, n)
-		x.core.Start(n.now)
-		old, _ := onePair(t, n, x, y)
-		dropped := 0
-		n.filter = func(from, to *node, m []byte) []byte {
-			h, err := wire.DecodeHeader(m)
-			if err == nil && from == y && h.Exchange == wire.ExchangeCreateChildSA && h.Flags&wire.FlagResponse == 0 && x.ctr.Get(core.CtrChildRekeys) == 0 {
-				dropped++
-				return nil
+	for _, tc := range []string{"after-our-rekey", "after-our-delete"} {
+		t.Run(tc, func(t *testing.T) {
+			won, lost := 0, 0
+			for seed := byte(0); seed < 8; seed++ {
+				a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
+				n := newLnet(t)
+				x := n.addNode("A", ipA, 10+seed, a)
+				y := n.addNode("B", ipB, 20+seed, b)
+				n.traffic = true
+				n.afterStep = noLossInvariant(t, n)
+				x.core.Start(n.now)
+				old, _ := onePair(t, n, x, y)
+				dropped, deleteSent, requestPassed := 0, false, false
+				n.filter = func(from, to *node, m []byte) []byte {
+					h, err := wire.DecodeHeader(m)
+					if err != nil {
+						return m
+					}
+					resp := h.Flags&wire.FlagResponse != 0
+					switch {
+					case from == x && h.Exchange == wire.ExchangeInformational && !resp && x.ctr.Get(core.CtrChildRekeys) > 0:
+						deleteSent = true
+					case from == y && h.Exchange == wire.ExchangeCreateChildSA && !resp:
+						hold := x.ctr.Get(core.CtrChildRekeys) == 0
+						if tc == "after-our-delete" {
+							hold = !deleteSent
+						}
+						if hold {
+							dropped++
+							return nil
+						}
+						requestPassed = true
+					case from == y && h.Exchange == wire.ExchangeInformational && resp && tc == "after-our-delete" && !requestPassed:
+						return nil // y's answer to x's Delete: x keeps the old pair a while
+					}
+					return m
+				}
+				ux, uy := unit(x, "ab", "net"), unit(y, "ba", "net")
+				currentSA(x, "ab").StartChild(n.now, ux, ux.Newest())
+				currentSA(y, "ba").StartChild(n.now, uy, uy.Newest())
+				n.runFor(60 * time.Second)
+				p, _ := onePair(t, n, x, y)
+				if p == old || dropped == 0 {
+					t.Fatalf("seed %d: no new pair, or none of y's requests dropped (%d)", seed, dropped)
+				}
+				if !logged(x, "came after ours completed") {
+					t.Fatalf("seed %d: x did not take y's late request for a collision", seed)
+				}
+				if x.ctr.Get(core.CtrRekeyCollisions) != 1 || y.ctr.Get(core.CtrRekeyCollisions) != 1 {
+					t.Fatalf("seed %d: rekey_collisions %d at x, %d at y", seed, x.ctr.Get(core.CtrRekeyCollisions), y.ctr.Get(core.CtrRekeyCollisions))
+				}
+				if x.ctr.Get(core.CtrLateCollisions) != 1 || y.ctr.Get(core.CtrLateCollisions) != 0 {
+					t.Fatalf("seed %d: late collisions %d at x, %d at y, want 1 and 0", seed, x.ctr.Get(core.CtrLateCollisions), y.ctr.Get(core.CtrLateCollisions))
+				}
+				if logged(x, "TEMPORARY_FAILURE") || logged(y, "TEMPORARY_FAILURE") {
+					t.Fatalf("seed %d: a request was refused for now", seed)
+				}
+				if len(x.dp.InboundSPIs()) != 1 || len(y.dp.InboundSPIs()) != 1 {
+					t.Fatalf("seed %d: inbound SAs: %v / %v", seed, x.dp.InboundSPIs(), y.dp.InboundSPIs())
+				}
+				if p.Params().Initiator {
+					won++
+				} else {
+					lost++
+				}
 			}
-			return m
-		}
-		ux, uy := unit(x, "ab", "net"), unit(y, "ba", "net")
-		currentSA(x, "ab").StartChild(n.now, ux, ux.Newest())
-		currentSA(y, "ba").StartChild(n.now, uy, uy.Newest())
-		n.runFor(60 * time.Second)
-		p, _ := onePair(t, n, x, y)
-		if p == old || dropped == 0 {
-			t.Fatalf("seed %d: no new pair, or none of y's requests dropped (%d)", seed, dropped)
-		}
-		if !logged(x, "came after ours completed") {
-			t.Fatalf("seed %d: x did not take y's late request for a collision", seed)
-		}
-		if x.ctr.Get(core.CtrRekeyCollisions) != 1 || y.ctr.Get(core.CtrRekeyCollisions) != 1 {
-			t.Fatalf("seed %d: rekey_collisions %d at x, %d at y", seed, x.ctr.Get(core.CtrRekeyCollisions), y.ctr.Get(core.CtrRekeyCollisions))
-		}
-		if x.ctr.Get(core.CtrLateCollisions) != 1 || y.ctr.Get(core.CtrLateCollisions) != 0 {
-			t.Fatalf("seed %d: late collisions %d at x, %d at y, want 1 and 0", seed, x.ctr.Get(core.CtrLateCollisions), y.ctr.Get(core.CtrLateCollisions))
-		}
-		if logged(x, "TEMPORARY_FAILURE") || logged(y, "TEMPORARY_FAILURE") {
-			t.Fatalf("seed %d: a request was refused for now", seed)
-		}
-		if len(x.dp.InboundSPIs()) != 1 || len(y.dp.InboundSPIs()) != 1 {
-			t.Fatalf("seed %d: inbound SAs: %v / %v", seed, x.dp.InboundSPIs(), y.dp.InboundSPIs())
-		}
-		if p.Params().Initiator {
-			won++
-		} else {
-			lost++
-		}
-	}
-	if won == 0 || lost == 0 {
-		t.Fatalf("x's pair kept in %d of 8 runs: the nonces do not decide", won)
+			switch {
+			case tc == "after-our-rekey" && (won == 0 || lost == 0):
+				t.Fatalf("x's pair kept in %d of 8 runs: the nonces do not decide", won)
+			case tc == "after-our-delete" && lost != 0:
+				t.Fatalf("x's pair lost in %d of 8 runs after its Delete of the old pair reached y", lost)
+			}
+		})
 	}
 }
