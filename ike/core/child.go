@@ -588,7 +588,11 @@ func (csa *ChildSA) switchDue(now time.Time) {
 		return
 	}
 	n, ok := csa.inboundInUse()
-	if ok && (n != csa.oldIn || csa.switchHeld) && csa.in.Stats.Packets.Load() == 0 && now.Before(csa.switchBy) && !csa.oldOutboundDead() {
+	// Once the last message went maxFinalResends times more, the peer has it but for a link
+	// that loses everything: a peer that keeps sending on the old pair then waits for our
+	// switch or our Delete (charon did, 164 s of a held switch in a chaos-collisions round).
+	resentAll := csa.resendFinal != nil && csa.resent >= maxFinalResends
+	if ok && (n != csa.oldIn || csa.switchHeld) && csa.in.Stats.Packets.Load() == 0 && now.Before(csa.switchBy) && !csa.oldOutboundDead() && !resentAll {
 		if !csa.switchHeld {
 			csa.switchHeld = true
 			csa.c.Ctr.Inc(CtrSwitchesHeld)
@@ -602,6 +606,10 @@ func (csa *ChildSA) switchDue(now time.Time) {
 		csa.oldIn = n
 		csa.c.Timers.Arm(csa.switchTimer, now.Add(csa.switchEvery))
 		return
+	}
+	if resentAll && csa.switchHeld {
+		csa.Logger().Info("switching to the new outbound SA: the exchange's last message went again often enough for the peer to have it",
+			zap.Int("resent", csa.resent))
 	}
 	csa.Activate(now)
 }

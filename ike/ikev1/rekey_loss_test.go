@@ -421,3 +421,46 @@ func TestPeerRekeysOurNewPairAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldSwitchEndsAfterResends: our rekey's message 3 arrives, but the peer goes on
+// sending on the old pair only (charon did, in a chaos-collisions round against it: it had
+// installed the new pair and said so, and sent on the old one until our Delete). The held
+// switch sends message 3 again meanwhile; once it went maxFinalResends times more, the peer
+// has it but for a link that loses everything, so the switch happens then instead of after
+// the whole retransmission schedule (31 s here, 164 s with the default one), and the old
+// pair goes.
+func TestHeldSwitchEndsAfterResends(t *testing.T) {
+	n, a, b := newPair(t, pairOpts{esp: []string{"aes128gcm16"}})
+	oldA, _ := establish(t, n, a, b)
+	pol := a.policy("ab", "net")
+	n.afterStep = func() {
+		if oldA.Alive() {
+			inOf(oldA).Stats.Packets.Add(1) // the peer's traffic, on the old pair only
+		}
+	}
+	n.filter = func(from, to *node, m []byte) []byte {
+		// B's Delete of the old pair, which charon never sends (delete_rekeyed = no).
+		if h, err := isakmp.DecodeHeader(m); err == nil && from == b && h.ExchangeType == isakmp.ExchangeInformational {
+			return nil
+		}
+		return m
+	}
+	start := n.now
+	a.softExpire(oldA)
+	var newA *core.ChildSA
+	n.runUntil(func() bool {
+		newA = a.unit("ab", "net").Newest()
+		return newA != nil && newA != oldA && pol.Binding() != nil && pol.Binding().SA == outOf(newA)
+	}, time.Minute)
+	took := n.now.Sub(start)
+	if a.ctr.Get(core.CtrSwitchesHeld) != 1 || took < 5*time.Second || took > 15*time.Second {
+		t.Fatalf("switched after %s (switches_held %d), want held, then about 9 s", took, a.ctr.Get(core.CtrSwitchesHeld))
+	}
+	if b.dp.InboundOf(outOf(newA).SPI()) == nil {
+		t.Fatal("switched to an SA the peer has not installed")
+	}
+	n.runFor(10 * time.Second)
+	if oldA.Alive() {
+		t.Fatal("the old pair was not deleted after the switch")
+	}
+}
