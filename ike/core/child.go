@@ -169,6 +169,9 @@ type ChildSA struct {
 	// while the switch waits for a peer that may not have it; resent counts the times.
 	resendFinal func()
 	resent      int
+	// confirm completes the negotiation when the peer's first packet arrives on the pair
+	// before the exchange's last message (IKEv1: a Quick Mode responder's pair; firstUse).
+	confirm func(now time.Time)
 
 	softTimer, hardTimer, switchTimer, deleteTimer *Timer
 }
@@ -623,6 +626,10 @@ func (csa *ChildSA) unconfirmed() bool {
 // maxFinalResends bounds how often a held switch sends the exchange's last message again.
 const maxFinalResends = 8
 
+// SetConfirm gives the pair a way to complete its negotiation when the peer's first packet
+// on it arrives first (nil: no more).
+func (csa *ChildSA) SetConfirm(f func(now time.Time)) { csa.confirm = f }
+
 // SetResendFinal gives the pair a way to send its exchange's last message again while a
 // held switch waits for the peer (switchDue).
 func (csa *ChildSA) SetResendFinal(f func()) { csa.resendFinal = f }
@@ -682,7 +689,7 @@ func (csa *ChildSA) Remove(now time.Time, sendDelete bool, reason error) {
 	csa.state = childDead
 	csa.replaces = nil // a pair names only the pair it replaced, not that one's whole history
 	csa.bound = false
-	csa.resendFinal = nil
+	csa.resendFinal, csa.confirm = nil, nil
 	// The peer deleted the pair a rekey collision kept (it chose the other one, or resolved
 	// the collision first): the redundant pair is the unit's again instead of being deleted.
 	var sibling *ChildSA
@@ -834,6 +841,11 @@ func (csa *ChildSA) hardExpired(now time.Time, why string) {
 // firstUse: the peer sends on our new inbound SA, so it has installed the pair: switch our
 // outbound traffic to it now rather than after the safety delay.
 func (csa *ChildSA) firstUse(now time.Time) {
+	if f := csa.confirm; f != nil && csa.state != childDead {
+		csa.confirm = nil
+		f(now)
+		return
+	}
 	if csa.state == childInstalled && csa.SwitchPending() {
 		csa.Activate(now)
 	}

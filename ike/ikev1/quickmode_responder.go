@@ -98,6 +98,7 @@ func (qm *quickMode) responderAnswer(now time.Time, in *inbound, c *isakmp.Chain
 		return err
 	}
 	qm.pending = csa
+	csa.SetConfirm(qm.confirmedByTraffic)
 	raw, err := sa.encode(isakmp.ExchangeQuickMode, qm.mid, payloads, true, true, func(rest []byte) []byte {
 		return quickModeHash2(sa.keys.prf, sa.keys.skeyidA, qm.mid, qm.ni, rest)
 	})
@@ -165,21 +166,41 @@ func (qm *quickMode) responderMessage3(now time.Time, in *inbound) error {
 	if len(c.Payloads) != 1 {
 		qm.log.Debug("Quick Mode message 3 carries extra payloads", zap.Int("payloads", len(c.Payloads)))
 	}
-	qm.retrans.Stop()
 	sa.replies.Remember(in.Hash, nil)
+	qm.responderDone(now)
+	return nil
+}
+
+// confirmedByTraffic: the initiator's first packet on the new pair arrived before message 3.
+// It installed the pair when our message 2 arrived, and a packet that verifies under keys
+// derived from both nonces shows that as well as HASH(3) would; message 3 itself was lost
+// (or is late). Waiting for it, while the initiator's retransmissions of it depend on ours
+// of message 2, kept a chaos-collisions round against strongSwan half done for 90 s.
+func (qm *quickMode) confirmedByTraffic(now time.Time) {
+	if qm.state != qmQM2Sent || qm.pending == nil {
+		return
+	}
+	qm.c.Ctr.Inc(core.CtrConfirmedByTraffic)
+	qm.log.Info("the initiator sends on the new pair: taking that for the missing Quick Mode message 3")
+	qm.responderDone(now)
+}
+
+// responderDone completes a Quick Mode as responder: the outbound SA takes traffic.
+func (qm *quickMode) responderDone(now time.Time) {
+	qm.retrans.Stop()
 	csa := qm.pending
 	qm.pending = nil
+	csa.SetConfirm(nil)
 	qm.finish()
 	if !csa.Alive() {
 		// The pair was evicted while QM3 was on its way (core.MaxPairsPerChild): nothing to
 		// switch to, and nothing to report as established.
 		qm.log.Info("Quick Mode completed for a pair already evicted; ignoring it")
 		qm.c.Ctr.Inc(core.CtrUnexpected)
-		return nil
+		return
 	}
 	csa.Activate(now)
 	csa.Established(now)
-	return nil
 }
 
 // pickChild is the responder's choice (RFC 2409 §5.5, RFC 4301 §4.4.1): the first child of
