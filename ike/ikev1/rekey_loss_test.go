@@ -209,6 +209,19 @@ func TestDeletesWaitForQuickMode(t *testing.T) {
 	}
 }
 
+// seededPair establishes a and b with the no-loss invariant, timings and nonces drawn from
+// seed, and returns their pairs.
+func seededPair(t *testing.T, seed int) (*lnet, *node, *node, *core.ChildSA, *core.ChildSA) {
+	t.Helper()
+	n, a, b := newPair(t, pairOpts{})
+	ca, cb := establish(t, n, a, b)
+	n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
+	n.runFor(time.Duration(seed) * time.Second)
+	a.core.RandBytes(seed * 7)
+	b.core.RandBytes(seed * 3)
+	return n, a, b, ca, cb
+}
+
 // TestRekeyCollisionUnderLoss: both ends rekey at once, and A's Quick Mode message 3 is
 // lost for 8 s (every copy), and so is A's first Informational (the Delete of the redundant pair, when it is
 // B's). B then holds A's pair half-done (message 2 sent, message 3 missing) beside its own:
@@ -218,12 +231,7 @@ func TestDeletesWaitForQuickMode(t *testing.T) {
 // never send on an SA the other has not installed, and must end with one pair.
 func TestRekeyCollisionUnderLoss(t *testing.T) {
 	for _, seed := range []int{0, 1, 2, 3, 4, 5, 6, 7} {
-		n, a, b := newPair(t, pairOpts{})
-		ca, cb := establish(t, n, a, b)
-		n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
-		n.runFor(time.Duration(seed) * time.Second)
-		a.core.RandBytes(seed * 7)
-		b.core.RandBytes(seed * 3)
+		n, a, b, ca, cb := seededPair(t, seed)
 		qm3Dropped, infoDropped := 0, false
 		start := n.now
 		n.filter = func(from, to *node, m []byte) []byte {
@@ -347,12 +355,7 @@ func TestRekeyCrossedAfterOwnCompleted(t *testing.T) {
 	for _, release := range []string{"after-our-rekey", "after-old-deleted"} {
 		t.Run(release, func(t *testing.T) {
 			for _, seed := range []int{0, 1, 2, 3, 4, 5, 6, 7} {
-				n, a, b := newPair(t, pairOpts{})
-				ca, cb := establish(t, n, a, b)
-				n.afterStep = noLossInvariant(t, a, b, policies(a, b)...)
-				n.runFor(time.Duration(seed) * time.Second)
-				a.core.RandBytes(seed * 7)
-				b.core.RandBytes(seed * 3)
+				n, a, b, ca, cb := seededPair(t, seed)
 				var aMID uint32
 				dropped := 0
 				n.filter = func(from, to *node, m []byte) []byte {

@@ -137,17 +137,26 @@ func TestIKERekey(t *testing.T) {
 }
 
 // TestChildRekeyCollision: both sides rekey the same pair at once (§2.8.1): exactly one new
+
+// seededPair brings up x and y with traffic and the no-loss invariant, their SPIs and
+// nonces drawn from seed, and returns the first pair.
+func seededPair(t *testing.T, seed byte) (*lnet, *node, *node, *core.ChildSA) {
+	t.Helper()
+	a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
+	n := newLnet(t)
+	x := n.addNode("A", ipA, 10+seed, a)
+	y := n.addNode("B", ipB, 20+seed, b)
+	n.traffic = true
+	n.afterStep = noLossInvariant(t, n)
+	x.core.Start(n.now)
+	old, _ := onePair(t, n, x, y)
+	return n, x, y, old
+}
+
 // pair survives on both sides, nothing is lost.
 func TestChildRekeyCollision(t *testing.T) {
 	for seed := byte(0); seed < 6; seed++ {
-		a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
-		n := newLnet(t)
-		x := n.addNode("A", ipA, 10+seed, a)
-		y := n.addNode("B", ipB, 20+seed, b)
-		n.traffic = true
-		n.afterStep = noLossInvariant(t, n)
-		x.core.Start(n.now)
-		old, _ := onePair(t, n, x, y)
+		n, x, y, old := seededPair(t, seed)
 		ux, uy := unit(x, "ab", "net"), unit(y, "ba", "net")
 		currentSA(x, "ab").StartChild(n.now, ux, ux.Newest())
 		currentSA(y, "ba").StartChild(n.now, uy, uy.Newest())
@@ -172,14 +181,7 @@ func TestChildRekeyCollision(t *testing.T) {
 // survives on both sides, the children move to it.
 func TestIKERekeyCollision(t *testing.T) {
 	for seed := byte(0); seed < 6; seed++ {
-		a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
-		n := newLnet(t)
-		x := n.addNode("A", ipA, 30+seed, a)
-		y := n.addNode("B", ipB, 40+seed, b)
-		n.traffic = true
-		n.afterStep = noLossInvariant(t, n)
-		x.core.Start(n.now)
-		pa, _ := onePair(t, n, x, y)
+		n, x, y, pa := seededPair(t, 20+seed) // the SPIs and nonces of seeds 30+, 40+
 		currentSA(x, "ab").Rekey(n.now)
 		currentSA(y, "ba").Rekey(n.now)
 		n.runFor(40 * time.Second)
@@ -347,14 +349,7 @@ func TestChildRekeyCollisionLate(t *testing.T) {
 		t.Run(tc, func(t *testing.T) {
 			won, lost := 0, 0
 			for seed := byte(0); seed < 8; seed++ {
-				a, b := pairConfig(t, []string{"aes128gcm16-prfsha256-ecp256"}, []string{"aes128gcm16"})
-				n := newLnet(t)
-				x := n.addNode("A", ipA, 10+seed, a)
-				y := n.addNode("B", ipB, 20+seed, b)
-				n.traffic = true
-				n.afterStep = noLossInvariant(t, n)
-				x.core.Start(n.now)
-				old, _ := onePair(t, n, x, y)
+				n, x, y, old := seededPair(t, seed)
 				dropped, deleteSent, requestPassed := 0, false, false
 				n.filter = func(from, to *node, m []byte) []byte {
 					h, err := wire.DecodeHeader(m)
