@@ -13,6 +13,7 @@ package ikev2
 
 import (
 	"bytes"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -73,14 +74,14 @@ func (sa *ikeSA) settleCrossed(now time.Time, old *core.ChildSA, own *ownRekey, 
 	mine := own.newPair
 	own.retire.cancel(&sa.p.Timers)
 	mine.Logger().Info("CHILD_SA rekey collision (the peer's request came after ours completed) lost: this pair goes once the peer's is in use",
-		zap.Uint32("kept_spi_in", theirs.InSPI()))
+		zap.String("kept_spi_in", fmt.Sprintf("%08x", theirs.InSPI())))
 	theirs.ActivateLater(now, outboundSwitchFallback)
 	var t *core.Timer
 	t = core.NewTimer("child-collision-late", func(now time.Time) {
-		if !mine.Alive() {
-			return
+		if !mine.Alive() || !theirs.Alive() {
+			return // theirs gone before it took the traffic: ours stays in use
 		}
-		if theirs.Alive() && !theirs.Bound() {
+		if !theirs.Bound() {
 			sa.p.Timers.Arm(t, now.Add(confirmPoll))
 			return
 		}
