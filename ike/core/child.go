@@ -433,8 +433,9 @@ func (csa *ChildSA) resolveCollision(now time.Time) {
 //
 // An IKEv1 Delete is not acknowledged, and a peer that never got it keeps sending on the
 // pair it installed last, which may be this one (chaos-collisions against strongSwan under
-// 20% IKE loss: 200 echoes lost to our "unknown SPI" after the Delete was lost). So if the peer still sent on the pair while it lingered, the Delete goes again and
-// the pair lingers on, up to maxLingerResends times.
+// 20% IKE loss: 200 echoes lost to our "unknown SPI" after the Delete was lost). So if the
+// peer still sent on the pair while it lingered, the Delete goes again and the pair lingers
+// on, up to maxLingerResends times.
 func (csa *ChildSA) deleteRekeyed(now time.Time) {
 	reason := fmt.Errorf("%w: rekeyed", ErrDeleted)
 	canSend := csa.ike != nil && csa.ike.Base().Established()

@@ -354,12 +354,12 @@ type retirement struct {
 }
 
 // left reports whether the Delete has been sent (it may have reached the peer).
-func (r *retirement) left() bool { return r.req != nil && r.req.mid != 0 }
+func (r *retirement) left() bool { return r.req != nil && r.req.sent }
 
 // cancel stops the deletion if its Delete has not been sent.
 func (r *retirement) cancel(timers *core.Timers) {
 	timers.Stop(r.timer)
-	if r.req != nil && r.req.mid == 0 {
+	if r.req != nil && !r.req.sent {
 		r.req.aborted = true
 	}
 }

@@ -34,6 +34,7 @@ type request struct {
 	// it when the SA is rekeyed before it left.
 	rebind   func(n *ikeSA)
 	mid      uint32
+	sent     bool // it left (mid alone does not say: a rekeyed IKE SA's first request has 0)
 	liveness bool
 	aborted  bool
 }
@@ -72,7 +73,7 @@ func (sa *ikeSA) sendRequest(now time.Time, r *request) error {
 	if err != nil {
 		return err
 	}
-	r.mid = sa.nextMID
+	r.mid, r.sent = sa.nextMID, true
 	sa.nextMID++
 	sa.out = r
 	sa.startRequest(now, r.what, msgs)

@@ -392,6 +392,11 @@ func TestChildRekeyCollisionLate(t *testing.T) {
 				if x.ctr.Get(core.CtrLateCollisions) != 1 || y.ctr.Get(core.CtrLateCollisions) != 0 {
 					t.Fatalf("seed %d: late collisions %d at x, %d at y, want 1 and 0", seed, x.ctr.Get(core.CtrLateCollisions), y.ctr.Get(core.CtrLateCollisions))
 				}
+				if tc == "after-our-delete" && logged(x, "came after ours completed) lost") {
+					// One pair would still be left (x keeps its own once y deletes its pair),
+					// but x must decide at once, not wait for the peer's pair to go.
+					t.Fatalf("seed %d: x decided by the nonces after its Delete of the old pair had left", seed)
+				}
 				if logged(x, "TEMPORARY_FAILURE") || logged(y, "TEMPORARY_FAILURE") {
 					t.Fatalf("seed %d: a request was refused for now", seed)
 				}
