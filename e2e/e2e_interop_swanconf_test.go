@@ -363,8 +363,10 @@ func swanNames(f map[string]string) (enc, integ, dh string) {
 		enc = "aes" + bits
 	case strings.HasPrefix(e, "AES_GCM_"):
 		enc = "aes" + bits + "gcm" + strings.TrimPrefix(e, "AES_GCM_")
-	case e == "3DES":
+	case e == "3DES" || e == "3DES_CBC":
 		enc = "3des"
+	case e == "DES_CBC":
+		enc = "des"
 	default:
 		enc = strings.ReplaceAll(strings.ToLower(e), "_", "") // CHACHA20_POLY1305 → chacha20poly1305
 	}

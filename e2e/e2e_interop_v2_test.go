@@ -47,7 +47,8 @@ var v2Cases = []v2Case{
 // v2Algorithms is a proposal as `oakley status` shows an IKEv2 SA: enc[-integ]-prf-group.
 func v2Algorithms(t *testing.T, text string) string {
 	t.Helper()
-	p, err := ocrypto.ParseProposal(ocrypto.ProtoIKEv2, text, false)
+	p, err := ocrypto.ParseProposal(ocrypto.ProtoIKEv2, text, true) // naming only: the opt-in is the site's
+
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func v2Algorithms(t *testing.T, text string) string {
 // espAlgorithms is an ESP proposal without its DH group (PFS), as the SAs show it.
 func espAlgorithms(t *testing.T, text string) string {
 	t.Helper()
-	p, err := ocrypto.ParseProposal(ocrypto.ProtoESP, text, false)
+	p, err := ocrypto.ParseProposal(ocrypto.ProtoESP, text, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func (sp *swanPair) checkAgreeV2(t *testing.T, c v2Case, oakleyInitiates bool) {
 		t.Errorf("charon's IKE SA: state %s version %s, want ESTABLISHED, 2", f["state"], f["version"])
 	}
 	enc, integ, dh := swanNames(f)
-	prf := map[string]string{"PRF_HMAC_SHA2_256": "prfsha256", "PRF_HMAC_SHA2_384": "prfsha384", "PRF_HMAC_SHA2_512": "prfsha512"}[f["prf-alg"]]
+	prf := map[string]string{"PRF_HMAC_MD5": "prfmd5", "PRF_HMAC_SHA1": "prfsha1", "PRF_HMAC_SHA2_256": "prfsha256", "PRF_HMAC_SHA2_384": "prfsha384", "PRF_HMAC_SHA2_512": "prfsha512"}[f["prf-alg"]]
 	want := v2Algorithms(t, c.ike)
 	if got := dashJoin(enc, integ, prf, dh); got != want {
 		t.Errorf("charon negotiated IKE %s, want %s", got, want)
