@@ -11,7 +11,9 @@
 # script goes on with the other targets and lists the new seed files at the end.
 # FUZZ_ONLY (a regular expression on "package target") narrows the run; FUZZ_MAX (e.g. 10m)
 # stops a target after that long whatever its count (result "capped": the count is the last
-# one Go reported); FUZZ_PARALLEL sets the fuzzing workers (Go's default: GOMAXPROCS).
+# one Go reported); FUZZ_PARALLEL sets the fuzzing workers (Go's default: GOMAXPROCS);
+# FUZZ_MINIMIZE caps the minimization of each new interesting input (Go's -fuzzminimizetime,
+# default 60s): a target whose inputs grow large can spend most of its time there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -23,6 +25,7 @@ FUZZ_ONLY=${FUZZ_ONLY:-.}
 FUZZ_MAX=${FUZZ_MAX:-}
 par=()
 [ -n "${FUZZ_PARALLEL:-}" ] && par=(-parallel "$FUZZ_PARALLEL")
+[ -n "${FUZZ_MINIMIZE:-}" ] && par+=(-fuzzminimizetime "$FUZZ_MINIMIZE")
 cap=()
 [ -n "$FUZZ_MAX" ] && cap=(timeout --signal=INT --kill-after=30s "$FUZZ_MAX")
 log=$(mktemp)
