@@ -54,18 +54,7 @@ var matrixCases = []matrixCase{
 func TestInteropMatrix(t *testing.T) {
 	needInterop(t)
 	t.Parallel()
-	var names []string
-	type run struct {
-		c         matrixCase
-		initiator bool
-	}
-	var runs []run
-	for _, c := range matrixCases {
-		for _, ini := range []bool{true, false} {
-			names = append(names, fmt.Sprintf("v%d-%s-esp-%s/%s", c.version, c.ike, c.esp, map[bool]string{true: "oakley-initiator", false: "oakley-responder"}[ini]))
-			runs = append(runs, run{c, ini})
-		}
-	}
+	names, runs := bothRoles(matrixCases, func(c matrixCase) string { return fmt.Sprintf("v%d-%s-esp-%s", c.version, c.ike, c.esp) })
 	parallelRuns(t, 4, names, func(t *testing.T, i int) {
 		c, ini := runs[i].c, runs[i].initiator
 		tp := newTopo(t, false)
@@ -82,4 +71,22 @@ func TestInteropMatrix(t *testing.T) {
 			sp.checkAgree(t, sc, ini)
 		}
 	})
+}
+
+// roleRun is one case with oakley initiating or responding.
+type roleRun[T any] struct {
+	c         T
+	initiator bool
+}
+
+// bothRoles lists every case twice, oakley initiating and responding, and the subtests' names
+// (the case's name, then "/oakley-initiator" or "/oakley-responder").
+func bothRoles[T any](cases []T, name func(T) string) (names []string, runs []roleRun[T]) {
+	for _, c := range cases {
+		for _, ini := range []bool{true, false} {
+			names = append(names, name(c)+"/"+map[bool]string{true: "oakley-initiator", false: "oakley-responder"}[ini])
+			runs = append(runs, roleRun[T]{c, ini})
+		}
+	}
+	return names, runs
 }

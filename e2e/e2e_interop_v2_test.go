@@ -156,19 +156,7 @@ func (sp *swanPair) checkAgreeV2(t *testing.T, c v2Case, oakleyInitiates bool) {
 func TestInteropV2(t *testing.T) {
 	needInterop(t)
 	t.Parallel()
-	var names []string
-	type run struct {
-		c         v2Case
-		initiator bool
-	}
-	var runs []run
-	for _, c := range v2Cases {
-		for _, ini := range []bool{true, false} {
-			role := map[bool]string{true: "oakley-initiator", false: "oakley-responder"}[ini]
-			names = append(names, c.name+"/"+role)
-			runs = append(runs, run{c, ini})
-		}
-	}
+	names, runs := bothRoles(v2Cases, func(c v2Case) string { return c.name })
 	parallelRuns(t, 4, names, func(t *testing.T, i int) {
 		c, ini := runs[i].c, runs[i].initiator
 		tp := newTopo(t, c.nat)
