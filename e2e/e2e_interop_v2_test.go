@@ -48,7 +48,6 @@ var v2Cases = []v2Case{
 func v2Algorithms(t *testing.T, text string) string {
 	t.Helper()
 	p, err := ocrypto.ParseProposal(ocrypto.ProtoIKEv2, text, true) // naming only: the opt-in is the site's
-
 	if err != nil {
 		t.Fatal(err)
 	}
