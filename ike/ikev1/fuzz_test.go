@@ -18,8 +18,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
+	"oakley/crypto"
 	"oakley/ike/core"
 
 	"oakley/ike/isakmp"
@@ -48,28 +50,74 @@ func checkHalfOpen(t *testing.T, c *Protocol) {
 	}
 }
 
-// responderAt returns a responder core for a recording that has processed its first
-// messages up to (but excluding) message index upto, with the hooks cleared.
-func responderAt(t *testing.T, r *recording, upto int) *replaySide {
-	p := r.phase1(t)
-	q := r.qmValues(t)
-	s := newReplaySide(t, r, false)
-	var natd [][]byte
-	if r.aggressive() {
-		natd = [][]byte{secondNATD(t, &r.msg(t, "AM2").msg.Chain)}
-	} else {
-		natd = [][]byte{secondNATD(t, &r.msg(t, "MM4").msg.Chain)}
+// responderPin holds what responderAt pins for a recording, derived from it once: the
+// fuzz targets build responders for every input.
+type responderPin struct {
+	p    recordedP1
+	q    recordedQM
+	natd [][]byte
+}
+
+var (
+	responderPinsMu sync.Mutex
+	responderPins   = map[*recording]*responderPin{}
+)
+
+func pinFor(t *testing.T, r *recording) *responderPin {
+	responderPinsMu.Lock()
+	defer responderPinsMu.Unlock()
+	if v := responderPins[r]; v != nil {
+		return v
 	}
-	s.pin(p.ckyR, [][]byte{p.nr, q.nr}, []keyExchange{&fakeDH{p.tr.group.Group, p.gxr, r.val(t, "r", "shared_Diffie_Hellman_secret", 0)}}, natd, nil, []uint32{q.spiR})
+	v := &responderPin{p: r.phase1(t), q: r.qmValues(t)}
+	if r.aggressive() {
+		v.natd = [][]byte{secondNATD(t, &r.msg(t, "AM2").msg.Chain)}
+	} else {
+		v.natd = [][]byte{secondNATD(t, &r.msg(t, "MM4").msg.Chain)}
+	}
+	responderPins[r] = v
+	return v
+}
+
+// responderAt returns a responder core for a recording that has processed its first
+// messages up to (but excluding) message index upto.
+func responderAt(t *testing.T, r *recording, upto int) *replaySide {
+	pin := pinFor(t, r)
+	p, q := pin.p, pin.q
+	s := newReplaySide(t, r, false)
+	s.pin(p.ckyR, [][]byte{p.nr, q.nr}, []keyExchange{&fakeDH{p.tr.group.Group, p.gxr, r.val(t, "r", "shared_Diffie_Hellman_secret", 0)}}, pin.natd, nil, []uint32{q.spiR})
 	labels := r.phase1Labels()
 	for i := 0; i < upto; i++ {
 		if m := r.msg(t, labels[i]); m.from == "i" {
 			s.feed(m)
 		}
 	}
-	s.c.hooks = testHooks{}
+	// From here on every Diffie-Hellman exchange yields the recorded secret (a message
+	// that reaches the key derivation again derives the recorded keys, so a mutated
+	// retransmission or a Quick Mode with PFS goes on as far as its bytes allow), and
+	// checks only the public value's length: a modular exponentiation per input would be
+	// most of the target's time, and crypto's FuzzSharedSecret fuzzes the real checks.
+	// The other sources of randomness are the core's again (the recorded ones ran out).
+	group, secret := p.tr.group.Group, r.val(t, "r", "shared_Diffie_Hellman_secret", 0)
+	s.c.hooks = testHooks{dh: func(g uint16) (keyExchange, error) {
+		if g != group {
+			return nil, fmt.Errorf("fuzz: group %d, the recording has %d", g, group)
+		}
+		return &lengthCheckedDH{fakeDH{group, p.gxr, secret}}, nil
+	}}
 	s.c.DP = s.dp
 	return s
+}
+
+// lengthCheckedDH is fakeDH refusing a peer public value of the wrong length, as crypto.DH
+// does first.
+type lengthCheckedDH struct{ fakeDH }
+
+func (d *lengthCheckedDH) SharedSecret(peer []byte) (crypto.Key, error) {
+	if want := crypto.DHPublicLen(d.group); len(peer) != want {
+		return nil, fmt.Errorf("%w: group %d takes %d bytes, got %d", crypto.ErrInvalidPublic, d.group, want, len(peer))
+	}
+	return d.fakeDH.SharedSecret(peer)
 }
 
 func FuzzResponder(f *testing.F) {
@@ -77,6 +125,7 @@ func FuzzResponder(f *testing.F) {
 		f.Add(d)
 	}
 	main := loadRecording(f, "main-psk")
+	p := main.phase1(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fresh := newReplaySide(t, main, false)
 		fresh.c.handleDatagram(epoch, data, netip.AddrPortFrom(ipA, 500), 500)
@@ -98,7 +147,6 @@ func FuzzResponder(f *testing.F) {
 			return
 		}
 		// The same bytes as the next message of an exchange in progress.
-		p := main.phase1(t)
 		for _, upto := range []int{1, 3} {
 			s := responderAt(t, main, upto)
 			d := bytes.Clone(data)
