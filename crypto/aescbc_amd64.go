@@ -29,3 +29,16 @@ func aesInvMixColumns(dst, src []byte) { aesimc(&dst[0], &src[0]) }
 
 //go:noescape
 func aesimc(dst, src *byte)
+
+// subWord applies the S-box to each byte of x with AESENCLAST (constant time); without
+// AES-NI, subWordCT computes it.
+func subWord(x uint32) uint32 {
+	if haveAESNI {
+		return aesSubWord(x)
+	}
+	return subWordCT(x)
+}
+
+// aesSubWord is SubWord(x) by AESENCLAST on x in all four columns with a zero round key:
+// ShiftRows moves nothing when the columns are equal, SubBytes is the S-box.
+func aesSubWord(x uint32) uint32

@@ -237,3 +237,14 @@ TEXT ·aesimc(SB), NOSPLIT, $0-16
 	AESIMC X0, X1
 	MOVOU  X1, (DI)
 	RET
+
+// func aesSubWord(x uint32) uint32
+TEXT ·aesSubWord(SB), NOSPLIT, $0-12
+	MOVL       x+0(FP), AX
+	MOVQ       AX, X0
+	PSHUFD     $0, X0, X0
+	PXOR       X1, X1
+	AESENCLAST X1, X0
+	MOVQ       X0, AX
+	MOVL       AX, ret+8(FP)
+	RET

@@ -16,6 +16,42 @@ func needAESNI(t testing.TB) {
 	}
 }
 
+// TestSubWord checks the key schedule's SubWord (AESENCLAST where AES-NI is) against the
+// computed S-box for every byte value in every position and for random words.
+func TestSubWord(t *testing.T) {
+	want := func(x uint32) uint32 {
+		return uint32(sboxCT(byte(x>>24)))<<24 | uint32(sboxCT(byte(x>>16)))<<16 |
+			uint32(sboxCT(byte(x>>8)))<<8 | uint32(sboxCT(byte(x)))
+	}
+	check := func(x uint32) {
+		t.Helper()
+		if got, w := subWord(x), want(x); got != w {
+			t.Fatalf("subWord(%#08x) = %#08x, want %#08x", x, got, w)
+		}
+	}
+	for b := range 256 {
+		for shift := 0; shift < 32; shift += 8 {
+			check(uint32(b) << shift)
+			check(uint32(b)<<shift | 0x5a5a5a5a&^(0xff<<shift))
+		}
+	}
+	r := mrand.New(mrand.NewPCG(5, 6))
+	for range 100000 {
+		check(r.Uint32())
+	}
+}
+
+func BenchmarkExpandKey(b *testing.B) {
+	key := make([]byte, 32)
+	for _, n := range []int{16, 32} {
+		b.Run(fmt.Sprint(n*8), func(b *testing.B) {
+			for b.Loop() {
+				expandKeyFIPS197(key[:n]).Wipe()
+			}
+		})
+	}
+}
+
 // TestSbox spot-checks the computed S-box against FIPS-197 Figure 7, checks it is a
 // permutation, and checks the constant-time GF(2^8) product against schoolbook
 // multiplication for every pair.
