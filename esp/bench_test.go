@@ -259,3 +259,19 @@ func benchBareRoundTrip(b *testing.B, s suite, size int) {
 		}
 	}
 }
+
+// BenchmarkNewPair is the cost of installing an SA pair (both directions' key setup and
+// the SA's own state), what a gateway pays per child SA and rekey: go test ./esp -bench
+// NewPair.
+func BenchmarkNewPair(b *testing.B) {
+	for _, s := range benchSuites {
+		b.Run(suiteName(s), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				out, in := newPair(b, pairOpts{enc: s.enc, integ: s.integ, replay: 1024})
+				out.Close()
+				in.Close()
+			}
+		})
+	}
+}
