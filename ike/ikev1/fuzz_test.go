@@ -21,8 +21,8 @@ import (
 	"sync"
 	"testing"
 
-	"oakley/crypto"
 	"oakley/ike/core"
+	"oakley/ike/core/coretest"
 
 	"oakley/ike/isakmp"
 )
@@ -95,41 +95,23 @@ func responderAt(t *testing.T, r *recording, upto int) *replaySide {
 	// From here on every Diffie-Hellman exchange yields the recorded secret (a message
 	// that reaches the key derivation again derives the recorded keys, so a mutated
 	// retransmission or a Quick Mode with PFS goes on as far as its bytes allow), and
-	// checks only the public value's length: a modular exponentiation per input would be
-	// most of the target's time, and crypto's FuzzSharedSecret fuzzes the real checks.
+	// checks only the public value's length (coretest.StandInDH): a modular exponentiation
+	// per input would be most of the target's time.
 	// The other sources of randomness are the core's again (the recorded ones ran out).
 	group, secret := p.tr.group.Group, r.val(t, "r", "shared_Diffie_Hellman_secret", 0)
 	s.c.hooks = testHooks{dh: func(g uint16) (keyExchange, error) {
 		if g != group {
 			return nil, fmt.Errorf("fuzz: group %d, the recording has %d", g, group)
 		}
-		return &lengthCheckedDH{fakeDH{group, p.gxr, secret}}, nil
+		return &coretest.StandInDH{G: group, Pub: p.gxr, Secret: secret}, nil
 	}}
 	s.c.DP = s.dp
 	return s
 }
 
-// fuzzDH stands in for Diffie-Hellman in FuzzInitiator: a fixed public value and secret, a
-// length check on the peer's (a MODP-2048 key pair per Aggressive Mode input was half the
-// target's time).
-func fuzzDH(group uint16) (keyExchange, error) {
-	n := crypto.DHPublicLen(group)
-	if n == 0 {
-		return nil, fmt.Errorf("%w %d", crypto.ErrUnknownGroup, group)
-	}
-	return &lengthCheckedDH{fakeDH{group, bytes.Repeat([]byte{7}, n), bytes.Repeat([]byte{0x5a}, 32)}}, nil
-}
-
-// lengthCheckedDH is fakeDH refusing a peer public value of the wrong length, as crypto.DH
-// does first.
-type lengthCheckedDH struct{ fakeDH }
-
-func (d *lengthCheckedDH) SharedSecret(peer []byte) (crypto.Key, error) {
-	if want := crypto.DHPublicLen(d.group); len(peer) != want {
-		return nil, fmt.Errorf("%w: group %d takes %d bytes, got %d", crypto.ErrInvalidPublic, d.group, want, len(peer))
-	}
-	return d.fakeDH.SharedSecret(peer)
-}
+// fuzzDH stands in for Diffie-Hellman in FuzzInitiator (a MODP-2048 key pair per
+// Aggressive Mode input was half the target's time).
+func fuzzDH(group uint16) (keyExchange, error) { return coretest.NewStandInDH(group) }
 
 func FuzzResponder(f *testing.F) {
 	for _, d := range allRecordedDatagrams(f) {

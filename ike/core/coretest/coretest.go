@@ -292,3 +292,43 @@ func (d *FakeDP) Acquire(p *esp.Policy) {
 	default:
 	}
 }
+
+// StandInDH is a key exchange for fuzz targets: a fixed public value and shared secret,
+// refusing a peer value of the wrong length for the group as crypto.DH does first. It
+// spares the targets a scalar multiplication or modular exponentiation per exchange;
+// crypto's FuzzSharedSecret fuzzes the real checks of a peer's value.
+type StandInDH struct {
+	G      uint16
+	Pub    []byte
+	Secret []byte
+}
+
+// NewStandInDH returns a StandInDH for group with a public value of the group's length and
+// a 32-byte secret.
+func NewStandInDH(group uint16) (*StandInDH, error) {
+	n := crypto.DHPublicLen(group)
+	if n == 0 {
+		return nil, fmt.Errorf("%w %d", crypto.ErrUnknownGroup, group)
+	}
+	pub := make([]byte, n)
+	for i := range pub {
+		pub[i] = byte(i + 1)
+	}
+	secret := make([]byte, 32)
+	for i := range secret {
+		secret[i] = 0x5a
+	}
+	return &StandInDH{G: group, Pub: pub, Secret: secret}, nil
+}
+
+func (d *StandInDH) Group() uint16  { return d.G }
+func (d *StandInDH) Public() []byte { return append([]byte(nil), d.Pub...) }
+func (d *StandInDH) Wipe()          {}
+
+// SharedSecret returns a copy of Secret after the length check.
+func (d *StandInDH) SharedSecret(peer []byte) (crypto.Key, error) {
+	if want := crypto.DHPublicLen(d.G); len(peer) != want {
+		return nil, fmt.Errorf("%w: group %d takes %d bytes, got %d", crypto.ErrInvalidPublic, d.G, want, len(peer))
+	}
+	return crypto.Key(append([]byte(nil), d.Secret...)), nil
+}
