@@ -6,6 +6,14 @@ package core
 // leaves the table the moment its SA is established or dies, so the table holds exactly
 // the SAs that are half-open right now.
 //
+// Every entry expires HalfOpenTimeout after the last message its initiator sent (Heard).
+// An entry whose initiator has answered (sent MM3, or an IKE_AUTH request) lives longer:
+// as long as the initiator may still be retransmitting, counted from the last message it
+// sent (AnsweredTimeout). A Main Mode under loss can take minutes on strongSwan's
+// schedule (165 s per exchange before it gives up); a responder that forgot it after 30 s
+// made every later retransmission of MM3 or MM5 land on an unknown cookie, and the
+// initiator retried for the rest of its schedule into the void.
+//
 // A full table evicts rather than refuses: spoofed first messages from many addresses would
 // otherwise lock every real peer out until they expire. Eviction prefers entries whose
 // initiator never answered (spoofed sources cannot) over entries whose initiator sent a
@@ -105,14 +113,45 @@ func (c *Core) AdmitHalfOpen(now time.Time, src netip.Addr, expire func(now time
 }
 
 // Answered marks an entry whose initiator sent its second message: it proved it receives
-// at its address, so a flood of spoofed first messages evicts it last.
-func (c *Core) Answered(h *HalfOpen) {
-	if h == nil || h.t == nil || h.answered {
+// at its address, so a flood of spoofed first messages evicts it last, and it expires
+// AnsweredTimeout after the last message its initiator sent (see Heard).
+func (c *Core) Answered(h *HalfOpen, now time.Time) {
+	if h == nil || h.t == nil {
 		return
 	}
-	h.t.unlink(h)
-	h.answered = true
-	h.t.push(h)
+	if !h.answered {
+		h.t.unlink(h)
+		h.answered = true
+		h.t.push(h)
+	}
+	c.Timers.Arm(h.timer, now.Add(c.AnsweredTimeout()))
+}
+
+// Heard notes a message from the initiator of a half-open SA (a retransmission answered
+// from the reply cache, or a later request) and moves the entry's expiry: AnsweredTimeout
+// from now once its initiator answered, HalfOpenTimeout from now before. So an initiator
+// whose first answer (MM2, the IKE_SA_INIT response) was lost until late in the 30 s
+// still has HalfOpenTimeout to get its second message through; before, the responder
+// could forget the SA between the initiator's MM3 retransmissions, which then met an
+// unknown cookie until the initiator gave up. Retransmitted first messages buy a spoofer
+// nothing the table does not already bound: a full table still evicts the oldest entry
+// whose initiator never answered, however recently it was heard.
+func (c *Core) Heard(h *HalfOpen, now time.Time) {
+	if h == nil || h.t == nil {
+		return
+	}
+	d := HalfOpenTimeout
+	if h.answered {
+		d = c.AnsweredTimeout()
+	}
+	c.Timers.Arm(h.timer, now.Add(d))
+}
+
+// AnsweredTimeout is how long an answered half-open entry waits for its initiator's next
+// message: the whole retransmission schedule (our own stands in for the peer's; 165 s by
+// default, strongSwan's too), and never less than HalfOpenTimeout.
+func (c *Core) AnsweredTimeout() time.Duration {
+	return max(HalfOpenTimeout, c.Cfg.Retransmit.Total())
 }
 
 // ReleaseHalfOpen removes an entry (established, dead, expired or evicted). Releasing nil

@@ -32,6 +32,8 @@ type pairOpts struct {
 	tweak func(a, b *core.Connection)
 	// seed varies the nodes' random numbers (cookies, SPIs, nonces) between pairs.
 	seed byte
+	// retransmit is both nodes' schedule (zero: testRetransmit).
+	retransmit core.Retransmit
 }
 
 // newPair builds A (initiator, start_action = start) and B (responder) on a fresh network.
@@ -63,6 +65,7 @@ func newPair(t *testing.T, o pairOpts) (*lnet, *node, *node) {
 		o.tweak(ca, cb)
 	}
 	n := newLnet(t)
+	n.retransmit = o.retransmit
 	a := n.addNode("A", ipA, 1+2*o.seed, ca)
 	b := n.addNode("B", ipB, 2+2*o.seed, cb)
 	t.Cleanup(func() {

@@ -81,6 +81,8 @@ type lnet struct {
 	natBox *natBox
 	// afterStep runs after every delivered datagram or fired timer (invariant checks).
 	afterStep func()
+	// retransmit is the schedule of nodes added from now on (zero: testRetransmit).
+	retransmit core.Retransmit
 }
 
 // natBox maps a private node's ports to public ones on a public address.
@@ -107,6 +109,9 @@ func (n *lnet) addNode(name string, ip netip.Addr, seed byte, conns ...*core.Con
 	nd := &node{name: name, ip: ip, dp: coretest.NewFakeDP(), logs: obs, conns: conns, ctr: core.NewCounters()}
 	cfg := core.Config{Connections: conns, Dataplane: nd.dp, Rand: coretest.NewSeededRand(seed), Log: zap.New(lc).Named(name),
 		LocalAddrFor: func(netip.Addr) netip.Addr { return ip }, Retransmit: testRetransmit}
+	if n.retransmit != (core.Retransmit{}) {
+		cfg.Retransmit = n.retransmit
+	}
 	p := New()
 	c, err := core.New(cfg, nd.ctr, p)
 	if err != nil {

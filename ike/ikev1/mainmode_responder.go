@@ -132,7 +132,7 @@ func (sa *ikeSA) mmResponderMessage3(now time.Time, in *inbound) error {
 	sa.reply(in, m.Raw)
 	// MM3 carries the cookie MM2 sent to the initiator's address: it receives there, so a
 	// flood of spoofed first messages evicts this entry last (core/halfopen.go).
-	sa.c.Answered(sa.HalfOpen)
+	sa.c.Answered(sa.HalfOpen, now)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"oakley/crypto"
 	"oakley/esp"
 	"oakley/ike/core"
+	"oakley/ike/ikev2/wire"
 )
 
 // eapSetup is an EAP-MSCHAPv2 client A ("alice" with password) and a gateway B with a
@@ -218,4 +219,43 @@ func TestEAPRefusedClientSilent(t *testing.T) {
 	if y.ctr.Get(core.CtrAuthFailures) != 1 || len(y.p.SAs()) != 0 {
 		t.Fatalf("after the half-open timeout: auth_failures %d, SAs %d", y.ctr.Get(core.CtrAuthFailures), len(y.p.SAs()))
 	}
+}
+
+// TestSlowEAPKeptByGateway: an EAP login whose answers are lost until it has taken longer
+// than HalfOpenTimeout, and longer than one retransmission schedule counted from the first
+// IKE_AUTH, still completes while the client keeps retransmitting. The gateway's answers
+// to IKE_AUTH requests 2, 3 and 4 are each lost four times (the fifth transmission, 15 s
+// after the first, gets them), so the login takes about 45 s. A gateway that forgot the
+// half-open SA 30 s after IKE_SA_INIT, or 31 s (the whole test schedule) after the first
+// IKE_AUTH, answered INVALID_IKE_SPI and the client started over; it must wait as long as
+// the client's retransmissions may go on, counted from the last one it heard.
+func TestSlowEAPKeptByGateway(t *testing.T) {
+	n, x, y, _ := eapSetup(t, "correct horse")
+	drops := map[uint32]int{2: 4, 3: 4, 4: 4}
+	n.filter = func(from, to *node, m []byte) []byte {
+		ex, resp, mid := exchangeOf(m)
+		if from == y && resp && ex == wire.ExchangeIKEAuth && drops[mid] > 0 {
+			drops[mid]--
+			return nil
+		}
+		return m
+	}
+	cs, _ := x.core.Conn("rw")
+	cs.BringUp(n.now, cs.Children)
+	start := n.now
+	n.runUntil(func() bool { return childUp(x, "rw", "net") && childUp(y, "gw", "net") }, 2*time.Minute)
+	if d := drops[2] + drops[3] + drops[4]; d != 0 {
+		t.Fatalf("%d planned losses did not happen (fewer EAP rounds than the test expects?)", d)
+	}
+	took := n.now.Sub(start)
+	if took <= 31*time.Second {
+		t.Fatalf("up after %s: the losses were meant to stretch the login past the test schedule", took)
+	}
+	if x.ctr.Get(core.CtrIKEFailed)+y.ctr.Get(core.CtrIKEFailed) != 0 || y.ctr.Get(core.CtrHalfOpenExpired) != 0 || y.ctr.Get(core.CtrInvalidSPIOut) != 0 {
+		t.Fatalf("ike_failed %d/%d, gateway half_open_expired %d, invalid_ike_spi_out %d", x.ctr.Get(core.CtrIKEFailed), y.ctr.Get(core.CtrIKEFailed), y.ctr.Get(core.CtrHalfOpenExpired), y.ctr.Get(core.CtrInvalidSPIOut))
+	}
+	if y.p.HalfOpenCount() != 0 {
+		t.Fatalf("%d half-open entries left", y.p.HalfOpenCount())
+	}
+	t.Logf("EAP-MSCHAPv2 up after %s with 12 answers lost", took)
 }

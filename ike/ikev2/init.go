@@ -281,6 +281,8 @@ func (p *Protocol) handleInitRequest(now time.Time, d *core.Datagram, h wire.Hea
 			// Answered again only while the initiator may still wait for it: once its
 			// IKE_AUTH arrived (the SA is past IKE_SA_INIT), the copy is a network duplicate.
 			if sa.state == stInitDone {
+				// 30 s more to wait for its IKE_AUTH, counted from this copy (core/halfopen.go).
+				p.Heard(sa.HalfOpen, now)
 				p.Send(sa.initResp, sa.Local, d.From, d.NATT)
 			}
 		} else {

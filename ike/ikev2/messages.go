@@ -247,6 +247,7 @@ func (sa *ikeSA) handleRequest(now time.Time, d *core.Datagram, h wire.Header) {
 		return // more fragments to come
 	}
 	sa.LastRecv = now
+	sa.p.Heard(sa.HalfOpen, now)
 	var (
 		resp  []wire.Payload
 		after func(now time.Time)
@@ -263,7 +264,7 @@ func (sa *ikeSA) handleRequest(now time.Time, d *core.Datagram, h wire.Header) {
 		}
 		// The initiator proved it receives at its address: under a flood of first
 		// messages its half-open entry is evicted last (core/halfopen.go).
-		sa.p.Answered(sa.HalfOpen)
+		sa.p.Answered(sa.HalfOpen, now)
 		resp, after = sa.handleAuthRequest(now, d, m)
 	case wire.ExchangeCreateChildSA:
 		if sa.state != stEstablished && sa.state != stRekeyed {
@@ -345,6 +346,9 @@ func (sa *ikeSA) answerRetransmission(now time.Time, d *core.Datagram, h wire.He
 		sa.Log.Debug("not answering a retransmission from an address this SA does not know", zap.Stringer("from", d.From))
 		return
 	}
+	// The initiator is still trying: a half-open SA (EAP rounds) waits for it as long as
+	// its retransmissions may go on (core/halfopen.go).
+	sa.p.Heard(sa.HalfOpen, now)
 	sa.sendAll(sa.lastResp, sa.Local, d.From, d.NATT)
 }
 
