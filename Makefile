@@ -99,12 +99,13 @@ test-packages:
 # (`make test` runs each in a bounded form). Logs go to chaos.log, soak.log, loadtest.log;
 # `grep FIGURE` them for the figures. E2E_RESULTS=FILE also appends the figures to FILE.
 E2E_FILTER := grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|FIGURE'
+CHAOS_SEED ?= random
 CHAOS_TRIES ?= 20
 CHAOS_COLLISIONS ?= 100
 CHAOS_DEADLINE ?= 360s
 CHAOS_DEADPEER_ROUNDS ?= 10
 chaos: build
-	OAKLEY_KNOWN_FAILURES=1 OAKLEY_BIN=$(CURDIR)/$(BIN) CHAOS_TRIES=$(CHAOS_TRIES) CHAOS_COLLISIONS=$(CHAOS_COLLISIONS) CHAOS_DEADLINE=$(CHAOS_DEADLINE) \
+	OAKLEY_KNOWN_FAILURES=1 OAKLEY_BIN=$(CURDIR)/$(BIN) CHAOS_SEED=$(CHAOS_SEED) CHAOS_TRIES=$(CHAOS_TRIES) CHAOS_COLLISIONS=$(CHAOS_COLLISIONS) CHAOS_DEADLINE=$(CHAOS_DEADLINE) \
 	  CHAOS_SOME_DEADLINE=$(CHAOS_DEADLINE) CHAOS_DEADPEER_ROUNDS=$(CHAOS_DEADPEER_ROUNDS) \
 	  $(GO) test -count=1 -timeout 6h -v -run '^TestReliability$$/^chaos-' ./e2e/ >chaos.log 2>&1; rc=$$?; $(E2E_FILTER) chaos.log; exit $$rc
 

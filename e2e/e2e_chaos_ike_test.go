@@ -12,6 +12,14 @@ package e2e
 // having the child SA pair. After each try the relay stops impairing and a ping checks that
 // the negotiated SAs carry traffic both ways.
 //
+// The relay's random decisions follow a seed per try. By default it is fixed, derived from
+// the try's name (v1-loss-30-try01 ...; see chaosSeed), so `make test` replays the same
+// loss patterns every run: an IKE negotiation is lockstep, so the same datagrams meet the
+// same decisions, and a failure there is a regression, not bad luck. Each fixed loss try
+// drops at least one datagram early, so every one makes an end retransmit.
+// CHAOS_SEED=random (`make chaos`) draws new seeds (logged, so a failure can be replayed:
+// CHAOS_SEED=<n> with -run on that try).
+//
 // CHAOS_TRIES (default 2; `make chaos`: 20) sets the tries per condition, CHAOS_DEADLINE
 // (default 240s) how long one may take, CHAOS_PARALLEL (default 8) how many run at once;
 // CHAOS_SOME_DEADLINE (default 120s) bounds the rows that only report a success rate (50%
@@ -21,7 +29,10 @@ package e2e
 
 import (
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -177,7 +188,14 @@ func chaosIKE(t *testing.T) {
 		if jobs[i].c.some {
 			d = someDeadline
 		}
-		runIKETry(t, jobs[i].c, d, r)
+		var loss float64
+		for _, rl := range jobs[i].c.rules {
+			loss = max(loss, rl.Loss)
+		}
+		runIKETry(t, jobs[i].c, d, chaosSeed(t, "chaos-ike/"+names[i], loss), r)
+		if os.Getenv("CHAOS_SEED") == "" && loss > 0 && r.relay.Dropped == 0 {
+			t.Errorf("seed %d was chosen to drop one of the first four datagrams, and the relay dropped none of %d (did e2e/impair's generator change? see chaosSeed)", r.seed, r.relay.In)
+		}
 	})
 	var table []string
 	for ci := range chaosIKECases {
@@ -277,8 +295,8 @@ func boundOut(s *ikeStatus) bool {
 }
 
 // runIKETry is one negotiation through an impairing relay; it fills res as it goes.
-func runIKETry(t *testing.T, c *chaosIKECase, deadline time.Duration, res *ikeTry) {
-	tp := newRelayTopo(t, 0)
+func runIKETry(t *testing.T, c *chaosIKECase, deadline time.Duration, seed uint64, res *ikeTry) {
+	tp := newRelayTopo(t, seed)
 	res.seed = tp.relay.seed
 	tp.relay.set(t, c.rules...)
 	psk := newPSK(t)
@@ -354,5 +372,47 @@ func runIKETry(t *testing.T, c *chaosIKECase, deadline time.Duration, res *ikeTr
 	{
 		// The negotiated SAs carry traffic both ways once the relay stops impairing.
 		pingBoth(t, tp.ioTopo, 3)
+	}
+}
+
+// chaosSeed is the relay seed of one try (see the top of this file). CHAOS_SEED unset: the
+// first of the try's candidate seeds (hashes of its name, then of name#1, name#2 ...)
+// under which the relay drops at least one of the first four datagrams when loss > 0, so
+// every fixed loss try makes an end retransmit (the first four cross in every negotiation
+// of either version; chaos-ike's loss rules apply to every datagram, one draw each).
+// "random": 0 (newRelayTopo draws one). A number: that seed, for every try (replaying a
+// logged seed: select its try with -run).
+func chaosSeed(t *testing.T, name string, loss float64) uint64 {
+	switch v := os.Getenv("CHAOS_SEED"); v {
+	case "":
+	case "random":
+		return 0
+	default:
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			t.Fatalf("CHAOS_SEED=%q: want \"random\" or a seed a try logged", v)
+		}
+		return n
+	}
+	for k := 0; ; k++ {
+		h := fnv.New64a()
+		h.Write([]byte(name))
+		if k > 0 {
+			fmt.Fprintf(h, "#%d", k)
+		}
+		seed := h.Sum64()
+		if seed == 0 {
+			continue // 0 would mean "draw one"
+		}
+		if loss == 0 || k == 100 {
+			return seed
+		}
+		// The relay's generator (e2e/impair New): one Float64 per datagram for a loss rule.
+		rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+		for range 4 {
+			if rng.Float64() < loss {
+				return seed
+			}
+		}
 	}
 }
