@@ -32,33 +32,7 @@ func TestSlowMainModeKeptByResponder(t *testing.T) {
 	sched := core.Retransmit{Timeout: 4 * time.Second, Base: 1.8, Tries: 5}
 	t.Run("mm4-and-mm5-lost", func(t *testing.T) {
 		n, a, b := newPair(t, pairOpts{esp: []string{"aes128gcm16"}, retransmit: sched})
-		var last int // kind of a's last Main Mode message: 1, 3 or 5
-		drops := map[int]int{4: 5, 5: 5}
-		sentAt := map[int][]time.Duration{}
-		n.filter = func(from, to *node, m []byte) []byte {
-			h, err := isakmp.DecodeHeader(m)
-			if err != nil || h.ExchangeType != isakmp.ExchangeMainMode {
-				return m
-			}
-			kind := last + 1 // b answers the message a sent last (the network has no delay)
-			if from == a {
-				switch {
-				case h.Flags.Has(isakmp.FlagEncryption):
-					kind = 5
-				case h.ResponderCookie.IsZero():
-					kind = 1
-				default:
-					kind = 3
-				}
-				last = kind
-			}
-			sentAt[kind] = append(sentAt[kind], n.now.Sub(epoch).Round(100*time.Millisecond))
-			if drops[kind] > 0 {
-				drops[kind]--
-				return nil
-			}
-			return m
-		}
+		sentAt := dropMainMode(n, a, map[int]int{4: 5, 5: 5})
 		a.c.Start(n.now)
 		b.c.Start(n.now)
 		n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, 5*time.Minute)
@@ -82,43 +56,15 @@ func TestSlowMainModeKeptByResponder(t *testing.T) {
 	// the last MM1, not from the first.
 	t.Run("late-mm2", func(t *testing.T) {
 		n, a, b := newPair(t, pairOpts{esp: []string{"aes128gcm16"}, retransmit: sched})
-		var last int
-		drops := map[int]int{2: 3, 3: 2}
-		var mm3 []time.Duration
-		n.filter = func(from, to *node, m []byte) []byte {
-			h, err := isakmp.DecodeHeader(m)
-			if err != nil || h.ExchangeType != isakmp.ExchangeMainMode {
-				return m
-			}
-			kind := last + 1
-			if from == a {
-				switch {
-				case h.Flags.Has(isakmp.FlagEncryption):
-					kind = 5
-				case h.ResponderCookie.IsZero():
-					kind = 1
-				default:
-					kind = 3
-				}
-				last = kind
-			}
-			if kind == 3 {
-				mm3 = append(mm3, n.now.Sub(epoch).Round(100*time.Millisecond))
-			}
-			if drops[kind] > 0 {
-				drops[kind]--
-				return nil
-			}
-			return m
-		}
+		sentAt := dropMainMode(n, a, map[int]int{2: 3, 3: 2})
 		a.c.Start(n.now)
 		b.c.Start(n.now)
 		n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, 5*time.Minute)
 		if a.ctr.Get(core.CtrIKEFailed) != 0 || b.ctr.Get(core.CtrHalfOpenExpired) != 0 || b.ctr.Get(core.CtrInvalidCookie) != 0 {
 			t.Fatalf("ike_failed %d at a, half_open_expired %d and invalid_cookie %d at b", a.ctr.Get(core.CtrIKEFailed), b.ctr.Get(core.CtrHalfOpenExpired), b.ctr.Get(core.CtrInvalidCookie))
 		}
-		if len(mm3) != 3 || mm3[2] <= core.HalfOpenTimeout {
-			t.Fatalf("MM3 sent at %v: want the third to arrive, after %s (the test's losses did not happen as planned)", mm3, core.HalfOpenTimeout)
+		if mm3 := sentAt[3]; len(mm3) != 3 || mm3[2] <= core.HalfOpenTimeout {
+			t.Fatalf("MM3 sent at %v: want the third to arrive, after %s (the test's losses did not happen as planned)", sentAt[3], core.HalfOpenTimeout)
 		}
 	})
 
@@ -155,4 +101,37 @@ func TestSlowMainModeKeptByResponder(t *testing.T) {
 			t.Fatal("no retransmitted MM1 reached the responder")
 		}
 	})
+}
+
+// dropMainMode installs a filter on n that numbers Main Mode messages 1-6 (a sends 1, 3,
+// 5; b answers the message a sent last, as the network has no delay), records when each
+// was sent, and drops the first drops[k] of message k.
+func dropMainMode(n *lnet, a *node, drops map[int]int) (sentAt map[int][]time.Duration) {
+	sentAt = map[int][]time.Duration{}
+	last := 0
+	n.filter = func(from, to *node, m []byte) []byte {
+		h, err := isakmp.DecodeHeader(m)
+		if err != nil || h.ExchangeType != isakmp.ExchangeMainMode {
+			return m
+		}
+		kind := last + 1
+		if from == a {
+			switch {
+			case h.Flags.Has(isakmp.FlagEncryption):
+				kind = 5
+			case h.ResponderCookie.IsZero():
+				kind = 1
+			default:
+				kind = 3
+			}
+			last = kind
+		}
+		sentAt[kind] = append(sentAt[kind], n.now.Sub(epoch).Round(100*time.Millisecond))
+		if drops[kind] > 0 {
+			drops[kind]--
+			return nil
+		}
+		return m
+	}
+	return sentAt
 }
