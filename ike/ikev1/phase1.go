@@ -229,8 +229,8 @@ func (sa *ikeSA) handle(now time.Time, in *inbound) {
 			sa.Log.Debug("not answering a duplicate from an address this SA does not know", zap.Stringer("from", in.From))
 			return
 		}
-		// The initiator is still trying: a half-open SA it answered waits for it as long
-		// as its retransmissions may go on (core/halfopen.go).
+		// The initiator is still trying: a half-open SA waits for it, 30 s from this copy,
+		// or as long as its retransmissions may go on once it answered (core/halfopen.go).
 		sa.c.Heard(sa.HalfOpen, now)
 		sa.transmit(reply, sa.Local, in.From, in.NATT)
 		return
