@@ -378,8 +378,9 @@ func runIKETry(t *testing.T, c *chaosIKECase, deadline time.Duration, seed uint6
 // chaosSeed is the relay seed of one try (see the top of this file). CHAOS_SEED unset: the
 // first of the try's candidate seeds (hashes of its name, then of name#1, name#2 ...)
 // under which the relay drops at least one of the first four datagrams when loss > 0, so
-// every fixed loss try makes an end retransmit (the first four cross in every negotiation
-// of either version; chaos-ike's loss rules apply to every datagram, one draw each).
+// every fixed loss try makes an end retransmit (chaos-ike's loss rules take one draw per
+// datagram, the negotiation's first four usually and other traffic crossing the relay
+// too, such as IPv6 neighbour discovery: the try checks that the relay dropped IKE).
 // "random": 0 (newRelayTopo draws one). A number: that seed, for every try (replaying a
 // logged seed: select its try with -run).
 func chaosSeed(t *testing.T, name string, loss float64) uint64 {
