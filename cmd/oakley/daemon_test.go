@@ -56,10 +56,8 @@ func startManualPair(t *testing.T, proposal string, encLen, authLen int, offload
 	t.Helper()
 	a = &manualSite{addr: "192.0.2.1", net: "192.0.2.0/24"}
 	b = &manualSite{addr: "198.51.100.1", net: "198.51.100.0/24"}
-	for _, s := range []*manualSite{a, b} {
-		s.ike, _ = freeUDPPort()
-		s.natt, _ = freeUDPPort()
-	}
+	p := mustUDPPorts(t, 4)
+	a.ike, a.natt, b.ike, b.natt = p[0], p[1], p[2], p[3]
 	k1, k2 := strings.Repeat("a1", encLen), strings.Repeat("b2", encLen)
 	h1, h2 := strings.Repeat("c3", authLen), strings.Repeat("d4", authLen)
 	authKey := func(k string) string {

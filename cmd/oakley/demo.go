@@ -79,14 +79,25 @@ type demoSite struct {
 	d                        *daemon
 }
 
-func freeUDPPort() (uint16, error) {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return 0, err
+// freeUDPPorts picks n distinct free UDP ports the way the daemon binds them (IPv4, every
+// address). Every socket stays open until all are picked: a port just closed can come back
+// from the next bind, and two sites on one port cannot both listen.
+func freeUDPPorts(n int) ([]uint16, error) {
+	ports := make([]uint16, 0, n)
+	for range n {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{})
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		ports = append(ports, uint16(c.LocalAddr().(*net.UDPAddr).Port))
 	}
-	defer c.Close()
-	return uint16(c.LocalAddr().(*net.UDPAddr).Port), nil
+	return ports, nil
 }
+
+// demoAttempts bounds how often the demo picks new ports when another process took one
+// between the pick and the daemon's bind.
+const demoAttempts = 3
 
 func cmdDemo(args []string, stdout io.Writer) error {
 	fs := newFlags("demo")
@@ -94,17 +105,26 @@ func cmdDemo(args []string, stdout io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	for attempt := 1; ; attempt++ {
+		err := runDemo(*verbose, stdout)
+		if !errors.Is(err, errPortTaken) || attempt == demoAttempts {
+			return err
+		}
+		fmt.Fprintf(stdout, "oakley demo: %v; picking other ports\n", err)
+	}
+}
+
+// errPortTaken marks a demo run whose daemon could not bind a port it had picked.
+var errPortTaken = errors.New("a picked port was taken")
+
+func runDemo(verbose bool, stdout io.Writer) error {
 	a := &demoSite{name: "a", addr: "192.0.2.1", net: "192.0.2.0/24", peerNet: "198.51.100.0/24"}
 	b := &demoSite{name: "b", addr: "198.51.100.1", net: "198.51.100.0/24", peerNet: "192.0.2.0/24"}
-	for _, s := range []*demoSite{a, b} {
-		var err error
-		if s.ike, err = freeUDPPort(); err != nil {
-			return err
-		}
-		if s.natt, err = freeUDPPort(); err != nil {
-			return err
-		}
+	ports, err := freeUDPPorts(4)
+	if err != nil {
+		return err
 	}
+	a.ike, a.natt, b.ike, b.natt = ports[0], ports[1], ports[2], ports[3]
 	secret := func(n int) string {
 		b := make([]byte, n)
 		if _, err := rand.Read(b); err != nil {
@@ -134,7 +154,7 @@ func cmdDemo(args []string, stdout io.Writer) error {
 		defer cfg.Wipe()
 	}
 	level := "warn"
-	if *verbose {
+	if verbose {
 		level = "debug"
 	}
 	lvl, err := zap.ParseAtomicLevel(level)
@@ -151,6 +171,9 @@ func cmdDemo(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "oakley demo: two peers in this process, no root, real UDP on 127.0.0.1\n")
 	for _, s := range []*demoSite{b, a} {
 		s.d, err = startDaemon(ctx, s.cfg, log.Named("site-"+s.name), daemonOptions{noControl: true})
+		if isAddrInUse(err) {
+			return fmt.Errorf("%w: site %s: %w", errPortTaken, s.name, err)
+		}
 		if err != nil {
 			return fmt.Errorf("site %s: %w", s.name, err)
 		}
@@ -160,7 +183,7 @@ func cmdDemo(args []string, stdout io.Writer) error {
 	// Teardown: packets still in flight when one side has deleted its SAs are refused and
 	// counted; that is expected at the end of the demo, not worth a warning on its output.
 	defer func() {
-		if !*verbose {
+		if !verbose {
 			lvl.SetLevel(zap.ErrorLevel)
 		}
 	}()

@@ -86,8 +86,8 @@ func (s *reloadSite) write(t *testing.T, level string, mtu int, conns ...string)
 func startReloadSite(t *testing.T, conns ...string) *reloadSite {
 	t.Helper()
 	s := &reloadSite{path: filepath.Join(t.TempDir(), "site.toml"), level: zap.NewAtomicLevelAt(zap.InfoLevel)}
-	s.ike, _ = freeUDPPort()
-	s.natt, _ = freeUDPPort()
+	p := mustUDPPorts(t, 2)
+	s.ike, s.natt = p[0], p[1]
 	s.write(t, "info", 1400, conns...)
 	cfg, err := config.Load(s.path)
 	if err != nil {
@@ -209,8 +209,8 @@ func TestControlSocketRemovedOnFailedStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	ike, _ := freeUDPPort()
-	natt, _ := freeUDPPort()
+	p := mustUDPPorts(t, 2)
+	ike, natt := p[0], p[1]
 	sock := filepath.Join(t.TempDir(), "oakley.sock")
 	text := fmt.Sprintf(reloadHeader, ike, natt, "info", 1400) + manualConn("keep", 1, 0x1000, 0x11, "udp")
 	text = strings.Replace(text, "[daemon]\n", fmt.Sprintf("[daemon]\ncontrol_socket = %q\nmetrics = %q\n", sock, taken.Addr().String()), 1)

@@ -41,9 +41,8 @@ psk = "0123456789abcdef0123456789abcdef-silent-peer"
 // down with its down child, the last error, when it happened and when the next attempt is
 // due, in the text and JSON status and as oakley_child_up 0.
 func TestStatusShowsDownConnection(t *testing.T) {
-	ike, _ := freeUDPPort()
-	natt, _ := freeUDPPort()
-	silent, _ := freeUDPPort() // nobody listens there
+	p := mustUDPPorts(t, 3)
+	ike, natt, silent := p[0], p[1], p[2] // nobody listens on silent
 	cfg, err := config.Parse("silent.toml", []byte(fmt.Sprintf(unansweredTemplate, ike, natt, silent)), t.TempDir())
 	if err != nil {
 		t.Fatal(err)

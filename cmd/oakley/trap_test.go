@@ -50,10 +50,8 @@ start_action = "%[8]s"
 func TestTrapAndMetrics(t *testing.T) {
 	a := &manualSite{addr: "192.0.2.1"}
 	b := &manualSite{addr: "198.51.100.1"}
-	for _, s := range []*manualSite{a, b} {
-		s.ike, _ = freeUDPPort()
-		s.natt, _ = freeUDPPort()
-	}
+	p := mustUDPPorts(t, 4)
+	a.ike, a.natt, b.ike, b.natt = p[0], p[1], p[2], p[3]
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
