@@ -8,6 +8,7 @@ package core
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -172,6 +173,9 @@ type ChildSA struct {
 	// confirm completes the negotiation when the peer's first packet arrives on the pair
 	// before the exchange's last message (IKEv1: a Quick Mode responder's pair; firstUse).
 	confirm func(now time.Time)
+	// kept: the negotiation ended without the peer confirming the pair (KeepUnconfirmed),
+	// which stays for the peer's first packet until its soft lifetime.
+	kept bool
 
 	softTimer, hardTimer, switchTimer, deleteTimer *Timer
 }
@@ -631,6 +635,18 @@ const maxFinalResends = 8
 // on it arrives first (nil: no more).
 func (csa *ChildSA) SetConfirm(f func(now time.Time)) { csa.confirm = f }
 
+// KeepUnconfirmed keeps a pair whose negotiation ended before the peer confirmed it (an
+// IKEv1 Quick Mode responder's, whose message 2 went unanswered): the peer may have
+// installed it and send on it, and its first packet on the pair calls confirmed. A pair
+// still unconfirmed at its soft lifetime is deleted, not rekeyed.
+func (csa *ChildSA) KeepUnconfirmed(confirmed func(now time.Time)) {
+	csa.kept = true
+	csa.confirm = func(now time.Time) {
+		csa.kept = false
+		confirmed(now)
+	}
+}
+
 // SetResendFinal gives the pair a way to send its exchange's last message again while a
 // held switch waits for the peer (switchDue).
 func (csa *ChildSA) SetResendFinal(f func()) { csa.resendFinal = f }
@@ -772,6 +788,9 @@ func errString(err error) string {
 	return err.Error()
 }
 
+// errUnconfirmed is why a kept pair goes (KeepUnconfirmed).
+var errUnconfirmed = errors.New("negotiation unconfirmed and no packet from the peer on the pair")
+
 // pendingRekeyRetry is how long a pair due for rekey waits when another exchange of its
 // child is in flight.
 const pendingRekeyRetry = 5 * time.Second
@@ -779,6 +798,11 @@ const pendingRekeyRetry = 5 * time.Second
 // softExpired starts a rekey of the unit's current pair (time, bytes or packets).
 func (csa *ChildSA) softExpired(now time.Time) {
 	if csa.state != childInstalled {
+		return
+	}
+	if csa.kept {
+		csa.Logger().Info("deleting a pair the peer never sent on: its negotiation ended unconfirmed")
+		csa.Remove(now, true, errUnconfirmed)
 		return
 	}
 	ch := csa.ch

@@ -185,6 +185,24 @@ func (qm *quickMode) confirmedByTraffic(now time.Time) {
 	qm.responderDone(now)
 }
 
+// keepPending keeps the pair of a Quick Mode whose message 2 was never answered. The
+// initiator installs the pair when our message 2 arrives; if every message 3 and every
+// answer to our retransmissions were lost, it sends on the pair while we would no longer
+// know its SPI, until its rekey. Kept, the pair completes on the initiator's first packet
+// (as confirmedByTraffic does while the exchange still waits); core deletes it, with a
+// Delete, at its soft lifetime if none came (the initiator never had it, or sent nothing).
+func (qm *quickMode) keepPending() {
+	csa, log, ctr := qm.pending, qm.log, qm.c.Ctr
+	qm.pending = nil
+	log.Info("keeping the new pair for the initiator's traffic: Quick Mode message 3 never came")
+	csa.KeepUnconfirmed(func(now time.Time) {
+		ctr.Inc(core.CtrConfirmedByTraffic)
+		log.Info("the initiator sends on the pair of a Quick Mode that timed out: completing it")
+		csa.Activate(now)
+		csa.Established(now)
+	})
+}
+
 // responderDone completes a Quick Mode as responder: the outbound SA takes traffic.
 func (qm *quickMode) responderDone(now time.Time) {
 	qm.retrans.Stop()
