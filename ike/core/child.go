@@ -53,7 +53,9 @@ type ChildState struct {
 	LastError         error       // why the last attempt failed (status)
 	LastErrorAt       time.Time
 
-	delay *Timer // responder side: wait for the peer's own child negotiation first
+	delay *Timer // responder side: wait for the peer's own child negotiation first; retries
+	// retryDelay is the backoff of retryAfterTimeout (0: the last negotiation succeeded).
+	retryDelay time.Duration
 }
 
 // Name is the unit's name: the child's, with ".N" for IKEv1 selector pair N.
@@ -81,6 +83,24 @@ func (ch *ChildState) Mode() esp.Mode { return ch.Cfg.ModeOf() }
 func (ch *ChildState) Failed(now time.Time, err error) {
 	ch.LastError, ch.LastErrorAt = err, now
 	ch.Conn.childFailed(ch, err)
+	ch.retryAfterTimeout(now, err)
+}
+
+// retryAfterTimeout negotiates a wanted unit of a persistent connection again when the peer
+// left its first negotiation unanswered, with the connection's backoff and jitter (about 2,
+// 4, 8 s ... at most a minute apart; Conn.scheduleRetry). The IKE SA stays up then (an IKEv1
+// Quick Mode; IKEv2 deletes the IKE SA, and the connection's own retry brings both back),
+// and nothing else would bring the unit up: strongSwan deletes the ISAKMP SA instead, and
+// its keyingtries start again. A refusal is not retried, nor a failed rekey (RekeyFailed).
+func (ch *ChildState) retryAfterTimeout(now time.Time, err error) {
+	cs := ch.Conn
+	if !errors.Is(err, ErrTimeout) || !cs.persistent || !ch.Want || ch.Newest() != nil || ch.Pending != nil || !cs.Cfg.CanInitiate() {
+		return
+	}
+	ch.retryDelay = min(max(2*ch.retryDelay, 2*time.Second), time.Minute)
+	d := ch.retryDelay + ch.retryDelay/5 - cs.c.Jitter(ch.retryDelay*2/5, 1)
+	cs.c.Timers.Arm(ch.delay, now.Add(d))
+	cs.Log().Info("negotiating the child again after a timeout", zap.String("child", ch.Name()), zap.Duration("in", d.Round(time.Millisecond)))
 }
 
 // delayed starts a child the responder side waited for, if the peer has not.
@@ -174,7 +194,7 @@ type ChildSA struct {
 	// before the exchange's last message (IKEv1: a Quick Mode responder's pair; firstUse).
 	confirm func(now time.Time)
 	// kept: the negotiation ended without the peer confirming the pair (KeepUnconfirmed),
-	// which stays for the peer's first packet until its soft lifetime.
+	// which stays for the peer's first packet.
 	kept bool
 
 	softTimer, hardTimer, switchTimer, deleteTimer *Timer
@@ -367,6 +387,7 @@ func (csa *ChildSA) Logger() *zap.Logger {
 // Established logs and counts a completed negotiation and resolves Initiate callers.
 func (csa *ChildSA) Established(now time.Time) {
 	csa.complete = true
+	csa.ch.retryDelay = 0
 	csa.c.Ctr.Inc(CtrChildEstablished)
 	if csa.replaces != nil {
 		csa.c.Ctr.Inc(CtrChildRekeys)
@@ -380,6 +401,11 @@ func (csa *ChildSA) Established(now time.Time) {
 		zap.String("local_ts", SelectorsString(csa.p.LocalTS)), zap.String("remote_ts", SelectorsString(csa.p.RemoteTS)),
 		zap.Duration("lifetime", csa.life), zap.Uint64("life_bytes", csa.lifeBytes))
 	csa.ch.Conn.childUp(csa.ch)
+	for _, x := range slices.Clone(csa.ch.SAs) {
+		if x.kept && x != csa && x.installed.Before(csa.installed) && csa.sameClient(x) {
+			x.dropUnconfirmed(now, "a newer pair is established")
+		}
+	}
 	csa.resolveCollision(now)
 }
 
@@ -637,14 +663,24 @@ func (csa *ChildSA) SetConfirm(f func(now time.Time)) { csa.confirm = f }
 
 // KeepUnconfirmed keeps a pair whose negotiation ended before the peer confirmed it (an
 // IKEv1 Quick Mode responder's, whose message 2 went unanswered): the peer may have
-// installed it and send on it, and its first packet on the pair calls confirmed. A pair
-// still unconfirmed at its soft lifetime is deleted, not rekeyed.
+// installed it and send on it, now or after a long silence, and its first packet on the
+// pair calls confirmed. The pair goes, without a Delete, once a newer pair of the unit is
+// established (the peer negotiated again: it never had this one, or replaced it) or at its
+// soft lifetime, when a peer that has it rekeys it too. A Delete would take the pair from
+// a peer that has it and is only silent, and nothing would bring the unit back there
+// (a peer's Delete does not make an end negotiate again).
 func (csa *ChildSA) KeepUnconfirmed(confirmed func(now time.Time)) {
 	csa.kept = true
 	csa.confirm = func(now time.Time) {
 		csa.kept = false
 		confirmed(now)
 	}
+}
+
+// dropUnconfirmed removes a kept pair the peer never sent on (KeepUnconfirmed).
+func (csa *ChildSA) dropUnconfirmed(now time.Time, why string) {
+	csa.Logger().Info("removing a pair the peer never sent on: its negotiation ended unconfirmed", zap.String("why", why))
+	csa.Remove(now, false, errUnconfirmed)
 }
 
 // SetResendFinal gives the pair a way to send its exchange's last message again while a
@@ -801,8 +837,7 @@ func (csa *ChildSA) softExpired(now time.Time) {
 		return
 	}
 	if csa.kept {
-		csa.Logger().Info("deleting a pair the peer never sent on: its negotiation ended unconfirmed")
-		csa.Remove(now, true, errUnconfirmed)
+		csa.dropUnconfirmed(now, "soft lifetime")
 		return
 	}
 	ch := csa.ch

@@ -384,3 +384,52 @@ func TestWrongPSKEncryptedAnswers(t *testing.T) {
 		t.Fatalf("auth_failures %d", a.ctr.Get(core.CtrAuthFailures))
 	}
 }
+
+// TestQuickModeTimeoutRetried: every Quick Mode message 2 is lost until A's first Quick Mode
+// times out. The ISAKMP SA stays up, and nothing brought the child back before: A, with
+// start_action = start, sat with no pair (58 virtual minutes in the test that found it).
+// A now negotiates the child again about 2 s later, then 4, 8 ... s (jittered). Control: a
+// Quick Mode the peer refuses (NO-PROPOSAL-CHOSEN) is not retried.
+func TestQuickModeTimeoutRetried(t *testing.T) {
+	t.Run("timeout", func(t *testing.T) {
+		n, a, b := newPair(t, pairOpts{})
+		lost := true
+		n.filter = func(from, to *node, m []byte) []byte {
+			if h, err := isakmp.DecodeHeader(m); err == nil && h.ExchangeType == isakmp.ExchangeQuickMode && from == b && lost {
+				return nil
+			}
+			return m
+		}
+		a.c.Start(n.now)
+		n.runUntil(func() bool { return a.ctr.Get(core.CtrChildFailed) == 2 }, 10*time.Minute)
+		gaveUp := n.now
+		lost = false
+		n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, 2*time.Minute)
+		if took := n.now.Sub(gaveUp); took < 3200*time.Millisecond || took > 4800*time.Millisecond {
+			t.Fatalf("up %s after the second time-out, want the second retry's 3.2-4.8 s", took)
+		}
+		mustLog(t, a, "negotiating the child again after a timeout")
+		if currentSA(a.c, "ab") == nil || a.ctr.Get(core.CtrIKEEstablished) != 1 {
+			t.Fatal("the retries did not run on the ISAKMP SA that stayed up")
+		}
+		checkKeysMatch(t, a.unit("ab", "net").Newest(), b.unit("ba", "net").Newest())
+	})
+	t.Run("refused-not-retried", func(t *testing.T) {
+		n, a, b := newPair(t, pairOpts{})
+		b.conns[0].Children[0].ESPProposals = mustProposals(t, crypto.ProtoESP, false, "aes128gcm16")
+		connNamed(b.c, "ba").Children[0].Props = b.conns[0].Children[0].ESPProposals
+		mids := map[uint32]bool{}
+		n.filter = func(from, to *node, m []byte) []byte {
+			if h, err := isakmp.DecodeHeader(m); err == nil && h.ExchangeType == isakmp.ExchangeQuickMode && from == a {
+				mids[h.MessageID] = true
+			}
+			return m
+		}
+		a.c.Start(n.now)
+		n.runFor(10 * time.Minute)
+		mustLog(t, a, "peer refused Quick Mode: NO-PROPOSAL-CHOSEN")
+		if len(mids) != 1 || logged(a, "negotiating the child again") {
+			t.Fatalf("a refused Quick Mode: A started %d, want 1 (no retry)", len(mids))
+		}
+	})
+}

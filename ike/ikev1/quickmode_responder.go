@@ -189,8 +189,8 @@ func (qm *quickMode) confirmedByTraffic(now time.Time) {
 // initiator installs the pair when our message 2 arrives; if every message 3 and every
 // answer to our retransmissions were lost, it sends on the pair while we would no longer
 // know its SPI, until its rekey. Kept, the pair completes on the initiator's first packet
-// (as confirmedByTraffic does while the exchange still waits); core deletes it, with a
-// Delete, at its soft lifetime if none came (the initiator never had it, or sent nothing).
+// (as confirmedByTraffic does while the exchange still waits); core removes it once a newer
+// pair of the unit is established or at its soft lifetime (core.KeepUnconfirmed).
 func (qm *quickMode) keepPending() {
 	csa, log, ctr := qm.pending, qm.log, qm.c.Ctr
 	qm.pending = nil

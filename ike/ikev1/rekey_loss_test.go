@@ -527,16 +527,22 @@ func TestQM3ImpliedByTraffic(t *testing.T) {
 // retransmissions of message 2) is lost, and B gives up. B used to remove its half of the
 // pair then: A's traffic went to an SPI B no longer knew, until A rekeyed (seen once in 40
 // tries of chaos-ike's IKEv1 30% loss row). B now keeps the pair unbound: A's first packet
-// on it completes the Quick Mode; with no packet, the pair's soft lifetime deletes it, with
-// a Delete that A follows, instead of rekeying a pair nobody confirmed.
+// on it completes the Quick Mode, however late ("traffic"). Without one the pair goes,
+// without a Delete (A may have it and only be silent), at its soft lifetime
+// ("soft-lifetime"), and is never rekeyed. When every message 2 is lost instead, A never
+// had the pair and negotiates again once its own Quick Mode times out: B removes the kept
+// pair when that newer one is established ("never-had").
 func TestLostQM3PairKept(t *testing.T) {
-	for _, traffic := range []bool{true, false} {
-		t.Run(map[bool]string{true: "traffic", false: "idle"}[traffic], func(t *testing.T) {
+	for _, c := range []string{"traffic", "soft-lifetime", "never-had"} {
+		t.Run(c, func(t *testing.T) {
 			n, a, b := newPair(t, pairOpts{esp: []string{"aes128gcm16"}})
 			qmFromA := 0
 			n.filter = func(from, to *node, m []byte) []byte {
-				if h, err := isakmp.DecodeHeader(m); err == nil && from == a && h.ExchangeType == isakmp.ExchangeQuickMode {
-					if qmFromA++; qmFromA >= 2 {
+				if h, err := isakmp.DecodeHeader(m); err == nil && h.ExchangeType == isakmp.ExchangeQuickMode {
+					if c == "never-had" && from == b {
+						return nil // every message 2
+					}
+					if qmFromA++; from == a && qmFromA >= 2 && c != "never-had" {
 						return nil // every message 3
 					}
 				}
@@ -544,46 +550,62 @@ func TestLostQM3PairKept(t *testing.T) {
 			}
 			a.c.Start(n.now)
 			b.c.Start(n.now)
-			n.runUntil(func() bool { return childUp(a, "ab", "net") }, time.Minute)
-			pa := a.unit("ab", "net").Newest()
 			n.runUntil(func() bool { return b.ctr.Get(core.CtrRetransmitGiveUps) == 1 }, 5*time.Minute)
-			n.filter = nil
-			if qmFromA < 3 {
-				t.Fatalf("A sent %d Quick Mode messages: B's retransmissions were not answered", qmFromA)
-			}
 			sas := b.unit("ba", "net").SAs
 			if len(sas) != 1 || !sas[0].Alive() {
-				t.Fatalf("B holds %d pairs after its Quick Mode timed out, want the one A sends on", len(sas))
+				t.Fatalf("B holds %d pairs after its Quick Mode timed out, want the one A may send on", len(sas))
 			}
 			pb := sas[0]
+			if c == "never-had" {
+				if a.unit("ab", "net").Newest() != nil {
+					t.Fatal("A has a pair without any message 2")
+				}
+				n.filter = nil
+				n.runUntil(func() bool { return b.ctr.Get(core.CtrChildEstablished) == 1 }, 10*time.Minute)
+				n.runFor(10 * time.Second)
+				newB := b.unit("ba", "net").Newest()
+				if pb.Alive() || newB == nil || newB == pb || len(b.unit("ba", "net").SAs) != 1 {
+					t.Fatalf("once A negotiated again B holds %d pairs, the kept one alive %v", len(b.unit("ba", "net").SAs), pb.Alive())
+				}
+				checkKeysMatch(t, a.unit("ab", "net").Newest(), newB)
+				return
+			}
+			n.filter = nil
+			pa := a.unit("ab", "net").Newest()
+			if qmFromA < 3 || pa == nil {
+				t.Fatalf("A sent %d Quick Mode messages (pair %v): B's retransmissions were not answered", qmFromA, pa != nil)
+			}
 			checkKeysMatch(t, pa, pb)
 			polB := b.policy("ba", "net")
-			if polB.Binding() != nil {
-				t.Fatal("B sends on a pair A never confirmed")
-			}
-			n.runFor(time.Minute)
+			n.runFor(10 * time.Minute)
 			if !pb.Alive() || polB.Binding() != nil {
-				t.Fatal("the kept pair changed with nothing from A")
+				t.Fatalf("the kept pair changed in 10 min with nothing from A (alive %v, bound %v)", pb.Alive(), polB.Binding() != nil)
 			}
-			if traffic {
+			deletes := b.ctr.Get(core.CtrDeletesOut)
+			switch c {
+			case "traffic":
 				b.events = append(b.events, esp.SAEvent{Kind: esp.EventFirstUse, SA: inOf(pb)}) // what B's data plane signals
 				n.runFor(time.Second)
 				if polB.Binding() == nil || polB.Binding().SA != outOf(pb) || b.ctr.Get(core.CtrConfirmedByTraffic) != 1 {
 					t.Fatalf("A's first packet did not complete B's Quick Mode (confirmed_by_traffic %d)", b.ctr.Get(core.CtrConfirmedByTraffic))
 				}
-				if b.ctr.Get(core.CtrChildEstablished) != 1 || !childUp(b, "ba", "net") {
-					t.Fatal("B's child is not up")
+				n.runFor(10 * time.Minute)
+				if !pb.Alive() || !pa.Alive() || b.ctr.Get(core.CtrChildEstablished) != 1 || !childUp(b, "ba", "net") {
+					t.Fatal("B's pair did not stay up once confirmed")
 				}
 				return
+			case "soft-lifetime":
+				b.softExpire(pb)
+				n.runFor(time.Second)
+				if pb.Alive() || !pa.Alive() {
+					t.Fatalf("at its soft lifetime: the unconfirmed pair alive %v, A's alive %v", pb.Alive(), pa.Alive())
+				}
+				if b.ctr.Get(core.CtrChildEstablished) != 0 || len(b.unit("ba", "net").SAs) != 0 {
+					t.Fatal("B completed or rekeyed a pair nobody confirmed")
+				}
 			}
-			deletes := b.ctr.Get(core.CtrDeletesOut)
-			b.softExpire(pb)
-			n.runFor(time.Second)
-			if pb.Alive() || pa.Alive() || b.ctr.Get(core.CtrDeletesOut) != deletes+1 {
-				t.Fatalf("at its soft lifetime the unconfirmed pair: B's alive %v, A's alive %v, Deletes sent %d", pb.Alive(), pa.Alive(), b.ctr.Get(core.CtrDeletesOut)-deletes)
-			}
-			if b.ctr.Get(core.CtrConfirmedByTraffic) != 0 || b.ctr.Get(core.CtrChildEstablished) != 0 || len(b.unit("ba", "net").SAs) != 0 {
-				t.Fatal("B completed or rekeyed a pair nobody confirmed")
+			if b.ctr.Get(core.CtrDeletesOut) != deletes || b.ctr.Get(core.CtrConfirmedByTraffic) != 0 {
+				t.Fatalf("B sent %d Deletes, confirmed %d pairs by traffic", b.ctr.Get(core.CtrDeletesOut)-deletes, b.ctr.Get(core.CtrConfirmedByTraffic))
 			}
 		})
 	}
