@@ -12,6 +12,10 @@ package e2e
 // tested nothing). Figure: rounds that ended with exactly one of each, echoes lost, the
 // most IKE SAs and pairs an end held during a round. CHAOS_DUMP_DIR=DIR writes both ends'
 // whole logs at every failing round there; CHAOS_LOG_LEVEL (default info) sets oakley's.
+// The loss cases' relay seeds are fixed by name as chaos-ike's are (chaosSeed; CHAOS_SEED
+// =random draws new ones, as `make chaos` does): only IKE datagrams draw from the relay's
+// generator, so the k-th IKE datagram after the loss starts meets the same fate every run,
+// though which datagram is k-th can change with the two ends' timing.
 
 import (
 	"fmt"
@@ -121,8 +125,9 @@ func runCollisions(t *testing.T, c collideCase) {
 	var tp *ioTopo
 	var rl *relay
 	if c.ikeLoss > 0 {
-		rt := newRelayTopo(t, 0)
+		rt := newRelayTopo(t, chaosSeed(t, "chaos-collisions/"+c.name(), c.ikeLoss))
 		tp, rl = rt.ioTopo, rt.relay
+		t.Logf("relay seed %d (CHAOS_SEED=%d with -run on this case replays its losses)", rl.seed, rl.seed)
 	} else {
 		tp = newTopo(t, false)
 	}
