@@ -669,11 +669,21 @@ func (csa *ChildSA) SetConfirm(f func(now time.Time)) { csa.confirm = f }
 // soft lifetime, when a peer that has it rekeys it too. A Delete would take the pair from
 // a peer that has it and is only silent, and nothing would bring the unit back there
 // (a peer's Delete does not make an end negotiate again).
-func (csa *ChildSA) KeepUnconfirmed(confirmed func(now time.Time)) {
+//
+// When no other pair carries the unit's traffic to this peer, the kept pair takes it at
+// once: a peer that has the pair receives it, and one that never had it drops what would
+// otherwise be refused here for want of an SA, until it negotiates again. With an older
+// pair still in use, that one keeps the traffic until the peer's first packet on the new
+// pair (RFC 2409 §5.5: the responder starts on a new pair once it knows the initiator has
+// it).
+func (csa *ChildSA) KeepUnconfirmed(now time.Time, confirmed func(now time.Time)) {
 	csa.kept = true
 	csa.confirm = func(now time.Time) {
 		csa.kept = false
 		confirmed(now)
+	}
+	if !csa.ch.anyBoundLike(csa) {
+		csa.Activate(now)
 	}
 }
 

@@ -610,7 +610,7 @@ func (qm *quickMode) OnIKE() core.IKESA { return qm.sa }
 // giveUp: the peer stopped answering this Quick Mode.
 func (qm *quickMode) giveUp(now time.Time) {
 	if !qm.initiator && qm.state == qmQM2Sent && qm.pending != nil && qm.pending.Alive() {
-		qm.keepPending()
+		qm.keepPending(now)
 	}
 	qm.failed(now, fmt.Errorf("%w: Quick Mode message %d not answered", ErrTimeout, map[bool]int{true: 1, false: 2}[qm.initiator]))
 }

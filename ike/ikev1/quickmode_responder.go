@@ -191,11 +191,11 @@ func (qm *quickMode) confirmedByTraffic(now time.Time) {
 // know its SPI, until its rekey. Kept, the pair completes on the initiator's first packet
 // (as confirmedByTraffic does while the exchange still waits); core removes it once a newer
 // pair of the unit is established or at its soft lifetime (core.KeepUnconfirmed).
-func (qm *quickMode) keepPending() {
+func (qm *quickMode) keepPending(now time.Time) {
 	csa, log, ctr := qm.pending, qm.log, qm.c.Ctr
 	qm.pending = nil
 	log.Info("keeping the new pair for the initiator's traffic: Quick Mode message 3 never came")
-	csa.KeepUnconfirmed(func(now time.Time) {
+	csa.KeepUnconfirmed(now, func(now time.Time) {
 		ctr.Inc(core.CtrConfirmedByTraffic)
 		log.Info("the initiator sends on the pair of a Quick Mode that timed out: completing it")
 		csa.Activate(now)

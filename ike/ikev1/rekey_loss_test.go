@@ -1,6 +1,7 @@
 package ikev1
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -533,12 +534,26 @@ func TestQM3ImpliedByTraffic(t *testing.T) {
 // had the pair and negotiates again once its own Quick Mode times out: B removes the kept
 // pair when that newer one is established ("never-had").
 func TestLostQM3PairKept(t *testing.T) {
-	for _, c := range []string{"traffic", "soft-lifetime", "never-had"} {
+	for _, c := range []string{"traffic", "soft-lifetime", "never-had", "rekey"} {
 		t.Run(c, func(t *testing.T) {
 			n, a, b := newPair(t, pairOpts{esp: []string{"aes128gcm16"}})
+			polB := b.policy("ba", "net")
+			var old *core.ChildSA
+			if c == "rekey" {
+				// A pair in use, then A's rekey of it whose message 3 is lost.
+				a.c.Start(n.now)
+				b.c.Start(n.now)
+				n.runUntil(func() bool { return childUp(a, "ab", "net") && childUp(b, "ba", "net") }, time.Minute)
+				old = b.unit("ba", "net").Newest()
+				a.softExpire(a.unit("ab", "net").Newest())
+			}
 			qmFromA := 0
 			n.filter = func(from, to *node, m []byte) []byte {
-				if h, err := isakmp.DecodeHeader(m); err == nil && h.ExchangeType == isakmp.ExchangeQuickMode {
+				h, err := isakmp.DecodeHeader(m)
+				if err == nil && c == "rekey" && from == a && h.ExchangeType == isakmp.ExchangeInformational {
+					return nil // A's Delete of the old pair: B keeps it in use
+				}
+				if err == nil && h.ExchangeType == isakmp.ExchangeQuickMode {
 					if c == "never-had" && from == b {
 						return nil // every message 2
 					}
@@ -548,14 +563,43 @@ func TestLostQM3PairKept(t *testing.T) {
 				}
 				return m
 			}
-			a.c.Start(n.now)
-			b.c.Start(n.now)
+			if c != "rekey" {
+				a.c.Start(n.now)
+				b.c.Start(n.now)
+			}
 			n.runUntil(func() bool { return b.ctr.Get(core.CtrRetransmitGiveUps) == 1 }, 5*time.Minute)
-			sas := b.unit("ba", "net").SAs
+			var sas []*core.ChildSA
+			for _, x := range b.unit("ba", "net").SAs {
+				if x != old {
+					sas = append(sas, x)
+				}
+			}
 			if len(sas) != 1 || !sas[0].Alive() {
-				t.Fatalf("B holds %d pairs after its Quick Mode timed out, want the one A may send on", len(sas))
+				t.Fatalf("B holds %d new pairs after its Quick Mode timed out, want the one A may send on", len(sas))
 			}
 			pb := sas[0]
+			// With no other pair in use the kept pair takes B's traffic at once; beside one
+			// in use (a rekey) it waits for A's first packet on it.
+			want := outOf(pb)
+			if c == "rekey" {
+				want = outOf(old)
+			}
+			if bd := polB.Binding(); bd == nil || bd.SA != want {
+				got := "no SA"
+				if bd != nil {
+					got = fmt.Sprintf("%08x", bd.SA.SPI())
+				}
+				t.Fatalf("after B's Quick Mode timed out its traffic goes on %s, want %08x", got, want.SPI())
+			}
+			if c == "rekey" {
+				n.filter = nil
+				b.events = append(b.events, esp.SAEvent{Kind: esp.EventFirstUse, SA: inOf(pb)})
+				n.runFor(time.Second)
+				if polB.Binding() == nil || polB.Binding().SA != outOf(pb) || b.ctr.Get(core.CtrConfirmedByTraffic) != 1 {
+					t.Fatalf("A's first packet on the new pair did not move B's traffic to it (confirmed_by_traffic %d)", b.ctr.Get(core.CtrConfirmedByTraffic))
+				}
+				return
+			}
 			if c == "never-had" {
 				if a.unit("ab", "net").Newest() != nil {
 					t.Fatal("A has a pair without any message 2")
@@ -567,6 +611,9 @@ func TestLostQM3PairKept(t *testing.T) {
 				if pb.Alive() || newB == nil || newB == pb || len(b.unit("ba", "net").SAs) != 1 {
 					t.Fatalf("once A negotiated again B holds %d pairs, the kept one alive %v", len(b.unit("ba", "net").SAs), pb.Alive())
 				}
+				if polB.Binding() == nil || polB.Binding().SA != outOf(newB) {
+					t.Fatal("B's traffic does not go on the new pair")
+				}
 				checkKeysMatch(t, a.unit("ab", "net").Newest(), newB)
 				return
 			}
@@ -576,9 +623,8 @@ func TestLostQM3PairKept(t *testing.T) {
 				t.Fatalf("A sent %d Quick Mode messages (pair %v): B's retransmissions were not answered", qmFromA, pa != nil)
 			}
 			checkKeysMatch(t, pa, pb)
-			polB := b.policy("ba", "net")
 			n.runFor(10 * time.Minute)
-			if !pb.Alive() || polB.Binding() != nil {
+			if !pb.Alive() || polB.Binding() == nil || polB.Binding().SA != outOf(pb) {
 				t.Fatalf("the kept pair changed in 10 min with nothing from A (alive %v, bound %v)", pb.Alive(), polB.Binding() != nil)
 			}
 			deletes := b.ctr.Get(core.CtrDeletesOut)
@@ -600,8 +646,8 @@ func TestLostQM3PairKept(t *testing.T) {
 				if pb.Alive() || !pa.Alive() {
 					t.Fatalf("at its soft lifetime: the unconfirmed pair alive %v, A's alive %v", pb.Alive(), pa.Alive())
 				}
-				if b.ctr.Get(core.CtrChildEstablished) != 0 || len(b.unit("ba", "net").SAs) != 0 {
-					t.Fatal("B completed or rekeyed a pair nobody confirmed")
+				if b.ctr.Get(core.CtrChildEstablished) != 0 || len(b.unit("ba", "net").SAs) != 0 || polB.Binding() != nil {
+					t.Fatalf("B completed or rekeyed a pair nobody confirmed (traffic still bound: %v)", polB.Binding() != nil)
 				}
 			}
 			if b.ctr.Get(core.CtrDeletesOut) != deletes || b.ctr.Get(core.CtrConfirmedByTraffic) != 0 {
