@@ -284,7 +284,9 @@ func (r *ikeRuntime) fillStatus(cs *connStatus, all []ike.ConnStatus, policies [
 			if ch.RekeyAt != nil {
 				exp = *ch.RekeyAt
 			}
-			st.SAs = append(st.SAs, saReport(ch.InSA, nil, exp), saReport(ch.OutSA, b, exp))
+			in, out := saReport(ch.InSA, nil, exp), saReport(ch.OutSA, b, exp)
+			in.Unconfirmed, out.Unconfirmed = ch.Unconfirmed, ch.Unconfirmed
+			st.SAs = append(st.SAs, in, out)
 		}
 	}
 }

@@ -145,6 +145,7 @@ type saStatus struct {
 	LifePackets  uint64            `json:"life_packets,omitempty"`
 	Rekeying     bool              `json:"rekeying,omitempty"`
 	Expired      bool              `json:"expired,omitempty"`
+	Unconfirmed  bool              `json:"unconfirmed,omitempty"`
 }
 
 func saReport(sa *esp.SA, b *esp.Binding, expires time.Time) saStatus {
@@ -364,6 +365,9 @@ func writeStatus(w io.Writer, r *statusReport) {
 				fmt.Fprintf(w, "    %-3s %s spi %s %s%s, %d pkts, %s, seq %d, age %s", sa.Dir, sa.Protocol, sa.SPI, sa.Algorithms, extra, sa.Packets, humanBytes(sa.Bytes), sa.Seq, sa.Age)
 				if sa.Expires != "" {
 					fmt.Fprintf(w, ", rekey in %s", sa.Expires)
+				}
+				if sa.Unconfirmed {
+					fmt.Fprint(w, ", unconfirmed (waiting for the peer's first packet)")
 				}
 				if len(sa.Errors) > 0 {
 					fmt.Fprintf(w, ", errors: %s", formatCounts(sa.Errors))

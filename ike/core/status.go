@@ -76,27 +76,30 @@ type CertInfo struct {
 // ChildStatus describes one installed child SA pair, or a configured unit without one
 // (State "down" or "connecting", no SPIs).
 type ChildStatus struct {
-	Name        string       `json:"name"`  // the unit: the child's name, ".N" for IKEv1 selector pair N
-	Child       string       `json:"child"` // the configured child
-	State       string       `json:"state"` // installed | rekeyed | down | connecting
-	LastError   string       `json:"last_error,omitempty"`
-	Mode        string       `json:"mode"`
-	Protocol    string       `json:"protocol"`
-	SPIIn       string       `json:"spi_in,omitempty"`
-	SPIOut      string       `json:"spi_out,omitempty"`
-	Encryption  string       `json:"encryption,omitempty"`
-	Integrity   string       `json:"integrity,omitempty"`
-	PFSGroup    string       `json:"pfs_group,omitempty"`
-	ESN         bool         `json:"esn"`
-	Encap       string       `json:"encap,omitempty"`
-	Peer        string       `json:"peer,omitempty"`
-	Initiator   bool         `json:"initiator"`
-	LocalTS     []string     `json:"local_ts"`
-	RemoteTS    []string     `json:"remote_ts"`
-	InstalledAt *time.Time   `json:"installed_at,omitempty"`
-	RekeyAt     *time.Time   `json:"rekey_at,omitempty"`
-	ExpiresAt   *time.Time   `json:"expires_at,omitempty"`
-	LifeBytes   uint64       `json:"life_bytes,omitempty"`
+	Name        string     `json:"name"`  // the unit: the child's name, ".N" for IKEv1 selector pair N
+	Child       string     `json:"child"` // the configured child
+	State       string     `json:"state"` // installed | rekeyed | down | connecting
+	LastError   string     `json:"last_error,omitempty"`
+	Mode        string     `json:"mode"`
+	Protocol    string     `json:"protocol"`
+	SPIIn       string     `json:"spi_in,omitempty"`
+	SPIOut      string     `json:"spi_out,omitempty"`
+	Encryption  string     `json:"encryption,omitempty"`
+	Integrity   string     `json:"integrity,omitempty"`
+	PFSGroup    string     `json:"pfs_group,omitempty"`
+	ESN         bool       `json:"esn"`
+	Encap       string     `json:"encap,omitempty"`
+	Peer        string     `json:"peer,omitempty"`
+	Initiator   bool       `json:"initiator"`
+	LocalTS     []string   `json:"local_ts"`
+	RemoteTS    []string   `json:"remote_ts"`
+	InstalledAt *time.Time `json:"installed_at,omitempty"`
+	RekeyAt     *time.Time `json:"rekey_at,omitempty"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	LifeBytes   uint64     `json:"life_bytes,omitempty"`
+	// Unconfirmed: the negotiation ended without the peer confirming the pair, which stays
+	// for the peer's first packet on it (KeepUnconfirmed).
+	Unconfirmed bool         `json:"unconfirmed,omitempty"`
 	In          esp.Snapshot `json:"in"`
 	Out         esp.Snapshot `json:"out"`
 	// InSA and OutSA are the data plane's SAs (not serialised).
@@ -210,7 +213,7 @@ func (csa *ChildSA) status() ChildStatus {
 		SPIIn:    fmt.Sprintf("%08x", p.InSPI), SPIOut: fmt.Sprintf("%08x", p.OutSPI),
 		ESN: p.ESN, Encap: p.Encap.String(), Peer: p.Peer.String(), Initiator: p.Initiator,
 		InstalledAt: TimePtr(csa.installed), RekeyAt: TimePtr(csa.rekeyAt), ExpiresAt: TimePtr(csa.expiresAt),
-		LifeBytes: csa.lifeBytes, InSA: csa.in, OutSA: csa.out,
+		LifeBytes: csa.lifeBytes, Unconfirmed: csa.kept, InSA: csa.in, OutSA: csa.out,
 		LocalTS: selectorStrings(p.LocalTS), RemoteTS: selectorStrings(p.RemoteTS),
 		In: csa.in.Stats.Snapshot(), Out: csa.out.Stats.Snapshot(),
 	}

@@ -578,6 +578,9 @@ func TestLostQM3PairKept(t *testing.T) {
 				t.Fatalf("B holds %d new pairs after its Quick Mode timed out, want the one A may send on", len(sas))
 			}
 			pb := sas[0]
+			if !unconfirmedInStatus(t, b, pb) {
+				t.Errorf("B's status does not show the kept pair as unconfirmed")
+			}
 			// With no other pair in use the kept pair takes B's traffic at once; beside one
 			// in use (a rekey) it waits for A's first packet on it.
 			want := outOf(pb)
@@ -597,6 +600,9 @@ func TestLostQM3PairKept(t *testing.T) {
 				n.runFor(time.Second)
 				if polB.Binding() == nil || polB.Binding().SA != outOf(pb) || b.ctr.Get(core.CtrConfirmedByTraffic) != 1 {
 					t.Fatalf("A's first packet on the new pair did not move B's traffic to it (confirmed_by_traffic %d)", b.ctr.Get(core.CtrConfirmedByTraffic))
+				}
+				if unconfirmedInStatus(t, b, pb) {
+					t.Errorf("B's status still shows the pair as unconfirmed after A's first packet on it")
 				}
 				return
 			}
@@ -655,4 +661,19 @@ func TestLostQM3PairKept(t *testing.T) {
 			}
 		})
 	}
+}
+
+// unconfirmedInStatus reports what the node's status says of the pair: unconfirmed or not.
+func unconfirmedInStatus(t *testing.T, nd *node, csa *core.ChildSA) bool {
+	t.Helper()
+	spi := fmt.Sprintf("%08x", csa.InSPI())
+	for _, c := range nd.core.Status() {
+		for _, ch := range c.Children {
+			if ch.SPIIn == spi {
+				return ch.Unconfirmed
+			}
+		}
+	}
+	t.Fatalf("the pair with inbound SPI %s is not in the status", spi)
+	return false
 }
