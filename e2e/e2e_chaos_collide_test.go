@@ -324,7 +324,8 @@ func runCollisions(t *testing.T, c collideCase) {
 	figure(t, "chaos-collisions", kv{"version", c.version}, kv{"peer", c.peer}, kv{"kind", "simultaneous-" + c.kind},
 		kv{"ike_loss", c.ikeLoss}, kv{"ike_dropped", ikeDropped}, kv{"rounds", rounds}, kv{"exactly_one", good}, kv{"pings_lost", lostTotal}, kv{"pings_sent", sentTotal},
 		kv{"max_ike_sas", maxIKE}, kv{"max_child_pairs", maxPairs}, kv{"switches_held", lc["switches_held"]}, kv{"rekeys_deferred", lc["rekeys_deferred"]},
-		kv{"collisions", lc["rekey_collisions"]}, kv{"collisions_late", lc["rekey_collisions_late"]})
+		kv{"collisions", lc["rekey_collisions"]}, kv{"collisions_late", lc["rekey_collisions_late"]},
+		kv{"deletes_out", lc["deletes_out"]}, kv{"deletes_repeated", lc["deletes_repeated"]})
 	if len(failures) > 0 {
 		if len(failures) > 5 {
 			failures = append(failures[:5], fmt.Sprintf("... and %d more", len(failures)-5))

@@ -191,6 +191,35 @@ func checkChildRekey(t *testing.T, sp *swanPair, rc rekeyCase, oldSPIs map[strin
 		}
 	}
 	t.Logf("SPIs before %v, after %v (charon's new child %s_i %s_o)", keys(oldSPIs), keys(newSPIs), ch["spi-in"], ch["spi-out"])
+	if rc.by == "oakley" {
+		checkDeleteRepeated(t, sp)
+	}
+}
+
+// checkDeleteRepeated: oakley's Delete of the pair it replaced goes again, the same
+// datagram, 1 and 3 s later while nothing else leaves the ISAKMP SA (Informationals are not
+// acknowledged). charon must take the copies for retransmissions of the request it
+// processed, before decrypting them, so they cost it no IV slot (it keeps three per ISAKMP
+// SA). With a DPD request sent before each copy (a manual negative control) charon
+// decrypted and processed each copy again and logged no retransmission, and this failed.
+func checkDeleteRepeated(t *testing.T, sp *swanPair) {
+	t.Helper()
+	waitIKE(t, sp.o, "the Delete of the replaced pair sent again", 15*time.Second, func(s *ikeStatus) bool {
+		return s.IKECounters["deletes_repeated"] >= 1
+	})
+	if !waitFor(5*time.Second, func() bool { return strings.Contains(sp.sw.Log(), "received retransmit of request with ID") }) {
+		t.Errorf("oakley repeated its Delete, but charon logged no retransmitted request:\n%s", tail(sp.sw.Log(), 3000))
+	}
+	for _, bad := range []string{"processing failed", "integrity check failed", "message parsing failed"} {
+		if strings.Contains(sp.sw.Log(), bad) {
+			t.Errorf("charon logged %q after oakley's repeated Delete:\n%s", bad, grepLines(sp.sw.Log(), bad))
+		}
+	}
+	for _, s := range sp.sw.listSAs(t) {
+		if len(s.Children) != 1 {
+			t.Errorf("charon holds %d child SAs after oakley deleted the replaced pair, want 1: %+v", len(s.Children), s.Children)
+		}
+	}
 }
 
 // checkReauth: a new ISAKMP SA (new cookies) took over; the child SAs moved over to it

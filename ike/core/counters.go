@@ -55,6 +55,7 @@ const (
 	CtrSwitchesHeld        = "switches_held"         // rekeys whose outbound switch waited because the peer still sent only on the old pair
 	CtrRekeysDeferred      = "rekeys_deferred"       // IKEv2: our rekeys of a pair the peer made with us, held until the peer showed it has the pair
 	CtrDeletesResent       = "deletes_resent"        // a rekey collision's redundant pair: Delete sent again because the peer still sent on it
+	CtrDeletesRepeated     = "deletes_repeated"      // IKEv1: copies of a Delete sent again unchanged while nothing followed it (Informationals are not acknowledged)
 	CtrConfirmedByTraffic  = "confirmed_by_traffic"  // IKEv1 Quick Mode responder: completed by the initiator's first packet on the new pair, message 3 missing (also after the exchange timed out)
 	CtrSoftExpires         = "soft_expires"          // byte/packet soft limits the data plane reported
 	CtrHardExpires         = "hard_expires"          // byte/packet hard limits the data plane reported
@@ -91,7 +92,7 @@ var counterNames = []string{
 	CtrDPDRequestsOut, CtrDPDRequestsIn, CtrDPDTimeouts, CtrKeepalives, CtrIKEEstablished,
 	CtrIKEFailed, CtrChildEstablished, CtrChildFailed, CtrChildRekeys, CtrIKEReauths, CtrIKERekeys, CtrIKEDuplicates,
 	CtrInstallFailures, CtrUnprotectedDropped, CtrUnsupportedExchange, CtrRepliesMisdirected,
-	CtrExchangesRefused, CtrPairsEvicted, CtrRekeyCollisions, CtrLateCollisions, CtrSwitchesHeld, CtrRekeysDeferred, CtrDeletesResent, CtrConfirmedByTraffic, CtrSoftExpires, CtrHardExpires, CtrAcquires, CtrPoolExhausted, CtrVirtualIPFailures, CtrESPFloats, GaugeHalfOpen,
+	CtrExchangesRefused, CtrPairsEvicted, CtrRekeyCollisions, CtrLateCollisions, CtrSwitchesHeld, CtrRekeysDeferred, CtrDeletesResent, CtrDeletesRepeated, CtrConfirmedByTraffic, CtrSoftExpires, CtrHardExpires, CtrAcquires, CtrPoolExhausted, CtrVirtualIPFailures, CtrESPFloats, GaugeHalfOpen,
 	CtrInvalidSPIOut, CtrInvalidSPILimited, CtrInvalidSPIIn,
 	CtrFragmentsIn, CtrFragmentsOut, CtrFragmentsReassembled, CtrFragmentsDropped, CtrFragmentsExpired,
 	GaugeReassemblies,

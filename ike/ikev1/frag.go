@@ -100,17 +100,17 @@ func (sa *ikeSA) shouldFragment(n int, to netip.AddrPort, natt bool) bool {
 // It is the retransmitter's Transmit too.
 func (sa *ikeSA) transmit(msg []byte, local netip.Addr, to netip.AddrPort, natt bool) {
 	if !sa.shouldFragment(len(msg), to, natt) {
-		sa.c.Send(msg, local, to, natt)
+		sa.out(msg, local, to, natt)
 		return
 	}
 	frags := sa.fragments(msg, fragLimit(to, natt))
 	if frags == nil {
-		sa.c.Send(msg, local, to, natt)
+		sa.out(msg, local, to, natt)
 		return
 	}
 	for _, f := range frags {
 		sa.c.Ctr.Inc(core.CtrFragmentsOut)
-		sa.c.Send(f, local, to, natt)
+		sa.out(f, local, to, natt)
 	}
 }
 

@@ -269,16 +269,16 @@ func (sa *ikeSA) handleDelete(now time.Time, d *isakmp.Delete) {
 }
 
 // sendInformational sends one protected Informational message: HASH(1) followed by the
-// payloads, with a fresh message ID.
-func (sa *ikeSA) sendInformational(payloads []isakmp.Payload) {
-	sa.sendInformationalTo(payloads, sa.Remote, sa.NATT)
+// payloads, with a fresh message ID. It returns the datagram (nil if none went).
+func (sa *ikeSA) sendInformational(payloads []isakmp.Payload) []byte {
+	return sa.sendInformationalTo(payloads, sa.Remote, sa.NATT)
 }
 
 // sendInformationalTo is sendInformational to an explicit address (a peer whose Phase 1 is
 // still in progress, answered where its message came from).
-func (sa *ikeSA) sendInformationalTo(payloads []isakmp.Payload, to netip.AddrPort, natt bool) {
+func (sa *ikeSA) sendInformationalTo(payloads []isakmp.Payload, to netip.AddrPort, natt bool) []byte {
 	if sa.keys == nil {
-		return
+		return nil
 	}
 	mid := sa.c.newMID(sa)
 	sa.rememberMID(mid)
@@ -288,9 +288,10 @@ func (sa *ikeSA) sendInformationalTo(payloads []isakmp.Payload, to netip.AddrPor
 	})
 	if err != nil {
 		sa.Log.Warn("cannot encode Informational", zap.Error(err))
-		return
+		return nil
 	}
-	sa.c.Send(raw, sa.Local, to, natt)
+	sa.out(raw, sa.Local, to, natt)
+	return raw
 }
 
 // sendNotify sends a protected notification (or an unprotected one before Phase 1 ends).
@@ -329,7 +330,7 @@ func (sa *ikeSA) sendPlainNotifyPayload(n *isakmp.Notification, to netip.AddrPor
 		sa.c.Ctr.Inc(core.CtrAmplificationDrops)
 		return false
 	}
-	sa.c.Send(m.Raw, sa.Local, to, natt)
+	sa.out(m.Raw, sa.Local, to, natt)
 	return true
 }
 
@@ -340,13 +341,56 @@ func (sa *ikeSA) sendDeleteISAKMP() {
 }
 
 // sendDeleteChild tells the peer IPsec SAs are gone: our inbound SPIs (the ones it sends to).
+// The message may go again, unchanged, while nothing else follows it (repeatDelete).
 func (sa *ikeSA) sendDeleteChild(proto isakmp.ProtocolID, spis []uint32) {
 	sa.c.Ctr.Inc(core.CtrDeletesOut)
 	d := &isakmp.Delete{DOI: isakmp.DOIIPsec, ProtocolID: proto, SPISize: 4}
 	for _, s := range spis {
 		d.SPIs = append(d.SPIs, be32(s))
 	}
-	sa.sendInformational([]isakmp.Payload{d})
+	raw := sa.sendInformational([]isakmp.Payload{d})
+	if raw == nil || sa.state != p1Established {
+		return
+	}
+	sa.lastDelete = deleteRepeat{raw: raw, after: sa.sent, left: len(deleteRepeatDelays)}
+	sa.c.Timers.Arm(sa.repeatTimer, sa.c.Now.Add(deleteRepeatDelays[0]))
+}
+
+// deleteRepeatDelays are the waits before each further copy of a Delete (repeatDelete).
+var deleteRepeatDelays = [...]time.Duration{time.Second, 2 * time.Second}
+
+// repeatDelete sends the last Delete again, the same datagram, if this SA has sent nothing
+// since. An Informational exchange is not acknowledged (RFC 2408 §4.8), and a lost Delete
+// leaves the peer a pair we no longer have: strongSwan (charon.delete_rekeyed = no) lists
+// it until it expires. A new Informational for each copy cannot be used: charon keeps the
+// IVs of only its last three exchanges per ISAKMP SA (max_ikev1_exchanges), and an extra
+// exchange pushed out the IV of a Quick Mode in progress. An identical copy costs the peer
+// nothing the first did not: charon takes a datagram equal to the last request it
+// processed for a retransmission before it decrypts anything, oakley answers a duplicate
+// from its reply cache, and a peer that lost the first processes the copy as it would have
+// the first. Once anything else went out, the copy would no longer be the peer's last
+// request: charon would decrypt and process it again, which brings its exchange back
+// among the three whose IVs it keeps, pushing out another's, so the repeats stop.
+func (sa *ikeSA) repeatDelete(now time.Time) {
+	d := &sa.lastDelete
+	if d.raw == nil || sa.state != p1Established || sa.sent != d.after || d.left == 0 {
+		*d = deleteRepeat{}
+		return
+	}
+	sa.c.Ctr.Inc(core.CtrDeletesRepeated)
+	sa.out(d.raw, sa.Local, sa.Remote, sa.NATT)
+	d.after, d.left = sa.sent, d.left-1
+	if d.left == 0 {
+		*d = deleteRepeat{}
+		return
+	}
+	sa.c.Timers.Arm(sa.repeatTimer, now.Add(deleteRepeatDelays[len(deleteRepeatDelays)-d.left]))
+}
+
+// out hands a datagram of this SA to the socket and counts it (repeatDelete).
+func (sa *ikeSA) out(msg []byte, local netip.Addr, to netip.AddrPort, natt bool) {
+	sa.sent++
+	sa.c.Send(msg, local, to, natt)
 }
 
 func hexOf(b []byte) string {

@@ -125,6 +125,19 @@ type ikeSA struct {
 	// and the timer that sends them at the latest.
 	heldESP, heldAH []uint32
 	holdTimer       *core.Timer
+
+	// sent counts the datagrams of this SA handed to the socket (out); lastDelete is the
+	// Delete that may go again, byte for byte, while nothing follows it (repeatDelete).
+	sent        uint64
+	lastDelete  deleteRepeat
+	repeatTimer *core.Timer
+}
+
+// deleteRepeat is a sent Delete that repeatDelete may send again.
+type deleteRepeat struct {
+	raw   []byte
+	after uint64 // sa.sent right after it left
+	left  int    // copies still to go
 }
 
 // Base gives the core the shared state.
@@ -148,6 +161,7 @@ func newIKESA(c *Protocol, initiator bool) *ikeSA {
 		}
 	})
 	sa.holdTimer = core.NewTimer("held-deletes", func(time.Time) { sa.flushDeletes(nil, nil) })
+	sa.repeatTimer = core.NewTimer("repeat-delete", sa.repeatDelete)
 	return sa
 }
 
@@ -562,9 +576,10 @@ func (sa *ikeSA) destroy(now time.Time, sendDelete bool, reason error) {
 		sa.sendDeleteISAKMP()
 	}
 	sa.heldESP, sa.heldAH = nil, nil
+	sa.lastDelete = deleteRepeat{}
 	sa.retrans.Stop()
 	sa.txStop()
-	for _, t := range []*core.Timer{sa.reauthTimer, sa.expireTimer, sa.keepalive, sa.deleteTimer, sa.settleTimer, sa.holdTimer} {
+	for _, t := range []*core.Timer{sa.reauthTimer, sa.expireTimer, sa.keepalive, sa.deleteTimer, sa.settleTimer, sa.holdTimer, sa.repeatTimer} {
 		sa.c.Timers.Stop(t)
 	}
 	for _, qm := range sa.qms {

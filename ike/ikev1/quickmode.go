@@ -84,6 +84,7 @@ type quickMode struct {
 func newQuickMode(sa *ikeSA, ch *core.ChildState, initiator bool, mid uint32) *quickMode {
 	qm := &quickMode{sa: sa, c: sa.c, mid: mid, initiator: initiator, ch: ch}
 	qm.retrans = sa.c.NewRetransmitter(sa.dest, qm.giveUp)
+	qm.retrans.Transmit = sa.out
 	qm.setLog()
 	sa.qms[mid] = qm
 	return qm

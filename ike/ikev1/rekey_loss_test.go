@@ -1,6 +1,7 @@
 package ikev1
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 	"time"
@@ -658,6 +659,73 @@ func TestLostQM3PairKept(t *testing.T) {
 			}
 			if b.ctr.Get(core.CtrDeletesOut) != deletes || b.ctr.Get(core.CtrConfirmedByTraffic) != 0 {
 				t.Fatalf("B sent %d Deletes, confirmed %d pairs by traffic", b.ctr.Get(core.CtrDeletesOut)-deletes, b.ctr.Get(core.CtrConfirmedByTraffic))
+			}
+		})
+	}
+}
+
+// TestDeleteRepeated: Informational exchanges are not acknowledged, so a lost Delete left the
+// peer with a pair we had removed (chaos-collisions against strongSwan under 20% IKE loss:
+// the old pair stayed at charon). The Delete goes again, the same datagram, 1 and 3 s later,
+// while nothing else left the ISAKMP SA in between: a peer that got it takes the copy for a
+// duplicate (charon: a retransmission of the last request, before decrypting it), one that
+// lost it removes the pair. Once another message went out the copies stop: charon would
+// decrypt a copy again, and its exchange would take one of the three IV slots charon keeps
+// per ISAKMP SA back from another exchange.
+func TestDeleteRepeated(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		lose       bool // the first copy is lost
+		interrupt  bool // a DPD request leaves a half a second after the Delete
+		wantCopies int
+	}{
+		{"first-lost", true, false, 3},
+		{"all-arrive", false, false, 3},
+		{"interrupted", false, true, 1},
+		{"first-lost-interrupted", true, true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, a, b := newPair(t, pairOpts{esp: []string{"aes128gcm16"}})
+			ca, cb := establish(t, n, a, b)
+			var deletes [][]byte
+			n.filter = func(from, to *node, m []byte) []byte {
+				h, err := isakmp.DecodeHeader(m)
+				if err != nil || from != a || h.ExchangeType != isakmp.ExchangeInformational {
+					return m
+				}
+				if len(deletes) == 0 || bytes.Equal(m, deletes[0]) {
+					deletes = append(deletes, append([]byte(nil), m...))
+					if len(deletes) == 1 && tc.lose {
+						return nil
+					}
+				}
+				return m
+			}
+			unexpected, dups := b.ctr.Get(core.CtrUnexpected), b.ctr.Get(core.CtrDuplicates)
+			ca.Remove(n.now, true, ErrDeleted)
+			if tc.interrupt {
+				n.runFor(500 * time.Millisecond)
+				currentSA(a.c, "ab").SendLiveness(n.now)
+			}
+			n.runFor(10 * time.Second)
+			if len(deletes) != tc.wantCopies {
+				t.Fatalf("a sent the Delete %d times, want %d", len(deletes), tc.wantCopies)
+			}
+			if got := a.ctr.Get(core.CtrDeletesRepeated); got != uint64(tc.wantCopies-1) {
+				t.Errorf("a deletes_repeated = %d, want %d", got, tc.wantCopies-1)
+			}
+			if want := !(tc.lose && tc.interrupt); cb.Alive() == want {
+				t.Errorf("b has the pair a deleted: %v, want %v", cb.Alive(), !want)
+			}
+			if got := b.ctr.Get(core.CtrUnexpected); got != unexpected {
+				t.Errorf("b counted %d unexpected messages for the copies", got-unexpected)
+			}
+			wantDups := uint64(tc.wantCopies - 1)
+			if tc.lose {
+				wantDups = uint64(max(tc.wantCopies-2, 0))
+			}
+			if got := b.ctr.Get(core.CtrDuplicates) - dups; got != wantDups {
+				t.Errorf("b counted %d duplicates, want %d", got, wantDups)
 			}
 		})
 	}
