@@ -20,13 +20,23 @@ import (
 )
 
 // pathSep starts every segment of a position path, so the root is "" and a key "" at the
-// root is pathSep, not the root again. Array elements are segments "#0", "#1", …
-// (a TOML key cannot contain NUL, so paths never collide with keys).
+// root is pathSep, not the root again. A key's segment is "." and the key, an array
+// element's "#" and its index, so the two never collide: a quoted key may well be "#0", and
+// may hold a NUL or any other character through an escape ("\u0000"), so a key's NULs (and
+// the \x01 that escapes them) are escaped too and a segment never contains pathSep.
 const pathSep = "\x00"
 
-func joinPath(parent, seg string) string { return parent + pathSep + seg }
+// keyEscaper makes a key NUL-free, reversibly: \x01 → \x01\x01, NUL → \x01 "0".
+var keyEscaper = strings.NewReplacer("\x01", "\x01\x01", "\x00", "\x010")
 
-func elemPath(parent string, i int) string { return joinPath(parent, "#"+strconv.Itoa(i)) }
+func joinPath(parent, key string) string {
+	if strings.ContainsAny(key, "\x00\x01") {
+		key = keyEscaper.Replace(key)
+	}
+	return parent + pathSep + "." + key
+}
+
+func elemPath(parent string, i int) string { return parent + pathSep + "#" + strconv.Itoa(i) }
 
 // positions maps a path to the line (1-based) where that key, header or element starts.
 type positions struct {

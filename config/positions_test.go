@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,7 +50,17 @@ func TestScanPositions(t *testing.T) {
 		t.Fatalf("fixture is not valid TOML: %v", err)
 	}
 	pos := scanPositions(tricky)
-	p := func(segs ...string) string { return pathSep + strings.Join(segs, pathSep) }
+	p := func(segs ...string) string {
+		path := ""
+		for _, s := range segs {
+			if n, err := strconv.Atoi(strings.TrimPrefix(s, "#")); err == nil && strings.HasPrefix(s, "#") {
+				path = elemPath(path, n)
+			} else {
+				path = joinPath(path, s)
+			}
+		}
+		return path
+	}
 	for _, tc := range []struct {
 		path string
 		line int
@@ -92,18 +104,22 @@ func checkKeysIndexed(t testing.TB, doc string) {
 		return
 	}
 	pos := scanPositions(doc)
+	unescape := strings.NewReplacer("\x01\x01", "\x01", "\x010", "\x00")
 	have := map[string]bool{}
 	for path := range pos.lines {
-		var segs []string
+		var keys []string
 		for _, s := range strings.Split(path, pathSep)[1:] {
-			if !strings.HasPrefix(s, "#") {
-				segs = append(segs, s)
+			switch {
+			case strings.HasPrefix(s, "."):
+				keys = append(keys, unescape.Replace(s[1:]))
+			case !strings.HasPrefix(s, "#"):
+				t.Fatalf("path segment %q is neither a key nor an array element", s)
 			}
 		}
-		have[strings.Join(segs, pathSep)] = true
+		have[fmt.Sprintf("%q", keys)] = true
 	}
 	for _, k := range md.Keys() {
-		if !have[strings.Join(k, pathSep)] {
+		if !have[fmt.Sprintf("%q", []string(k))] {
 			t.Errorf("no line for key %q in\n%s", k.String(), doc)
 		}
 	}
@@ -123,4 +139,29 @@ func TestLinesOfArrayTables(t *testing.T) {
 			t.Errorf("missing error at line %d:\n%v", 5+5*i, err)
 		}
 	}
+}
+
+// TestPositionsKeysLikeElements: a quoted key may read like an array element's segment
+// ("#0", found by FuzzScanPositions) or hold a NUL through an escape; neither may take the
+// line of an element or of another key.
+func TestPositionsKeysLikeElements(t *testing.T) {
+	doc := "a = [\n  1,\n]\n\"a\\u0000#0\" = 2\n\"#0\" = 3\n[t]\n\"#1\" = 4\n"
+	if _, err := toml.Decode(doc, new(map[string]any)); err != nil {
+		t.Fatalf("the document is not TOML: %v", err)
+	}
+	pos := scanPositions(doc)
+	for _, tc := range []struct {
+		path string
+		line int
+	}{
+		{elemPath(joinPath("", "a"), 0), 2},
+		{joinPath("", "a\x00#0"), 4},
+		{joinPath("", "#0"), 5},
+		{joinPath(joinPath("", "t"), "#1"), 7},
+	} {
+		if got := pos.line(tc.path); got != tc.line {
+			t.Errorf("%q: line %d, want %d", tc.path, got, tc.line)
+		}
+	}
+	checkKeysIndexed(t, doc)
 }
