@@ -76,30 +76,28 @@ type CertInfo struct {
 // ChildStatus describes one installed child SA pair, or a configured unit without one
 // (State "down" or "connecting", no SPIs).
 type ChildStatus struct {
-	Name        string     `json:"name"`  // the unit: the child's name, ".N" for IKEv1 selector pair N
-	Child       string     `json:"child"` // the configured child
-	State       string     `json:"state"` // installed | rekeyed | down | connecting
-	LastError   string     `json:"last_error,omitempty"`
-	Mode        string     `json:"mode"`
-	Protocol    string     `json:"protocol"`
-	SPIIn       string     `json:"spi_in,omitempty"`
-	SPIOut      string     `json:"spi_out,omitempty"`
-	Encryption  string     `json:"encryption,omitempty"`
-	Integrity   string     `json:"integrity,omitempty"`
-	PFSGroup    string     `json:"pfs_group,omitempty"`
-	ESN         bool       `json:"esn"`
-	Encap       string     `json:"encap,omitempty"`
-	Peer        string     `json:"peer,omitempty"`
-	Initiator   bool       `json:"initiator"`
-	LocalTS     []string   `json:"local_ts"`
-	RemoteTS    []string   `json:"remote_ts"`
-	InstalledAt *time.Time `json:"installed_at,omitempty"`
-	RekeyAt     *time.Time `json:"rekey_at,omitempty"`
-	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
-	LifeBytes   uint64     `json:"life_bytes,omitempty"`
-	// Unconfirmed: the negotiation ended without the peer confirming the pair, which stays
-	// for the peer's first packet on it (KeepUnconfirmed).
-	Unconfirmed bool         `json:"unconfirmed,omitempty"`
+	Name        string       `json:"name"`  // the unit: the child's name, ".N" for IKEv1 selector pair N
+	Child       string       `json:"child"` // the configured child
+	State       string       `json:"state"` // installed | rekeyed | down | connecting
+	LastError   string       `json:"last_error,omitempty"`
+	Mode        string       `json:"mode"`
+	Protocol    string       `json:"protocol"`
+	SPIIn       string       `json:"spi_in,omitempty"`
+	SPIOut      string       `json:"spi_out,omitempty"`
+	Encryption  string       `json:"encryption,omitempty"`
+	Integrity   string       `json:"integrity,omitempty"`
+	PFSGroup    string       `json:"pfs_group,omitempty"`
+	ESN         bool         `json:"esn"`
+	Encap       string       `json:"encap,omitempty"`
+	Peer        string       `json:"peer,omitempty"`
+	Initiator   bool         `json:"initiator"`
+	LocalTS     []string     `json:"local_ts"`
+	RemoteTS    []string     `json:"remote_ts"`
+	InstalledAt *time.Time   `json:"installed_at,omitempty"`
+	RekeyAt     *time.Time   `json:"rekey_at,omitempty"`
+	ExpiresAt   *time.Time   `json:"expires_at,omitempty"`
+	LifeBytes   uint64       `json:"life_bytes,omitempty"`
+	Unconfirmed bool         `json:"unconfirmed,omitempty"` // kept for the peer's first packet: its negotiation ended unconfirmed (KeepUnconfirmed)
 	In          esp.Snapshot `json:"in"`
 	Out         esp.Snapshot `json:"out"`
 	// InSA and OutSA are the data plane's SAs (not serialised).
