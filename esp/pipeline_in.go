@@ -86,6 +86,7 @@ type inbound struct {
 // runReceiver is stage 1.
 func (d *Dataplane) runReceiver(in *inbound) {
 	defer d.wg.Done()
+	stageLabel("in-receiver")
 	defer close(in.queue)
 	for {
 		f := <-in.free
@@ -115,6 +116,7 @@ func (d *Dataplane) runReceiver(in *inbound) {
 // runWriter is stage 2: flights in receive order.
 func (d *Dataplane) runWriter(in *inbound) {
 	defer d.wg.Done()
+	stageLabel("in-writer")
 	for f := range in.queue {
 		if d.pool.inline() {
 			d.openInline(f.inState)

@@ -75,6 +75,7 @@ func newOutState(bs, bufSize int) *outState {
 // runOutbound is stage 1. With worker goroutines it queues flights for runSender.
 func (d *Dataplane) runOutbound(free chan *outFlight, queue chan<- *outFlight) {
 	defer d.wg.Done()
+	stageLabel("out-reader")
 	if queue != nil {
 		defer close(queue)
 	}
@@ -124,6 +125,7 @@ func (d *Dataplane) runOutbound(free chan *outFlight, queue chan<- *outFlight) {
 // runSender is stage 2: flights in read order, each once its jobs are done.
 func (d *Dataplane) runSender(free chan<- *outFlight, queue <-chan *outFlight) {
 	defer d.wg.Done()
+	stageLabel("out-sender")
 	for f := range queue {
 		<-f.done
 		d.finishOutbound(f.outState, f.n)

@@ -20,6 +20,8 @@ package esp
 // goroutine hand-off is paid per job.
 
 import (
+	"context"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 )
@@ -81,6 +83,7 @@ func newWorkerPool(n int) *workerPool {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
+			stageLabel("crypto-worker")
 			for j := range p.jobs {
 				j.run()
 				j.f.jobDone()
@@ -118,4 +121,11 @@ func (p *workerPool) close() {
 			p.wg.Wait()
 		}
 	})
+}
+
+// stageLabel tags the calling goroutine with its pipeline stage ("stage" in CPU profiles:
+// `go tool pprof -tags` shows how busy each stage is, and so which one a direction waits
+// for). Labels cost nothing until a profile is taken.
+func stageLabel(stage string) {
+	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("stage", stage)))
 }
