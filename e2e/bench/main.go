@@ -65,6 +65,7 @@ type result struct {
 	// SyscallsPerGB: -syscalls, both ends' system calls (by name; "sys_enter" is all of them)
 	// and context switches per GB over the 1-stream runs.
 	SyscallsPerGB map[string]float64 `json:"syscalls_per_gb,omitempty"`
+	Machine       *machineProfile    `json:"machine_per_gb,omitempty"` // -perf: the whole machine's CPU per GB by category
 	Ratios        map[string]float64 `json:"ratios"`
 	Error         string             `json:"error,omitempty"`
 }
@@ -91,11 +92,13 @@ var (
 	oakBin   = flag.String("oakley", "", "oakley binary (default: build it)")
 	wgBin    = flag.String("wireguard", "", "wireguard-go binary (default: build it from the module in go.mod)")
 	relayBin = flag.String("relay", "", "relay binary (default: build it from ./e2e/bench/relay)")
+	baseBin  = flag.String("baseline", "", "a second oakley binary (e.g. built before a change): each oakley path is measured again with it, as \"baseline <proposal>\", right after")
 	skipMem  = flag.Bool("skip-inmemory", false, "skip the in-memory two-engine benchmark")
 	tunnelMT = flag.Int("mtu", 1420, "tunnel MTU for every tunnel (wireguard-go's default)")
 	workers  = flag.Int("workers", 0, "oakley's daemon.workers (0 = automatic)")
 	syscalls = flag.Bool("syscalls", false, "count the tunnel processes' system calls and context switches per GB over the 1-stream runs (perf stat)")
 	profile  = flag.String("profile", "", "directory: save 5 s CPU profiles (OAKLEY_PPROF) of both oakley daemons during the first 1-stream run")
+	perfDir  = flag.String("perf", "", "directory: record every CPU (perf record -a) for 5 s of each path's first 1-stream run and print where the machine's time goes per GB")
 	saCounts = flag.String("sas", "1,100,10000", "installed child SA counts for the in-memory SA-count benchmark (empty = skip)")
 )
 
@@ -226,6 +229,7 @@ func printTable(rep *report) {
 			r.Ratios["tcp1_vs_relay"], r.Ratios["tcp4_vs_relay"], r.Ratios["tcp1_vs_wireguard"], r.Ratios["tcp4_vs_wireguard"])
 	}
 	printDrops(rep)
+	printMachine(rep)
 	printSAs(rep)
 	if rep.InMemory != "" {
 		fmt.Printf("\nin-memory two-engine benchmark (no namespaces):\n%s\n", rep.InMemory)

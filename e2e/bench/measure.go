@@ -7,6 +7,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -43,9 +44,17 @@ func measureAll(rep *report) error {
 		{name: "relay", setup: relaySetup(""), src: innerA, dst: innerB},
 		{name: "relay aes128gcm16", setup: relaySetup("aes128gcm16"), src: innerA, dst: innerB},
 		{name: "wireguard-go", setup: setupWireGuard, src: innerA, dst: innerB},
-		{name: "oakley aes128gcm16", setup: oakleySetup("aes128gcm16", 20, 0), src: innerA, dst: innerB},
-		{name: "oakley aes256gcm16", setup: oakleySetup("aes256gcm16", 36, 0), src: innerA, dst: innerB},
-		{name: "oakley aes128-sha256", setup: oakleySetup("aes128-sha256", 16, 32), src: innerA, dst: innerB},
+	}
+	// Each oakley path, then (with -baseline) the same path with the baseline binary right
+	// after it, so a change's before and after are measured side by side in one run.
+	for _, o := range []struct {
+		proposal        string
+		encLen, authLen int
+	}{{"aes128gcm16", 20, 0}, {"aes256gcm16", 36, 0}, {"aes128-sha256", 16, 32}} {
+		specs = append(specs, pathSpec{name: "oakley " + o.proposal, setup: oakleySetup(oakBin, o.proposal, o.encLen, o.authLen), src: innerA, dst: innerB})
+		if *baseBin != "" {
+			specs = append(specs, pathSpec{name: "baseline " + o.proposal, setup: oakleySetup(baseBin, o.proposal, o.encLen, o.authLen), src: innerA, dst: innerB})
+		}
 	}
 	if lab.HaveCharon() == nil {
 		specs = append(specs,
@@ -195,8 +204,18 @@ func run(l *lab.Lab, s pathSpec, left, right string, r *result) error {
 		return t
 	}
 	var onFirst func()
+	pr := newPerf(s.name)
+	if pr != nil {
+		onFirst = pr.start
+	}
 	if *profile != "" && len(oakleys) > 0 {
-		onFirst = func() { saveProfiles(l, s.name, left, right) }
+		prev := onFirst
+		onFirst = func() {
+			if prev != nil {
+				prev()
+			}
+			saveProfiles(l, s.name, left, right)
+		}
 	}
 	var sc *syscallCounter
 	if *syscalls {
@@ -216,6 +235,9 @@ func run(l *lab.Lab, s pathSpec, left, right string, r *result) error {
 	}
 	if err != nil {
 		return err
+	}
+	if pr != nil {
+		r.Machine = pr.finish(procs, r.TCP1Runs[0])
 	}
 	cpuTotal, elapsed := cpu()-c0, time.Since(t0).Seconds()
 	if m1, p1 := oakleyTotals(); p1 > p0 {
@@ -307,11 +329,45 @@ func saveProfiles(l *lab.Lab, path, left, right string) {
 			out := filepath.Join(*profile, base+"-"+side.name+".pprof")
 			if _, err := l.Exec(side.ns, "curl", "-s", "-o", out, "http://"+pprofAddr+"/debug/pprof/profile?seconds=5"); err != nil {
 				fmt.Println("   profile:", err)
+				return
+			}
+			if s := stageShares(out, 5); s != "" {
+				fmt.Printf("   pipeline stages, %s (share of one core): %s\n", side.name, s)
 			}
 		}()
 	}
 	<-done
 	<-done
+}
+
+// stageShares reads a CPU profile's "stage" labels (esp's pipeline goroutines) and returns
+// each stage's share of one core over secs seconds: a stage near 100% is the one its
+// direction waits for.
+func stageShares(file string, secs float64) string {
+	out, err := exec.Command("go", "tool", "pprof", "-tags", "-tagfocus", "stage=.", file).Output()
+	if err != nil {
+		return ""
+	}
+	return parseStageTags(string(out), secs)
+}
+
+// parseStageTags reads `go tool pprof -tags` output.
+func parseStageTags(out string, secs float64) string {
+	var parts []string
+	for _, l := range strings.Split(out, "\n") {
+		// "        2.74s (78.51%): out-reader"
+		l = strings.TrimSpace(l)
+		val, name, ok := strings.Cut(l, "): ")
+		if !ok || strings.Contains(l, "Total") {
+			continue
+		}
+		d, err := time.ParseDuration(strings.Fields(val)[0])
+		if err != nil {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", name, d.Seconds()/secs*100))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // pprofAddr is where oakley serves its profiler inside each namespace (-profile only).

@@ -75,7 +75,7 @@ remote_addr = "%s"
   out_key = "%s"
 %s`
 
-func oakleySetup(proposal string, encLen, authLen int) func(*lab.Lab, string, string) ([]*lab.Proc, error) {
+func oakleySetup(bin *string, proposal string, encLen, authLen int) func(*lab.Lab, string, string) ([]*lab.Proc, error) {
 	return func(l *lab.Lab, left, right string) ([]*lab.Proc, error) {
 		kAB, kBA := randHex(encLen), randHex(encLen)
 		aAB, aBA := randHex(authLen), randHex(authLen)
@@ -93,11 +93,11 @@ func oakleySetup(proposal string, encLen, authLen int) func(*lab.Lab, string, st
 		if *profile != "" {
 			env = append(env, "OAKLEY_PPROF="+pprofAddr)
 		}
-		pa, err := l.StartOakley(left, *oakBin, "oakley-left", a, env...)
+		pa, err := l.StartOakley(left, *bin, "oakley-left", a, env...)
 		if err != nil {
 			return nil, err
 		}
-		pb, err := l.StartOakley(right, *oakBin, "oakley-right", b, env...)
+		pb, err := l.StartOakley(right, *bin, "oakley-right", b, env...)
 		if err != nil {
 			return nil, err
 		}
