@@ -236,7 +236,7 @@ func run(l *lab.Lab, s pathSpec, left, right string, r *result) error {
 	if err != nil {
 		return err
 	}
-	if pr != nil {
+	if pr != nil && len(r.TCP1Runs) > 0 { // the first run started the recording
 		r.Machine = pr.finish(procs, r.TCP1Runs[0])
 	}
 	cpuTotal, elapsed := cpu()-c0, time.Since(t0).Seconds()
