@@ -51,7 +51,6 @@ var machineCats = []string{
 type machineProfile struct {
 	Gbps      float64            `json:"tcp1_gbps"` // the run the window was taken from
 	Samples   int                `json:"samples"`
-	CPUs      int                `json:"cpus"`
 	SecPerGB  map[string]float64 `json:"cpu_seconds_per_gb"`  // by category
 	BusyPerGB float64            `json:"busy_seconds_per_gb"` // all but idle
 }
@@ -79,8 +78,7 @@ func newPerf(path string) *perfRecorder {
 		fmt.Println("   perf:", err)
 		return nil
 	}
-	base := strings.NewReplacer(" ", "-", "/", "-").Replace(path)
-	return &perfRecorder{file: filepath.Join(*perfDir, base+".perf.data"), done: make(chan error, 1)}
+	return &perfRecorder{file: filepath.Join(*perfDir, fileBase(path)+".perf.data"), done: make(chan error, 1)}
 }
 
 // start records, from 2 s into the run (past slow start, as the Go profiles) for perfWindow;
@@ -115,7 +113,7 @@ func (p *perfRecorder) finish(procs []*lab.Proc, gbps float64) *machineProfile {
 		return nil
 	}
 	gb := gbps / 8 * perfWindow.Seconds()
-	mp := &machineProfile{Gbps: gbps, Samples: n, CPUs: cpusOnline(), SecPerGB: map[string]float64{}}
+	mp := &machineProfile{Gbps: gbps, Samples: n, SecPerGB: map[string]float64{}}
 	for c, k := range counts {
 		v := float64(k) / perfFreq / gb
 		mp.SecPerGB[c] = v
@@ -131,18 +129,6 @@ func (p *perfRecorder) finish(procs []*lab.Proc, gbps float64) *machineProfile {
 	}
 	fmt.Printf("   machine CPU s/GB (perf, tcp1 run 1 at %.2f Gbit/s): busy %.3f%s\n", gbps, mp.BusyPerGB, b.String())
 	return mp
-}
-
-func cpusOnline() int {
-	n := 0
-	if b, err := os.ReadFile("/proc/stat"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "cpu") && len(l) > 3 && l[3] >= '0' && l[3] <= '9' {
-				n++
-			}
-		}
-	}
-	return n
 }
 
 // foldPerf reads perf script output (a "comm pid" line, then one "addr sym" line per frame,

@@ -321,7 +321,7 @@ func saveProfiles(l *lab.Lab, path, left, right string) {
 		fmt.Println("   profile:", err)
 		return
 	}
-	base := strings.NewReplacer(" ", "-", "/", "-").Replace(path)
+	base := fileBase(path)
 	done := make(chan struct{}, 2)
 	for _, side := range []struct{ ns, name string }{{left, "left"}, {right, "right"}} {
 		go func() {
@@ -339,6 +339,10 @@ func saveProfiles(l *lab.Lab, path, left, right string) {
 	<-done
 	<-done
 }
+
+// fileBase turns a path's name into a file name's stem ("oakley aes128gcm16" →
+// "oakley-aes128gcm16").
+func fileBase(path string) string { return strings.NewReplacer(" ", "-", "/", "-").Replace(path) }
 
 // stageShares reads a CPU profile's "stage" labels (esp's pipeline goroutines) and returns
 // each stage's share of one core over secs seconds: a stage near 100% is the one its
